@@ -1,0 +1,158 @@
+//! The host side: calls a driver over a pair of byte streams and routes its answers.
+//!
+//! Many calls may be in flight at once; each response is matched to its call by id. When the
+//! driver's output ends (it exited or crashed), every pending call fails with
+//! [`ClientError::Closed`] at once — a dead driver is an error, never a hang.
+
+use crate::calls::{self, Progress};
+use crate::error::DriverError;
+use crate::framing::{self, FrameError, MAX_FRAME};
+use crate::message::{Id, Message, Request, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+/// A notification from the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notification {
+    Progress(Progress),
+    /// A notification this host does not know; kept so nothing is silently lost.
+    Other { method: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The driver answered with an error.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// The driver's output ended before it answered: it exited or crashed.
+    #[error("the driver exited before answering")]
+    Closed,
+    /// Writing to the driver failed.
+    #[error("cannot write to the driver: {0}")]
+    Io(#[from] std::io::Error),
+    /// The driver answered with something that is not the expected result.
+    #[error("the driver sent an invalid answer: {0}")]
+    BadResponse(String),
+}
+
+type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Response>>>>>;
+
+/// A connection to one driver process.
+pub struct Client {
+    writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
+    next_id: AtomicU64,
+    /// `None` once the driver's output has ended.
+    pending: Pending,
+}
+
+impl Client {
+    /// Starts reading `from_driver` in a background task. Notifications go to `notify`.
+    pub fn new<R, W>(
+        from_driver: R,
+        to_driver: W,
+        notify: mpsc::UnboundedSender<Notification>,
+    ) -> Client
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
+        let reader_pending = pending.clone();
+        tokio::spawn(async move {
+            let mut r = BufReader::new(from_driver);
+            loop {
+                match framing::read_line(&mut r, MAX_FRAME).await {
+                    Ok(Some(line)) => route(&line, &reader_pending, &notify),
+                    Ok(None) | Err(FrameError::Io(_)) => break,
+                    Err(e) => tracing::warn!("driver sent an unreadable line: {e}"),
+                }
+            }
+            // dropping the senders wakes every pending call with Closed
+            reader_pending.lock().unwrap().take();
+        });
+        Client {
+            writer: tokio::sync::Mutex::new(Box::new(to_driver)),
+            next_id: AtomicU64::new(1),
+            pending,
+        }
+    }
+
+    /// Calls `method` and waits for its result.
+    pub async fn call<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<R, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let params =
+            serde_json::to_value(params).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let (tx, rx) = oneshot::channel();
+        match self.pending.lock().unwrap().as_mut() {
+            Some(map) => map.insert(id, tx),
+            None => return Err(ClientError::Closed),
+        };
+        let msg = Message::Request(Request::new(id, method, params));
+        let written = {
+            let mut w = self.writer.lock().await;
+            framing::write_message(&mut *w, &msg).await
+        };
+        if let Err(e) = written {
+            if let Some(map) = self.pending.lock().unwrap().as_mut() {
+                map.remove(&id);
+            }
+            // a broken pipe means the driver is gone: say so the same way as a closed output
+            return Err(if e.kind() == std::io::ErrorKind::BrokenPipe {
+                ClientError::Closed
+            } else {
+                ClientError::Io(e)
+            });
+        }
+        let resp = rx.await.map_err(|_| ClientError::Closed)?;
+        if let Some(err) = resp.error {
+            return Err(ClientError::Driver(DriverError::from_rpc(&err)));
+        }
+        let result = resp.result.unwrap_or(serde_json::Value::Null);
+        serde_json::from_value(result).map_err(|e| ClientError::BadResponse(e.to_string()))
+    }
+}
+
+fn route(line: &str, pending: &Pending, notify: &mpsc::UnboundedSender<Notification>) {
+    if line.trim().is_empty() {
+        return;
+    }
+    match Message::parse(line) {
+        Ok(Message::Response(resp)) => {
+            let Some(Id::Num(id)) = resp.id else {
+                tracing::warn!("driver sent a response without a usable id: {line}");
+                return;
+            };
+            let tx = pending.lock().unwrap().as_mut().and_then(|m| m.remove(&id));
+            match tx {
+                Some(tx) => {
+                    let _ = tx.send(resp);
+                }
+                None => tracing::warn!("driver answered call {id}, which is not pending"),
+            }
+        }
+        Ok(Message::Notification(n)) => {
+            let note = if n.method == calls::PROGRESS {
+                match serde_json::from_value(n.params) {
+                    Ok(p) => Notification::Progress(p),
+                    Err(_) => return,
+                }
+            } else {
+                Notification::Other { method: n.method }
+            };
+            let _ = notify.send(note);
+        }
+        Ok(Message::Request(r)) => {
+            tracing::warn!("driver sent a request ({}); hosts take none", r.method)
+        }
+        Err(e) => tracing::warn!("driver sent a malformed line ({e}): {line}"),
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Prepares this machine for the end-to-end tests and the demo, idempotently:
+#   1. Debian packages (docker.io, debootstrap, busybox-static, Go + govmomi for the vCenter simulator, ...)
+#   2. a Docker engine (started in the background if none answers)
+#   3. the test-host images (built from debootstrap, cached by tag)
+#   4. the vCenter simulator binary (target/vcsim/vcsim)
+# Run as root on Debian 12. Safe to run again: every step checks before it acts.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+log() { printf '[test-env] %s\n' "$*" >&2; }
+
+SUITES=${TESTHOST_SUITES:-bookworm}
+
+need_pkgs=()
+for p in docker.io debootstrap openssh-client busybox-static golang-go golang-github-vmware-govmomi-dev rsync sshfs curl ca-certificates; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q "${need_pkgs[@]}" >/dev/null
+fi
+
+if ! docker version >/dev/null 2>&1; then
+  log "starting dockerd (log: /var/log/dockerd-test.log)"
+  nohup dockerd >/var/log/dockerd-test.log 2>&1 &
+  for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+  docker version >/dev/null 2>&1 || { log "dockerd did not come up; see /var/log/dockerd-test.log"; tail -20 /var/log/dockerd-test.log >&2; exit 1; }
+fi
+
+for suite in $SUITES; do
+  "$here/tests/testhost/build.sh" "$suite"
+done
+"$here/tests/testhost/build-cloudinit.sh"
+"$here/tests/vcsim/build.sh"
+log "ready"

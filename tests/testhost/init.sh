@@ -1,0 +1,26 @@
+#!/bin/sh
+# Test-host entry point: install $PUBKEY for the sudo user, hand guestinfo (vcsim's
+# VMX_GUESTINFO* variables) to systemd services for cloud-init, then become systemd.
+set -e
+if [ -n "${PUBKEY:-}" ]; then
+  install -d -m 0700 -o nick -g nick /home/nick/.ssh
+  printf '%s\n' "$PUBKEY" > /home/nick/.ssh/authorized_keys
+  chown nick:nick /home/nick/.ssh/authorized_keys
+  chmod 0600 /home/nick/.ssh/authorized_keys
+fi
+if [ -n "${VMX_GUESTINFO_PUBKEY:-}" ]; then
+  install -d -m 0700 -o nick -g nick /home/nick/.ssh
+  printf '%s' "$VMX_GUESTINFO_PUBKEY" | base64 -d > /home/nick/.ssh/authorized_keys
+  chown nick:nick /home/nick/.ssh/authorized_keys
+  chmod 0600 /home/nick/.ssh/authorized_keys
+fi
+if env | grep -q '^VMX_GUESTINFO'; then
+  mkdir -p /etc/systemd/system.conf.d
+  {
+    echo '[Manager]'
+    printf 'DefaultEnvironment='
+    env | grep '^VMX_GUESTINFO' | while IFS= read -r kv; do printf '"%s" ' "$kv"; done
+    echo
+  } > /etc/systemd/system.conf.d/guestinfo.conf
+fi
+exec /sbin/init
