@@ -1,0 +1,9 @@
+//! `machine-core`: create Docker hosts through drivers, provision Docker on them over SSH with
+//! mutual TLS, and manage them from one workstation — the library behind the `machine` CLI.
+//!
+//! Drivers are separate executables spoken to with [`driver_protocol`].
+//! What this crate is not: a CLI (that is `examples/machine`) or a driver.
+
+pub mod error;
+
+pub use error::{Error, Result};

@@ -1,0 +1,206 @@
+//! Test hosts for end-to-end tests: real Debian hosts (sshd, systemd, a passwordless-sudo user
+//! `nick`, no Docker) running as containers on this machine's Docker engine, built by
+//! `tests/testhost/build.sh` and prepared by `scripts/test-env.sh`.
+//!
+//! A [`TestHost`] is removed (with its volumes) when dropped. Nothing here skips: a missing
+//! environment panics with the command that provides it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The command that prepares everything these tests need.
+pub const SETUP_HINT: &str =
+    "run `scripts/test-env.sh` as root (the README's test command, `scripts/test.sh`, does it for you)";
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// Runs a command and returns its stdout; panics with its stderr when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Panics with a set-up hint unless the Docker engine answers and `image` exists.
+pub fn require_image(image: &str) {
+    let engine = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    match engine {
+        Ok(o) if o.status.success() => {}
+        _ => panic!("no Docker engine answers on this machine: {SETUP_HINT}"),
+    }
+    let found = Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        panic!("the test-host image {image} is missing: {SETUP_HINT}");
+    }
+}
+
+/// A fresh ed25519 key pair in a temporary folder.
+pub struct KeyPair {
+    _dir: tempfile::TempDir,
+    pub private: PathBuf,
+    pub public: String,
+}
+
+impl KeyPair {
+    pub fn new() -> KeyPair {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let private = dir.path().join("id_ed25519");
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+            .arg(&private));
+        let public = std::fs::read_to_string(private.with_extension("pub"))
+            .expect("public key")
+            .trim()
+            .to_string();
+        KeyPair {
+            _dir: dir,
+            private,
+            public,
+        }
+    }
+}
+
+impl Default for KeyPair {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One running test host. Removed when dropped.
+pub struct TestHost {
+    pub name: String,
+    pub ip: String,
+    /// The sudo user (`nick`), whose authorized key is `key`.
+    pub user: String,
+    pub key: KeyPair,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestHost {
+    /// Starts a Debian `suite` host (bookworm, bullseye, trixie) and waits until sshd answers.
+    pub fn start(suite: &str) -> TestHost {
+        let image = format!("machine-testhost:{suite}");
+        require_image(&image);
+        let key = KeyPair::new();
+        let name = format!(
+            "mt-{}-{}-{}",
+            suite,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut cmd = Command::new("docker");
+        cmd.args(["run", "-d", "--name", &name, "--hostname", &name])
+            .args(host_run_flags())
+            .args(["-e", &format!("PUBKEY={}", key.public), &image]);
+        run(&mut cmd);
+        let host = TestHost {
+            ip: container_ip(&name),
+            name,
+            user: "nick".into(),
+            key,
+        };
+        host.wait_for_ssh(Duration::from_secs(60));
+        host
+    }
+
+    /// Waits until sshd on the host accepts TCP connections.
+    pub fn wait_for_ssh(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let addr = format!("{}:22", self.ip);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect_timeout(
+                &addr.parse().expect("address"),
+                Duration::from_millis(500),
+            )
+            .is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("test host {} ({}) did not open port 22 within {timeout:?}", self.name, self.ip);
+    }
+
+    /// Runs a shell command inside the host as root (through `docker exec`, not SSH).
+    pub fn exec(&self, script: &str) -> String {
+        run(Command::new("docker").args(["exec", &self.name, "sh", "-c", script]))
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &self.name])
+            .output();
+    }
+}
+
+/// The `docker run` flags that make a container a real systemd host on this machine
+/// (shared/testing/hosts.md): no --privileged, cgroups of the host, a real /var/lib/docker.
+pub fn host_run_flags() -> Vec<String> {
+    [
+        "--restart",
+        "unless-stopped",
+        "--cap-add",
+        "ALL",
+        "--cap-drop",
+        "SYS_RESOURCE",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "apparmor=unconfined",
+        "--cgroupns=host",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "-v",
+        "/var/lib/docker",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "--tmpfs",
+        "/tmp",
+        "--stop-signal",
+        "SIGRTMIN+3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The bridge IP of a running container.
+pub fn container_ip(name: &str) -> String {
+    let ip = run(Command::new("docker").args([
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        name,
+    ]));
+    let ip = ip.trim().to_string();
+    assert!(!ip.is_empty(), "container {name} has no IP address");
+    ip
+}
