@@ -17,6 +17,44 @@ pub enum Error {
     },
     #[error("invalid file {path}: {message}")]
     InvalidFile { path: PathBuf, message: String },
+    #[error("machine \"{0}\" does not exist: `machine ls` lists the machines, `machine create` adds one")]
+    NotFound(String),
+    #[error("machine \"{0}\" already exists: pick another name, or remove it first with `machine rm {0}`")]
+    AlreadyExists(String),
+    #[error("invalid machine name \"{0}\": use letters, digits, dots and dashes, starting with a letter or digit (a host name, at most 63 characters)")]
+    InvalidName(String),
+    #[error("{driver} driver does not support {operation}")]
+    NotSupported { driver: String, operation: String },
+    #[error("driver \"{driver}\" not found: no executable machine-driver-{driver} next to {exe_dir} or on PATH{hint}")]
+    DriverNotFound {
+        driver: String,
+        exe_dir: String,
+        hint: String,
+    },
+    #[error("{driver} driver, machine \"{machine}\", {call}: {message}")]
+    Driver {
+        driver: String,
+        machine: String,
+        call: String,
+        kind: driver_protocol::ErrorKind,
+        message: String,
+    },
+    #[error("the {driver} driver exited during {call} for machine \"{machine}\"{detail}")]
+    DriverCrashed {
+        driver: String,
+        machine: String,
+        call: String,
+        detail: String,
+    },
+    #[error("the {driver} driver did not answer {call} for machine \"{machine}\" within {seconds}s")]
+    DriverTimeout {
+        driver: String,
+        machine: String,
+        call: String,
+        seconds: u64,
+    },
+    #[error("{0}")]
+    Other(String),
     // domain errors (one line per module, added by the module's author)
 }
 

@@ -1,9 +1,14 @@
 //! `machine-core`: create Docker hosts through drivers, provision Docker on them over SSH with
 //! mutual TLS, and manage them from one workstation — the library behind the `machine` CLI.
 //!
-//! Drivers are separate executables spoken to with [`driver_protocol`].
+//! Drivers are separate executables spoken to with [`driver_protocol`]; see [`driver_host`].
 //! What this crate is not: a CLI (that is `examples/machine`) or a driver.
 
+pub mod driver_host;
 pub mod error;
+pub mod events;
+pub mod store;
 
 pub use error::{Error, Result};
+pub use events::{Event, Events};
+pub use store::Store;
