@@ -5,10 +5,17 @@
 //! A [`TestHost`] is removed (with its volumes) when dropped. Nothing here skips: a missing
 //! environment panics with the command that provides it.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+pub mod docker;
+pub mod http;
+
+pub use docker::{build_busybox_image, docker_cmd, parse_exports};
+pub use http::{bridge_gateway, FileServer};
 
 /// The command that prepares everything these tests need.
 pub const SETUP_HINT: &str =
@@ -36,6 +43,52 @@ pub fn run(cmd: &mut Command) -> String {
         );
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command to its end, or kills it after `timeout` and panics with what it printed.
+/// Stdin is closed; stdout and stderr are captured.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out_pipe.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err_pipe.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out_t.join().unwrap_or_default();
+            let stderr = err_t.join().unwrap_or_default();
+            panic!(
+                "{cmd:?} did not finish within {timeout:?}; killed. stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
 }
 
 /// Panics with a set-up hint unless the Docker engine answers and `image` exists.
@@ -142,12 +195,73 @@ impl TestHost {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("test host {} ({}) did not open port 22 within {timeout:?}", self.name, self.ip);
+        panic!(
+            "test host {} ({}) did not open port 22 within {timeout:?}",
+            self.name, self.ip
+        );
     }
 
     /// Runs a shell command inside the host as root (through `docker exec`, not SSH).
     pub fn exec(&self, script: &str) -> String {
         run(Command::new("docker").args(["exec", &self.name, "sh", "-c", script]))
+    }
+
+    /// Like [`TestHost::exec`], but returns the whole output whatever the exit status.
+    pub fn exec_output(&self, script: &str) -> Output {
+        run_with_timeout(
+            Command::new("docker").args(["exec", &self.name, "sh", "-c", script]),
+            Duration::from_secs(600),
+        )
+    }
+
+    /// Lets `user` (an existing account on the host, e.g. `nosudo`) log in with `key`.
+    pub fn authorize_key(&self, user: &str, key: &KeyPair) {
+        self.exec(&format!(
+            "install -d -m 0700 -o {user} -g {user} /home/{user}/.ssh && \
+             printf '%s\\n' '{}' > /home/{user}/.ssh/authorized_keys && \
+             chown {user}:{user} /home/{user}/.ssh/authorized_keys && \
+             chmod 0600 /home/{user}/.ssh/authorized_keys",
+            key.public
+        ));
+    }
+
+    /// The address of this machine on the host's network (the Docker bridge gateway).
+    pub fn gateway(&self) -> String {
+        run(Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
+            &self.name,
+        ]))
+        .trim()
+        .to_string()
+    }
+
+    /// When the host's container last started (changes when the host reboots).
+    pub fn started_at(&self) -> String {
+        run(Command::new("docker").args(["inspect", "-f", "{{.State.StartedAt}}", &self.name]))
+            .trim()
+            .to_string()
+    }
+
+    /// How many times Docker restarted the host's container (a reboot counts one).
+    pub fn restart_count(&self) -> u32 {
+        run(Command::new("docker").args(["inspect", "-f", "{{.RestartCount}}", &self.name]))
+            .trim()
+            .parse()
+            .expect("restart count")
+    }
+
+    /// Takes the host off the network (its interface down, from inside): its address stays
+    /// allocated to it, so nothing else can answer there, and connections to it get no answer.
+    pub fn disconnect(&self) {
+        self.exec("ip link set eth0 down");
+    }
+
+    /// Stops the host (`docker stop`): its address then answers nothing. It stays stopped
+    /// (`--restart unless-stopped`) and is still removed on drop.
+    pub fn stop(&self) {
+        run(Command::new("docker").args(["stop", "-t", "5", &self.name]));
     }
 }
 
