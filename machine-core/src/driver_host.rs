@@ -69,7 +69,10 @@ impl DriverHost {
         }
         let process = match self.find(name) {
             Some(path) => Arc::new(DriverProcess::launch(&path, self.events.clone()).await?),
-            None => self.find_by_alias(name).await?.ok_or_else(|| self.not_found(name))?,
+            None => self
+                .find_by_alias(name)
+                .await?
+                .ok_or_else(|| self.not_found(name))?,
         };
         running.insert(name.to_string(), process.clone());
         running.insert(process.info.name.clone(), process.clone());
@@ -91,7 +94,9 @@ impl DriverHost {
     pub fn installed(&self) -> Vec<(String, PathBuf)> {
         let mut found: Vec<(String, PathBuf)> = Vec::new();
         for dir in &self.search_path {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
                 if let Some(name) = file.strip_prefix(EXE_PREFIX) {
@@ -156,7 +161,10 @@ impl DriverProcess {
     pub async fn launch(path: &Path, events: Events) -> Result<DriverProcess> {
         let display = path.display().to_string();
         let mut child = Command::new(path)
-            .env(driver_protocol::PLUGIN_COOKIE_KEY, driver_protocol::PLUGIN_COOKIE_VALUE)
+            .env(
+                driver_protocol::PLUGIN_COOKIE_KEY,
+                driver_protocol::PLUGIN_COOKIE_VALUE,
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -168,7 +176,11 @@ impl DriverProcess {
         let stderr = child.stderr.take().expect("piped stderr");
         let label = path
             .file_name()
-            .map(|f| f.to_string_lossy().trim_start_matches(EXE_PREFIX).to_string())
+            .map(|f| {
+                f.to_string_lossy()
+                    .trim_start_matches(EXE_PREFIX)
+                    .to_string()
+            })
             .unwrap_or_default();
 
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));

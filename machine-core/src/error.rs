@@ -46,16 +46,43 @@ pub enum Error {
         call: String,
         detail: String,
     },
-    #[error("the {driver} driver did not answer {call} for machine \"{machine}\" within {seconds}s")]
+    #[error(
+        "the {driver} driver did not answer {call} for machine \"{machine}\" within {seconds}s"
+    )]
     DriverTimeout {
         driver: String,
         machine: String,
         call: String,
         seconds: u64,
     },
+    #[error("{source}{}", kept_hint(*.kept, .machine))]
+    CreateFailed {
+        machine: String,
+        /// Whether the machine's folder was kept because cleaning up failed too.
+        kept: bool,
+        source: Box<Error>,
+    },
     #[error("{0}")]
     Other(String),
     // domain errors (one line per module, added by the module's author)
+    #[error(transparent)]
+    Provision(#[from] crate::provision::ProvisionError),
+    #[error(transparent)]
+    Ssh(#[from] crate::ssh::SshError),
+    #[error(transparent)]
+    SshKey(#[from] crate::sshkey::SshKeyError),
+    #[error(transparent)]
+    Cert(#[from] crate::cert::CertError),
+    #[error(transparent)]
+    Daemon(#[from] crate::daemon::DaemonError),
+}
+
+fn kept_hint(kept: bool, machine: &str) -> String {
+    if kept {
+        format!("\n(the machine was kept: `machine rm -f {machine}` removes it)")
+    } else {
+        String::new()
+    }
 }
 
 impl Error {

@@ -34,6 +34,10 @@ impl Events {
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Events(sink)" } else { "Events(none)" })
+        f.write_str(if self.0.is_some() {
+            "Events(sink)"
+        } else {
+            "Events(none)"
+        })
     }
 }

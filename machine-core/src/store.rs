@@ -49,8 +49,9 @@ pub trait Backend: Send + Sync {
     fn read(&self, machine: Option<&str>, file: &str) -> Result<Option<Vec<u8>>>;
     /// Writes a file atomically; `secret` files are readable by the owner only.
     fn write(&self, machine: Option<&str>, file: &str, data: &[u8], secret: bool) -> Result<()>;
-    /// Blocks until this process holds the machine's lock.
-    fn lock(&self, machine: &str) -> Result<Box<dyn LockGuard>>;
+    /// Blocks until this process holds the machine's lock (`None`: the store-wide lock that
+    /// guards the CA and client certificates).
+    fn lock(&self, machine: Option<&str>) -> Result<Box<dyn LockGuard>>;
 }
 
 /// A store on the local file system.
@@ -67,7 +68,9 @@ impl FileBackend {
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)
-                .map_err(|e| Error::io(format!("creating the store folder {}", dir.display()), e))?;
+                .map_err(|e| {
+                    Error::io(format!("creating the store folder {}", dir.display()), e)
+                })?;
         }
         Ok(FileBackend { root })
     }
@@ -160,8 +163,8 @@ impl Backend for FileBackend {
             .map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
     }
 
-    fn lock(&self, machine: &str) -> Result<Box<dyn LockGuard>> {
-        let path = self.machine_dir(machine).join(LOCK_FILE);
+    fn lock(&self, machine: Option<&str>) -> Result<Box<dyn LockGuard>> {
+        let path = self.dir(machine).join(LOCK_FILE);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -228,20 +231,29 @@ impl Store {
 
     /// Reads and parses a JSON file; `Ok(None)` if absent, an [`Error::InvalidFile`] naming
     /// the file if it does not parse.
-    pub fn read_json<T: DeserializeOwned>(&self, machine: Option<&str>, file: &str) -> Result<Option<T>> {
+    pub fn read_json<T: DeserializeOwned>(
+        &self,
+        machine: Option<&str>,
+        file: &str,
+    ) -> Result<Option<T>> {
         match self.backend.read(machine, file)? {
             None => Ok(None),
-            Some(data) => serde_json::from_slice(&data).map(Some).map_err(|e| {
-                Error::InvalidFile {
+            Some(data) => serde_json::from_slice(&data)
+                .map(Some)
+                .map_err(|e| Error::InvalidFile {
                     path: self.path_of(machine, file),
                     message: e.to_string(),
-                }
-            }),
+                }),
         }
     }
 
     /// Writes JSON atomically, owner-only (configs may hold driver secrets).
-    pub fn write_json<T: Serialize>(&self, machine: Option<&str>, file: &str, value: &T) -> Result<()> {
+    pub fn write_json<T: Serialize>(
+        &self,
+        machine: Option<&str>,
+        file: &str,
+        value: &T,
+    ) -> Result<()> {
         let data = serde_json::to_vec_pretty(value)
             .map_err(|e| Error::Other(format!("serializing {file}: {e}")))?;
         self.backend.write(machine, file, &data, true)
@@ -250,14 +262,22 @@ impl Store {
     pub fn read_string(&self, machine: Option<&str>, file: &str) -> Result<Option<String>> {
         match self.backend.read(machine, file)? {
             None => Ok(None),
-            Some(data) => String::from_utf8(data).map(Some).map_err(|_| Error::InvalidFile {
-                path: self.path_of(machine, file),
-                message: "not UTF-8 text".into(),
-            }),
+            Some(data) => String::from_utf8(data)
+                .map(Some)
+                .map_err(|_| Error::InvalidFile {
+                    path: self.path_of(machine, file),
+                    message: "not UTF-8 text".into(),
+                }),
         }
     }
 
-    pub fn write_file(&self, machine: Option<&str>, file: &str, data: &[u8], secret: bool) -> Result<()> {
+    pub fn write_file(
+        &self,
+        machine: Option<&str>,
+        file: &str,
+        data: &[u8],
+        secret: bool,
+    ) -> Result<()> {
         self.backend.write(machine, file, data, secret)
     }
 
@@ -281,9 +301,17 @@ impl Store {
     /// Waits for, then holds, the machine's lock (released when the guard drops). Other
     /// processes working on the same machine wait; other machines are not affected.
     pub async fn lock(&self, machine: &str) -> Result<Box<dyn LockGuard>> {
+        self.lock_dir(Some(machine.to_string())).await
+    }
+
+    /// Holds the store-wide lock that guards the CA and client certificates.
+    pub async fn lock_certs(&self) -> Result<Box<dyn LockGuard>> {
+        self.lock_dir(None).await
+    }
+
+    async fn lock_dir(&self, machine: Option<String>) -> Result<Box<dyn LockGuard>> {
         let backend = self.backend.clone();
-        let machine = machine.to_string();
-        tokio::task::spawn_blocking(move || backend.lock(&machine))
+        tokio::task::spawn_blocking(move || backend.lock(machine.as_deref()))
             .await
             .map_err(|e| Error::Other(format!("lock task failed: {e}")))?
     }
@@ -294,7 +322,10 @@ impl Store {
 pub fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
@@ -315,7 +346,17 @@ mod tests {
         for good in ["a", "web-1", "db.prod", "X9"] {
             validate_name(good).unwrap();
         }
-        for bad in ["", "-a", ".a", "a_b", "a b", "a/b", "..", &"a".repeat(64), "ü"] {
+        for bad in [
+            "",
+            "-a",
+            ".a",
+            "a_b",
+            "a b",
+            "a/b",
+            "..",
+            &"a".repeat(64),
+            "ü",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
     }
@@ -327,27 +368,56 @@ mod tests {
         let store = Store::open(&root).unwrap();
         assert_eq!(fs::metadata(&root).unwrap().mode() & 0o777, 0o700);
         store.create_machine("m1").unwrap();
-        assert!(matches!(store.create_machine("m1"), Err(Error::AlreadyExists(_))));
-        assert!(matches!(store.create_machine("bad name"), Err(Error::InvalidName(_))));
-        store.write_file(Some("m1"), "key.pem", b"secret", true).unwrap();
-        store.write_file(Some("m1"), "ca.pem", b"public", false).unwrap();
+        assert!(matches!(
+            store.create_machine("m1"),
+            Err(Error::AlreadyExists(_))
+        ));
+        assert!(matches!(
+            store.create_machine("bad name"),
+            Err(Error::InvalidName(_))
+        ));
+        store
+            .write_file(Some("m1"), "key.pem", b"secret", true)
+            .unwrap();
+        store
+            .write_file(Some("m1"), "ca.pem", b"public", false)
+            .unwrap();
         let key = root.join("machines/m1/key.pem");
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(root.join("machines/m1/ca.pem")).unwrap().mode() & 0o777, 0o644);
-        store.write_file(Some("m1"), "key.pem", b"new", true).unwrap();
+        assert_eq!(
+            fs::metadata(root.join("machines/m1/ca.pem"))
+                .unwrap()
+                .mode()
+                & 0o777,
+            0o644
+        );
+        store
+            .write_file(Some("m1"), "key.pem", b"new", true)
+            .unwrap();
         assert_eq!(fs::read(&key).unwrap(), b"new");
         // no temporary files are left behind
         let names: Vec<_> = fs::read_dir(root.join("machines/m1"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert!(names.iter().all(|n| !n.starts_with(".key.pem")), "{names:?}");
-        store.write_json(None, "x.json", &serde_json::json!({"a": 1})).unwrap();
+        assert!(
+            names.iter().all(|n| !n.starts_with(".key.pem")),
+            "{names:?}"
+        );
+        store
+            .write_json(None, "x.json", &serde_json::json!({"a": 1}))
+            .unwrap();
         assert_eq!(
-            store.read_json::<serde_json::Value>(None, "x.json").unwrap().unwrap()["a"],
+            store
+                .read_json::<serde_json::Value>(None, "x.json")
+                .unwrap()
+                .unwrap()["a"],
             1
         );
-        assert!(store.read_json::<serde_json::Value>(None, "nope.json").unwrap().is_none());
+        assert!(store
+            .read_json::<serde_json::Value>(None, "nope.json")
+            .unwrap()
+            .is_none());
         assert_eq!(store.list().unwrap(), vec!["m1"]);
         store.remove_machine("m1").unwrap();
         store.remove_machine("m1").unwrap();
@@ -359,8 +429,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.create_machine("m").unwrap();
-        store.write_file(Some("m"), "config.json", b"{not json", true).unwrap();
-        let err = store.read_json::<serde_json::Value>(Some("m"), "config.json").unwrap_err();
+        store
+            .write_file(Some("m"), "config.json", b"{not json", true)
+            .unwrap();
+        let err = store
+            .read_json::<serde_json::Value>(Some("m"), "config.json")
+            .unwrap_err();
         assert!(err.to_string().contains("machines/m/config.json"), "{err}");
     }
 

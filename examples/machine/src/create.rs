@@ -1,0 +1,346 @@
+//! `machine create`: the common engine flags plus the flags of the chosen driver, which the
+//! driver itself declares in its handshake (name, type, default, environment variable).
+
+use crate::App;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use driver_protocol::schema::{OptionSpec, OptionType};
+use driver_protocol::DriverInfo;
+use machine_core::engine::{EngineOptions, InstallMethod, DEFAULT_INSTALL_URL};
+use machine_core::machine::CreateOptions;
+use serde_json::{Map, Value};
+use std::process::ExitCode;
+
+/// The value of `-d/--driver` in raw arguments, else `$MACHINE_DRIVER`.
+fn driver_name(args: &[String]) -> Option<String> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "-d" || a == "--driver" {
+            return it.next().cloned();
+        }
+        if let Some(v) = a
+            .strip_prefix("--driver=")
+            .or_else(|| a.strip_prefix("-d="))
+        {
+            return Some(v.to_string());
+        }
+        if let Some(v) = a
+            .strip_prefix("-d")
+            .filter(|v| !v.is_empty() && !v.starts_with('-'))
+        {
+            return Some(v.to_string());
+        }
+    }
+    std::env::var("MACHINE_DRIVER")
+        .ok()
+        .filter(|d| !d.is_empty())
+}
+
+fn engine_flags(cmd: Command) -> Command {
+    let list = |name: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .action(ArgAction::Append)
+            .value_name("VALUE")
+            .help(help)
+    };
+    cmd.arg(
+        Arg::new("engine-install-url")
+            .long("engine-install-url")
+            .env("MACHINE_DOCKER_INSTALL_URL")
+            .value_name("URL")
+            .help(format!("Install Docker with the script at this URL [default: {DEFAULT_INSTALL_URL}]")),
+    )
+    .arg(
+        Arg::new("engine-install-method")
+            .long("engine-install-method")
+            .env("MACHINE_DOCKER_INSTALL_METHOD")
+            .value_parser(["script", "packages"])
+            .value_name("METHOD")
+            .help("How to install Docker: `script` (the install URL) or `packages` (the distribution's packages) [default: script]"),
+    )
+    .arg(
+        Arg::new("engine-version")
+            .long("engine-version")
+            .env("MACHINE_DOCKER_VERSION")
+            .value_name("VERSION")
+            .help("Docker version to install (default: the newest the method offers)"),
+    )
+    .arg(list("engine-opt", "Extra dockerd flag, KEY=VALUE or KEY (repeatable)"))
+    .arg(list("engine-insecure-registry", "Insecure registry to allow (repeatable)"))
+    .arg(list("engine-registry-mirror", "Registry mirror (repeatable)"))
+    .arg(list("engine-label", "Daemon label KEY=VALUE (repeatable)"))
+    .arg(list("engine-env", "Daemon environment variable K=V (repeatable)"))
+    .arg(
+        Arg::new("engine-storage-driver")
+            .long("engine-storage-driver")
+            .value_name("DRIVER")
+            .help("Storage driver (default: the daemon's choice)"),
+    )
+    .arg(list("tls-san", "Extra name or address in the server certificate (repeatable)"))
+    // Docker Machine's swarm flags: accepted so old scripts parse, refused when used
+    .arg(Arg::new("swarm").long("swarm").action(ArgAction::SetTrue).hide(true))
+    .arg(Arg::new("swarm-master").long("swarm-master").action(ArgAction::SetTrue).hide(true))
+    .arg(Arg::new("swarm-discovery").long("swarm-discovery").hide(true))
+}
+
+fn driver_flag(o: &OptionSpec) -> Arg {
+    let mut help = o.help.clone();
+    if let Some(d) = &o.default {
+        let shown = match d {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if !shown.is_empty() && !o.secret {
+            help.push_str(&format!(" [default: {shown}]"));
+        }
+    }
+    let id: &'static str = Box::leak(o.name.clone().into_boxed_str());
+    let mut arg = Arg::new(id).long(id).help(help);
+    for alias in &o.aliases {
+        arg = arg.alias(Box::leak(alias.clone().into_boxed_str()) as &'static str);
+    }
+    if let Some(env) = &o.env {
+        arg = arg.env(Box::leak(env.clone().into_boxed_str()) as &'static str);
+    }
+    if o.secret {
+        arg = arg.hide_env_values(true);
+    }
+    match o.kind {
+        OptionType::Bool => arg
+            .action(ArgAction::SetTrue)
+            .value_parser(clap::builder::FalseyValueParser::new()),
+        OptionType::StringList => arg.action(ArgAction::Append).value_name("VALUE"),
+        OptionType::Int => arg.value_name("N").value_parser(clap::value_parser!(i64)),
+        OptionType::String => arg.value_name("VALUE"),
+    }
+}
+
+fn command(info: Option<&DriverInfo>, installed: &[String]) -> Command {
+    let drivers = if installed.is_empty() {
+        "none found".to_string()
+    } else {
+        installed.join(", ")
+    };
+    let mut cmd = Command::new("machine create")
+        .about(
+            "Create a machine: make the host with a driver, then install and secure Docker on it",
+        )
+        .override_usage("machine create -d DRIVER [FLAGS] NAME")
+        .arg(
+            Arg::new("driver")
+                .short('d')
+                .long("driver")
+                .env("MACHINE_DRIVER")
+                .value_name("DRIVER")
+                .help(format!(
+                    "Driver to create the machine with (installed: {drivers})"
+                )),
+        )
+        .arg(
+            Arg::new("name")
+                .value_name("NAME")
+                .help("The machine's name, also its host name"),
+        );
+    cmd = engine_flags(cmd);
+    if let Some(info) = info {
+        for o in &info.options {
+            cmd = cmd.arg(driver_flag(o));
+        }
+    }
+    cmd
+}
+
+/// The driver options the user gave (flag or environment variable), typed as the schema says.
+fn driver_options(info: &DriverInfo, m: &ArgMatches) -> Map<String, Value> {
+    let mut out = Map::new();
+    for o in &info.options {
+        let given = matches!(
+            m.value_source(&o.name),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        );
+        if !given {
+            continue;
+        }
+        let v = match o.kind {
+            OptionType::Bool => Value::Bool(m.get_flag(&o.name)),
+            OptionType::Int => m
+                .get_one::<i64>(&o.name)
+                .map(|n| Value::from(*n))
+                .unwrap_or(Value::Null),
+            OptionType::String => m
+                .get_one::<String>(&o.name)
+                .map(|s| Value::String(s.clone()))
+                .unwrap_or(Value::Null),
+            OptionType::StringList => Value::Array(
+                m.get_many::<String>(&o.name)
+                    .map(|vals| vals.map(|s| Value::String(s.clone())).collect())
+                    .unwrap_or_default(),
+            ),
+        };
+        out.insert(o.name.clone(), v);
+    }
+    out
+}
+
+fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
+    m.get_many::<String>(id)
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default()
+}
+
+fn engine_options(m: &ArgMatches) -> EngineOptions {
+    let url = m.get_one::<String>("engine-install-url").cloned();
+    let method = match m
+        .get_one::<String>("engine-install-method")
+        .map(String::as_str)
+    {
+        Some("packages") => InstallMethod::Packages,
+        _ => InstallMethod::Script {
+            url: url.unwrap_or_else(|| DEFAULT_INSTALL_URL.to_string()),
+        },
+    };
+    EngineOptions {
+        install_method: method,
+        version: m.get_one::<String>("engine-version").cloned(),
+        opts: strings(m, "engine-opt"),
+        env: strings(m, "engine-env"),
+        labels: strings(m, "engine-label"),
+        insecure_registries: strings(m, "engine-insecure-registry"),
+        registry_mirrors: strings(m, "engine-registry-mirror"),
+        storage_driver: m.get_one::<String>("engine-storage-driver").cloned(),
+        tls_san: strings(m, "tls-san"),
+        ..EngineOptions::default()
+    }
+}
+
+pub async fn run(app: &App, args: Vec<String>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let installed: Vec<String> = app
+        .manager
+        .drivers()
+        .installed()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let wants_help = args.iter().any(|a| a == "-h" || a == "--help");
+    let info = match driver_name(&args) {
+        Some(d) => Some(app.manager.driver_info(&d).await?),
+        None if wants_help => None,
+        None => {
+            return Err(format!(
+                "no driver given: pass -d/--driver DRIVER (installed: {})",
+                installed.join(", ")
+            )
+            .into())
+        }
+    };
+    let mut cmd = command(info.as_ref(), &installed);
+    let m = match cmd
+        .clone()
+        .try_get_matches_from(std::iter::once("machine create".to_string()).chain(args))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            e.print()?;
+            return Ok(if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+    };
+    let (Some(info), Some(driver)) = (info, m.get_one::<String>("driver")) else {
+        cmd.print_help()?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(name) = m.get_one::<String>("name") else {
+        return Err("no machine name given: `machine create -d DRIVER [FLAGS] NAME`".into());
+    };
+    if m.get_flag("swarm")
+        || m.get_flag("swarm-master")
+        || m.get_one::<String>("swarm-discovery").is_some()
+    {
+        return Err("Docker Swarm (classic) flags are not supported: create the machines, then `docker swarm init` on one of them".into());
+    }
+    let mut opts = CreateOptions::new(driver);
+    opts.driver_options = driver_options(&info, &m);
+    opts.engine = engine_options(&m);
+    println!("Running pre-create checks...");
+    let machine = app.manager.create(name, opts).await?;
+    println!(
+        "To see how to connect your Docker Client to the Docker Engine running on this machine, run: machine env {}",
+        machine.name()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn finds_the_driver_in_every_spelling() {
+        assert_eq!(
+            driver_name(&s(&["-d", "generic", "x"])).as_deref(),
+            Some("generic")
+        );
+        assert_eq!(
+            driver_name(&s(&["--driver=vsphere", "x"])).as_deref(),
+            Some("vsphere")
+        );
+        assert_eq!(
+            driver_name(&s(&["x", "--driver", "a"])).as_deref(),
+            Some("a")
+        );
+        assert_eq!(driver_name(&s(&["-dgeneric"])).as_deref(), Some("generic"));
+    }
+
+    #[test]
+    fn driver_flags_are_typed_and_read_from_env() {
+        let info = DriverInfo::new(
+            "t",
+            "1",
+            Default::default(),
+            vec![
+                OptionSpec::string("t-ip", "ip").env("MACHINE_TEST_T_IP"),
+                OptionSpec::int("t-port", "port").default(22),
+                OptionSpec::list("t-net", "net"),
+                OptionSpec::bool("t-insecure", "insecure"),
+                OptionSpec::string("t-iso", "iso").alias("t-iso-url"),
+            ],
+        );
+        std::env::set_var("MACHINE_TEST_T_IP", "192.0.2.9");
+        let m = command(Some(&info), &[])
+            .try_get_matches_from(s(&[
+                "machine create",
+                "-d",
+                "t",
+                "--t-port",
+                "2222",
+                "--t-net",
+                "a",
+                "--t-net",
+                "b",
+                "--t-insecure",
+                "--t-iso-url",
+                "file:///x.iso",
+                "--engine-label",
+                "env=prod",
+                "n1",
+            ]))
+            .unwrap();
+        let o = driver_options(&info, &m);
+        assert_eq!(o["t-ip"], "192.0.2.9");
+        assert_eq!(o["t-port"], 2222);
+        assert_eq!(o["t-net"], serde_json::json!(["a", "b"]));
+        assert_eq!(o["t-insecure"], true);
+        assert_eq!(o["t-iso"], "file:///x.iso");
+        assert_eq!(engine_options(&m).labels, vec!["env=prod"]);
+        assert!(command(Some(&info), &[])
+            .try_get_matches_from(s(&["machine create", "--t-port", "many", "n"]))
+            .is_err());
+    }
+}

@@ -1,0 +1,226 @@
+//! `machine`: Docker Machine's command line on top of `machine-core`.
+//!
+//! Commands and flags follow Docker Machine's (`create -d generic --generic-ip-address ...`,
+//! `ls`, `env`, `ssh`, ...), so its users' scripts and habits carry over. Drivers are separate
+//! executables (`machine-driver-NAME`) found next to this program or on PATH; `create` reads
+//! the chosen driver's flags from the driver itself.
+
+mod commands;
+mod create;
+mod ls;
+mod remote;
+mod shell_env;
+mod template;
+
+use clap::{Parser, Subcommand};
+use machine_core::machine::Manager;
+use machine_core::{Events, Store};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "machine",
+    version,
+    about = "Create Docker hosts, install Docker on them, and manage them from here",
+    after_help = "Run `machine create -d DRIVER --help` for a driver's flags."
+)]
+pub struct Cli {
+    /// Where machines are stored [default: $XDG_DATA_HOME/machine or ~/.local/share/machine]
+    #[arg(short = 's', long, env = "MACHINE_STORAGE_PATH", global = true)]
+    storage_path: Option<PathBuf>,
+    /// Print debug logs (never secrets) to stderr
+    #[arg(short = 'D', long, env = "MACHINE_DEBUG", global = true)]
+    debug: bool,
+    /// Accepted for Docker Machine compatibility: the built-in SSH client is always used for
+    /// commands, the system `ssh` for interactive sessions
+    #[arg(long, env = "MACHINE_NATIVE_SSH", global = true, hide = true)]
+    native_ssh: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print which machine is active (the one DOCKER_HOST points at)
+    Active {
+        /// Seconds to wait for each machine's state
+        #[arg(short = 't', long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Print the connection flags for the docker client (--tlsverify ... -H=...)
+    Config {
+        #[arg(default_value = "default")]
+        name: String,
+        /// Accepted for compatibility; swarm is not supported
+        #[arg(long, hide = true)]
+        swarm: bool,
+    },
+    /// Create a machine: `machine create -d DRIVER [flags] NAME`
+    #[command(disable_help_flag = true)]
+    Create {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print the commands that point the docker client at a machine
+    Env(shell_env::EnvArgs),
+    /// Print a machine's details as JSON
+    Inspect {
+        #[arg(default_value = "default")]
+        name: String,
+        /// Go-template format, e.g. '{{.Driver.IPAddress}}'
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
+    /// Print machines' IP addresses
+    Ip {
+        #[arg(default_value = "default")]
+        names: Vec<String>,
+    },
+    /// Power machines off at once
+    Kill { names: Vec<String> },
+    /// List machines
+    Ls(ls::LsArgs),
+    /// Mount a machine folder here with sshfs: `machine mount NAME:/path /local/dir`
+    Mount {
+        /// Unmount
+        #[arg(short = 'u', long)]
+        unmount: bool,
+        source: String,
+        target: PathBuf,
+    },
+    /// Provision Docker on machines again
+    Provision { names: Vec<String> },
+    /// Issue new TLS certificates for machines and restart their Docker
+    RegenerateCerts {
+        /// Do not ask for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Also issue a new CA and client certificate (all machines then need new certs)
+        #[arg(long)]
+        client_certs: bool,
+        names: Vec<String>,
+    },
+    /// Restart machines
+    Restart { names: Vec<String> },
+    /// Remove machines (and what their drivers made)
+    Rm {
+        /// Remove the local machine even if the driver fails to remove the host
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Do not ask for confirmation
+        #[arg(short = 'y')]
+        yes: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Copy files to, from or between machines: `machine scp [-r] [-d] SRC DEST` (NAME:path)
+    Scp(remote::ScpArgs),
+    /// Log into a machine, or run a command on it
+    Ssh {
+        name: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Start machines
+    Start { names: Vec<String> },
+    /// Print a machine's state
+    Status {
+        #[arg(default_value = "default")]
+        name: String,
+    },
+    /// Stop machines
+    Stop { names: Vec<String> },
+    /// Upgrade Docker on machines (with the install method they were created with)
+    Upgrade {
+        /// Install this Docker version instead (kept for later upgrades)
+        #[arg(long, env = "MACHINE_DOCKER_VERSION")]
+        engine_version: Option<String>,
+        names: Vec<String>,
+    },
+    /// Print a machine's Docker URL
+    Url {
+        #[arg(default_value = "default")]
+        name: String,
+    },
+    /// Print this program's version, or a machine's Docker version
+    Version { name: Option<String> },
+}
+
+/// What every command gets: the store, drivers, and how to print progress.
+pub struct App {
+    pub manager: Manager,
+}
+
+fn init_logging(debug: bool) {
+    let filter = if debug { "debug" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MACHINE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.debug);
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Progress lines as Docker Machine prints them: `(NAME) message`.
+fn progress_printer() -> Events {
+    Events::new(|e| println!("({}) {}", e.machine, e.message))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let storage = cli.storage_path.clone().unwrap_or_else(Store::default_path);
+    let store = Store::open(&storage)?;
+    let app = App {
+        manager: Manager::new(store, progress_printer()),
+    };
+    use commands::*;
+    match cli.command {
+        Cmd::Active { timeout } => active(&app, timeout).await,
+        Cmd::Config { name, .. } => config(&app, &name).await,
+        Cmd::Create { args } => create::run(&app, args).await,
+        Cmd::Env(args) => shell_env::run(&app, args).await,
+        Cmd::Inspect { name, format } => inspect(&app, &name, format.as_deref()).await,
+        Cmd::Ip { names } => ip(&app, names).await,
+        Cmd::Kill { names } => each(&app, names, Op::Kill).await,
+        Cmd::Ls(args) => ls::run(&app, args).await,
+        Cmd::Mount {
+            unmount,
+            source,
+            target,
+        } => remote::mount(&app, unmount, &source, &target).await,
+        Cmd::Provision { names } => each(&app, names, Op::Provision).await,
+        Cmd::RegenerateCerts {
+            force,
+            client_certs,
+            names,
+        } => regenerate_certs(&app, force, client_certs, names).await,
+        Cmd::Restart { names } => each(&app, names, Op::Restart).await,
+        Cmd::Rm { force, yes, names } => rm(&app, force, yes, names).await,
+        Cmd::Scp(args) => remote::scp(&app, args).await,
+        Cmd::Ssh { name, command } => remote::ssh(&app, &name, command).await,
+        Cmd::Start { names } => each(&app, names, Op::Start).await,
+        Cmd::Status { name } => status(&app, &name).await,
+        Cmd::Stop { names } => each(&app, names, Op::Stop).await,
+        Cmd::Upgrade {
+            engine_version,
+            names,
+        } => each(&app, names, Op::Upgrade(engine_version)).await,
+        Cmd::Url { name } => url(&app, &name).await,
+        Cmd::Version { name } => version(&app, name.as_deref()).await,
+    }
+}
