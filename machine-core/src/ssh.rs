@@ -1,0 +1,612 @@
+//! An SSH client for provisioning: one authenticated connection ([`Session`]) to a machine, over
+//! which any number of commands run, concurrently if wanted, and files are uploaded atomically.
+//!
+//! Built on russh and tokio. Authentication is by private key only (see [`crate::sshkey`]).
+//! The server's host key is either recorded on first contact ([`HostKeyCheck::Record`], when a
+//! machine is created) or must match the recorded one ([`HostKeyCheck::Expect`]); a mismatch is
+//! an error naming both fingerprints. [`known_hosts_line`] turns a recorded key into a line for
+//! the system `ssh` client, for interactive sessions.
+//!
+//! Errors say what failed and what to check. File contents sent by [`Session::upload`] go
+//! through the command's stdin, never its command line, and are never logged.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client::{Handle, Handler};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::ChannelMsg;
+
+use crate::sshkey::SshKeyError;
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// The private key file to authenticate with.
+    pub key_path: PathBuf,
+}
+
+impl SshTarget {
+    /// `host:port`, or `[host]:port` for an IPv6 address.
+    pub fn addr(&self) -> String {
+        addr(&self.host, self.port)
+    }
+}
+
+/// How to treat the server's host key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyCheck {
+    /// Accept any key and report it ([`Session::host_key`]): the first connection to a new machine.
+    Record,
+    /// The key must be this OpenSSH public key line (`ssh-ed25519 AAAA...`, comment optional).
+    Expect(String),
+}
+
+/// The result of a remote command. Output is decoded as UTF-8, lossily.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub status: u32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Whether the command exited with status 0.
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+}
+
+/// What went wrong talking SSH. Each message says what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("cannot reach {addr}: {reason} — is the host up and is sshd listening on that port?")]
+    Unreachable { addr: String, reason: String },
+    #[error(
+        "the host refused key {} for user {user}: check --generic-ssh-user and that the key's \
+         .pub is in the user's ~/.ssh/authorized_keys",
+        key.display()
+    )]
+    AuthFailed { user: String, key: PathBuf },
+    #[error(
+        "the SSH host key of {addr} has changed: expected {expected}, got {actual}. Either the \
+         host was reinstalled (or its host keys regenerated), or someone is intercepting the \
+         connection. If you know the host was reinstalled, remove the machine and create it again"
+    )]
+    HostKeyMismatch {
+        addr: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "{what} on {addr} did not finish within {}s: is the host overloaded or the network \
+         dropping packets?",
+        after.as_secs()
+    )]
+    Timeout {
+        addr: String,
+        what: String,
+        after: Duration,
+    },
+    #[error("`{command}` failed with exit status {status}: {stderr}")]
+    CommandFailed {
+        command: String,
+        status: u32,
+        stderr: String,
+    },
+    #[error(
+        "the connection to {addr} closed while `{command}` was running: did the host reboot or \
+         sshd restart?"
+    )]
+    Disconnected { addr: String, command: String },
+    #[error(
+        "the recorded SSH host key is not an OpenSSH public key line ({reason}): the machine's \
+         configuration may be damaged"
+    )]
+    BadHostKey { reason: String },
+    #[error(transparent)]
+    Key(#[from] SshKeyError),
+    #[error("SSH protocol error: {0}")]
+    Protocol(String),
+}
+
+impl SshError {
+    /// Whether [`Session::wait`] tries again after this error: the host is not (yet) answering.
+    fn retryable(&self) -> bool {
+        matches!(
+            self,
+            SshError::Unreachable { .. } | SshError::Timeout { .. } | SshError::Disconnected { .. }
+        )
+    }
+}
+
+/// The russh event handler: checks (or records) the server's host key.
+struct Client {
+    expected: Option<PublicKey>,
+    seen: Arc<Mutex<Option<PublicKey>>>,
+}
+
+impl Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let key = server_public_key.public_key();
+        let ok = match &self.expected {
+            None => true,
+            Some(expected) => expected.key_data() == key.key_data(),
+        };
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        Ok(ok)
+    }
+}
+
+/// One authenticated SSH connection. Commands may run concurrently over it (`&self` methods).
+pub struct Session {
+    handle: Handle<Client>,
+    target: SshTarget,
+    host_key: String,
+}
+
+/// How long a connection may stay silent before keepalives declare it dead.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+impl Session {
+    /// Connects, checks the host key and authenticates with the target's key, all within
+    /// `timeout`.
+    pub async fn connect(
+        target: &SshTarget,
+        check: HostKeyCheck,
+        timeout: Duration,
+    ) -> Result<Session, SshError> {
+        let started = Instant::now();
+        let addr = target.addr();
+        let key = crate::sshkey::load_private(&target.key_path)?;
+        let expected = match &check {
+            HostKeyCheck::Record => None,
+            HostKeyCheck::Expect(line) => Some(parse_key_line(line)?),
+        };
+
+        let tcp = match tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((target.host.as_str(), target.port)),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(SshError::Unreachable {
+                    addr,
+                    reason: format!("no answer within {}s", timeout.as_secs_f32()),
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(SshError::Unreachable {
+                    addr,
+                    reason: io_reason(&e),
+                })
+            }
+            Ok(Ok(s)) => s,
+        };
+        let _ = tcp.set_nodelay(true);
+
+        let config = russh::client::Config {
+            keepalive_interval: Some(KEEPALIVE),
+            keepalive_max: 3,
+            nodelay: true,
+            ..Default::default()
+        };
+        let seen = Arc::new(Mutex::new(None));
+        let handler = Client {
+            expected: expected.clone(),
+            seen: seen.clone(),
+        };
+        let remaining = timeout.saturating_sub(started.elapsed());
+        let handshake = async {
+            let mut handle = russh::client::connect_stream(Arc::new(config), tcp, handler)
+                .await
+                .map_err(|e| classify(e, &addr, "the SSH handshake"))?;
+            let hash = if key.algorithm().is_rsa() {
+                handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .map_err(|e| classify(e, &addr, "the SSH handshake"))?
+                    .flatten()
+                    .or(Some(HashAlg::Sha512))
+            } else {
+                None
+            };
+            let auth = handle
+                .authenticate_publickey(
+                    target.user.clone(),
+                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                )
+                .await
+                .map_err(|e| classify(e, &addr, "authentication"))?;
+            if !auth.success() {
+                return Err(SshError::AuthFailed {
+                    user: target.user.clone(),
+                    key: target.key_path.clone(),
+                });
+            }
+            Ok(handle)
+        };
+        let result = match tokio::time::timeout(remaining, handshake).await {
+            Ok(r) => r,
+            Err(_) => Err(SshError::Timeout {
+                addr: addr.clone(),
+                what: "the SSH handshake and authentication".into(),
+                after: timeout,
+            }),
+        };
+        let seen_key = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let handle = match result {
+            Ok(h) => h,
+            Err(e) => {
+                // A rejected host key surfaces from russh as a generic error: report it properly.
+                if let (Some(expected), Some(actual)) = (&expected, &seen_key) {
+                    if expected.key_data() != actual.key_data() {
+                        return Err(SshError::HostKeyMismatch {
+                            addr,
+                            expected: expected.fingerprint(HashAlg::Sha256).to_string(),
+                            actual: actual.fingerprint(HashAlg::Sha256).to_string(),
+                        });
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let host_key = seen_key
+            .ok_or_else(|| SshError::Protocol("the server sent no host key".into()))?
+            .to_openssh()
+            .map_err(|e| SshError::Protocol(format!("cannot encode the server's host key: {e}")))?;
+        tracing::debug!(
+            addr = %addr,
+            user = %target.user,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "ssh: connected"
+        );
+        Ok(Session {
+            handle,
+            target: target.clone(),
+            host_key,
+        })
+    }
+
+    /// Retries [`Session::connect`] until SSH answers or `overall` passes. Refused, reset and
+    /// silent connections and servers not ready for the handshake are retried; authentication
+    /// failures, host key mismatches and key file problems are not.
+    pub async fn wait(
+        target: &SshTarget,
+        check: HostKeyCheck,
+        overall: Duration,
+    ) -> Result<Session, SshError> {
+        let deadline = Instant::now() + overall;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let per_try = remaining
+                .min(Duration::from_secs(15))
+                .max(Duration::from_millis(100));
+            match Session::connect(target, check.clone(), per_try).await {
+                Ok(s) => return Ok(s),
+                Err(e) if e.retryable() => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(SshError::Timeout {
+                            addr: target.addr(),
+                            what: format!("waiting for SSH ({attempts} attempts; last: {e})"),
+                            after: overall,
+                        });
+                    }
+                    tracing::debug!(addr = %target.addr(), error = %e, "ssh: not ready yet");
+                    tokio::time::sleep(left.min(Duration::from_millis(500))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The server's host key as an OpenSSH public key line (`ssh-ed25519 AAAA...`).
+    pub fn host_key(&self) -> &str {
+        &self.host_key
+    }
+
+    /// Where this session is connected.
+    pub fn target(&self) -> &SshTarget {
+        &self.target
+    }
+
+    /// Runs `command` through the remote user's shell, with an empty stdin.
+    pub async fn exec(&self, command: &str) -> Result<Output, SshError> {
+        self.run(command, None).await
+    }
+
+    /// Runs `command`; a non-zero exit is a [`SshError::CommandFailed`] carrying the end of its
+    /// stderr (or stdout when stderr is empty). Returns stdout.
+    pub async fn exec_ok(&self, command: &str) -> Result<String, SshError> {
+        let out = self.run(command, None).await?;
+        check_ok(command, out)
+    }
+
+    /// Writes `contents` to `remote_path` with `mode`, atomically: through a temporary file in
+    /// the same folder (created if missing), renamed into place. With `sudo`, as root via
+    /// `sudo -n`. The contents travel over stdin, never on a command line.
+    pub async fn upload(
+        &self,
+        remote_path: &str,
+        contents: &[u8],
+        mode: u32,
+        sudo: bool,
+    ) -> Result<(), SshError> {
+        let script = format!(
+            "set -e; d=$(dirname \"$1\"); mkdir -p \"$d\"; \
+             t=$(mktemp \"$d/.machine-upload.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; \
+             cat > \"$t\"; chmod {mode:04o} \"$t\"; mv -f \"$t\" \"$1\"; trap - EXIT"
+        );
+        let command = format!(
+            "{}sh -c {} sh {}",
+            if sudo { "sudo -n " } else { "" },
+            shell_quote(&script),
+            shell_quote(remote_path)
+        );
+        let out = self.run(&command, Some(contents)).await?;
+        let what = format!(
+            "upload of {remote_path}{}",
+            if sudo { " (with sudo)" } else { "" }
+        );
+        check_ok(&what, out).map(|_| ())
+    }
+
+    /// Ends the connection politely.
+    pub async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+
+    async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
+        let addr = self.target.addr();
+        tracing::debug!(addr = %addr, command = %short(command), "ssh: exec");
+        let lost = |e: russh::Error| match e {
+            russh::Error::SendError | russh::Error::RecvError | russh::Error::Disconnect => {
+                SshError::Disconnected {
+                    addr: addr.clone(),
+                    command: short(command),
+                }
+            }
+            other => classify(other, &addr, "a command"),
+        };
+        let channel = self.handle.channel_open_session().await.map_err(lost)?;
+        let (mut read, write) = channel.split();
+        write.exec(true, command).await.map_err(lost)?;
+
+        let send = async {
+            if let Some(data) = stdin {
+                write.data(data).await?;
+            }
+            write.eof().await
+        };
+        let receive = async {
+            let mut stdout = Vec::new();
+            let mut stderr = Vec::new();
+            let mut status = None;
+            let mut refused = false;
+            while let Some(msg) = read.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
+                    ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                    ChannelMsg::ExitSignal {
+                        signal_name,
+                        error_message,
+                        ..
+                    } => {
+                        stderr.extend_from_slice(
+                            format!("killed by signal {signal_name:?} {error_message}").as_bytes(),
+                        );
+                        status = Some(255);
+                    }
+                    ChannelMsg::Failure => refused = true,
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            (stdout, stderr, status, refused)
+        };
+        let (sent, (stdout, stderr, status, refused)) = tokio::join!(send, receive);
+        if refused {
+            return Err(SshError::Protocol(format!(
+                "{addr} refused to run a command on a session channel"
+            )));
+        }
+        let Some(status) = status else {
+            return Err(SshError::Disconnected {
+                addr: addr.clone(),
+                command: short(command),
+            });
+        };
+        if let Err(e) = sent {
+            // The command finished before reading all of its stdin: report it through its status.
+            tracing::debug!(addr = %addr, error = %e, "ssh: stdin not fully sent");
+        }
+        Ok(Output {
+            status,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+}
+
+fn check_ok(command: &str, out: Output) -> Result<String, SshError> {
+    if out.success() {
+        return Ok(out.stdout);
+    }
+    let text = if out.stderr.trim().is_empty() {
+        &out.stdout
+    } else {
+        &out.stderr
+    };
+    Err(SshError::CommandFailed {
+        command: short(command),
+        status: out.status,
+        stderr: if text.trim().is_empty() {
+            "(no output)".into()
+        } else {
+            tail(text, 20)
+        },
+    })
+}
+
+/// The last `n` lines of `text`, trimmed.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A command shortened for messages.
+fn short(command: &str) -> String {
+    const MAX: usize = 200;
+    if command.chars().count() <= MAX {
+        command.to_string()
+    } else {
+        let s: String = command.chars().take(MAX).collect();
+        format!("{s}...")
+    }
+}
+
+fn addr(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => "connection refused".into(),
+        K::ConnectionReset => "connection reset".into(),
+        K::ConnectionAborted => "connection aborted".into(),
+        K::TimedOut => "connection timed out".into(),
+        K::UnexpectedEof | K::BrokenPipe => "the connection closed during the SSH handshake".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Maps a russh error to what a user can act on.
+fn classify(e: russh::Error, addr: &str, during: &str) -> SshError {
+    use russh::Error as E;
+    match e {
+        E::IO(io) => SshError::Unreachable {
+            addr: addr.into(),
+            reason: io_reason(&io),
+        },
+        E::HUP | E::Disconnect | E::SendError | E::RecvError => SshError::Unreachable {
+            addr: addr.into(),
+            reason: format!("the server closed the connection during {during}"),
+        },
+        E::ConnectionTimeout | E::KeepaliveTimeout | E::InactivityTimeout | E::Elapsed(_) => {
+            SshError::Timeout {
+                addr: addr.into(),
+                what: during.into(),
+                after: KEEPALIVE * 3,
+            }
+        }
+        other => SshError::Protocol(format!("{during} with {addr} failed: {other}")),
+    }
+}
+
+fn parse_key_line(line: &str) -> Result<PublicKey, SshError> {
+    PublicKey::from_openssh(line.trim()).map_err(|e| SshError::BadHostKey {
+        reason: e.to_string(),
+    })
+}
+
+/// The SHA256 fingerprint (`SHA256:...`, as `ssh-keygen -l` shows it) of a public key line.
+pub fn fingerprint(key_line: &str) -> Result<String, SshError> {
+    Ok(parse_key_line(key_line)?
+        .fingerprint(HashAlg::Sha256)
+        .to_string())
+}
+
+/// A known_hosts line for the system `ssh`: `HOST KEYTYPE BASE64`, with `[HOST]:PORT` when the
+/// port is not 22. The key line's comment, if any, is dropped.
+pub fn known_hosts_line(host: &str, port: u16, key_line: &str) -> String {
+    let key: Vec<&str> = key_line.split_whitespace().take(2).collect();
+    let host = if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    };
+    format!("{host} {}", key.join(" "))
+}
+
+/// Quotes `s` for a POSIX shell (unchanged when it holds only safe characters).
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn session_is_send_and_sync() {
+        assert_send_sync::<Session>();
+        assert_send_sync::<SshError>();
+    }
+
+    #[test]
+    fn known_hosts_lines() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ c";
+        assert_eq!(
+            known_hosts_line("10.0.0.1", 22, key),
+            "10.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
+        );
+        assert!(known_hosts_line("10.0.0.1", 2222, key).starts_with("[10.0.0.1]:2222 ssh-ed25519 "));
+        assert!(fingerprint(key).unwrap().starts_with("SHA256:"));
+        assert!(matches!(
+            fingerprint("nonsense"),
+            Err(SshError::BadHostKey { .. })
+        ));
+    }
+
+    #[test]
+    fn quoting_and_tails() {
+        assert_eq!(shell_quote("/etc/docker/ca.pem"), "/etc/docker/ca.pem");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(tail("1\n2\n3\n", 2), "2\n3");
+        assert_eq!(addr("fd00::1", 22), "[fd00::1]:22");
+        let e = check_ok(
+            "false",
+            Output {
+                status: 1,
+                stdout: "out".into(),
+                stderr: "  \n".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("out"), "{e}");
+    }
+}

@@ -1,0 +1,364 @@
+//! SSH key files: generate a machine's own ed25519 key pair, and load the private key a user
+//! hands us (for example with `--generic-ssh-key`).
+//!
+//! Generated keys are written in the OpenSSH private key format with mode 0600, next to a `.pub`
+//! file holding `ssh-ed25519 AAAA... COMMENT`. Loading accepts what russh reads: OpenSSH, PEM
+//! (PKCS#1, SEC1) and PKCS#8 files with ed25519, ECDSA or RSA keys. Keys protected by a
+//! passphrase are not supported and are reported as such.
+//!
+//! Nothing here ever prints or logs key material; errors name the file and what to do.
+
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::PrivateKey;
+
+/// What went wrong with an SSH key file. Every message names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SshKeyError {
+    #[error("SSH key {path} does not exist: pass --generic-ssh-key with an existing private key")]
+    NotFound { path: PathBuf },
+    #[error("cannot read SSH key {path}: {source}: check the file's permissions")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "SSH key {path} is protected by a passphrase, which machine does not support: use a key \
+         without a passphrase (for example a copy made with `ssh-keygen -p -N '' -f COPY`)"
+    )]
+    Encrypted { path: PathBuf },
+    #[error(
+        "{path} is a public key: pass the private key file instead (usually the same name \
+         without .pub)"
+    )]
+    PublicNotPrivate { path: PathBuf },
+    #[error(
+        "{path} is not an SSH private key machine can read ({reason}): pass an ed25519, ECDSA or \
+         RSA private key in OpenSSH or PEM format"
+    )]
+    Invalid { path: PathBuf, reason: String },
+    #[error(
+        "SSH key {path} already exists: machine does not overwrite keys; remove it or choose \
+         another path"
+    )]
+    AlreadyExists { path: PathBuf },
+    #[error("cannot write SSH key {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot generate an SSH key: {0}")]
+    Generate(String),
+}
+
+/// Generates an ed25519 key pair: writes the OpenSSH private key to `private_path` (mode 0600,
+/// refusing to overwrite an existing file) and the public key to `private_path` + `.pub`
+/// (mode 0644). Returns the public key line, `ssh-ed25519 AAAA... COMMENT`.
+pub fn generate(private_path: &Path, comment: &str) -> Result<String, SshKeyError> {
+    let mut seed = [0u8; 32];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut seed)
+        .map_err(|_| SshKeyError::Generate("the system's random number generator failed".into()))?;
+    let keypair = Ed25519Keypair::from_seed(&seed);
+    seed.fill(0);
+    let key = PrivateKey::new(KeypairData::Ed25519(keypair), comment)
+        .map_err(|e| SshKeyError::Generate(e.to_string()))?;
+    let private = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| SshKeyError::Generate(e.to_string()))?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| SshKeyError::Generate(e.to_string()))?;
+
+    write_new(private_path, private.as_bytes(), 0o600)?;
+    let pub_path = pub_path(private_path);
+    if let Err(e) = write_replace(&pub_path, format!("{public}\n").as_bytes(), 0o644) {
+        let _ = std::fs::remove_file(private_path);
+        return Err(e);
+    }
+    Ok(public)
+}
+
+/// Loads a private key. Errors say whether the file is missing, unreadable, protected by a
+/// passphrase, a public key, or not a key at all.
+pub fn load_private(path: &Path) -> Result<PrivateKey, SshKeyError> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(SshKeyError::NotFound { path: path.into() })
+        }
+        Err(e) => {
+            return Err(SshKeyError::Unreadable {
+                path: path.into(),
+                source: e,
+            })
+        }
+    };
+    if path.is_dir() {
+        return Err(SshKeyError::Invalid {
+            path: path.into(),
+            reason: "it is a folder".into(),
+        });
+    }
+    let Ok(text) = String::from_utf8(text) else {
+        return Err(SshKeyError::Invalid {
+            path: path.into(),
+            reason: "the file is binary, not a PEM or OpenSSH text file".into(),
+        });
+    };
+    let trimmed = text.trim_start();
+    if looks_public(trimmed) {
+        return Err(SshKeyError::PublicNotPrivate { path: path.into() });
+    }
+    if trimmed.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || trimmed.contains("Proc-Type: 4,ENCRYPTED")
+    {
+        return Err(SshKeyError::Encrypted { path: path.into() });
+    }
+    if !trimmed.contains("-----BEGIN ") && !trimmed.starts_with("PuTTY-User-Key-File-") {
+        return Err(SshKeyError::Invalid {
+            path: path.into(),
+            reason: "no `-----BEGIN ... PRIVATE KEY-----` block in it".into(),
+        });
+    }
+    match russh::keys::decode_secret_key(&text, None) {
+        Ok(key) => Ok(key),
+        Err(russh::keys::Error::KeyIsEncrypted) => {
+            Err(SshKeyError::Encrypted { path: path.into() })
+        }
+        Err(e) => Err(SshKeyError::Invalid {
+            path: path.into(),
+            reason: describe_decode_error(&e),
+        }),
+    }
+}
+
+/// The OpenSSH public key line (`ALGORITHM BASE64 [COMMENT]`) of the private key at `path`.
+pub fn public_line(path: &Path) -> Result<String, SshKeyError> {
+    let key = load_private(path)?;
+    key.public_key()
+        .to_openssh()
+        .map_err(|e| SshKeyError::Invalid {
+            path: path.into(),
+            reason: e.to_string(),
+        })
+}
+
+/// The conventional public key path of a private key: the same path with `.pub` appended.
+pub fn pub_path(private_path: &Path) -> PathBuf {
+    let mut s = private_path.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+fn looks_public(text: &str) -> bool {
+    let first = text.split_whitespace().next().unwrap_or("");
+    first.starts_with("ssh-")
+        || first.starts_with("ecdsa-sha2-")
+        || first.starts_with("sk-")
+        || text.starts_with("-----BEGIN PUBLIC KEY-----")
+        || text.starts_with("-----BEGIN RSA PUBLIC KEY-----")
+        || text.starts_with("---- BEGIN SSH2 PUBLIC KEY ----")
+}
+
+/// A short reason from a russh decoding error that never echoes the key material.
+fn describe_decode_error(e: &russh::keys::Error) -> String {
+    use russh::keys::Error as E;
+    match e {
+        E::UnsupportedKeyType {
+            key_type_string, ..
+        } => format!("unsupported key type {key_type_string}"),
+        E::CouldNotReadKey => "unrecognised key format".into(),
+        E::KeyIsCorrupt => "the key is corrupt".into(),
+        E::UnknownAlgorithm(oid) => format!("unknown key algorithm {oid}"),
+        E::Decode(_) => "invalid base64 in the key block".into(),
+        other => {
+            // Library messages describe the structure, not the contents; keep them short.
+            let s = other.to_string();
+            s.chars().take(160).collect()
+        }
+    }
+}
+
+/// Creates `path` with `mode`, failing if it exists.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), SshKeyError> {
+    let mut file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            return Err(SshKeyError::AlreadyExists { path: path.into() })
+        }
+        Err(e) => {
+            return Err(SshKeyError::Write {
+                path: path.into(),
+                source: e,
+            })
+        }
+    };
+    let res = file.write_all(contents).and_then(|_| file.sync_all());
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(path);
+        return Err(SshKeyError::Write {
+            path: path.into(),
+            source: e,
+        });
+    }
+    Ok(())
+}
+
+/// Writes `path` with `mode` (through a temporary file and a rename).
+fn write_replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), SshKeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source| SshKeyError::Write {
+        path: path.into(),
+        source,
+    };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let mut tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new("."))).map_err(err)?;
+    tmp.write_all(contents).map_err(err)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    fn keygen(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+        let path = dir.join(name);
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-C", "t", "-f"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .expect("ssh-keygen");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    }
+
+    #[test]
+    fn generate_writes_0600_key_and_pub_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id_ed25519");
+        let line = generate(&path, "machine-dev").unwrap();
+        assert!(line.starts_with("ssh-ed25519 AAAA"), "{line}");
+        assert!(line.ends_with(" machine-dev"), "{line}");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let pub_text = std::fs::read_to_string(pub_path(&path)).unwrap();
+        assert_eq!(pub_text.trim(), line);
+        // Loads back, and OpenSSH agrees on the public key.
+        assert_eq!(public_line(&path).unwrap(), line);
+        let out = Command::new("ssh-keygen")
+            .args(["-y", "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let theirs = String::from_utf8_lossy(&out.stdout);
+        let ours: Vec<_> = line.split_whitespace().take(2).collect();
+        let theirs: Vec<_> = theirs.split_whitespace().take(2).collect();
+        assert_eq!(ours, theirs);
+        // Never overwrites.
+        assert!(matches!(
+            generate(&path, "x"),
+            Err(SshKeyError::AlreadyExists { .. })
+        ));
+    }
+
+    #[test]
+    fn loads_openssh_and_pem_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let ed = keygen(dir.path(), "ed", &["-t", "ed25519", "-N", ""]);
+        let rsa = keygen(dir.path(), "rsa", &["-t", "rsa", "-b", "2048", "-N", ""]);
+        let rsa_pem = keygen(
+            dir.path(),
+            "rsa_pem",
+            &["-t", "rsa", "-b", "2048", "-N", "", "-m", "PEM"],
+        );
+        let ec_pem = keygen(dir.path(), "ec", &["-t", "ecdsa", "-N", "", "-m", "PEM"]);
+        for p in [&ed, &rsa, &rsa_pem, &ec_pem] {
+            let key = load_private(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let ours = key.public_key().to_openssh().unwrap();
+            let theirs = std::fs::read_to_string(pub_path(p)).unwrap();
+            assert_eq!(
+                ours.split_whitespace().nth(1),
+                theirs.split_whitespace().nth(1),
+                "{}",
+                p.display()
+            );
+        }
+    }
+
+    #[test]
+    fn clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let e = load_private(&missing).unwrap_err();
+        assert!(matches!(e, SshKeyError::NotFound { .. }));
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(e.to_string().contains("--generic-ssh-key"), "{e}");
+
+        let enc = keygen(dir.path(), "enc", &["-t", "ed25519", "-N", "secret-pass"]);
+        let e = load_private(&enc).unwrap_err();
+        assert!(matches!(e, SshKeyError::Encrypted { .. }), "{e}");
+        assert!(e.to_string().contains("passphrase"), "{e}");
+        let enc_pem = keygen(
+            dir.path(),
+            "enc_pem",
+            &["-t", "rsa", "-b", "2048", "-N", "secret-pass", "-m", "PEM"],
+        );
+        assert!(matches!(
+            load_private(&enc_pem),
+            Err(SshKeyError::Encrypted { .. })
+        ));
+
+        let e = load_private(&pub_path(&enc)).unwrap_err();
+        assert!(matches!(e, SshKeyError::PublicNotPrivate { .. }), "{e}");
+
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, "hello world\n").unwrap();
+        let e = load_private(&junk).unwrap_err();
+        assert!(matches!(e, SshKeyError::Invalid { .. }), "{e}");
+
+        let corrupt = dir.path().join("corrupt");
+        std::fs::write(
+            &corrupt,
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = load_private(&corrupt).unwrap_err();
+        assert!(matches!(e, SshKeyError::Invalid { .. }), "{e}");
+
+        let e = load_private(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SshKeyError::Invalid { .. } | SshKeyError::Unreadable { .. }
+            ),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Talks to a machine's Docker daemon from the workstation, over mutual TLS, the way the `docker`
+//! client does: the store's CA is the only trusted root, and the store's client certificate is
+//! the identity. Used to check that a provisioned daemon answers ([`wait_ready`]) and to read
+//! its version and info.
+//!
+//! Daemon URLs are Docker's `tcp://HOST:PORT` (or `https://HOST:PORT`); an IP address host is
+//! checked against the server certificate's IP SANs.
+
+use std::time::{Duration, Instant};
+
+use crate::cert::Pem;
+
+/// What `GET /version` says about a daemon.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct DaemonVersion {
+    #[serde(rename = "Version")]
+    pub version: String,
+    #[serde(rename = "ApiVersion")]
+    pub api_version: String,
+    #[serde(rename = "Os")]
+    pub os: String,
+    #[serde(rename = "Arch")]
+    pub arch: String,
+}
+
+/// What went wrong talking to a daemon. Messages say what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("invalid Docker URL {url:?}: {reason} (expected tcp://HOST:PORT)")]
+    BadUrl { url: String, reason: String },
+    #[error(
+        "the TLS material for {url} is unusable ({reason}): the store's certificates may be \
+         damaged; run `machine regenerate-certs` for this machine"
+    )]
+    BadTls { url: String, reason: String },
+    #[error(
+        "TLS with Docker on {url} failed: {reason}. The daemon's certificate does not match this \
+         store's CA or this address: run `machine regenerate-certs` for this machine"
+    )]
+    Tls { url: String, reason: String },
+    #[error(
+        "cannot reach Docker on {url}: {reason}. Is the host up, is dockerd running and \
+         listening there (check `sudo journalctl -u docker` on the host, e.g. through \
+         `machine ssh`), and does a firewall allow the port?"
+    )]
+    Unreachable { url: String, reason: String },
+    #[error("Docker on {url} answered {path} with HTTP {status}: {body}")]
+    Http {
+        url: String,
+        path: String,
+        status: u16,
+        body: String,
+    },
+    #[error("Docker on {url} sent an unexpected answer to {path}: {reason}")]
+    BadResponse {
+        url: String,
+        path: String,
+        reason: String,
+    },
+    #[error(
+        "Docker on {url} did not answer over TLS within {}s (last error: {last}): check the \
+         daemon's log on the host with `sudo journalctl -u docker` (e.g. through `machine ssh`)",
+        after.as_secs()
+    )]
+    NotReady {
+        url: String,
+        after: Duration,
+        last: String,
+    },
+}
+
+impl DaemonError {
+    fn short(&self) -> String {
+        match self {
+            DaemonError::Unreachable { reason, .. } | DaemonError::Tls { reason, .. } => {
+                reason.clone()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Turns `tcp://HOST:PORT` (or `https://HOST:PORT`) into the `https://HOST:PORT` base URL.
+pub fn https_base(url: &str) -> Result<String, DaemonError> {
+    let bad = |reason: &str| DaemonError::BadUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let rest = url
+        .strip_prefix("tcp://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| bad("it must start with tcp://"))?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') {
+        return Err(bad("it must be tcp://HOST:PORT with no path"));
+    }
+    let parsed =
+        reqwest::Url::parse(&format!("https://{rest}")).map_err(|e| bad(&e.to_string()))?;
+    if parsed.host_str().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if parsed.port().is_none() {
+        return Err(bad("it has no port (Docker's TLS port is usually 2376)"));
+    }
+    Ok(format!("https://{rest}"))
+}
+
+fn client(
+    url: &str,
+    ca_pem: &str,
+    identity: &Pem,
+    timeout: Duration,
+) -> Result<reqwest::Client, DaemonError> {
+    let bad = |reason: String| DaemonError::BadTls {
+        url: url.to_string(),
+        reason,
+    };
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+        .map_err(|e| bad(format!("CA certificate: {}", chain(&e))))?;
+    let mut both = identity.cert.trim_end().to_string();
+    both.push('\n');
+    both.push_str(&identity.key);
+    let id = reqwest::Identity::from_pem(both.as_bytes())
+        .map_err(|_| bad("client certificate or key is not valid PEM".into()))?;
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .identity(id)
+        .https_only(true)
+        .no_proxy()
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .build()
+        .map_err(|e| bad(chain(&e)))
+}
+
+/// An error and its causes, joined: reqwest's own message alone rarely says what happened.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+async fn get(
+    url: &str,
+    ca_pem: &str,
+    identity: &Pem,
+    path: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, DaemonError> {
+    let base = https_base(url)?;
+    let http = client(url, ca_pem, identity, timeout)?;
+    let resp = http
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .map_err(|e| {
+            let reason = chain(&e);
+            let lower = reason.to_ascii_lowercase();
+            if lower.contains("certificate")
+                || lower.contains("tls")
+                || lower.contains("handshake")
+                || lower.contains("alert")
+            {
+                DaemonError::Tls {
+                    url: url.to_string(),
+                    reason,
+                }
+            } else {
+                DaemonError::Unreachable {
+                    url: url.to_string(),
+                    reason,
+                }
+            }
+        })?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| DaemonError::Unreachable {
+        url: url.to_string(),
+        reason: chain(&e),
+    })?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body);
+        return Err(DaemonError::Http {
+            url: url.to_string(),
+            path: path.to_string(),
+            status: status.as_u16(),
+            body: text.chars().take(500).collect(),
+        });
+    }
+    serde_json::from_slice(&body).map_err(|e| DaemonError::BadResponse {
+        url: url.to_string(),
+        path: path.to_string(),
+        reason: format!("not JSON: {e}"),
+    })
+}
+
+/// `GET /version` on the daemon at `url` (`tcp://IP:PORT`), trusting only `ca_pem` and
+/// presenting `client` as the identity.
+pub async fn version(url: &str, ca_pem: &str, client: &Pem) -> Result<DaemonVersion, DaemonError> {
+    version_within(url, ca_pem, client, REQUEST_TIMEOUT).await
+}
+
+async fn version_within(
+    url: &str,
+    ca_pem: &str,
+    client: &Pem,
+    timeout: Duration,
+) -> Result<DaemonVersion, DaemonError> {
+    let v = get(url, ca_pem, client, "/version", timeout).await?;
+    serde_json::from_value(v).map_err(|e| DaemonError::BadResponse {
+        url: url.to_string(),
+        path: "/version".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// `GET /info` on the daemon: its labels, storage driver, counts and the rest, as JSON.
+pub async fn info(url: &str, ca_pem: &str, client: &Pem) -> Result<serde_json::Value, DaemonError> {
+    get(url, ca_pem, client, "/info", REQUEST_TIMEOUT).await
+}
+
+/// Polls `GET /version` until the daemon answers over TLS, or `timeout` passes. Every failure
+/// (refused connection, TLS error while an old daemon is still up, ...) is retried; a bad URL or
+/// unusable TLS material is not.
+pub async fn wait_ready(
+    url: &str,
+    ca_pem: &str,
+    client: &Pem,
+    timeout: Duration,
+) -> Result<DaemonVersion, DaemonError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let per_try = left.clamp(Duration::from_millis(500), Duration::from_secs(10));
+        match version_within(url, ca_pem, client, per_try).await {
+            Ok(v) => return Ok(v),
+            Err(e @ (DaemonError::BadUrl { .. } | DaemonError::BadTls { .. })) => return Err(e),
+            Err(e) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(DaemonError::NotReady {
+                        url: url.to_string(),
+                        after: timeout,
+                        last: e.short(),
+                    });
+                }
+                tracing::debug!(url, error = %e, "docker: not ready yet");
+                tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            https_base("tcp://1.2.3.4:2376").unwrap(),
+            "https://1.2.3.4:2376"
+        );
+        assert_eq!(https_base("https://h:2376/").unwrap(), "https://h:2376");
+        assert_eq!(
+            https_base("tcp://[fd00::1]:2376").unwrap(),
+            "https://[fd00::1]:2376"
+        );
+        assert!(matches!(
+            https_base("1.2.3.4:2376"),
+            Err(DaemonError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            https_base("tcp://1.2.3.4"),
+            Err(DaemonError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            https_base("tcp://1.2.3.4:2376/x"),
+            Err(DaemonError::BadUrl { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn bad_tls_material_is_not_retried() {
+        let client = Pem {
+            cert: "nope".into(),
+            key: "nope".into(),
+        };
+        let started = Instant::now();
+        let e = wait_ready(
+            "tcp://127.0.0.1:9",
+            "nope",
+            &client,
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, DaemonError::BadTls { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!e.to_string().contains("PRIVATE"));
+    }
+
+    #[tokio::test]
+    async fn refused_port_times_out_with_advice() {
+        let ca = crate::cert::new_ca("t").unwrap();
+        let client = crate::cert::new_client(&ca, "t").unwrap();
+        // A port nobody listens on: bind then drop to find a free one.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let e = wait_ready(&url, &ca.cert, &client, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, DaemonError::NotReady { .. }), "{e}");
+        assert!(e.to_string().contains("journalctl -u docker"), "{e}");
+    }
+}
