@@ -1,0 +1,225 @@
+//! The init system that runs the daemon: writing its configuration, restarting it, waiting for it.
+
+use tokio::time::Instant;
+
+use super::{command_failed, sudo_sh, Cx, ProvisionError};
+use crate::engine::{self, EngineOptions};
+
+/// How the host starts services.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Init {
+    /// systemd (a drop-in for docker.service).
+    #[default]
+    Systemd,
+    /// OpenRC (Alpine): `/etc/conf.d/docker`.
+    OpenRc,
+    /// sysvinit: `/etc/default/docker`.
+    SysVinit,
+}
+
+/// A shell expression printing `systemd`, `openrc` or `sysvinit`.
+pub(crate) const DETECT_SCRIPT: &str = "$(if [ -d /run/systemd/system ]; then echo systemd; \
+     elif command -v openrc >/dev/null 2>&1 || command -v rc-service >/dev/null 2>&1; then echo openrc; \
+     else echo sysvinit; fi)";
+
+impl Init {
+    pub(crate) fn parse(s: &str) -> Init {
+        match s.trim() {
+            "systemd" => Init::Systemd,
+            "openrc" => Init::OpenRc,
+            _ => Init::SysVinit,
+        }
+    }
+}
+
+/// Writes the daemon's configuration for `init` and restarts it (enabling it at boot).
+pub(crate) async fn configure_and_restart(
+    cx: &Cx<'_>,
+    init: Init,
+    dockerd: &str,
+    engine_opts: &EngineOptions,
+    driver_name: &str,
+) -> Result<(), ProvisionError> {
+    match init {
+        Init::Systemd => {
+            let dropin = engine::systemd_dropin(dockerd, engine_opts, driver_name)?;
+            let step = "writing the systemd drop-in";
+            cx.sudo(step, "mkdir -p /etc/systemd/system/docker.service.d")
+                .await?;
+            cx.upload(step, engine::SYSTEMD_DROPIN_PATH, dropin.as_bytes(), 0o644)
+                .await?;
+            cx.sudo(
+                "enabling docker.service",
+                "systemctl daemon-reload && systemctl enable docker.service >/dev/null 2>&1; \
+                 systemctl reset-failed docker.service >/dev/null 2>&1; true",
+            )
+            .await?;
+            cx.progress("Restarting Docker...");
+            restart(cx, init, "systemctl restart docker.service").await
+        }
+        Init::OpenRc => {
+            let conf = engine::openrc_conf(dockerd, engine_opts, driver_name)?;
+            cx.upload(
+                "writing /etc/conf.d/docker",
+                engine::OPENRC_CONF_PATH,
+                conf.as_bytes(),
+                0o644,
+            )
+            .await?;
+            cx.sudo(
+                "enabling the docker service",
+                "rc-update add docker default >/dev/null 2>&1 || rc-update -u >/dev/null 2>&1; true",
+            )
+            .await?;
+            cx.progress("Restarting Docker...");
+            restart(cx, init, "rc-service docker restart").await
+        }
+        Init::SysVinit => {
+            let conf = engine::sysvinit_default(dockerd, engine_opts, driver_name)?;
+            cx.upload(
+                "writing /etc/default/docker",
+                engine::SYSVINIT_DEFAULT_PATH,
+                conf.as_bytes(),
+                0o644,
+            )
+            .await?;
+            cx.sudo(
+                "enabling the docker service",
+                "if command -v update-rc.d >/dev/null 2>&1; then update-rc.d docker defaults >/dev/null 2>&1; \
+                 elif command -v chkconfig >/dev/null 2>&1; then chkconfig docker on >/dev/null 2>&1; fi; true",
+            )
+            .await?;
+            cx.progress("Restarting Docker...");
+            restart(
+                cx,
+                init,
+                "if command -v service >/dev/null 2>&1; then service docker restart; else /etc/init.d/docker restart; fi",
+            )
+            .await
+        }
+    }
+}
+
+async fn restart(cx: &Cx<'_>, init: Init, script: &str) -> Result<(), ProvisionError> {
+    let step = "restarting docker";
+    let command = sudo_sh(script);
+    let out = cx.run(step, &command).await?;
+    if out.success() {
+        return Ok(());
+    }
+    let mut failure = out.clone();
+    let log = daemon_log(cx, init).await;
+    if !log.is_empty() {
+        failure.stderr = format!("{}\n{log}", out.stderr.trim_end());
+    }
+    Err(command_failed(step, &command, &failure))
+}
+
+/// The tail of the daemon's log, for error messages (empty when there is none).
+async fn daemon_log(cx: &Cx<'_>, init: Init) -> String {
+    let script = match init {
+        Init::Systemd => "journalctl -u docker.service -n 25 --no-pager 2>/dev/null",
+        Init::OpenRc | Init::SysVinit => {
+            "tail -n 25 /var/log/docker.log 2>/dev/null || tail -n 25 /var/log/docker/docker.log 2>/dev/null"
+        }
+    };
+    match cx.run("reading the docker log", &sudo_sh(script)).await {
+        Ok(out) if !out.stdout.trim().is_empty() => {
+            format!("daemon log:\n{}", out.stdout.trim_end())
+        }
+        _ => String::new(),
+    }
+}
+
+const VERSION_SCRIPT: &str = "docker version --format '{{.Server.Version}}'";
+
+/// Waits until the daemon answers on its unix socket and returns its version.
+pub(crate) async fn wait_for_daemon(cx: &Cx<'_>, init: Init) -> Result<String, ProvisionError> {
+    let step = "waiting for the Docker daemon";
+    let deadline = Instant::now() + cx.tuning.daemon_timeout;
+    let version_cmd = sudo_sh(VERSION_SCRIPT);
+    loop {
+        let out = cx.run(step, &version_cmd).await?;
+        let version = out.stdout.trim();
+        if out.success() && !version.is_empty() {
+            return Ok(version.to_string());
+        }
+        if out.status == 127 {
+            // no docker client on the host: trust the service state and ask dockerd itself
+            if let Some(v) = dockerd_version_when_active(cx, init).await? {
+                return Ok(v);
+            }
+        }
+        if init == Init::Systemd {
+            let state = cx
+                .run(step, &sudo_sh("systemctl is-active docker.service"))
+                .await?;
+            if state.stdout.trim() == "failed" {
+                let log = daemon_log(cx, init).await;
+                return Err(ProvisionError::Command {
+                    step: step.into(),
+                    command: "systemctl is-active docker.service".into(),
+                    status: state.status,
+                    output: format!("docker.service failed\n{log}"),
+                });
+            }
+        }
+        if Instant::now() >= deadline {
+            let log = daemon_log(cx, init).await;
+            return Err(ProvisionError::Timeout {
+                step: step.into(),
+                seconds: cx.tuning.daemon_timeout.as_secs(),
+                detail: format!("{}\n{log}", out.stderr.trim_end()),
+            });
+        }
+        tokio::time::sleep(cx.tuning.poll).await;
+    }
+}
+
+async fn dockerd_version_when_active(
+    cx: &Cx<'_>,
+    init: Init,
+) -> Result<Option<String>, ProvisionError> {
+    let step = "waiting for the Docker daemon";
+    let active = match init {
+        Init::Systemd => "systemctl is-active --quiet docker.service",
+        Init::OpenRc => "rc-service docker status >/dev/null 2>&1",
+        Init::SysVinit => "service docker status >/dev/null 2>&1",
+    };
+    let out = cx
+        .run(step, &sudo_sh(&format!("{active} && dockerd --version")))
+        .await?;
+    Ok(out
+        .success()
+        .then(|| parse_dockerd_version(&out.stdout))
+        .flatten())
+}
+
+/// `Docker version 20.10.24+dfsg1, build 297e128` → `20.10.24+dfsg1`.
+pub(crate) fn parse_dockerd_version(text: &str) -> Option<String> {
+    let rest = text.trim().strip_prefix("Docker version ")?;
+    let v = rest.split([',', ' ']).next()?.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerd_version_text() {
+        assert_eq!(
+            parse_dockerd_version("Docker version 20.10.24+dfsg1, build 297e128\n").as_deref(),
+            Some("20.10.24+dfsg1")
+        );
+        assert_eq!(parse_dockerd_version("nonsense"), None);
+    }
+
+    #[test]
+    fn init_names() {
+        assert_eq!(Init::parse("systemd\n"), Init::Systemd);
+        assert_eq!(Init::parse("openrc"), Init::OpenRc);
+        assert_eq!(Init::parse("sysvinit"), Init::SysVinit);
+        assert_eq!(Init::parse(""), Init::SysVinit);
+    }
+}

@@ -1,0 +1,905 @@
+//! Unit tests of the provisioner: every family from recorded os-release files, against scripted
+//! command transcripts (see `fake.rs`).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::fake::FakeRemote;
+use super::*;
+use crate::engine::{EngineOptions, InstallMethod};
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/os-release/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn probe_output(sudo: bool, init: &str, tools: &[&str]) -> String {
+    let mut s = format!(
+        "user=nick\nhostname=old-name\nsudo={}\ninit={init}\n",
+        if sudo { "yes" } else { "no" }
+    );
+    for t in ["dockerd", "docker", "hostnamectl", "curl", "wget"] {
+        let path = if tools.contains(&t) {
+            format!("/usr/bin/{t}")
+        } else {
+            String::new()
+        };
+        s.push_str(&format!("tool.{t}={path}\n"));
+    }
+    s
+}
+
+const MADISON: &str =
+    " docker.io | 20.10.24+dfsg1-1+b3 | http://deb.debian.org/debian bookworm/main amd64 Packages
+ docker.io | 20.10.24+dfsg1-1+b3 | http://deb.debian.org/debian bookworm/main Sources
+ docker.io | 20.10.5+dfsg1-1+deb11u2 | http://deb.debian.org/debian bullseye/main amd64 Packages
+";
+
+/// A systemd host of `os` with sudo, hostnamectl and curl, without Docker: once "installed",
+/// dockerd is in /usr/sbin and the daemon answers.
+fn host(os: &str) -> FakeRemote {
+    host_with(os, "systemd", &["hostnamectl", "curl"])
+}
+
+fn host_with(os: &str, init: &str, tools: &[&str]) -> FakeRemote {
+    FakeRemote::new()
+        .ok("command -v dockerd", "/usr/sbin/dockerd\n")
+        .ok("sudo -n true", &probe_output(true, init, tools))
+        .ok("cat /etc/os-release", &fixture(os))
+        .ok("mktemp -d", "/tmp/machine-install.abc123\n")
+        .ok("docker version --format", "20.10.24+dfsg1\n")
+        .ok("apt-cache madison docker.io", MADISON)
+}
+
+fn engine(method: InstallMethod) -> EngineOptions {
+    EngineOptions {
+        install_method: method,
+        ..EngineOptions::default()
+    }
+}
+
+fn packages() -> EngineOptions {
+    engine(InstallMethod::Packages)
+}
+
+fn fast() -> Tuning {
+    Tuning {
+        poll: Duration::from_millis(1),
+        daemon_timeout: Duration::from_millis(50),
+        lock_retry_delay: Duration::from_millis(1),
+        lock_retries: 3,
+    }
+}
+
+struct Progress(Mutex<Vec<String>>);
+
+impl Progress {
+    fn new() -> Progress {
+        Progress(Mutex::new(Vec::new()))
+    }
+    fn messages(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+async fn go(
+    remote: &FakeRemote,
+    engine: &EngineOptions,
+    mode: Mode,
+) -> (Result<ProvisionReport, ProvisionError>, Vec<String>) {
+    go_named(remote, engine, mode, "node-1").await
+}
+
+async fn go_named(
+    remote: &FakeRemote,
+    engine: &EngineOptions,
+    mode: Mode,
+    name: &str,
+) -> (Result<ProvisionReport, ProvisionError>, Vec<String>) {
+    let progress = Progress::new();
+    let record = |m: &str| progress.0.lock().unwrap().push(m.to_string());
+    let req = ProvisionRequest {
+        machine_name: name,
+        driver_name: "generic",
+        engine,
+        ca_pem: "CA PEM\n",
+        server_cert_pem: "SERVER CERT\n",
+        server_key_pem: "SERVER KEY\n",
+        progress: &record,
+    };
+    let result = run(remote, &req, mode, fast()).await;
+    (result, progress.messages())
+}
+
+#[tokio::test]
+async fn debian_packages_on_a_fresh_host() {
+    let h = host("debian-12");
+    let (report, progress) = go(&h, &packages(), Mode::Provision).await;
+    let report = report.unwrap();
+    assert_eq!(report.docker_version, "20.10.24+dfsg1");
+    assert_eq!(report.os.id, "debian");
+    assert_eq!(report.os.version_codename, "bookworm");
+    h.assert_order(&[
+        "sudo -n true",
+        "cat /etc/os-release",
+        "hostnamectl set-hostname node-1",
+        "/etc/hosts",
+        "apt-get -q -o DPkg::Lock::Timeout=60 update",
+        "install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold docker.io",
+        "command -v dockerd",
+        "mkdir -p /etc/docker",
+        "mkdir -p /etc/systemd/system/docker.service.d",
+        "systemctl daemon-reload && systemctl enable docker.service",
+        "systemctl restart docker.service",
+        "docker version --format",
+    ]);
+    assert!(h.ran("DEBIAN_FRONTEND=noninteractive apt-get"));
+    assert!(
+        !h.ran("curl -fsSL"),
+        "no install script with the packages method"
+    );
+    assert!(
+        !h.ran("madison"),
+        "no version lookup without a pinned version"
+    );
+
+    let key = h.upload_of("/etc/docker/server-key.pem").unwrap();
+    assert_eq!(
+        (key.contents.as_str(), key.mode, key.sudo),
+        ("SERVER KEY\n", 0o600, true)
+    );
+    assert_eq!(h.upload_of("/etc/docker/ca.pem").unwrap().mode, 0o644);
+    assert_eq!(
+        h.upload_of("/etc/docker/server.pem").unwrap().contents,
+        "SERVER CERT\n"
+    );
+    let dropin = h
+        .upload_of("/etc/systemd/system/docker.service.d/10-machine.conf")
+        .unwrap();
+    assert!(dropin.contents.contains("\nExecStart=\nExecStart=/usr/sbin/dockerd -H tcp://0.0.0.0:2376 -H unix:///var/run/docker.sock --tlsverify"), "{}", dropin.contents);
+    assert!(dropin.contents.contains("--label provider=generic"));
+    assert!(!dropin.contents.contains("storage-driver"));
+    // every root command runs non-interactively, with the sbin directories on PATH
+    for c in h.commands().iter().filter(|c| c.starts_with("sudo")) {
+        assert!(c.starts_with("sudo -n sh -c 'PATH=/usr/local/sbin:"), "{c}");
+    }
+    assert!(
+        progress
+            .iter()
+            .any(|m| m
+                .starts_with("Installing Docker from the Debian GNU/Linux 12 (bookworm) packages")),
+        "{progress:?}"
+    );
+    assert!(progress
+        .iter()
+        .any(|m| m == "Setting the hostname to node-1..."));
+}
+
+#[tokio::test]
+async fn reprovisioning_an_installed_host_installs_nothing_and_restarts() {
+    let h = host_with(
+        "debian-12",
+        "systemd",
+        &["hostnamectl", "curl", "dockerd", "docker"],
+    )
+    .ok(
+        "sudo -n true",
+        &probe_output(true, "systemd", &["dockerd", "docker", "hostnamectl"])
+            .replace("hostname=old-name", "hostname=node-1"),
+    );
+    let (report, _) = go(&h, &packages(), Mode::Provision).await;
+    report.unwrap();
+    assert!(!h.ran("apt-get"));
+    assert!(
+        !h.ran("hostnamectl set-hostname"),
+        "the hostname is already right"
+    );
+    assert!(
+        h.ran("/etc/hosts"),
+        "the /etc/hosts mapping is still checked"
+    );
+    assert!(h.ran("systemctl restart docker.service"));
+    assert!(h
+        .upload_of("/etc/systemd/system/docker.service.d/10-machine.conf")
+        .is_some());
+}
+
+#[tokio::test]
+async fn pinned_package_version_uses_the_full_apt_version() {
+    let h = host("debian-12");
+    let e = EngineOptions {
+        version: Some("20.10.24".into()),
+        ..packages()
+    };
+    go(&h, &e, Mode::Provision).await.0.unwrap();
+    h.assert_order(&[
+        "apt-get -q -o DPkg::Lock::Timeout=60 update",
+        "apt-cache madison docker.io",
+        "--allow-downgrades docker.io=20.10.24+dfsg1-1+b3",
+    ]);
+}
+
+#[tokio::test]
+async fn unavailable_package_version_lists_the_available_ones() {
+    let h = host("debian-12");
+    let e = EngineOptions {
+        version: Some("1.0.0".into()),
+        ..packages()
+    };
+    let err = go(&h, &e, Mode::Provision).await.0.unwrap_err();
+    match &err {
+        ProvisionError::VersionUnavailable {
+            requested,
+            package,
+            available,
+            ..
+        } => {
+            assert_eq!(requested, "1.0.0");
+            assert_eq!(package, "docker.io");
+            assert_eq!(
+                available,
+                &["20.10.24+dfsg1-1+b3", "20.10.5+dfsg1-1+deb11u2"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "Docker 1.0.0 is not available as package docker.io on Debian GNU/Linux 12 (bookworm); \
+         available versions: 20.10.24+dfsg1-1+b3, 20.10.5+dfsg1-1+deb11u2"
+    );
+    assert!(!h.ran("install -y"));
+}
+
+#[tokio::test]
+async fn install_script_with_curl_and_a_pinned_version() {
+    let h = host("ubuntu-22.04");
+    let e = EngineOptions {
+        install_method: InstallMethod::Script {
+            url: "http://10.0.0.1:8080/install.sh".into(),
+        },
+        version: Some("24.0.7".into()),
+        ..EngineOptions::default()
+    };
+    go(&h, &e, Mode::Provision).await.0.unwrap();
+    h.assert_order(&[
+        "mktemp -d",
+        "curl -fsSL --retry 3 http://10.0.0.1:8080/install.sh > /tmp/machine-install.abc123/install.sh",
+        "DEBIAN_FRONTEND=noninteractive VERSION=24.0.7 sh /tmp/machine-install.abc123/install.sh",
+        "rm -rf /tmp/machine-install.abc123",
+        "command -v dockerd",
+    ]);
+    assert!(!h.ran("apt-get"));
+}
+
+#[tokio::test]
+async fn install_script_default_url_with_wget_and_without_either() {
+    let h = host_with("debian-12", "systemd", &["wget"]);
+    go(&h, &EngineOptions::default(), Mode::Provision)
+        .await
+        .0
+        .unwrap();
+    assert!(
+        h.ran("wget -q -O - https://get.docker.com > "),
+        "{:?}",
+        h.commands()
+    );
+
+    let h = host_with("debian-12", "systemd", &[]);
+    go(&h, &EngineOptions::default(), Mode::Provision)
+        .await
+        .0
+        .unwrap();
+    h.assert_order(&[
+        "apt-get -q -o DPkg::Lock::Timeout=60 update",
+        "--force-confold curl ca-certificates",
+        "curl -fsSL --retry 3 https://get.docker.com > ",
+        "sh /tmp/machine-install.abc123/install.sh",
+    ]);
+    assert!(!h.ran("VERSION="), "no pin, no VERSION");
+}
+
+#[tokio::test]
+async fn failing_install_script_names_the_step_and_the_output_tail() {
+    let h = host("debian-12").fail(
+        "sh /tmp/machine-install.abc123/install.sh",
+        1,
+        "line 1\nERROR: Unsupported distribution 'plan9'\n",
+    );
+    let err = go(&h, &EngineOptions::default(), Mode::Provision)
+        .await
+        .0
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("running the install script failed: `sudo -n sh -c"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("exited with status 1:\n  line 1\n  ERROR: Unsupported distribution 'plan9'"),
+        "{msg}"
+    );
+    assert!(
+        h.ran("rm -rf /tmp/machine-install.abc123"),
+        "the temporary folder is removed"
+    );
+}
+
+#[tokio::test]
+async fn sudo_with_a_password_is_a_clear_error() {
+    let h = host("debian-12").ok("sudo -n true", &probe_output(false, "systemd", &[]));
+    let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "user nick cannot run sudo without a password on old-name: add \
+         `nick ALL=(ALL) NOPASSWD: ALL` to /etc/sudoers.d/nick"
+    );
+    assert_eq!(h.commands().len(), 1, "nothing else ran");
+}
+
+#[tokio::test]
+async fn unknown_os_without_docker_names_it_and_the_supported_ones() {
+    let h = host("nixos");
+    let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("unsupported operating system \"nixos\" (NixOS 23.11 (Tapir)): supported are debian, raspbian, ubuntu, centos, rhel, rocky, almalinux, ol, fedora, opensuse-leap, opensuse-tumbleweed, opensuse, sles, suse, arch, alpine"), "{msg}");
+    assert!(!h.ran("hostnamectl set-hostname"), "nothing was changed");
+    assert_eq!(h.commands().len(), 2, "only the probe and os-release ran");
+}
+
+#[tokio::test]
+async fn unknown_os_with_docker_is_configured_but_never_installed_on() {
+    let h = host("nixos").ok(
+        "sudo -n true",
+        &probe_output(true, "systemd", &["dockerd", "docker"]),
+    );
+    go(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert!(h.ran("systemctl restart docker.service"));
+    let err = go(&h, &packages(), Mode::Upgrade).await.0.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("machine cannot install Docker on NixOS 23.11 (Tapir) (ID \"nixos\")"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn apt_lock_contention_is_retried() {
+    let locked = CommandOutput::failed(
+        100,
+        "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)",
+    );
+    let h = host("debian-12").on(
+        "--force-confold docker.io",
+        vec![locked.clone(), locked, CommandOutput::ok("")],
+    );
+    let (report, progress) = go(&h, &packages(), Mode::Provision).await;
+    report.unwrap();
+    assert_eq!(h.count("--force-confold docker.io"), 3);
+    assert!(progress
+        .iter()
+        .any(|m| m.contains("Waiting for another package manager")));
+
+    // forever locked: gives up after the retries, with apt's message
+    let h = host("debian-12").fail(
+        "--force-confold docker.io",
+        100,
+        "E: Could not get lock /var/lib/dpkg/lock-frontend",
+    );
+    let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
+    assert_eq!(h.count("--force-confold docker.io"), 4);
+    assert!(
+        err.to_string().contains("installing docker.io failed"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Could not get lock"), "{err}");
+}
+
+#[tokio::test]
+async fn other_apt_failures_are_not_retried() {
+    let h = host("debian-12").fail(
+        "DPkg::Lock::Timeout=60 update",
+        100,
+        "E: The repository 'http://x bookworm Release' does not have a Release file.",
+    );
+    let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
+    assert_eq!(h.count("DPkg::Lock::Timeout=60 update"), 1);
+    assert!(
+        err.to_string()
+            .starts_with("updating the apt package lists failed"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("does not have a Release file"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_daemon_that_fails_to_start_shows_its_log() {
+    let h = host("debian-12")
+        .fail("systemctl restart docker.service", 1, "Job for docker.service failed because the control process exited with error code.")
+        .ok("journalctl -u docker.service", "dockerd[77]: unable to configure the Docker daemon with file /etc/docker/daemon.json: the following directives are specified both as a flag and in the configuration file: hosts\n");
+    let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("restarting docker failed"), "{msg}");
+    assert!(msg.contains("Job for docker.service failed"), "{msg}");
+    assert!(
+        msg.contains(
+            "directives are specified both as a flag and in the configuration file: hosts"
+        ),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn waiting_for_the_daemon() {
+    // answers on the third try
+    let h = host("debian-12").on(
+        "docker version --format",
+        vec![
+            CommandOutput::failed(1, "Cannot connect to the Docker daemon"),
+            CommandOutput::failed(1, "Cannot connect to the Docker daemon"),
+            CommandOutput::ok("24.0.7\n"),
+        ],
+    );
+    assert_eq!(
+        go(&h, &packages(), Mode::Provision)
+            .await
+            .0
+            .unwrap()
+            .docker_version,
+        "24.0.7"
+    );
+
+    // the unit failed: no need to wait for the time-out
+    let h = host("debian-12")
+        .fail(
+            "docker version --format",
+            1,
+            "Cannot connect to the Docker daemon",
+        )
+        .ok("systemctl is-active docker.service", "failed\n")
+        .ok(
+            "journalctl",
+            "dockerd[9]: failed to start daemon: pid file found\n",
+        );
+    let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
+    assert!(err.to_string().contains("docker.service failed"), "{err}");
+    assert!(err.to_string().contains("pid file found"), "{err}");
+
+    // never answers
+    let h = host("debian-12")
+        .fail(
+            "docker version --format",
+            1,
+            "Cannot connect to the Docker daemon",
+        )
+        .ok("systemctl is-active docker.service", "activating\n");
+    let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
+    assert!(matches!(err, ProvisionError::Timeout { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("waiting for the Docker daemon: timed out after 0 s"),
+        "{err}"
+    );
+
+    // no docker client: dockerd --version once the service is active
+    let h = host("debian-12")
+        .fail("docker version --format", 127, "sh: docker: not found")
+        .ok(
+            "dockerd --version",
+            "Docker version 26.1.5+dfsg1, build a72d7cd\n",
+        );
+    assert_eq!(
+        go(&h, &packages(), Mode::Provision)
+            .await
+            .0
+            .unwrap()
+            .docker_version,
+        "26.1.5+dfsg1"
+    );
+}
+
+#[tokio::test]
+async fn hostname_without_hostnamectl_and_hosts_mapping() {
+    let h = host_with("debian-12", "systemd", &["curl"]);
+    go_named(&h, &packages(), Mode::Provision, "web.example")
+        .await
+        .0
+        .unwrap();
+    assert!(!h.ran("hostnamectl set-hostname"));
+    assert!(
+        h.ran("echo web.example > /etc/hostname && hostname web.example"),
+        "{:?}",
+        h.commands()
+    );
+    let hosts = h
+        .commands()
+        .into_iter()
+        .find(|c| c.contains("/etc/hosts"))
+        .unwrap();
+    assert!(hosts.contains("127.0.1.1 web.example"), "{hosts}");
+    assert!(hosts.contains("web\\.example([[:space:]]|$)"), "{hosts}");
+}
+
+#[tokio::test]
+async fn bad_input_fails_before_touching_the_host() {
+    let h = host("debian-12");
+    let err = go_named(&h, &packages(), Mode::Provision, "bad name;rm")
+        .await
+        .0
+        .unwrap_err();
+    assert!(matches!(err, ProvisionError::InvalidHostname(_)), "{err:?}");
+    let e = EngineOptions {
+        labels: vec!["x=1\nExecStartPre=/bin/sh".into()],
+        ..packages()
+    };
+    let err = go(&h, &e, Mode::Provision).await.0.unwrap_err();
+    assert!(matches!(err, ProvisionError::EngineOption(_)), "{err:?}");
+    assert!(h.commands().is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_connection_names_the_step() {
+    let mut h = host("debian-12");
+    h.broken = Some("apt-get".into());
+    let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "updating the apt package lists: connection reset by peer"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_reinstalls_by_the_machines_method() {
+    let installed = probe_output(true, "systemd", &["dockerd", "docker", "curl"]);
+    let h = host("debian-12").ok("sudo -n true", &installed);
+    let e = EngineOptions {
+        version: Some("20.10.5".into()),
+        ..packages()
+    };
+    let (report, progress) = go(&h, &e, Mode::Upgrade).await;
+    report.unwrap();
+    assert!(h.ran("--allow-downgrades docker.io=20.10.5+dfsg1-1+deb11u2"));
+    assert!(h.ran("systemctl restart docker.service"));
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.starts_with("Upgrading Docker 20.10.5 from")),
+        "{progress:?}"
+    );
+
+    let h = host("debian-12").ok("sudo -n true", &installed);
+    let e = engine(InstallMethod::Script {
+        url: "https://example.test/install".into(),
+    });
+    go(&h, &e, Mode::Upgrade).await.0.unwrap();
+    h.assert_order(&[
+        "curl -fsSL --retry 3 https://example.test/install",
+        "sh /tmp/machine-install.abc123/install.sh",
+        "systemctl restart docker.service",
+    ]);
+}
+
+#[tokio::test]
+async fn ubuntu_and_derivatives_use_docker_io() {
+    for os in [
+        "ubuntu-22.04",
+        "ubuntu-24.04",
+        "linuxmint-21",
+        "debian-11",
+        "debian-13",
+    ] {
+        let h = host(os);
+        let report = go(&h, &packages(), Mode::Provision).await.0.unwrap();
+        assert!(h.ran("--force-confold docker.io"), "{os}");
+        assert_eq!(
+            Family::of(&report.os).map(|f| f.name()),
+            Some(if os.starts_with("debian") {
+                "debian"
+            } else {
+                "ubuntu"
+            })
+        );
+    }
+}
+
+#[tokio::test]
+async fn rhel_family_uses_dockers_rpm_repository() {
+    const DNF_LIST: &str = "Available Packages
+docker-ce.x86_64                3:24.0.6-1.el9                 docker-ce-stable
+docker-ce.x86_64                3:24.0.7-1.el9                 docker-ce-stable
+docker-ce.x86_64                3:25.0.0-1.el9                 docker-ce-stable
+";
+    for os in [
+        "centos-stream-9",
+        "rocky-9",
+        "almalinux-9",
+        "ol-8",
+        "centos-7",
+    ] {
+        let h = host(os);
+        go(&h, &packages(), Mode::Provision).await.0.unwrap();
+        assert!(h.ran("curl -fsSL --retry 3 https://download.docker.com/linux/centos/docker-ce.repo -o /etc/yum.repos.d/docker-ce.repo"), "{os}");
+        assert!(h.ran("$(command -v dnf || command -v yum) -y install docker-ce docker-ce-cli containerd.io"), "{os}");
+        assert!(!h.ran("apt-get"));
+    }
+    let h = host("rhel-9").ok("list --showduplicates docker-ce", DNF_LIST);
+    let e = EngineOptions {
+        version: Some("24.0.7".into()),
+        ..packages()
+    };
+    go(&h, &e, Mode::Provision).await.0.unwrap();
+    assert!(h.ran("https://download.docker.com/linux/rhel/docker-ce.repo"));
+    assert!(
+        h.ran("-y install docker-ce-24.0.7-1.el9 docker-ce-cli-24.0.7-1.el9 containerd.io"),
+        "{:?}",
+        h.commands()
+    );
+
+    let h = host("rocky-9").ok("list --showduplicates docker-ce", DNF_LIST);
+    let e = EngineOptions {
+        version: Some("19.03".into()),
+        ..packages()
+    };
+    let err = go(&h, &e, Mode::Provision).await.0.unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("available versions: 3:25.0.0-1.el9, 3:24.0.7-1.el9, 3:24.0.6-1.el9"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn fedora_uses_moby_engine() {
+    let h = host("fedora-40");
+    go(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert!(h.ran("-y install moby-engine"));
+    assert!(!h.ran("docker-ce"));
+    let h = host("fedora-40").ok(
+        "list --showduplicates moby-engine",
+        "Installed Packages\nmoby-engine.x86_64   24.0.5-1.fc40   @fedora\nAvailable Packages\nmoby-engine.x86_64   24.0.5-1.fc40   fedora\nmoby-engine.x86_64   27.3.1-1.fc40   updates\n",
+    );
+    let e = EngineOptions {
+        version: Some("27.3.1".into()),
+        ..packages()
+    };
+    go(&h, &e, Mode::Provision).await.0.unwrap();
+    assert!(
+        h.ran("-y install moby-engine-27.3.1-1.fc40 || "),
+        "{:?}",
+        h.commands()
+    );
+}
+
+#[tokio::test]
+async fn suse_uses_zypper() {
+    for os in ["opensuse-leap-15.5", "opensuse-tumbleweed", "sles-15"] {
+        let h = host(os);
+        go(&h, &packages(), Mode::Provision).await.0.unwrap();
+        assert!(h.ran("zypper --non-interactive install docker"), "{os}");
+    }
+    let h = host("sles-15").ok(
+        "search -s --match-exact -t package docker",
+        "Loading repository data...\nReading installed packages...\n\nS | Name   | Type    | Version                | Arch   | Repository\n--+--------+---------+------------------------+--------+-----------\n  | docker | package | 24.0.7_ce-150000.198.2 | x86_64 | SLE-Module-Containers15-SP5-Updates\n  | docker | package | 23.0.6_ce-150000.185.1 | x86_64 | SLE-Module-Containers15-SP5-Updates\n",
+    );
+    let e = EngineOptions {
+        version: Some("23.0.6".into()),
+        ..packages()
+    };
+    go(&h, &e, Mode::Provision).await.0.unwrap();
+    assert!(
+        h.ran("zypper --non-interactive install --oldpackage docker=23.0.6_ce-150000.185.1"),
+        "{:?}",
+        h.commands()
+    );
+}
+
+#[tokio::test]
+async fn arch_uses_pacman_and_has_one_version() {
+    let h = host("arch");
+    go(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert!(h.ran("pacman -Sy --noconfirm --needed docker"));
+    let h = host("arch").ok("pacman -Si docker", "Repository      : extra\nName            : docker\nVersion         : 1:26.1.4-1\nDescription     : Pack, ship and run any application as a lightweight container\n");
+    let e = EngineOptions {
+        version: Some("24.0.7".into()),
+        ..packages()
+    };
+    let err = go(&h, &e, Mode::Provision).await.0.unwrap_err();
+    assert!(
+        err.to_string().ends_with("available versions: 1:26.1.4-1"),
+        "{err}"
+    );
+    let e = EngineOptions {
+        version: Some("26.1.4".into()),
+        ..packages()
+    };
+    go(&h, &e, Mode::Provision).await.0.unwrap();
+}
+
+#[tokio::test]
+async fn alpine_uses_apk_and_openrc() {
+    let h = host_with("alpine-3.19", "openrc", &["curl"]).ok(
+        "apk policy docker",
+        "docker policy:\n  25.0.3-r0:\n    https://dl-cdn.alpinelinux.org/alpine/v3.19/community\n  25.0.5-r0:\n    https://dl-cdn.alpinelinux.org/alpine/v3.19/community\n",
+    );
+    let e = EngineOptions {
+        version: Some("25.0.5".into()),
+        labels: vec!["env=test".into()],
+        ..packages()
+    };
+    go(&h, &e, Mode::Provision).await.0.unwrap();
+    h.assert_order(&[
+        "apk update -q",
+        "apk policy docker",
+        "apk add -q docker=25.0.5-r0",
+        "rc-update add docker default",
+        "rc-service docker restart",
+        "docker version --format",
+    ]);
+    let conf = h.upload_of("/etc/conf.d/docker").unwrap();
+    assert!(
+        conf.contents.contains("DOCKERD_BINARY=/usr/sbin/dockerd\n"),
+        "{}",
+        conf.contents
+    );
+    assert!(
+        conf.contents
+            .contains("--label provider=generic --label env=test\"\n"),
+        "{}",
+        conf.contents
+    );
+    assert!(!h.ran("systemctl"));
+    assert!(h
+        .upload_of("/etc/systemd/system/docker.service.d/10-machine.conf")
+        .is_none());
+}
+
+#[tokio::test]
+async fn sysvinit_hosts_get_etc_default_docker() {
+    let h = host_with("debian-12", "sysvinit", &["curl"]);
+    go(&h, &packages(), Mode::Provision).await.0.unwrap();
+    let conf = h.upload_of("/etc/default/docker").unwrap();
+    assert!(
+        conf.contents.contains("DOCKERD=/usr/sbin/dockerd\n"),
+        "{}",
+        conf.contents
+    );
+    assert!(
+        conf.contents
+            .contains("DOCKER_OPTS=\"-H tcp://0.0.0.0:2376 "),
+        "{}",
+        conf.contents
+    );
+    h.assert_order(&[
+        "update-rc.d docker defaults",
+        "service docker restart",
+        "docker version --format",
+    ]);
+    assert!(!h.ran("systemctl"));
+}
+
+#[test]
+fn families_from_recorded_os_release_files() {
+    let cases = [
+        ("debian-11", Some(Family::Debian)),
+        ("debian-12", Some(Family::Debian)),
+        ("debian-13", Some(Family::Debian)),
+        ("ubuntu-22.04", Some(Family::Ubuntu)),
+        ("ubuntu-24.04", Some(Family::Ubuntu)),
+        ("linuxmint-21", Some(Family::Ubuntu)),
+        ("centos-7", Some(Family::RedHat)),
+        ("centos-stream-9", Some(Family::RedHat)),
+        ("rhel-9", Some(Family::RedHat)),
+        ("rocky-9", Some(Family::RedHat)),
+        ("almalinux-9", Some(Family::RedHat)),
+        ("ol-8", Some(Family::RedHat)),
+        ("fedora-40", Some(Family::Fedora)),
+        ("amzn-2023", Some(Family::Fedora)),
+        ("opensuse-leap-15.5", Some(Family::Suse)),
+        ("opensuse-tumbleweed", Some(Family::Suse)),
+        ("sles-15", Some(Family::Suse)),
+        ("arch", Some(Family::Arch)),
+        ("alpine-3.19", Some(Family::Alpine)),
+        ("nixos", None),
+    ];
+    for (file, family) in cases {
+        let os = OsRelease::parse(&fixture(file));
+        assert_eq!(Family::of(&os), family, "{file}: {os:?}");
+    }
+    let os = OsRelease::parse(&fixture("debian-12"));
+    assert_eq!(os.pretty_name, "Debian GNU/Linux 12 (bookworm)");
+    assert_eq!(os.version_id, "12");
+    let os = OsRelease::parse(&fixture("rocky-9"));
+    assert_eq!(os.id_like, ["rhel", "centos", "fedora"]);
+    let os = OsRelease::parse(&fixture("fedora-40"));
+    assert_eq!(os.version_codename, "");
+}
+
+#[tokio::test]
+async fn detect_reads_os_release() {
+    let h = host("ubuntu-24.04");
+    let os = detect(&h).await.unwrap();
+    assert_eq!(os.short(), "ubuntu 24.04 (noble)");
+    let h = FakeRemote::new().fail(
+        "os-release",
+        1,
+        "cat: /usr/lib/os-release: No such file or directory",
+    );
+    let err = detect(&h).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("reading /etc/os-release failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn version_matching() {
+    let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let avail = v(&[
+        "5:24.0.7-1~debian.12~bookworm",
+        "20.10.24+dfsg1-1+b3",
+        "20.10.2-1",
+        "24.0.70-1",
+    ]);
+    assert_eq!(
+        match_version(&avail, "24.0.7").unwrap(),
+        "5:24.0.7-1~debian.12~bookworm"
+    );
+    assert_eq!(
+        match_version(&avail, "20.10.24").unwrap(),
+        "20.10.24+dfsg1-1+b3"
+    );
+    assert_eq!(match_version(&avail, "20.10.2").unwrap(), "20.10.2-1");
+    assert_eq!(match_version(&avail, "24.0.70-1").unwrap(), "24.0.70-1");
+    assert_eq!(
+        match_version(&avail, "20.10.24+dfsg1-1+b3").unwrap(),
+        "20.10.24+dfsg1-1+b3"
+    );
+    assert!(
+        match_version(&avail, "24.0").is_none(),
+        "a prefix of the version number is not a match"
+    );
+    assert!(match_version(&avail, "1.0.0").is_none());
+}
+
+#[test]
+fn package_listing_parsers() {
+    assert_eq!(
+        debian::parse_madison(MADISON),
+        ["20.10.24+dfsg1-1+b3", "20.10.5+dfsg1-1+deb11u2"]
+    );
+    assert!(debian::parse_madison("N: Unable to locate package docker.io\n").is_empty());
+    assert_eq!(
+        redhat::parse_dnf_list("Last metadata expiration check: 0:01:02 ago\nAvailable Packages\ndocker-ce.x86_64 3:24.0.6-1.el9 docker-ce-stable\ndocker-ce-cli.x86_64 1:24.0.6-1.el9 docker-ce-stable\ndocker-ce.x86_64 3:24.0.7-1.el9 docker-ce-stable\n", "docker-ce"),
+        ["3:24.0.7-1.el9", "3:24.0.6-1.el9"]
+    );
+    assert_eq!(
+        arch::parse_pacman_info("Name : docker\nVersion : 1:26.1.4-1\n"),
+        ["1:26.1.4-1"]
+    );
+    assert_eq!(
+        alpine::parse_apk_policy("docker policy:\n  25.0.3-r0:\n    lib/apk/db/installed\n  25.0.5-r0:\n    https://x/community\n"),
+        ["25.0.5-r0", "25.0.3-r0"]
+    );
+    assert_eq!(
+        suse::parse_zypper_search("S | Name | Type | Version | Arch | Repository\n--+--\ni+ | docker | package | 24.0.7_ce-1.1 | x86_64 | repo\n  | docker | srcpackage | 24.0.7_ce-1.1 | noarch | repo\n", "docker"),
+        ["24.0.7_ce-1.1"]
+    );
+}
+
+#[test]
+fn probe_parsing() {
+    let f = parse_probe(&probe_output(true, "openrc", &["dockerd", "curl"]));
+    assert_eq!(f.user, "nick");
+    assert!(f.sudo);
+    assert_eq!(f.init, Init::OpenRc);
+    assert_eq!(f.tool("dockerd"), Some("/usr/bin/dockerd"));
+    assert_eq!(f.tool("wget"), None);
+    assert!(probe_command().contains("sudo -n true </dev/null"));
+}

@@ -1,0 +1,325 @@
+//! The provisioner against real hosts: Debian test-host containers (sshd, systemd, a
+//! passwordless-sudo user `nick`, no Docker) reached over the real SSH session, with Docker
+//! really installed from Debian's packages or by an install script served over HTTP.
+//!
+//! Needs the Docker engine and the test-host images of `scripts/test-env.sh`.
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use machine_core::cert;
+use machine_core::engine::{EngineOptions, InstallMethod};
+use machine_core::provision::{self, ProvisionError, ProvisionReport, ProvisionRequest};
+use machine_core::ssh::{HostKeyCheck, Session, SshTarget};
+use machine_testsupport::{http::FileServer, run, KeyPair, TestHost};
+
+struct Certs {
+    ca: cert::Pem,
+    server: cert::Pem,
+    client: cert::Pem,
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    fn for_host(ip: &str, name: &str) -> Certs {
+        let ca = cert::new_ca("machine-test").expect("CA");
+        let server = cert::new_server(&ca, "machine-test", &[ip.to_string(), name.to_string()])
+            .expect("server");
+        let client = cert::new_client(&ca, "machine-test").expect("client");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("ca.pem"), &ca.cert).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), &client.cert).unwrap();
+        std::fs::write(dir.path().join("key.pem"), &client.key).unwrap();
+        Certs {
+            ca,
+            server,
+            client,
+            dir,
+        }
+    }
+
+    /// The local `docker` client talking mutual TLS to the host's daemon.
+    fn docker(&self, ip: &str, port: u16, args: &[&str]) -> String {
+        let _ = &self.client;
+        run(Command::new("docker")
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_HOST", format!("tcp://{ip}:{port}"))
+            .env("DOCKER_CERT_PATH", self.dir.path())
+            .args(args))
+    }
+}
+
+async fn connect(h: &TestHost, user: &str, key: &KeyPair) -> Session {
+    let target = SshTarget {
+        host: h.ip.clone(),
+        port: 22,
+        user: user.into(),
+        key_path: key.private.clone(),
+    };
+    Session::connect(&target, HostKeyCheck::Record, Duration::from_secs(10))
+        .await
+        .expect("ssh connect")
+}
+
+async fn provision_with(
+    session: &Session,
+    name: &str,
+    engine: &EngineOptions,
+    certs: &Certs,
+    upgrade: bool,
+) -> (
+    Result<ProvisionReport, ProvisionError>,
+    Vec<String>,
+    Duration,
+) {
+    let messages = Mutex::new(Vec::new());
+    let progress = |m: &str| {
+        eprintln!("[{name}] {m}");
+        messages.lock().unwrap().push(m.to_string());
+    };
+    let req = ProvisionRequest {
+        machine_name: name,
+        driver_name: "generic",
+        engine,
+        ca_pem: &certs.ca.cert,
+        server_cert_pem: &certs.server.cert,
+        server_key_pem: &certs.server.key,
+        progress: &progress,
+    };
+    let started = Instant::now();
+    let result = if upgrade {
+        provision::upgrade(session, &req).await
+    } else {
+        provision::provision(session, &req).await
+    };
+    let took = started.elapsed();
+    eprintln!(
+        "[{name}] {} took {took:.1?}",
+        if upgrade { "upgrade" } else { "provision" }
+    );
+    (result, messages.into_inner().unwrap(), took)
+}
+
+/// What a user checks on a provisioned host, from inside it and over TLS from here.
+fn assert_provisioned(h: &TestHost, certs: &Certs, name: &str, port: u16, labels: &[&str]) {
+    assert_eq!(h.exec("systemctl is-active docker").trim(), "active");
+    let listening = h.exec("ss -ltnH");
+    assert!(
+        listening.contains(&format!(":{port} ")),
+        "dockerd does not listen on {port}:\n{listening}"
+    );
+    let cmdline = h.exec("tr '\\0' ' ' < /proc/$(pidof dockerd)/cmdline");
+    assert!(cmdline.contains("--tlsverify"), "{cmdline}");
+    assert!(
+        cmdline.starts_with("/usr/sbin/dockerd "),
+        "the detected dockerd path: {cmdline}"
+    );
+    assert!(!cmdline.contains("storage-driver"), "{cmdline}");
+    let modes = h.exec(
+        "stat -c '%n %a %U' /etc/docker/ca.pem /etc/docker/server.pem /etc/docker/server-key.pem",
+    );
+    assert_eq!(
+        modes.trim(),
+        "/etc/docker/ca.pem 644 root\n/etc/docker/server.pem 644 root\n/etc/docker/server-key.pem 600 root"
+    );
+    let info = h.exec("docker info --format '{{json .Labels}}'");
+    assert!(info.contains("\"provider=generic\""), "{info}");
+    for l in labels {
+        assert!(
+            info.contains(&format!("\"{l}\"")),
+            "label {l} missing: {info}"
+        );
+    }
+    assert_eq!(h.exec("hostname").trim(), name);
+    assert_eq!(h.exec("cat /etc/hostname").trim(), name);
+    assert!(h
+        .exec("cat /etc/hosts")
+        .contains(&format!("127.0.1.1 {name}")));
+    // sudo resolves the new name without complaining
+    let sudo = h.exec_output("su nick -c 'sudo -n true'");
+    assert!(sudo.status.success());
+    assert!(
+        !String::from_utf8_lossy(&sudo.stderr).contains("unable to resolve host"),
+        "{}",
+        String::from_utf8_lossy(&sudo.stderr)
+    );
+    // the daemon answers over mutual TLS with our certificates, and shows its labels there too
+    let remote_labels = certs.docker(&h.ip, port, &["info", "--format", "{{json .Labels}}"]);
+    assert!(
+        remote_labels.contains("provider=generic"),
+        "{remote_labels}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn packages_on_a_fresh_bookworm_host_then_reprovision_and_upgrade() {
+    let h = TestHost::start("bookworm");
+    assert!(
+        h.exec_output("command -v dockerd || ls /usr/sbin/dockerd")
+            .stdout
+            .is_empty(),
+        "the test host must start without Docker"
+    );
+    let name = "prov-pkg";
+    let certs = Certs::for_host(&h.ip, name);
+    let session = connect(&h, "nick", &h.key).await;
+
+    let engine = EngineOptions {
+        install_method: InstallMethod::Packages,
+        ..EngineOptions::default()
+    };
+    let (report, progress, took) = provision_with(&session, name, &engine, &certs, false).await;
+    let report = report.unwrap_or_else(|e| panic!("provision failed: {e}"));
+    eprintln!("first provision (apt-get install docker.io included): {took:.1?}");
+    assert_eq!(report.os.id, "debian");
+    assert_eq!(report.os.version_codename, "bookworm");
+    assert!(report.docker_version.starts_with("20.10."), "{report:?}");
+    assert!(
+        progress
+            .iter()
+            .any(|m| m
+                .starts_with("Installing Docker from the Debian GNU/Linux 12 (bookworm) packages")),
+        "{progress:?}"
+    );
+    assert_eq!(
+        h.exec("dpkg-query -W -f='${Status}' docker.io"),
+        "install ok installed"
+    );
+    assert_provisioned(&h, &certs, name, 2376, &[]);
+    let server_version = certs.docker(&h.ip, 2376, &["version", "--format", "{{.Server.Version}}"]);
+    assert_eq!(server_version.trim(), report.docker_version);
+
+    // Again, with new labels, an option, an env entry and another port: nothing is installed, the
+    // configuration is rewritten and the daemon restarted.
+    let engine2 = EngineOptions {
+        labels: vec!["env=test".into(), "team=a b".into()],
+        opts: vec!["log-level=warn".into()],
+        env: vec!["MACHINE_TEST=it works".into()],
+        port: 2377,
+        ..engine.clone()
+    };
+    let (report2, progress2, took2) = provision_with(&session, name, &engine2, &certs, false).await;
+    report2.unwrap_or_else(|e| panic!("re-provision failed: {e}"));
+    eprintln!("re-provision of a provisioned host: {took2:.1?}");
+    assert!(
+        !progress2.iter().any(|m| m.contains("Installing")),
+        "{progress2:?}"
+    );
+    assert_provisioned(&h, &certs, name, 2377, &["env=test", "team=a b"]);
+    let cmdline = h.exec("tr '\\0' ' ' < /proc/$(pidof dockerd)/cmdline");
+    assert!(cmdline.contains("--log-level warn"), "{cmdline}");
+    let env = h.exec("tr '\\0' '\\n' < /proc/$(pidof dockerd)/environ");
+    assert!(env.lines().any(|l| l == "MACHINE_TEST=it works"), "{env}");
+
+    // Upgrade, pinned to the version Debian has: reinstalls by the packages method, restarts.
+    let madison = h.exec("apt-cache madison docker.io | head -1");
+    let full = madison.split('|').nth(1).unwrap().trim().to_string();
+    let upstream = full.split(['+', '-', '~']).next().unwrap().to_string();
+    let pinned = EngineOptions {
+        version: Some(upstream.clone()),
+        ..engine.clone()
+    };
+    let (report3, progress3, took3) = provision_with(&session, name, &pinned, &certs, true).await;
+    let report3 = report3.unwrap_or_else(|e| panic!("upgrade failed: {e}"));
+    eprintln!("upgrade to the pinned {upstream} ({full}): {took3:.1?}");
+    assert!(
+        progress3
+            .iter()
+            .any(|m| m.starts_with(&format!("Upgrading Docker {upstream} from"))),
+        "{progress3:?}"
+    );
+    assert!(report3.docker_version.starts_with(&upstream));
+    assert_eq!(h.exec("dpkg-query -W -f='${Version}' docker.io"), full);
+    assert_provisioned(&h, &certs, name, 2376, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unavailable_pinned_package_version_lists_the_available_ones() {
+    let h = TestHost::start("bookworm");
+    let certs = Certs::for_host(&h.ip, "prov-pin");
+    let session = connect(&h, "nick", &h.key).await;
+    let engine = EngineOptions {
+        install_method: InstallMethod::Packages,
+        version: Some("1.0.0".into()),
+        ..EngineOptions::default()
+    };
+    let (result, _, _) = provision_with(&session, "prov-pin", &engine, &certs, false).await;
+    let err = result.expect_err("docker.io 1.0.0 does not exist");
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    match &err {
+        ProvisionError::VersionUnavailable {
+            requested,
+            package,
+            available,
+            ..
+        } => {
+            assert_eq!(requested, "1.0.0");
+            assert_eq!(package, "docker.io");
+            assert!(
+                available.iter().any(|v| v.starts_with("20.10.")),
+                "{available:?}"
+            );
+        }
+        other => panic!("expected VersionUnavailable, got {other:?}"),
+    }
+    assert!(msg.starts_with("Docker 1.0.0 is not available as package docker.io on Debian GNU/Linux 12 (bookworm); available versions: 20.10."), "{msg}");
+    assert!(
+        h.exec_output("command -v dockerd").stdout.is_empty(),
+        "nothing was installed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn install_script_served_over_http_gets_the_pinned_version() {
+    let h = TestHost::start("bookworm");
+    // A real install script, read the way get.docker.com reads its pin: $VERSION.
+    let script = "#!/bin/sh\nset -e\n\
+        echo \"pinned=${VERSION:-none} user=$(id -un)\" > /root/install-script-ran\n\
+        export DEBIAN_FRONTEND=noninteractive\n\
+        apt-get update -q\n\
+        apt-get install -y -q docker.io\n";
+    let server = FileServer::start("/install.sh", script);
+    let name = "prov-script";
+    let certs = Certs::for_host(&h.ip, name);
+    let session = connect(&h, "nick", &h.key).await;
+    let engine = EngineOptions {
+        install_method: InstallMethod::Script {
+            url: format!("{}/install.sh", server.url()),
+        },
+        version: Some("20.10.24".into()),
+        ..EngineOptions::default()
+    };
+    let (report, _, took) = provision_with(&session, name, &engine, &certs, false).await;
+    report.unwrap_or_else(|e| panic!("provision failed: {e}"));
+    eprintln!("provision by install script: {took:.1?}");
+    assert_eq!(
+        h.exec("cat /root/install-script-ran").trim(),
+        "pinned=20.10.24 user=root"
+    );
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.path == "/install.sh" && r.status == 200));
+    assert_provisioned(&h, &certs, name, 2376, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_without_passwordless_sudo_gets_the_fix() {
+    let h = TestHost::start("bookworm");
+    let key = KeyPair::new();
+    h.authorize_key("nosudo", &key);
+    let certs = Certs::for_host(&h.ip, "prov-nosudo");
+    let session = connect(&h, "nosudo", &key).await;
+    let engine = EngineOptions::default();
+    let (result, _, _) = provision_with(&session, "prov-nosudo", &engine, &certs, false).await;
+    let msg = result.expect_err("nosudo cannot sudo").to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "user nosudo cannot run sudo without a password on {}: add `nosudo ALL=(ALL) NOPASSWD: ALL` to /etc/sudoers.d/nosudo",
+            h.name
+        )
+    );
+}
