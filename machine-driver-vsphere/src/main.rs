@@ -1,1 +1,16 @@
-fn main() {}
+//! The `machine-driver-vsphere` executable: serves the vSphere driver on stdin/stdout.
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MACHINE_DRIVER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    if let Err(e) = driver_protocol::serve(machine_driver_vsphere::VsphereDriver).await {
+        eprintln!("machine-driver-vsphere: {e}");
+        std::process::exit(1);
+    }
+}

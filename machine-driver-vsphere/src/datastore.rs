@@ -1,0 +1,167 @@
+//! Files on a datastore: the boot ISO, uploaded once over HTTP (`PUT /folder/PATH?dcPath=&dsName=`,
+//! the session cookie as credentials) and reused by every later VM when already there.
+
+use crate::session::Session;
+use driver_protocol::{Context, DriverError};
+
+/// The datastore folder that holds uploaded ISOs.
+pub const ISO_FOLDER: &str = "machine-iso";
+
+fn file_url(s: &Session, dc_path: &str, ds: &str, path: &str) -> Result<reqwest::Url, DriverError> {
+    let mut url = reqwest::Url::parse(&format!("{}/folder", s.soap.base))
+        .map_err(|e| DriverError::internal(format!("bad vCenter URL: {e}")))?;
+    url.path_segments_mut()
+        .map_err(|_| DriverError::internal("bad vCenter URL"))?
+        .extend(path.split('/'));
+    url.query_pairs_mut()
+        .append_pair("dcPath", dc_path)
+        .append_pair("dsName", ds);
+    Ok(url)
+}
+
+/// The size of a datastore file, or `None` when it does not exist.
+async fn stat(s: &Session, url: &reqwest::Url) -> Result<Option<u64>, DriverError> {
+    let mut req = s.soap.http.head(url.clone());
+    if let Some(c) = s.soap.cookie() {
+        req = req.header("Cookie", c);
+    }
+    let resp = req.send().await.map_err(|e| {
+        DriverError::unreachable(format!(
+            "checking {} on the datastore failed: {e}",
+            url.path()
+        ))
+    })?;
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !resp.status().is_success() {
+        return Err(DriverError::internal(format!(
+            "checking {} on the datastore: vCenter answered HTTP {}",
+            url.path(),
+            resp.status()
+        )));
+    }
+    Ok(Some(
+        resp.headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    ))
+}
+
+/// Where an ISO comes from.
+enum Source {
+    File(std::path::PathBuf),
+    Http(String),
+}
+
+fn source(iso: &str) -> Result<Source, DriverError> {
+    if let Some(p) = iso.strip_prefix("file://") {
+        return Ok(Source::File(p.into()));
+    }
+    if iso.starts_with("http://") || iso.starts_with("https://") {
+        return Ok(Source::Http(iso.to_string()));
+    }
+    if iso.contains("://") {
+        return Err(DriverError::invalid_option(format!(
+            "--vmwarevsphere-boot2docker-url {iso:?}: only http(s) URLs and files are supported"
+        )));
+    }
+    Ok(Source::File(iso.into()))
+}
+
+/// Makes sure the ISO is on the datastore; returns its datastore path (`[ds] machine-iso/x.iso`).
+pub async fn ensure_iso(
+    cx: &Context,
+    s: &Session,
+    dc_path: &str,
+    ds: &str,
+    iso: &str,
+) -> Result<String, DriverError> {
+    let src = source(iso)?;
+    let file_name = match &src {
+        Source::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()),
+        Source::Http(u) => u
+            .split(['?', '#'])
+            .next()
+            .and_then(|u| u.rsplit('/').next())
+            .map(str::to_string),
+    }
+    .filter(|n| !n.is_empty())
+    .ok_or_else(|| {
+        DriverError::invalid_option(format!(
+            "--vmwarevsphere-boot2docker-url {iso:?} names no file"
+        ))
+    })?;
+    let rel = format!("{ISO_FOLDER}/{file_name}");
+    let ds_path = format!("[{ds}] {rel}");
+    let url = file_url(s, dc_path, ds, &rel)?;
+    let existing = stat(s, &url).await?;
+    let body = match src {
+        Source::File(p) => {
+            let meta = tokio::fs::metadata(&p).await.map_err(|e| {
+                DriverError::invalid_option(format!(
+                    "--vmwarevsphere-boot2docker-url {}: {e}",
+                    p.display()
+                ))
+            })?;
+            if existing == Some(meta.len()) {
+                cx.progress(format!(
+                    "ISO {ds_path} is already on the datastore, reusing it"
+                ));
+                return Ok(ds_path);
+            }
+            cx.progress(format!(
+                "Uploading {} ({} MB) to {ds_path}",
+                p.display(),
+                meta.len().div_ceil(1 << 20)
+            ));
+            let f = tokio::fs::File::open(&p).await.map_err(|e| {
+                DriverError::invalid_option(format!("cannot open {}: {e}", p.display()))
+            })?;
+            (reqwest::Body::from(f), Some(meta.len()))
+        }
+        Source::Http(u) => {
+            if existing.is_some() {
+                cx.progress(format!(
+                    "ISO {ds_path} is already on the datastore, reusing it"
+                ));
+                return Ok(ds_path);
+            }
+            cx.progress(format!("Downloading {u} and uploading it to {ds_path}"));
+            let resp = reqwest::get(&u)
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| {
+                    DriverError::unreachable(format!("cannot download the ISO {u}: {e}"))
+                })?;
+            let len = resp.content_length();
+            (reqwest::Body::wrap_stream(resp.bytes_stream()), len)
+        }
+    };
+    let (body, len) = body;
+    let mut req = s
+        .soap
+        .http
+        .put(url.clone())
+        .header("Content-Type", "application/octet-stream")
+        .timeout(std::time::Duration::from_secs(3600))
+        .body(body);
+    if let Some(len) = len {
+        req = req.header("Content-Length", len);
+    }
+    if let Some(c) = s.soap.cookie() {
+        req = req.header("Cookie", c);
+    }
+    let resp = req.send().await.map_err(|e| {
+        DriverError::unreachable(format!("uploading the ISO to {ds_path} failed: {e}"))
+    })?;
+    if !resp.status().is_success() {
+        return Err(DriverError::internal(format!(
+            "uploading the ISO to {ds_path}: vCenter answered HTTP {}",
+            resp.status()
+        )));
+    }
+    Ok(ds_path)
+}

@@ -1,0 +1,18 @@
+//! `machine-driver-vsphere`: Docker hosts as VMs in vCenter (or on ESXi), through the vSphere
+//! Web Services API (SOAP over HTTPS).
+//!
+//! A VM is cloned from a cloud-init ready template (`--vmwarevsphere-clone-from`) or created from
+//! scratch booting an ISO; the machine's SSH key and hostname reach it through cloud-init's VMware
+//! guestinfo. Each call is one short vCenter session; the driver keeps no state between calls.
+
+pub mod datastore;
+pub mod driver;
+pub mod guestinfo;
+pub mod inventory;
+pub mod options;
+pub mod session;
+pub mod soap;
+pub mod vm;
+pub mod xml;
+
+pub use driver::VsphereDriver;

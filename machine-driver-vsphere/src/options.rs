@@ -1,0 +1,429 @@
+//! The driver's options (Docker Machine's `--vmwarevsphere-*` names and `VSPHERE_*` variables,
+//! plus Rancher's additions) and the config it stores per machine.
+//!
+//! The config is a flat JSON object keyed by option name, so the host can redact secrets by the
+//! schema's secret option names: the password lives under `vmwarevsphere-password`. What create
+//! learned about the VM lives under `vm`.
+
+use driver_protocol::schema::OptionSpec;
+use driver_protocol::DriverError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The default ISO for VMs created from scratch: Flatcar Container Linux (stable), a maintained
+/// container OS with Docker built in and VMware guestinfo support (README: "Default ISO").
+pub const DEFAULT_ISO_URL: &str =
+    "https://stable.release.flatcar-linux.net/amd64-usr/current/flatcar_production_iso_image.iso";
+
+/// The option names.
+pub mod name {
+    pub const VCENTER: &str = "vmwarevsphere-vcenter";
+    pub const PORT: &str = "vmwarevsphere-vcenter-port";
+    pub const USERNAME: &str = "vmwarevsphere-username";
+    pub const PASSWORD: &str = "vmwarevsphere-password";
+    pub const DATACENTER: &str = "vmwarevsphere-datacenter";
+    pub const DATASTORE: &str = "vmwarevsphere-datastore";
+    pub const NETWORK: &str = "vmwarevsphere-network";
+    pub const FOLDER: &str = "vmwarevsphere-folder";
+    pub const POOL: &str = "vmwarevsphere-pool";
+    pub const HOSTSYSTEM: &str = "vmwarevsphere-hostsystem";
+    pub const CPU: &str = "vmwarevsphere-cpu-count";
+    pub const MEMORY: &str = "vmwarevsphere-memory-size";
+    pub const DISK: &str = "vmwarevsphere-disk-size";
+    pub const ISO: &str = "vmwarevsphere-boot2docker-url";
+    pub const CFGPARAM: &str = "vmwarevsphere-cfgparam";
+    pub const CLOUDINIT: &str = "vmwarevsphere-cloudinit";
+    pub const CREATION_TYPE: &str = "vmwarevsphere-creation-type";
+    pub const CLONE_FROM: &str = "vmwarevsphere-clone-from";
+    pub const SSH_USER: &str = "vmwarevsphere-ssh-user";
+    pub const SSH_PORT: &str = "vmwarevsphere-ssh-port";
+    pub const INSECURE: &str = "vmwarevsphere-insecure";
+    pub const CA_CERT: &str = "vmwarevsphere-ca-cert";
+    pub const THUMBPRINT: &str = "vmwarevsphere-thumbprint";
+    pub const IP_TIMEOUT: &str = "vmwarevsphere-ip-timeout";
+}
+
+/// The option schema sent in the handshake.
+pub fn schema() -> Vec<OptionSpec> {
+    use name::*;
+    vec![
+        OptionSpec::string(VCENTER, "vCenter (or ESXi) host name or IP address").env("VSPHERE_VCENTER"),
+        OptionSpec::int(PORT, "vCenter port").default(443).env("VSPHERE_VCENTER_PORT"),
+        OptionSpec::string(USERNAME, "vCenter user name").env("VSPHERE_USERNAME"),
+        OptionSpec::string(PASSWORD, "vCenter password").env("VSPHERE_PASSWORD").secret(),
+        OptionSpec::string(DATACENTER, "datacenter (name or inventory path; default: the only one)")
+            .env("VSPHERE_DATACENTER"),
+        OptionSpec::string(DATASTORE, "datastore (name or path; default: the only one)")
+            .env("VSPHERE_DATASTORE"),
+        OptionSpec::list(NETWORK, "network, repeatable: one NIC each (default: the only one)")
+            .env("VSPHERE_NETWORK"),
+        OptionSpec::string(FOLDER, "VM folder, relative to the datacenter's VM folder")
+            .env("VSPHERE_FOLDER"),
+        OptionSpec::string(POOL, "resource pool (name or path; default: the only one, or the host's)")
+            .env("VSPHERE_POOL"),
+        OptionSpec::string(HOSTSYSTEM, "ESXi host to place the VM on (name or path)")
+            .env("VSPHERE_HOSTSYSTEM"),
+        OptionSpec::int(CPU, "number of virtual CPUs").default(2).env("VSPHERE_CPU_COUNT"),
+        OptionSpec::int(MEMORY, "memory in MB").default(2048).env("VSPHERE_MEMORY_SIZE"),
+        OptionSpec::int(DISK, "disk size in MB").default(20480).env("VSPHERE_DISK_SIZE"),
+        OptionSpec::string(ISO, "ISO to boot a VM created from scratch (http(s) URL or file); uploaded to the datastore once")
+            .default(DEFAULT_ISO_URL)
+            .env("VSPHERE_BOOT2DOCKER_URL")
+            .alias("vmwarevsphere-iso-url"),
+        OptionSpec::list(CFGPARAM, "key=value into the VM's extraConfig, repeatable")
+            .env("VSPHERE_CFGPARAM"),
+        OptionSpec::string(CLOUDINIT, "cloud-init user-data (file or URL), merged with the driver's")
+            .env("VSPHERE_CLOUDINIT"),
+        OptionSpec::string(CREATION_TYPE, "how to make the VM: legacy (from scratch, booting the ISO), vm or template (clone --vmwarevsphere-clone-from); default: clone when clone-from is set, else legacy")
+            .env("VSPHERE_CREATION_TYPE"),
+        OptionSpec::string(CLONE_FROM, "VM or template to clone (name or inventory path), cloud-init ready")
+            .env("VSPHERE_CLONE_FROM"),
+        OptionSpec::string(SSH_USER, "user that cloud-init creates with your key and passwordless sudo")
+            .default("docker")
+            .env("VSPHERE_SSH_USER"),
+        OptionSpec::int(SSH_PORT, "SSH port of the VM").default(22).env("VSPHERE_SSH_PORT"),
+        OptionSpec::bool(INSECURE, "do not verify vCenter's certificate").env("VSPHERE_INSECURE"),
+        OptionSpec::string(CA_CERT, "PEM file of a CA (or vCenter's own certificate) to trust")
+            .env("VSPHERE_CA_CERT"),
+        OptionSpec::string(THUMBPRINT, "trust exactly vCenter's certificate with this SHA-256 fingerprint")
+            .env("VSPHERE_THUMBPRINT"),
+        OptionSpec::int(IP_TIMEOUT, "seconds to wait for the VM's IP address and SSH port")
+            .default(600)
+            .env("VSPHERE_IP_TIMEOUT"),
+    ]
+}
+
+/// What create learned about the VM.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VmRef {
+    /// The VM's managed object id, e.g. `vm-42`.
+    pub moref: String,
+    #[serde(default)]
+    pub uuid: String,
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub instance_id: String,
+}
+
+/// The driver's config for one machine (stored by the host, passed back on every call).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(rename = "vmwarevsphere-vcenter")]
+    pub vcenter: String,
+    #[serde(rename = "vmwarevsphere-vcenter-port")]
+    pub port: u16,
+    #[serde(rename = "vmwarevsphere-username")]
+    pub username: String,
+    #[serde(rename = "vmwarevsphere-password")]
+    pub password: String,
+    #[serde(rename = "vmwarevsphere-datacenter", default)]
+    pub datacenter: Option<String>,
+    #[serde(rename = "vmwarevsphere-datastore", default)]
+    pub datastore: Option<String>,
+    #[serde(rename = "vmwarevsphere-network", default)]
+    pub networks: Vec<String>,
+    #[serde(rename = "vmwarevsphere-folder", default)]
+    pub folder: Option<String>,
+    #[serde(rename = "vmwarevsphere-pool", default)]
+    pub pool: Option<String>,
+    #[serde(rename = "vmwarevsphere-hostsystem", default)]
+    pub hostsystem: Option<String>,
+    #[serde(rename = "vmwarevsphere-cpu-count")]
+    pub cpus: u32,
+    #[serde(rename = "vmwarevsphere-memory-size")]
+    pub memory_mb: u64,
+    #[serde(rename = "vmwarevsphere-disk-size")]
+    pub disk_mb: u64,
+    #[serde(rename = "vmwarevsphere-boot2docker-url")]
+    pub iso_url: String,
+    #[serde(rename = "vmwarevsphere-cfgparam", default)]
+    pub cfgparams: Vec<(String, String)>,
+    #[serde(rename = "vmwarevsphere-cloudinit", default)]
+    pub cloudinit: Option<String>,
+    #[serde(rename = "vmwarevsphere-creation-type")]
+    pub creation: Creation,
+    #[serde(rename = "vmwarevsphere-clone-from", default)]
+    pub clone_from: Option<String>,
+    #[serde(rename = "vmwarevsphere-ssh-user")]
+    pub ssh_user: String,
+    #[serde(rename = "vmwarevsphere-ssh-port")]
+    pub ssh_port: u16,
+    #[serde(rename = "vmwarevsphere-insecure", default)]
+    pub insecure: bool,
+    #[serde(rename = "vmwarevsphere-ca-cert", default)]
+    pub ca_cert: Option<String>,
+    #[serde(rename = "vmwarevsphere-thumbprint", default)]
+    pub thumbprint: Option<String>,
+    #[serde(rename = "vmwarevsphere-ip-timeout", default = "default_ip_timeout")]
+    pub ip_timeout_secs: u64,
+    /// The VM's name in vCenter: the machine name.
+    pub vm_name: String,
+    /// Set by create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmRef>,
+}
+
+fn default_ip_timeout() -> u64 {
+    600
+}
+
+/// How the VM is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Creation {
+    /// A new VM booting the ISO (Docker Machine's way).
+    Legacy,
+    /// A clone of `clone-from`.
+    Clone,
+}
+
+impl Config {
+    /// Builds the config from the user's options (absent ones take their defaults).
+    pub fn from_options(machine: &str, o: &Map<String, Value>) -> Result<Config, DriverError> {
+        use name::*;
+        let vcenter = opt_str(o, VCENTER)?.ok_or_else(|| {
+            DriverError::invalid_option(
+                "--vmwarevsphere-vcenter is required: the vCenter (or ESXi) host name or IP (or set VSPHERE_VCENTER)",
+            )
+        })?;
+        let username = opt_str(o, USERNAME)?.ok_or_else(|| {
+            DriverError::invalid_option(
+                "--vmwarevsphere-username is required (or set VSPHERE_USERNAME)",
+            )
+        })?;
+        let password = opt_str(o, PASSWORD)?.ok_or_else(|| {
+            DriverError::invalid_option(
+                "--vmwarevsphere-password is required (or set VSPHERE_PASSWORD)",
+            )
+        })?;
+        let port = opt_int(o, PORT, 443, 1, 65535)? as u16;
+        let cpus = opt_int(o, CPU, 2, 1, 768)? as u32;
+        let memory_mb = opt_int(o, MEMORY, 2048, 4, 24 * 1024 * 1024)? as u64;
+        let disk_mb = opt_int(o, DISK, 20480, 1, i64::MAX / 1024)? as u64;
+        let ssh_port = opt_int(o, SSH_PORT, 22, 1, 65535)? as u16;
+        let ip_timeout_secs = opt_int(o, IP_TIMEOUT, 600, 1, 86400)? as u64;
+        let mut cfgparams = Vec::new();
+        for p in opt_list(o, CFGPARAM)? {
+            let (k, v) = p.split_once('=').ok_or_else(|| {
+                DriverError::invalid_option(format!(
+                    "--vmwarevsphere-cfgparam {p:?} is not key=value"
+                ))
+            })?;
+            if k.trim().is_empty() {
+                return Err(DriverError::invalid_option(format!(
+                    "--vmwarevsphere-cfgparam {p:?} has an empty key"
+                )));
+            }
+            cfgparams.push((k.trim().to_string(), v.to_string()));
+        }
+        let clone_from = opt_str(o, CLONE_FROM)?;
+        let creation = match opt_str(o, CREATION_TYPE)?.as_deref() {
+            None | Some("") => {
+                if clone_from.is_some() {
+                    Creation::Clone
+                } else {
+                    Creation::Legacy
+                }
+            }
+            Some("legacy") | Some("iso") => Creation::Legacy,
+            Some("vm") | Some("template") | Some("clone") => Creation::Clone,
+            Some("library") => return Err(DriverError::invalid_option(
+                "--vmwarevsphere-creation-type library (content libraries) is not supported yet: \
+                     use vm or template with --vmwarevsphere-clone-from, or legacy",
+            )),
+            Some(other) => {
+                return Err(DriverError::invalid_option(format!(
+                    "--vmwarevsphere-creation-type {other:?} is unknown: use legacy, vm or template"
+                )))
+            }
+        };
+        if creation == Creation::Clone && clone_from.is_none() {
+            return Err(DriverError::invalid_option(
+                "cloning needs --vmwarevsphere-clone-from: the VM or template to clone",
+            ));
+        }
+        let insecure = match o.get(INSECURE) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => matches!(s.as_str(), "1" | "true" | "yes"),
+            Some(_) => {
+                return Err(DriverError::invalid_option(
+                    "--vmwarevsphere-insecure is a flag",
+                ))
+            }
+        };
+        let iso_url = opt_str(o, ISO)?.unwrap_or_else(|| DEFAULT_ISO_URL.to_string());
+        Ok(Config {
+            vcenter,
+            port,
+            username,
+            password,
+            datacenter: opt_str(o, DATACENTER)?,
+            datastore: opt_str(o, DATASTORE)?,
+            networks: opt_list(o, NETWORK)?,
+            folder: opt_str(o, FOLDER)?,
+            pool: opt_str(o, POOL)?,
+            hostsystem: opt_str(o, HOSTSYSTEM)?,
+            cpus,
+            memory_mb,
+            disk_mb,
+            iso_url,
+            cfgparams,
+            cloudinit: opt_str(o, CLOUDINIT)?,
+            creation,
+            clone_from,
+            ssh_user: opt_str(o, SSH_USER)?.unwrap_or_else(|| "docker".into()),
+            ssh_port,
+            insecure,
+            ca_cert: opt_str(o, CA_CERT)?,
+            thumbprint: opt_str(o, THUMBPRINT)?,
+            ip_timeout_secs,
+            vm_name: machine.to_string(),
+            vm: None,
+        })
+    }
+
+    /// Reads the config the host passes back.
+    pub fn from_value(v: &Value) -> Result<Config, DriverError> {
+        serde_json::from_value(v.clone()).map_err(|e| {
+            DriverError::invalid_option(format!(
+                "this machine's vSphere config is unreadable ({e}); was it made by another version?"
+            ))
+        })
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("config serializes")
+    }
+
+    /// `https://HOST:PORT`.
+    pub fn base_url(&self) -> String {
+        let host = driver_protocol::sdk::bracket_ipv6(&self.vcenter);
+        format!("https://{host}:{}", self.port)
+    }
+}
+
+fn opt_str(o: &Map<String, Value>, key: &str) -> Result<Option<String>, DriverError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(DriverError::invalid_option(format!(
+            "--{key} must be a string"
+        ))),
+    }
+}
+
+fn opt_int(
+    o: &Map<String, Value>,
+    key: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, DriverError> {
+    let v = match o.get(key) {
+        None | Some(Value::Null) => return Ok(default),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    };
+    match v {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(DriverError::invalid_option(format!(
+            "--{key} must be a whole number from {min} to {max}"
+        ))),
+    }
+}
+
+fn opt_list(o: &Map<String, Value>, key: &str) -> Result<Vec<String>, DriverError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(DriverError::invalid_option(format!(
+                    "--{key} takes strings"
+                ))),
+            })
+            .collect(),
+        Some(_) => Err(DriverError::invalid_option(format!(
+            "--{key} takes strings"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn opts(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn defaults_and_password_key() {
+        let c = Config::from_options(
+            "testvm",
+            &opts(
+                json!({"vmwarevsphere-vcenter": "vc", "vmwarevsphere-username": "root",
+                         "vmwarevsphere-password": "12345678"}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.port, c.cpus, c.memory_mb, c.disk_mb),
+            (443, 2, 2048, 20480)
+        );
+        assert_eq!(c.ssh_user, "docker");
+        assert_eq!(c.creation, Creation::Legacy);
+        let v = c.to_value();
+        assert_eq!(v["vmwarevsphere-password"], "12345678");
+        assert_eq!(Config::from_value(&v).unwrap(), c);
+        // every secret option of the schema is a key of the config
+        for o in schema().iter().filter(|o| o.secret) {
+            assert!(v.get(&o.name).is_some(), "{}", o.name);
+        }
+    }
+
+    #[test]
+    fn missing_password_error_names_the_option() {
+        let e = Config::from_options(
+            "m",
+            &opts(json!({"vmwarevsphere-vcenter": "vc", "vmwarevsphere-username": "u"})),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("--vmwarevsphere-password"));
+    }
+
+    #[test]
+    fn cfgparams_and_clone() {
+        let c = Config::from_options(
+            "m",
+            &opts(
+                json!({"vmwarevsphere-vcenter": "vc", "vmwarevsphere-username": "u",
+              "vmwarevsphere-password": "p", "vmwarevsphere-cfgparam": ["a=b=c", "x="],
+              "vmwarevsphere-clone-from": "tmpl"}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            c.cfgparams,
+            vec![("a".into(), "b=c".into()), ("x".into(), "".into())]
+        );
+        assert_eq!(c.creation, Creation::Clone);
+        let bad = Config::from_options(
+            "m",
+            &opts(
+                json!({"vmwarevsphere-vcenter": "vc", "vmwarevsphere-username": "u",
+              "vmwarevsphere-password": "p", "vmwarevsphere-cfgparam": ["nokey"]}),
+            ),
+        );
+        assert!(bad.is_err());
+    }
+}
