@@ -21,7 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 pub enum Notification {
     Progress(Progress),
     /// A notification this host does not know; kept so nothing is silently lost.
-    Other { method: String },
+    Other {
+        method: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

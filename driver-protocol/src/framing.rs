@@ -59,14 +59,13 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
     if buf.len() > max {
         return Err(FrameError::TooLarge(max));
     }
-    String::from_utf8(buf).map(Some).map_err(|_| FrameError::NotUtf8)
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| FrameError::NotUtf8)
 }
 
 /// Writes one message as a line and flushes it.
-pub async fn write_message<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    msg: &Message,
-) -> std::io::Result<()> {
+pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
     line.push(b'\n');
     w.write_all(&line).await?;
@@ -103,7 +102,10 @@ mod tests {
     #[tokio::test]
     async fn invalid_utf8_is_an_error() {
         let mut r = BufReader::new(&b"\xff\xfe\nok\n"[..]);
-        assert!(matches!(read_line(&mut r, 100).await, Err(FrameError::NotUtf8)));
+        assert!(matches!(
+            read_line(&mut r, 100).await,
+            Err(FrameError::NotUtf8)
+        ));
         assert_eq!(read_line(&mut r, 100).await.unwrap().unwrap(), "ok");
     }
 }

@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn parses_each_kind() {
         let r = Message::parse(r#"{"jsonrpc":"2.0","id":1,"method":"state","params":{}}"#).unwrap();
-        assert!(matches!(r, Message::Request(Request { id: Id::Num(1), .. })));
+        assert!(matches!(
+            r,
+            Message::Request(Request { id: Id::Num(1), .. })
+        ));
         let n = Message::parse(r#"{"jsonrpc":"2.0","method":"progress","params":{}}"#).unwrap();
         assert!(matches!(n, Message::Notification(_)));
         let ok = Message::parse(r#"{"jsonrpc":"2.0","id":"a","result":null}"#);

@@ -79,11 +79,7 @@ pub trait Driver: Send + Sync + 'static {
     async fn stop(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
         Err(DriverError::not_supported("stop"))
     }
-    async fn restart(
-        &self,
-        _cx: &Context,
-        _p: MachineParams,
-    ) -> Result<ConfigResult, DriverError> {
+    async fn restart(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
         Err(DriverError::not_supported("restart"))
     }
     async fn kill(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {

@@ -27,10 +27,16 @@ impl Driver for Toy {
                 .default("10.0.0.1")],
         )
     }
-    async fn set_config(&self, cx: &Context, p: SetConfigParams) -> Result<ConfigResult, DriverError> {
+    async fn set_config(
+        &self,
+        cx: &Context,
+        p: SetConfigParams,
+    ) -> Result<ConfigResult, DriverError> {
         cx.progress("configuring");
         match p.options.get("toy-ip") {
-            Some(Value::String(ip)) => Ok(ConfigResult { config: json!({ "ip": ip }) }),
+            Some(Value::String(ip)) => Ok(ConfigResult {
+                config: json!({ "ip": ip }),
+            }),
             _ => Err(DriverError::invalid_option("--toy-ip is required")),
         }
     }
@@ -44,10 +50,14 @@ impl Driver for Toy {
         Ok(ConfigResult { config: p.config })
     }
     async fn state(&self, _cx: &Context, _p: MachineParams) -> Result<StateResult, DriverError> {
-        Ok(StateResult { state: State::Running })
+        Ok(StateResult {
+            state: State::Running,
+        })
     }
     async fn ip(&self, _cx: &Context, p: MachineParams) -> Result<IpResult, DriverError> {
-        Ok(IpResult { ip: p.config["ip"].as_str().unwrap_or("").into() })
+        Ok(IpResult {
+            ip: p.config["ip"].as_str().unwrap_or("").into(),
+        })
     }
     async fn ssh(&self, _cx: &Context, _p: MachineParams) -> Result<SshDetails, DriverError> {
         Err(DriverError::not_supported("ssh"))
@@ -64,14 +74,23 @@ fn connect() -> (Client, mpsc::UnboundedReceiver<ClientNotification>) {
 }
 
 fn mp(machine: &str) -> MachineParams {
-    MachineParams { machine: machine.into(), config: json!({"ip": "10.1.2.3"}) }
+    MachineParams {
+        machine: machine.into(),
+        config: json!({"ip": "10.1.2.3"}),
+    }
 }
 
 #[tokio::test]
 async fn handshake_reports_identity_and_schema() {
     let (c, _) = connect();
     let info: DriverInfo = c
-        .call(INITIALIZE, &InitializeParams { protocol_version: PROTOCOL_VERSION, host: "test".into() })
+        .call(
+            INITIALIZE,
+            &InitializeParams {
+                protocol_version: PROTOCOL_VERSION,
+                host: "test".into(),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(info.name, "toy");
@@ -86,7 +105,13 @@ async fn handshake_reports_identity_and_schema() {
 async fn handshake_refuses_other_protocol_versions() {
     let (c, _) = connect();
     let err = c
-        .call::<_, DriverInfo>(INITIALIZE, &InitializeParams { protocol_version: 99, host: "t".into() })
+        .call::<_, DriverInfo>(
+            INITIALIZE,
+            &InitializeParams {
+                protocol_version: 99,
+                host: "t".into(),
+            },
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("protocol version"), "{err}");
@@ -109,8 +134,15 @@ async fn calls_results_errors_and_progress() {
         }
         other => panic!("{other:?}"),
     }
-    let bad = SetConfigParams { options: Default::default(), ..params };
-    match c.call::<_, ConfigResult>(SET_CONFIG, &bad).await.unwrap_err() {
+    let bad = SetConfigParams {
+        options: Default::default(),
+        ..params
+    };
+    match c
+        .call::<_, ConfigResult>(SET_CONFIG, &bad)
+        .await
+        .unwrap_err()
+    {
         ClientError::Driver(e) => {
             assert_eq!(e.kind, ErrorKind::InvalidOption);
             assert!(e.message.contains("--toy-ip"));
@@ -121,15 +153,27 @@ async fn calls_results_errors_and_progress() {
     assert_eq!(ip.ip, "10.1.2.3");
     let url: UrlResult = c.call(URL, &mp("m1")).await.unwrap();
     assert_eq!(url.url, "tcp://10.1.2.3:2376");
-    match c.call::<_, ConfigResult>(START, &mp("m1")).await.unwrap_err() {
+    match c
+        .call::<_, ConfigResult>(START, &mp("m1"))
+        .await
+        .unwrap_err()
+    {
         ClientError::Driver(e) => assert_eq!(e.kind, ErrorKind::NotSupported),
         other => panic!("{other:?}"),
     }
-    match c.call::<_, Value>("frobnicate", &mp("m1")).await.unwrap_err() {
+    match c
+        .call::<_, Value>("frobnicate", &mp("m1"))
+        .await
+        .unwrap_err()
+    {
         ClientError::Driver(e) => assert_eq!(e.kind, ErrorKind::Protocol),
         other => panic!("{other:?}"),
     }
-    match c.call::<_, Value>(STATE, &json!({"nope": 1})).await.unwrap_err() {
+    match c
+        .call::<_, Value>(STATE, &json!({"nope": 1}))
+        .await
+        .unwrap_err()
+    {
         ClientError::Driver(e) => assert_eq!(e.kind, ErrorKind::Protocol),
         other => panic!("{other:?}"),
     }
@@ -148,13 +192,19 @@ async fn concurrent_calls_do_not_wait_for_each_other() {
     let (slow, (state, fast_took)) = tokio::join!(slow, fast);
     slow.unwrap();
     assert_eq!(state.state, State::Running);
-    assert!(fast_took < Duration::from_millis(250), "state waited for stop: {fast_took:?}");
+    assert!(
+        fast_took < Duration::from_millis(250),
+        "state waited for stop: {fast_took:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_panicking_handler_is_an_error_and_the_driver_lives_on() {
     let (c, _) = connect();
-    let err = c.call::<_, ConfigResult>(STOP, &mp("panic")).await.unwrap_err();
+    let err = c
+        .call::<_, ConfigResult>(STOP, &mp("panic"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("panicked"), "{err}");
     let s: StateResult = c.call(STATE, &mp("after")).await.unwrap();
     assert_eq!(s.state, State::Running);
@@ -171,7 +221,9 @@ async fn malformed_lines_get_json_rpc_errors() {
     let l: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
     assert_eq!(l["error"]["code"], json!(-32600));
     assert_eq!(l["id"], Value::Null);
-    hw.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":5}\n").await.unwrap();
+    hw.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":5}\n")
+        .await
+        .unwrap();
     let l: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
     assert_eq!(l["error"]["code"], json!(-32600));
     assert_eq!(l["id"], json!(5));
@@ -196,6 +248,10 @@ async fn a_driver_that_dies_mid_call_fails_the_call() {
     let (hr, hw) = tokio::io::split(host_end);
     let (tx, _rx) = mpsc::unbounded_channel();
     let c = Client::new(hr, hw, tx);
-    let r = tokio::time::timeout(Duration::from_secs(5), c.call::<_, StateResult>(STATE, &mp("m"))).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        c.call::<_, StateResult>(STATE, &mp("m")),
+    )
+    .await;
     assert!(matches!(r, Ok(Err(ClientError::Closed))), "{r:?}");
 }
