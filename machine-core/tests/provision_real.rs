@@ -285,9 +285,7 @@ async fn install_script_served_over_http_gets_the_pinned_version() {
     let certs = Certs::for_host(&h.ip, name);
     let session = connect(&h, "nick", &h.key).await;
     let engine = EngineOptions {
-        install_method: InstallMethod::Script {
-            url: format!("{}/install.sh", server.url()),
-        },
+        install_method: InstallMethod::Script { url: server.url() },
         version: Some("20.10.24".into()),
         ..EngineOptions::default()
     };

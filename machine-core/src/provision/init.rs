@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 
-use super::{command_failed, sudo_sh, Cx, ProvisionError};
+use super::{command_failed, Cx, ProvisionError};
 use crate::engine::{self, EngineOptions};
 
 /// How the host starts services.
@@ -102,7 +102,7 @@ pub(crate) async fn configure_and_restart(
 
 async fn restart(cx: &Cx<'_>, init: Init, script: &str) -> Result<(), ProvisionError> {
     let step = "restarting docker";
-    let command = sudo_sh(script);
+    let command = cx.root_sh(script);
     let out = cx.run(step, &command).await?;
     if out.success() {
         return Ok(());
@@ -123,7 +123,7 @@ async fn daemon_log(cx: &Cx<'_>, init: Init) -> String {
             "tail -n 25 /var/log/docker.log 2>/dev/null || tail -n 25 /var/log/docker/docker.log 2>/dev/null"
         }
     };
-    match cx.run("reading the docker log", &sudo_sh(script)).await {
+    match cx.run("reading the docker log", &cx.root_sh(script)).await {
         Ok(out) if !out.stdout.trim().is_empty() => {
             format!("daemon log:\n{}", out.stdout.trim_end())
         }
@@ -137,7 +137,7 @@ const VERSION_SCRIPT: &str = "docker version --format '{{.Server.Version}}'";
 pub(crate) async fn wait_for_daemon(cx: &Cx<'_>, init: Init) -> Result<String, ProvisionError> {
     let step = "waiting for the Docker daemon";
     let deadline = Instant::now() + cx.tuning.daemon_timeout;
-    let version_cmd = sudo_sh(VERSION_SCRIPT);
+    let version_cmd = cx.root_sh(VERSION_SCRIPT);
     loop {
         let out = cx.run(step, &version_cmd).await?;
         let version = out.stdout.trim();
@@ -152,7 +152,7 @@ pub(crate) async fn wait_for_daemon(cx: &Cx<'_>, init: Init) -> Result<String, P
         }
         if init == Init::Systemd {
             let state = cx
-                .run(step, &sudo_sh("systemctl is-active docker.service"))
+                .run(step, &cx.root_sh("systemctl is-active docker.service"))
                 .await?;
             if state.stdout.trim() == "failed" {
                 let log = daemon_log(cx, init).await;
@@ -187,7 +187,7 @@ async fn dockerd_version_when_active(
         Init::SysVinit => "service docker status >/dev/null 2>&1",
     };
     let out = cx
-        .run(step, &sudo_sh(&format!("{active} && dockerd --version")))
+        .run(step, &cx.root_sh(&format!("{active} && dockerd --version")))
         .await?;
     Ok(out
         .success()

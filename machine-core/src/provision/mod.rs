@@ -295,12 +295,15 @@ impl Default for Tuning {
 /// secure_path is not everywhere.
 const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// A shell command that runs `script` as root.
-pub(crate) fn sudo_sh(script: &str) -> String {
-    format!(
-        "sudo -n sh -c {}",
-        sh_quote(&format!("PATH={ROOT_PATH}:$PATH; export PATH; {script}"))
-    )
+/// A shell command that runs `script` as root: through `sudo -n`, or directly when the login
+/// user is root (which may have no sudo at all).
+pub(crate) fn root_sh(script: &str, login_is_root: bool) -> String {
+    let script = sh_quote(&format!("PATH={ROOT_PATH}:$PATH; export PATH; {script}"));
+    if login_is_root {
+        format!("sh -c {script}")
+    } else {
+        format!("sudo -n sh -c {script}")
+    }
 }
 
 /// What the provisioner works with: the host, the progress callback, the host's OS.
@@ -309,9 +312,16 @@ pub(crate) struct Cx<'a> {
     pub progress: &'a (dyn Fn(&str) + Send + Sync),
     pub os: OsRelease,
     pub tuning: Tuning,
+    /// The login user is root: no sudo needed.
+    pub login_is_root: bool,
 }
 
 impl Cx<'_> {
+    /// A shell command that runs `script` as root.
+    pub fn root_sh(&self, script: &str) -> String {
+        root_sh(script, self.login_is_root)
+    }
+
     /// Runs `command`; a non-zero status is not an error here.
     pub async fn run(&self, step: &str, command: &str) -> Result<CommandOutput, ProvisionError> {
         tracing::debug!(step, command, "remote command");
@@ -336,7 +346,7 @@ impl Cx<'_> {
 
     /// Runs `script` as root and fails unless it exits with 0.
     pub async fn sudo(&self, step: &str, script: &str) -> Result<CommandOutput, ProvisionError> {
-        self.check(step, &sudo_sh(script)).await
+        self.check(step, &self.root_sh(script)).await
     }
 
     /// Runs `script` as root, retrying while another process holds the package manager's lock.
@@ -346,7 +356,7 @@ impl Cx<'_> {
         script: &str,
         lock_markers: &[&str],
     ) -> Result<CommandOutput, ProvisionError> {
-        let command = sudo_sh(script);
+        let command = self.root_sh(script);
         let mut attempt = 0;
         loop {
             let out = self.run(step, &command).await?;
@@ -377,7 +387,7 @@ impl Cx<'_> {
     ) -> Result<(), ProvisionError> {
         tracing::debug!(step, path, mode, "remote upload");
         self.remote
-            .upload(path, contents, mode, true)
+            .upload(path, contents, mode, !self.login_is_root)
             .await
             .map_err(|e| e.in_step(step))
     }
@@ -406,7 +416,10 @@ pub(crate) fn command_failed(step: &str, command: &str, out: &CommandOutput) -> 
 pub(crate) struct Facts {
     pub user: String,
     pub hostname: String,
+    /// Passwordless sudo works.
     pub sudo: bool,
+    /// The login user is root (uid 0).
+    pub root: bool,
     pub init: Init,
     /// Absolute paths of the tools found, by name (dockerd, docker, hostnamectl, curl, wget).
     pub tools: BTreeMap<String, String>,
@@ -429,6 +442,7 @@ pub(crate) fn probe_command() -> String {
         "PATH=\"$PATH:{ROOT_PATH}\"; export PATH; \
          echo \"user=$(id -un)\"; \
          echo \"hostname=$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname)\"; \
+         echo \"uid=$(id -u)\"; \
          if sudo -n true </dev/null >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi; \
          echo \"init={}\"; ",
         init::DETECT_SCRIPT
@@ -452,6 +466,7 @@ pub(crate) fn parse_probe(stdout: &str) -> Facts {
             "user" => facts.user = v.to_string(),
             "hostname" => facts.hostname = v.to_string(),
             "sudo" => facts.sudo = v == "yes",
+            "uid" => facts.root = v == "0",
             "init" => facts.init = Init::parse(v),
             k => {
                 if let Some(tool) = k.strip_prefix("tool.") {
@@ -534,7 +549,7 @@ pub(crate) async fn run(
         return Err(command_failed(step, &probe, &out));
     }
     let facts = parse_probe(&out.stdout);
-    if !facts.sudo {
+    if !facts.sudo && !facts.root {
         return Err(ProvisionError::SudoRequired {
             user: if facts.user.is_empty() {
                 "(unknown)".into()
@@ -564,6 +579,7 @@ pub(crate) async fn run(
         progress: req.progress,
         os,
         tuning,
+        login_is_root: facts.root,
     };
 
     set_hostname(&cx, &facts, req.machine_name).await?;
@@ -720,7 +736,7 @@ async fn run_install_script(
 /// Where the host's `dockerd` is (never assumed: Debian puts it in /usr/sbin).
 async fn find_dockerd(cx: &Cx<'_>) -> Result<String, ProvisionError> {
     let step = "finding dockerd";
-    let out = cx.run(step, &sudo_sh("command -v dockerd")).await?;
+    let out = cx.run(step, &cx.root_sh("command -v dockerd")).await?;
     let path = out.stdout.trim().to_string();
     if !out.success() || !path.starts_with('/') {
         return Err(ProvisionError::Unsupported {

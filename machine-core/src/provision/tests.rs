@@ -341,6 +341,20 @@ async fn sudo_with_a_password_is_a_clear_error() {
 }
 
 #[tokio::test]
+async fn root_without_sudo_runs_commands_directly() {
+    let probe = probe_output(false, "systemd", &["curl"]).replace("user=nick", "user=root\nuid=0");
+    let h = host("debian-12").ok("sudo -n true", &probe);
+    go(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert!(
+        !h.commands().iter().skip(2).any(|c| c.contains("sudo")),
+        "{:?}",
+        h.commands()
+    );
+    assert!(h.ran("sh -c 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH; DEBIAN_FRONTEND=noninteractive apt-get"));
+    assert!(h.uploads().iter().all(|u| !u.sudo));
+}
+
+#[tokio::test]
 async fn unknown_os_without_docker_names_it_and_the_supported_ones() {
     let h = host("nixos");
     let err = go(&h, &packages(), Mode::Provision).await.0.unwrap_err();
