@@ -308,7 +308,7 @@ impl Machine {
 
         self.progress("Waiting for SSH...");
         let target = self.ssh_target().await?;
-        let session = Session::wait(&target, HostKeyCheck::Record, t.ssh).await?;
+        let session = wait_for_login(&target, t.ssh).await?;
         self.record_host_key(&target, session.host_key())?;
 
         let url: UrlResult = self.query(calls::URL).await?;
@@ -744,6 +744,33 @@ impl Machine {
         let version = self.wait_for_daemon(&ca, &client).await?;
         self.config.docker_version = Some(version.version);
         self.save()
+    }
+}
+
+/// Waits until a new host accepts the machine's key. A new VM's sshd often answers before
+/// cloud-init has installed the key, so refused logins are retried too, until `overall` passes.
+async fn wait_for_login(target: &SshTarget, overall: Duration) -> Result<Session> {
+    let deadline = tokio::time::Instant::now() + overall;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match Session::wait(target, HostKeyCheck::Record, left).await {
+            Ok(s) => return Ok(s),
+            Err(ssh::SshError::AuthFailed { .. }) if !left.is_zero() => {
+                tokio::time::sleep(Duration::from_secs(2).min(left)).await;
+            }
+            Err(ssh::SshError::AuthFailed { user, key }) => {
+                return Err(Error::Other(format!(
+                    "{}:{} answers SSH but refused the key {} for user {user} for {}s: \
+                     the host did not install the machine's key (for a VM: is cloud-init with \
+                     the VMware guestinfo data source in the image?)",
+                    target.host,
+                    target.port,
+                    key.display(),
+                    overall.as_secs()
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
