@@ -17,7 +17,7 @@ use machine_testsupport::{http::FileServer, run, KeyPair, TestHost};
 struct Certs {
     ca: cert::Pem,
     server: cert::Pem,
-    client: cert::Pem,
+    /// ca.pem, cert.pem and key.pem (the client's) for the local `docker` client.
     dir: tempfile::TempDir,
 }
 
@@ -31,17 +31,11 @@ impl Certs {
         std::fs::write(dir.path().join("ca.pem"), &ca.cert).unwrap();
         std::fs::write(dir.path().join("cert.pem"), &client.cert).unwrap();
         std::fs::write(dir.path().join("key.pem"), &client.key).unwrap();
-        Certs {
-            ca,
-            server,
-            client,
-            dir,
-        }
+        Certs { ca, server, dir }
     }
 
     /// The local `docker` client talking mutual TLS to the host's daemon.
     fn docker(&self, ip: &str, port: u16, args: &[&str]) -> String {
-        let _ = &self.client;
         run(Command::new("docker")
             .env("DOCKER_TLS_VERIFY", "1")
             .env("DOCKER_HOST", format!("tcp://{ip}:{port}"))
@@ -74,8 +68,9 @@ async fn provision_with(
     Duration,
 ) {
     let messages = Mutex::new(Vec::new());
+    let started = Instant::now();
     let progress = |m: &str| {
-        eprintln!("[{name}] {m}");
+        eprintln!("[{name} +{:.1}s] {m}", started.elapsed().as_secs_f64());
         messages.lock().unwrap().push(m.to_string());
     };
     let req = ProvisionRequest {
@@ -87,7 +82,6 @@ async fn provision_with(
         server_key_pem: &certs.server.key,
         progress: &progress,
     };
-    let started = Instant::now();
     let result = if upgrade {
         provision::upgrade(session, &req).await
     } else {
@@ -320,4 +314,37 @@ async fn a_user_without_passwordless_sudo_gets_the_fix() {
             h.name
         )
     );
+}
+
+/// Debian 11 and 13 with their own docker.io (20.10.5 and 26.1.x): the same path works.
+async fn packages_on(suite: &str, codename_version: &str, docker_major: &str) {
+    let h = TestHost::start(suite);
+    let name = format!("prov-{suite}");
+    let certs = Certs::for_host(&h.ip, &name);
+    let session = connect(&h, "nick", &h.key).await;
+    let engine = EngineOptions {
+        install_method: InstallMethod::Packages,
+        labels: vec![format!("suite={suite}")],
+        ..EngineOptions::default()
+    };
+    let (report, _, took) = provision_with(&session, &name, &engine, &certs, false).await;
+    let report = report.unwrap_or_else(|e| panic!("provision of {suite} failed: {e}"));
+    eprintln!("{suite}: provision with apt-get install docker.io: {took:.1?}");
+    assert_eq!(report.os.version_id, codename_version);
+    assert_eq!(report.os.version_codename, suite);
+    assert!(
+        report.docker_version.starts_with(docker_major),
+        "{suite}: {report:?}"
+    );
+    assert_provisioned(&h, &certs, &name, 2376, &[&format!("suite={suite}")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn packages_on_bullseye() {
+    packages_on("bullseye", "11", "20.10.").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn packages_on_trixie() {
+    packages_on("trixie", "13", "26.").await;
 }
