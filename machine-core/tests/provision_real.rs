@@ -316,7 +316,8 @@ async fn a_user_without_passwordless_sudo_gets_the_fix() {
     );
 }
 
-/// Debian 11 and 13 with their own docker.io (20.10.5 and 26.1.x): the same path works.
+/// Debian 11 and 13 with their own docker.io (20.10.5 and 26.1.x): the same path works, while
+/// another apt-get runs on the host.
 async fn packages_on(suite: &str, codename_version: &str, docker_major: &str) {
     let h = TestHost::start(suite);
     let name = format!("prov-{suite}");
@@ -327,7 +328,21 @@ async fn packages_on(suite: &str, codename_version: &str, docker_major: &str) {
         labels: vec![format!("suite={suite}")],
         ..EngineOptions::default()
     };
-    let (report, _, took) = provision_with(&session, &name, &engine, &certs, false).await;
+    // Another process holds apt's lists lock for 3 s, as unattended-upgrades does on a cloud
+    // host at boot (apt's own DPkg::Lock::Timeout does not cover this lock): the provisioner
+    // waits and retries instead of failing.
+    h.exec(
+        "nohup perl -e 'use Fcntl; open(my $f, \">>\", \"/var/lib/apt/lists/lock\") or die; \
+         fcntl($f, F_SETLKW, pack(\"s s x4 q q i x4\", F_WRLCK, SEEK_SET, 0, 0, 0)) or die; \
+         sleep 3' >/dev/null 2>&1 & sleep 0.3",
+    );
+    let (report, progress, took) = provision_with(&session, &name, &engine, &certs, false).await;
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.starts_with("Waiting for another package manager")),
+        "{progress:?}"
+    );
     let report = report.unwrap_or_else(|e| panic!("provision of {suite} failed: {e}"));
     eprintln!("{suite}: provision with apt-get install docker.io: {took:.1?}");
     assert_eq!(report.os.version_id, codename_version);

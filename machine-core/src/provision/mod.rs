@@ -285,8 +285,9 @@ impl Default for Tuning {
         Tuning {
             poll: Duration::from_millis(500),
             daemon_timeout: Duration::from_secs(90),
-            lock_retry_delay: Duration::from_secs(5),
-            lock_retries: 24,
+            lock_retry_delay: Duration::from_secs(2),
+            // three minutes: unattended-upgrades on a fresh cloud host can take that long
+            lock_retries: 90,
         }
     }
 }
