@@ -310,8 +310,8 @@ async fn a_user_without_passwordless_sudo_gets_the_fix() {
     assert_eq!(
         msg,
         format!(
-            "user nosudo cannot run sudo without a password on {}: add `nosudo ALL=(ALL) NOPASSWD: ALL` to /etc/sudoers.d/nosudo",
-            h.name
+            "user nosudo cannot run sudo without a password on {} ({}): add `nosudo ALL=(ALL) NOPASSWD: ALL` to /etc/sudoers.d/nosudo",
+            h.ip, h.name
         )
     );
 }

@@ -557,7 +557,13 @@ pub(crate) async fn run(
             } else {
                 facts.user.clone()
             },
-            host: facts.hostname.clone(),
+            host: match remote.address() {
+                Some(a) if !facts.hostname.is_empty() && a != facts.hostname => {
+                    format!("{a} ({})", facts.hostname)
+                }
+                Some(a) => a,
+                None => facts.hostname.clone(),
+            },
         });
     }
 

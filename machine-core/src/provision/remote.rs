@@ -51,4 +51,8 @@ pub trait Remote: Send + Sync {
         mode: u32,
         sudo: bool,
     ) -> Result<(), ProvisionError>;
+    /// The address the host was reached at (e.g. its IP), for messages; `None` when unknown.
+    fn address(&self) -> Option<String> {
+        None
+    }
 }

@@ -29,4 +29,8 @@ impl Remote for Session {
             .await
             .map_err(transport)
     }
+
+    fn address(&self) -> Option<String> {
+        Some(self.target().host.clone())
+    }
 }
