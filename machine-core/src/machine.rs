@@ -286,10 +286,16 @@ impl Machine {
             .await?;
 
         self.progress("Creating SSH key...");
-        let public_key = sshkey::generate(
-            &self.inner.store.path_of(Some(&name), SSH_KEY_FILE),
-            &format!("machine-{name}"),
+        let key = sshkey::generate(&format!("machine-{name}"))?;
+        let store = &self.inner.store;
+        store.write_file(Some(&name), SSH_KEY_FILE, key.private.as_bytes(), true)?;
+        store.write_file(
+            Some(&name),
+            &format!("{SSH_KEY_FILE}.pub"),
+            format!("{}\n", key.public).as_bytes(),
+            false,
         )?;
+        let public_key = key.public;
         let (ca, client) = self.store_certs().await?;
 
         self.progress("Creating machine...");

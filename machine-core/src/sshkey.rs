@@ -8,9 +8,7 @@
 //!
 //! Nothing here ever prints or logs key material; errors name the file and what to do.
 
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
@@ -43,25 +41,30 @@ pub enum SshKeyError {
          RSA private key in OpenSSH or PEM format"
     )]
     Invalid { path: PathBuf, reason: String },
-    #[error(
-        "SSH key {path} already exists: machine does not overwrite keys; remove it or choose \
-         another path"
-    )]
-    AlreadyExists { path: PathBuf },
-    #[error("cannot write SSH key {path}: {source}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("cannot generate an SSH key: {0}")]
     Generate(String),
 }
 
-/// Generates an ed25519 key pair: writes the OpenSSH private key to `private_path` (mode 0600,
-/// refusing to overwrite an existing file) and the public key to `private_path` + `.pub`
-/// (mode 0644). Returns the public key line, `ssh-ed25519 AAAA... COMMENT`.
-pub fn generate(private_path: &Path, comment: &str) -> Result<String, SshKeyError> {
+/// A new key pair in OpenSSH text form. Whoever stores it writes the private half owner-only.
+pub struct NewKey {
+    /// The private key, `-----BEGIN OPENSSH PRIVATE KEY-----`...
+    pub private: String,
+    /// The public key line, `ssh-ed25519 AAAA... COMMENT`.
+    pub public: String,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "NewKey {{ public: {:?}, private: <hidden> }}",
+            self.public
+        )
+    }
+}
+
+/// Generates an ed25519 key pair.
+pub fn generate(comment: &str) -> Result<NewKey, SshKeyError> {
     let mut seed = [0u8; 32];
     rustls::crypto::ring::default_provider()
         .secure_random
@@ -78,14 +81,10 @@ pub fn generate(private_path: &Path, comment: &str) -> Result<String, SshKeyErro
         .public_key()
         .to_openssh()
         .map_err(|e| SshKeyError::Generate(e.to_string()))?;
-
-    write_new(private_path, private.as_bytes(), 0o600)?;
-    let pub_path = pub_path(private_path);
-    if let Err(e) = write_replace(&pub_path, format!("{public}\n").as_bytes(), 0o644) {
-        let _ = std::fs::remove_file(private_path);
-        return Err(e);
-    }
-    Ok(public)
+    Ok(NewKey {
+        private: private.to_string(),
+        public,
+    })
 }
 
 /// Loads a private key. Errors say whether the file is missing, unreadable, protected by a
@@ -189,53 +188,6 @@ fn describe_decode_error(e: &russh::keys::Error) -> String {
     }
 }
 
-/// Creates `path` with `mode`, failing if it exists.
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), SshKeyError> {
-    let mut file = match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            return Err(SshKeyError::AlreadyExists { path: path.into() })
-        }
-        Err(e) => {
-            return Err(SshKeyError::Write {
-                path: path.into(),
-                source: e,
-            })
-        }
-    };
-    let res = file.write_all(contents).and_then(|_| file.sync_all());
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(path);
-        return Err(SshKeyError::Write {
-            path: path.into(),
-            source: e,
-        });
-    }
-    Ok(())
-}
-
-/// Writes `path` with `mode` (through a temporary file and a rename).
-fn write_replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), SshKeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |source| SshKeyError::Write {
-        path: path.into(),
-        source,
-    };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let mut tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new("."))).map_err(err)?;
-    tmp.write_all(contents).map_err(err)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,10 +211,14 @@ mod tests {
     }
 
     #[test]
-    fn generate_writes_0600_key_and_pub_line() {
+    fn generated_keys_are_openssh_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("id_ed25519");
-        let line = generate(&path, "machine-dev").unwrap();
+        let key = generate("machine-dev").unwrap();
+        std::fs::write(&path, &key.private).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(pub_path(&path), format!("{}\n", key.public)).unwrap();
+        let line = key.public;
         assert!(line.starts_with("ssh-ed25519 AAAA"), "{line}");
         assert!(line.ends_with(" machine-dev"), "{line}");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -281,11 +237,8 @@ mod tests {
         let ours: Vec<_> = line.split_whitespace().take(2).collect();
         let theirs: Vec<_> = theirs.split_whitespace().take(2).collect();
         assert_eq!(ours, theirs);
-        // Never overwrites.
-        assert!(matches!(
-            generate(&path, "x"),
-            Err(SshKeyError::AlreadyExists { .. })
-        ));
+        // Every key is new.
+        assert_ne!(generate("x").unwrap().public, generate("x").unwrap().public);
     }
 
     #[test]

@@ -267,7 +267,14 @@ async fn real_host_ssh() {
     // A generated key works once authorized.
     let dir = tempfile::tempdir().unwrap();
     let gen_path = dir.path().join("id_ed25519");
-    let line = machine_core::sshkey::generate(&gen_path, "machine-test").unwrap();
+    let key = machine_core::sshkey::generate("machine-test").unwrap();
+    std::fs::write(&gen_path, &key.private).unwrap();
+    std::fs::set_permissions(
+        &gen_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let line = key.public;
     s3.upload(
         ".ssh/authorized_keys2",
         format!("{line}\n").as_bytes(),
