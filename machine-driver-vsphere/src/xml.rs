@@ -75,6 +75,13 @@ impl Element {
             if k.starts_with("xmlns") {
                 continue;
             }
+            // any prefix of the schema-instance namespace (Go writes `XMLSchema-instance:type`)
+            // becomes the `xsi` our envelopes declare
+            let k = if k != "type" && k.ends_with(":type") {
+                "xsi:type"
+            } else {
+                k.as_str()
+            };
             out.push_str(&format!(" {k}=\"{}\"", escape(v)));
         }
         out.push('>');
@@ -206,7 +213,7 @@ mod tests {
 
     #[test]
     fn round_trips_an_element() {
-        let root = parse(r#"<a xsi:type="T"><b>1 &amp; 2</b></a>"#).unwrap();
+        let root = parse(r#"<a XMLSchema-instance:type="T"><b>1 &amp; 2</b></a>"#).unwrap();
         let mut s = String::new();
         root.write(&mut s);
         assert_eq!(s, r#"<a xsi:type="T"><b>1 &amp; 2</b></a>"#);

@@ -79,7 +79,11 @@ impl Vcsim {
             .arg(&url_file)
             .env("VCSIM_BUSYBOX", CLOUDINIT_IMAGE)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("VCSIM_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start vcsim: {e}; {SETUP_HINT}"));
         let deadline = Instant::now() + Duration::from_secs(30);
