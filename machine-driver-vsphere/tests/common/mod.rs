@@ -253,18 +253,18 @@ impl Driver {
         machine: &str,
         options: Map<String, Value>,
     ) -> Result<Value, DriverError> {
-        let r: ConfigResult = self
-            .client
-            .call(
+        let r: ConfigResult = bounded(
+            SET_CONFIG,
+            self.client.call(
                 SET_CONFIG,
                 &SetConfigParams {
                     machine: machine.into(),
                     options,
                     machine_dir: std::env::temp_dir().to_string_lossy().into_owned(),
                 },
-            )
-            .await
-            .map_err(driver_err)?;
+            ),
+        )
+        .await?;
         Ok(r.config)
     }
 
@@ -274,16 +274,17 @@ impl Driver {
         machine: &str,
         config: &Value,
     ) -> Result<R, DriverError> {
-        self.client
-            .call(
+        bounded(
+            method,
+            self.client.call(
                 method,
                 &MachineParams {
                     machine: machine.into(),
                     config: config.clone(),
                 },
-            )
-            .await
-            .map_err(driver_err)
+            ),
+        )
+        .await
     }
 
     pub async fn pre_create_check(&self, machine: &str, config: &Value) -> Result<(), DriverError> {
@@ -297,18 +298,18 @@ impl Driver {
         config: &Value,
         key: &str,
     ) -> Result<Value, DriverError> {
-        let r: ConfigResult = self
-            .client
-            .call(
+        let r: ConfigResult = bounded(
+            CREATE,
+            self.client.call(
                 CREATE,
                 &CreateParams {
                     machine: machine.into(),
                     config: config.clone(),
                     ssh_public_key: key.into(),
                 },
-            )
-            .await
-            .map_err(driver_err)?;
+            ),
+        )
+        .await?;
         Ok(r.config)
     }
 
@@ -371,6 +372,10 @@ pub fn ssh_until_ok(
                 "-o",
                 "ConnectTimeout=5",
                 "-o",
+                "ServerAliveInterval=5",
+                "-o",
+                "ServerAliveCountMax=3",
+                "-o",
                 "LogLevel=ERROR",
                 "-p",
                 &port.to_string(),
@@ -391,5 +396,19 @@ pub fn ssh_until_ok(
             );
         }
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// How long any one driver call may take in these tests before the test fails as hung.
+const CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Every driver call in these tests is bounded: a hang fails the test, naming the call.
+async fn bounded<T>(
+    method: &str,
+    call: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, DriverError> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(r) => r.map_err(driver_err),
+        Err(_) => panic!("the driver did not answer {method} within {CALL_TIMEOUT:?}"),
     }
 }
