@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf '[test-env] %s\n' "$*" >&2; }
 
-SUITES=${TESTHOST_SUITES:-bookworm}
+SUITES=${TESTHOST_SUITES:-bookworm bullseye trixie}
 
 need_pkgs=()
 for p in docker.io debootstrap openssh-client busybox-static golang-go golang-github-vmware-govmomi-dev rsync sshfs curl ca-certificates; do

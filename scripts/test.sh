@@ -2,7 +2,7 @@
 # The README's test command. On a Debian 12 machine (root, a Rust toolchain; cargo-nextest if
 # present) it prepares everything the tests need, builds, and runs every check:
 #   1. scripts/test-env.sh: Debian packages, a Docker engine, the test-host images, vcsim
-#      (TESTHOST_SUITES="bookworm bullseye trixie" builds more host images)
+#      (bookworm, bullseye and trixie; TESTHOST_SUITES="bookworm" builds only one)
 #   2. cargo build --workspace --bins (the e2e tests drive target/debug/machine and its drivers)
 #   3. the whole test suite: cargo nextest run --workspace (cargo test when nextest is missing);
 #      end-to-end tests at most two at a time (tests/e2e/nextest.toml)

@@ -166,6 +166,7 @@ fn init_logging(debug: bool) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(cli.debug);
     match run(cli).await {
@@ -175,6 +176,23 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `machine ls | head -1`: when the reader of stdout goes away, exit quietly (as a program
+/// killed by SIGPIPE does, status 141) instead of panicking with a backtrace.
+fn quiet_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info)
+    }));
 }
 
 /// Progress lines as Docker Machine prints them: `(NAME) message`.

@@ -318,3 +318,91 @@ pub fn container_ip(name: &str) -> String {
     assert!(!ip.is_empty(), "container {name} has no IP address");
     ip
 }
+
+/// The user-defined Docker network of hosts started with [`TestHost::start_fixed_ip`].
+pub const FIXED_IP_NETWORK: &str = "machine-e2e-fixed";
+/// Its subnet (addresses picked at random in it; the gateway is 172.31.0.1).
+pub const FIXED_IP_SUBNET: &str = "172.31.0.0/16";
+
+/// Creates [`FIXED_IP_NETWORK`] unless it exists (another test process may create it at the
+/// same time: that is fine).
+fn ensure_fixed_ip_network() {
+    let exists = |name: &str| {
+        Command::new("docker")
+            .args(["network", "inspect", name])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if exists(FIXED_IP_NETWORK) {
+        return;
+    }
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "create",
+            "--subnet",
+            FIXED_IP_SUBNET,
+            FIXED_IP_NETWORK,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run docker network create: {e}: {SETUP_HINT}"));
+    if !out.status.success() && !exists(FIXED_IP_NETWORK) {
+        panic!(
+            "cannot create the Docker network {FIXED_IP_NETWORK} ({FIXED_IP_SUBNET}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl TestHost {
+    /// Like [`TestHost::start`], but with a fixed address on [`FIXED_IP_NETWORK`]. On Docker's
+    /// default bridge a container gets an address again each time it starts, so a host that
+    /// reboots while other containers start, stop or reboot can come back at ANOTHER address
+    /// (seen with three hosts rebooting at once): tests that reboot hosts use these instead.
+    pub fn start_fixed_ip(suite: &str) -> TestHost {
+        let image = format!("machine-testhost:{suite}");
+        require_image(&image);
+        ensure_fixed_ip_network();
+        let key = KeyPair::new();
+        let name = format!(
+            "mt-{}-{}-{}",
+            suite,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut last_error = String::new();
+        for attempt in 0u32..20 {
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+                ^ std::process::id().wrapping_mul(2_654_435_761)
+                ^ attempt.wrapping_mul(40_503);
+            let ip = format!("172.31.{}.{}", 1 + seed % 254, 2 + (seed / 254) % 252);
+            let out = Command::new("docker")
+                .args(["run", "-d", "--name", &name, "--hostname", &name])
+                .args(["--network", FIXED_IP_NETWORK, "--ip", &ip])
+                .args(host_run_flags())
+                .args(["-e", &format!("PUBKEY={}", key.public), &image])
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
+            if out.status.success() {
+                let host = TestHost {
+                    ip,
+                    name,
+                    user: "nick".into(),
+                    key,
+                };
+                host.wait_for_ssh(Duration::from_secs(60));
+                return host;
+            }
+            // most likely the address is taken: drop what was created, try another
+            last_error = String::from_utf8_lossy(&out.stderr).into_owned();
+            let _ = Command::new("docker")
+                .args(["rm", "-f", "-v", &name])
+                .output();
+        }
+        panic!("cannot start test host {name} with a fixed address: {last_error}");
+    }
+}
