@@ -82,13 +82,15 @@ impl Driver for Generic {
 
     async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
         let config = Config::from_value(&p.config)?;
-        // as Docker Machine: the host is running when its SSH port answers
-        let state = if reboot::port_open(&config.ip, config.ssh_port, Duration::from_secs(3)).await
-        {
-            State::Running
-        } else {
-            State::Stopped
-        };
+        // as Docker Machine: the host is running when its SSH port answers; one more try
+        // before "Stopped", so that a dropped packet on a busy network is not a stopped host
+        let mut state = State::Stopped;
+        for wait in [Duration::from_secs(3), Duration::from_secs(4)] {
+            if reboot::port_open(&config.ip, config.ssh_port, wait).await {
+                state = State::Running;
+                break;
+            }
+        }
         Ok(StateResult { state })
     }
 

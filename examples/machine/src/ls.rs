@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How many machines are queried at once.
-const CONCURRENCY: usize = 256;
+const CONCURRENCY: usize = 64;
 
 #[derive(Args)]
 pub struct LsArgs {
