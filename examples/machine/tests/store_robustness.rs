@@ -1,0 +1,122 @@
+//! The store as a user meets it through the CLI: a broken machine folder shows up as one error
+//! row and never hides the others; `rm -f` clears it; names are validated before anything is
+//! written; concurrent creates of one name cannot both win.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn machine(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_machine"))
+        .arg("--storage-path")
+        .arg(store)
+        .args(args)
+        .env_remove("MACHINE_STORAGE_PATH")
+        .output()
+        .expect("run machine")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn broken_folders_are_one_row_each_and_rm_f_removes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let m = store.join("machines");
+    std::fs::create_dir_all(m.join("torn")).unwrap();
+    std::fs::write(m.join("torn/config.json"), b"{\"config_version\": 1, \"na").unwrap();
+    std::fs::create_dir_all(m.join("empty")).unwrap();
+
+    let ls = machine(&store, &["ls"]);
+    assert!(ls.status.success(), "{}", text(&ls));
+    let out = String::from_utf8_lossy(&ls.stdout);
+    let torn = out.lines().find(|l| l.starts_with("torn ")).expect(&out);
+    assert!(
+        torn.contains("Error") && torn.contains("config.json"),
+        "{torn}"
+    );
+    let empty = out.lines().find(|l| l.starts_with("empty ")).expect(&out);
+    assert!(empty.contains("Error"), "{empty}");
+
+    let q = machine(&store, &["ls", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&q.stdout), "empty\ntorn\n");
+
+    // without -f, rm refuses a folder it cannot read, and says how
+    let rm = machine(&store, &["rm", "-y", "torn"]);
+    assert!(!rm.status.success());
+    assert!(text(&rm).contains("rm -f torn"), "{}", text(&rm));
+    let rm = machine(&store, &["rm", "-f", "-y", "torn", "empty"]);
+    assert!(rm.status.success(), "{}", text(&rm));
+    assert!(!m.join("torn").exists() && !m.join("empty").exists());
+}
+
+#[test]
+fn the_store_is_private_and_bad_names_write_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = machine(
+        &store,
+        &[
+            "create",
+            "-d",
+            "generic",
+            "--generic-ip-address",
+            "192.0.2.1",
+            "bad_name!",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("invalid machine name"),
+        "{}",
+        text(&out)
+    );
+    let mode = std::fs::metadata(&store).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert_eq!(
+        std::fs::read_dir(store.join("machines")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn missing_machines_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in [
+        &["status", "ghost"][..],
+        &["env", "ghost"],
+        &["ip", "ghost"],
+        &["inspect", "ghost"],
+        &["rm", "-y", "ghost"],
+    ] {
+        let out = machine(dir.path(), cmd);
+        assert!(!out.status.success(), "{cmd:?}");
+        assert!(
+            text(&out).contains("\"ghost\" does not exist"),
+            "{cmd:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn env_unset_needs_no_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = machine(dir.path(), &["env", "--unset", "--shell", "bash"]);
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    for v in [
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_HOST",
+        "DOCKER_CERT_PATH",
+        "DOCKER_MACHINE_NAME",
+    ] {
+        assert!(s.contains(&format!("unset {v}")), "{s}");
+    }
+}
