@@ -3,6 +3,7 @@
 
 use crate::template;
 use crate::App;
+use machine_core::engine::{EngineOptions, InstallMethod};
 use machine_core::machine::Machine;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -121,8 +122,9 @@ pub async fn inspect_value(m: &Machine) -> Value {
         "DriverName": c.driver_alias,
         "Driver": Value::Object(driver),
         "HostOptions": {
-            "EngineOptions": c.engine,
+            "EngineOptions": engine_options(&c.engine),
             "AuthOptions": {
+                "ServerCertSANs": c.engine.tls_san,
                 "CertDir": dir.display().to_string(),
                 "CaCertPath": file("ca.pem"),
                 "ClientCertPath": file("cert.pem"),
@@ -137,6 +139,28 @@ pub async fn inspect_value(m: &Machine) -> Value {
         "LastError": c.last_error,
         "SSHHostKey": c.ssh_host_key,
         "CreatedAt": c.created_at,
+    })
+}
+
+/// The engine options under Docker Machine's names (`.HostOptions.EngineOptions.Labels`, ...),
+/// plus what it did not have: the install method and the pinned version.
+fn engine_options(e: &EngineOptions) -> Value {
+    let (method, url) = match &e.install_method {
+        InstallMethod::Script { url } => ("script", url.as_str()),
+        InstallMethod::Packages => ("packages", ""),
+    };
+    json!({
+        "ArbitraryFlags": e.opts,
+        "Env": e.env,
+        "InsecureRegistry": e.insecure_registries,
+        "Labels": e.labels,
+        "RegistryMirror": e.registry_mirrors,
+        "StorageDriver": e.storage_driver.clone().unwrap_or_default(),
+        "TlsVerify": true,
+        "InstallURL": url,
+        "InstallMethod": method,
+        "Version": e.version,
+        "Port": e.port,
     })
 }
 

@@ -221,7 +221,7 @@ fn engine_flags_reach_the_daemon() {
     );
     let inspect: serde_json::Value =
         serde_json::from_str(&cli.ok(&["inspect", &name])).expect("inspect JSON");
-    let engine = inspect["HostOptions"]["EngineOptions"].to_string();
+    let engine = inspect["HostOptions"].to_string();
     for want in [
         "env=test",
         "vfs",
@@ -232,7 +232,7 @@ fn engine_flags_reach_the_daemon() {
     ] {
         assert!(
             engine.contains(want),
-            "inspect .HostOptions.EngineOptions lacks {want}: {engine}"
+            "inspect .HostOptions lacks {want}: {engine}"
         );
     }
 
@@ -329,7 +329,7 @@ fn engine_version_install_script_and_upgrade() {
         cli.ok(&[
             "inspect",
             "--format",
-            "{{.HostOptions.EngineOptions.version}} {{.DockerVersion}}",
+            "{{.HostOptions.EngineOptions.Version}} {{.DockerVersion}}",
             &name,
         ])
         .trim()
