@@ -11,7 +11,7 @@ use crate::driver_host::{DriverHost, DriverProcess};
 use crate::engine::EngineOptions;
 use crate::error::{Error, Result};
 use crate::events::Events;
-use crate::provision::{self, ProvisionRequest};
+use crate::provision::{self, ProvisionReport, ProvisionRequest};
 use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
 use crate::sshkey;
 use crate::store::{validate_name, Store};
@@ -425,11 +425,28 @@ impl Machine {
         store.write_file(Some(&name), "cert.pem", client.cert.as_bytes(), false)?;
         store.write_file(Some(&name), "key.pem", client.key.as_bytes(), true)?;
 
+        let report = self.run_provisioner(session, ca, &server, false).await?;
+        self.config.os = Some(report.os.pretty_name.clone());
+        self.progress("Checking the Docker daemon over TLS...");
+        let version = self.wait_for_daemon(ca, client).await?;
+        self.config.docker_version = Some(version.version);
+        self.save()
+    }
+
+    /// Runs the provisioner (or, with `upgrade`, the engine upgrade) with this machine's
+    /// engine options and certificates, reporting its progress as the machine's.
+    async fn run_provisioner(
+        &self,
+        session: &Session,
+        ca: &Pem,
+        server: &Pem,
+        upgrade: bool,
+    ) -> Result<ProvisionReport> {
         let events = self.events().clone();
-        let progress_name = name.clone();
-        let progress = move |m: &str| events.emit(&progress_name, m);
+        let name = self.config.name.clone();
+        let progress = move |m: &str| events.emit(&name, m);
         let request = ProvisionRequest {
-            machine_name: &name,
+            machine_name: &self.config.name,
             driver_name: &self.config.driver,
             engine: &self.config.engine,
             ca_pem: &ca.cert,
@@ -437,12 +454,11 @@ impl Machine {
             server_key_pem: &server.key,
             progress: &progress,
         };
-        let report = provision::provision(session, &request).await?;
-        self.config.os = Some(report.os.pretty_name.clone());
-        self.progress("Checking the Docker daemon over TLS...");
-        let version = self.wait_for_daemon(ca, client).await?;
-        self.config.docker_version = Some(version.version);
-        self.save()
+        Ok(if upgrade {
+            provision::upgrade(session, &request).await?
+        } else {
+            provision::provision(session, &request).await?
+        })
     }
 
     async fn wait_for_daemon(&self, ca: &Pem, client: &Pem) -> Result<DaemonVersion> {
@@ -732,20 +748,7 @@ impl Machine {
                 .unwrap_or_default(),
         };
         let session = self.session().await?;
-        let name = self.config.name.clone();
-        let events = self.events().clone();
-        let progress_name = name.clone();
-        let progress = move |m: &str| events.emit(&progress_name, m);
-        let request = ProvisionRequest {
-            machine_name: &name,
-            driver_name: &self.config.driver,
-            engine: &self.config.engine,
-            ca_pem: &ca.cert,
-            server_cert_pem: &server.cert,
-            server_key_pem: &server.key,
-            progress: &progress,
-        };
-        provision::upgrade(&session, &request).await?;
+        self.run_provisioner(&session, &ca, &server, true).await?;
         session.close().await;
         let version = self.wait_for_daemon(&ca, &client).await?;
         self.config.docker_version = Some(version.version);

@@ -52,22 +52,31 @@ pub struct Row {
     labels: Vec<String>,
 }
 
+impl Row {
+    /// A row with only a name (what `ls -q` needs).
+    fn named(name: String) -> Row {
+        Row {
+            name,
+            active: String::new(),
+            active_host: false,
+            active_swarm: false,
+            driver_name: String::new(),
+            state: String::new(),
+            url: String::new(),
+            swarm: String::new(),
+            docker_version: String::new(),
+            error: String::new(),
+            response_time: String::new(),
+            labels: Vec::new(),
+        }
+    }
+}
+
 async fn row(app: &App, name: String, timeout: Duration, docker_host: &str) -> Row {
     let started = Instant::now();
-    let mut r = Row {
-        name: name.clone(),
-        active: "-".into(),
-        active_host: false,
-        active_swarm: false,
-        driver_name: String::new(),
-        state: String::new(),
-        url: String::new(),
-        swarm: String::new(),
-        docker_version: "Unknown".into(),
-        error: String::new(),
-        response_time: String::new(),
-        labels: Vec::new(),
-    };
+    let mut r = Row::named(name.clone());
+    r.active = "-".into();
+    r.docker_version = "Unknown".into();
     let m = match app.manager.load(&name) {
         Ok(m) => m,
         Err(e) => {
@@ -202,22 +211,7 @@ pub async fn run(app: &App, args: LsArgs) -> Result<ExitCode, Box<dyn std::error
         indexed.sort_by_key(|(i, _)| *i);
         rows = indexed.into_iter().map(|(_, r)| r).collect();
     } else {
-        for name in names {
-            rows.push(Row {
-                name,
-                active: String::new(),
-                active_host: false,
-                active_swarm: false,
-                driver_name: String::new(),
-                state: String::new(),
-                url: String::new(),
-                swarm: String::new(),
-                docker_version: String::new(),
-                error: String::new(),
-                response_time: String::new(),
-                labels: Vec::new(),
-            });
-        }
+        rows.extend(names.into_iter().map(Row::named));
     }
     rows.retain(|r| filters.matches(r));
 
@@ -295,20 +289,11 @@ mod tests {
     use super::*;
 
     fn row(name: &str, driver: &str, state: &str, labels: &[&str]) -> Row {
-        Row {
-            name: name.into(),
-            active: "-".into(),
-            active_host: false,
-            active_swarm: false,
-            driver_name: driver.into(),
-            state: state.into(),
-            url: String::new(),
-            swarm: String::new(),
-            docker_version: String::new(),
-            error: String::new(),
-            response_time: String::new(),
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-        }
+        let mut r = Row::named(name.into());
+        r.driver_name = driver.into();
+        r.state = state.into();
+        r.labels = labels.iter().map(|s| s.to_string()).collect();
+        r
     }
 
     #[test]
