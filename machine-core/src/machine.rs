@@ -136,6 +136,27 @@ impl Manager {
         self.inner.store.list()
     }
 
+    /// Makes `ca` and `client` the store's CA and client certificate, instead of ones made on
+    /// first use (Docker Machine's `--tls-ca-cert`, `--tls-ca-key`, `--tls-client-cert`,
+    /// `--tls-client-key`). A store whose machines already trust another CA is left alone.
+    pub async fn import_store_certs(&self, ca: &Pem, client: &Pem) -> Result<()> {
+        if !cert::signed_by(&client.cert, &ca.cert)? {
+            return Err(Error::Other(
+                "the client certificate is not signed by the CA certificate given with it".into(),
+            ));
+        }
+        let store = &self.inner.store;
+        let _lock = store.lock_certs().await?;
+        match store.read_string(None, "ca.pem")? {
+            Some(existing) if existing.trim() != ca.cert.trim() => Err(Error::Other(format!(
+                "the store already has another CA ({}), which its machines trust: use another \
+                 --storage-path for machines under this CA",
+                store.path_of(None, "ca.pem").display()
+            ))),
+            _ => write_store_certs(store, ca, client),
+        }
+    }
+
     /// Loads a machine's handle.
     pub fn load(&self, name: &str) -> Result<Machine> {
         validate_name(name)?;

@@ -13,6 +13,7 @@ mod shell_env;
 mod template;
 
 use clap::{Parser, Subcommand};
+use machine_core::cert::Pem;
 use machine_core::machine::Manager;
 use machine_core::{Events, Store};
 use std::path::PathBuf;
@@ -36,8 +37,64 @@ pub struct Cli {
     /// commands, the system `ssh` for interactive sessions
     #[arg(long, env = "MACHINE_NATIVE_SSH", global = true, hide = true)]
     native_ssh: bool,
+    /// CA certificate for the store (with --tls-ca-key, --tls-client-cert, --tls-client-key:
+    /// the store uses this CA and client certificate instead of making its own)
+    #[arg(long, env = "MACHINE_TLS_CA_CERT", global = true, value_name = "FILE")]
+    tls_ca_cert: Option<PathBuf>,
+    /// Private key of the CA given with --tls-ca-cert
+    #[arg(long, env = "MACHINE_TLS_CA_KEY", global = true, value_name = "FILE")]
+    tls_ca_key: Option<PathBuf>,
+    /// Client certificate signed by that CA
+    #[arg(
+        long,
+        env = "MACHINE_TLS_CLIENT_CERT",
+        global = true,
+        value_name = "FILE"
+    )]
+    tls_client_cert: Option<PathBuf>,
+    /// Private key of the client certificate
+    #[arg(
+        long,
+        env = "MACHINE_TLS_CLIENT_KEY",
+        global = true,
+        value_name = "FILE"
+    )]
+    tls_client_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
+}
+
+impl Cli {
+    /// The store's CA and client certificate the user gave, if any: all four files or none.
+    fn given_certs(&self) -> Result<Option<(Pem, Pem)>, String> {
+        let files = [
+            ("--tls-ca-cert", &self.tls_ca_cert),
+            ("--tls-ca-key", &self.tls_ca_key),
+            ("--tls-client-cert", &self.tls_client_cert),
+            ("--tls-client-key", &self.tls_client_key),
+        ];
+        if files.iter().all(|(_, f)| f.is_none()) {
+            return Ok(None);
+        }
+        let mut texts = Vec::new();
+        for (flag, file) in files {
+            let file = file.as_ref().ok_or_else(|| {
+                format!("{flag} is missing: give all four --tls-* files, or none")
+            })?;
+            texts.push(
+                std::fs::read_to_string(file)
+                    .map_err(|e| format!("cannot read {flag} {}: {e}", file.display()))?,
+            );
+        }
+        let [ca_cert, ca_key, cert, key]: [String; 4] = texts.try_into().expect("four files");
+        Ok(Some((
+            Pem {
+                cert: ca_cert,
+                key: ca_key,
+            },
+            Pem { cert, key },
+        )))
+    }
 }
 
 #[derive(Subcommand)]
@@ -206,6 +263,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let app = App {
         manager: Manager::new(store, progress_printer()),
     };
+    if let Some((ca, client)) = cli.given_certs()? {
+        app.manager.import_store_certs(&ca, &client).await?;
+    }
     use commands::*;
     match cli.command {
         Cmd::Active { timeout } => active(&app, timeout).await,

@@ -120,3 +120,82 @@ fn env_unset_needs_no_machine() {
         assert!(s.contains(&format!("unset {v}")), "{s}");
     }
 }
+
+#[test]
+fn tls_flags_give_the_store_its_ca_and_client_certificate() {
+    use machine_core::cert;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let ca = cert::new_ca("test").unwrap();
+    let client = cert::new_client(&ca, "test").unwrap();
+    let (ca_cert, ca_key) = (write("ca.pem", &ca.cert), write("ca-key.pem", &ca.key));
+    let (c_cert, c_key) = (
+        write("cert.pem", &client.cert),
+        write("key.pem", &client.key),
+    );
+    let tls = |ca_cert: &str, c_cert: &str| {
+        vec![
+            "--tls-ca-cert".to_string(),
+            ca_cert.to_string(),
+            "--tls-ca-key".into(),
+            ca_key.clone(),
+            "--tls-client-cert".into(),
+            c_cert.to_string(),
+            "--tls-client-key".into(),
+            c_key.clone(),
+            "ls".into(),
+        ]
+    };
+    let args = tls(&ca_cert, &c_cert);
+    let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(store.join("certs/ca.pem")).unwrap(),
+        ca.cert
+    );
+    assert_eq!(
+        std::fs::read_to_string(store.join("certs/cert.pem")).unwrap(),
+        client.cert
+    );
+
+    // some but not all of the four
+    let out = machine(&store, &["--tls-ca-cert", &ca_cert, "ls"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--tls-ca-key is missing"),
+        "{}",
+        text(&out)
+    );
+
+    // a client certificate of another CA
+    let other = cert::new_ca("other").unwrap();
+    let foreign = cert::new_client(&other, "other").unwrap();
+    let f_cert = write("foreign.pem", &foreign.cert);
+    let args = tls(&ca_cert, &f_cert);
+    let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        text(&out).contains("not signed by the CA"),
+        "{}",
+        text(&out)
+    );
+
+    // a store that already trusts another CA is left alone
+    let other_cert = write("other-ca.pem", &other.cert);
+    let args = tls(&other_cert, &f_cert);
+    let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("already has another CA"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(store.join("certs/ca.pem")).unwrap(),
+        ca.cert
+    );
+}
