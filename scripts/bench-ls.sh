@@ -38,11 +38,11 @@ for i in $(seq 1 $((n - 1))); do
   sed -i "s/\"name\": \"m00000\"/\"name\": \"$name\"/" "$store/machines/$name/config.json"
 done
 echo "== machine ls over $n machines (one real host behind them)"
-"$bin" -s "$store" ls | awk 'NR>1 {print $4, $7}' | sort | uniq -c
+"$bin" -s "$store" ls | awk 'NR>1 {print $4, $6}' | sort | uniq -c
 if command -v hyperfine >/dev/null; then
   hyperfine --warmup 1 --runs 5 "$bin -s $store ls"
 else
-  for _ in 1 2 3; do /usr/bin/time -f '%e s wall, %M KiB peak RSS' "$bin" -s "$store" ls >/dev/null; done
+  for _ in 1 2 3; do /usr/bin/time -f "%e s wall, %U s user + %S s system CPU, %M KiB peak RSS" "$bin" -s "$store" ls >/dev/null; done
 fi
 /usr/bin/time -f 'peak memory: %M KiB' "$bin" -s "$store" ls >/dev/null
 echo "== machine ls -q (names only, no driver calls)"
