@@ -14,7 +14,7 @@ use crate::events::Events;
 use crate::provision::{self, ProvisionReport, ProvisionRequest};
 use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
 use crate::sshkey;
-use crate::store::{validate_name, Store};
+use crate::store::{validate_name, LockGuard, Store};
 use driver_protocol::calls::{self, *};
 use driver_protocol::{DriverInfo, ErrorKind};
 use serde_json::{Map, Value};
@@ -256,6 +256,18 @@ impl Machine {
 
     fn progress(&self, message: &str) {
         self.events().emit(&self.config.name, message);
+    }
+
+    /// Holds the machine's lock and reads its configuration again: another process may have
+    /// changed it (or removed the machine) while this one waited.
+    async fn lock(&mut self) -> Result<Box<dyn LockGuard>> {
+        let guard = self.inner.store.lock(self.name()).await?;
+        self.config = self
+            .inner
+            .store
+            .read_json(Some(self.name()), CONFIG_FILE)?
+            .ok_or_else(|| Error::NotFound(self.config.name.clone()))?;
+        Ok(guard)
     }
 
     fn save(&self) -> Result<()> {
@@ -616,7 +628,7 @@ impl Machine {
                 operation: method.to_string(),
             });
         }
-        let _lock = self.inner.store.lock(self.name()).await?;
+        let _lock = self.lock().await?;
         let r: ConfigResult = self
             .driver()
             .await?
@@ -680,7 +692,7 @@ impl Machine {
         let ip = self.ip().await?;
         if !server.is_empty() && !cert::inspect(&server)?.covers(&ip) {
             self.progress("The IP changed; regenerating the server certificate...");
-            let _lock = self.inner.store.lock(self.name()).await?;
+            let _lock = self.lock().await?;
             let (ca, client) = self.store_certs().await?;
             self.provision_over(&session, &ca, &client, true).await?;
         } else {
@@ -693,8 +705,8 @@ impl Machine {
 
     /// Removes the machine: the driver destroys what it made, then its folder goes. With
     /// `force`, a driver failure does not stop the removal of the folder.
-    pub async fn remove(self, force: bool) -> Result<()> {
-        let _lock = self.inner.store.lock(self.name()).await?;
+    pub async fn remove(mut self, force: bool) -> Result<()> {
+        let _lock = self.lock().await?;
         let result = match self.driver().await {
             Ok(driver) => driver
                 .call::<_, ConfigResult>(
@@ -723,7 +735,7 @@ impl Machine {
 
     /// Provisions the machine again: server certificate, engine configuration, restart.
     pub async fn provision(&mut self) -> Result<()> {
-        let _lock = self.inner.store.lock(self.name()).await?;
+        let _lock = self.lock().await?;
         let (ca, client) = self.store_certs().await?;
         let session = self.session().await?;
         self.provision_over(&session, &ca, &client, true).await?;
@@ -734,7 +746,7 @@ impl Machine {
     /// Issues a new server certificate (and, with `client_certs`, a new store CA and client
     /// certificate first), installs it and restarts Docker.
     pub async fn regenerate_certs(&mut self, client_certs: bool) -> Result<()> {
-        let _lock = self.inner.store.lock(self.name()).await?;
+        let _lock = self.lock().await?;
         if client_certs {
             let _certs = self.inner.store.lock_certs().await?;
             self.progress("Regenerating the CA and client certificates...");
@@ -751,7 +763,7 @@ impl Machine {
     /// Upgrades Docker with the install method and URL the machine was created with; `version`
     /// pins a new version (kept for later upgrades).
     pub async fn upgrade(&mut self, version: Option<String>) -> Result<()> {
-        let _lock = self.inner.store.lock(self.name()).await?;
+        let _lock = self.lock().await?;
         if version.is_some() {
             self.config.engine.version = version;
         }

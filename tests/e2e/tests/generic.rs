@@ -125,7 +125,9 @@ fn check_removed(cli: &Cli, name: &str) {
 #[test]
 fn generic_create_with_install_url_then_drive_remote_docker() {
     let cli = Cli::new();
-    let host = timed("test host start", || TestHost::start(SUITE));
+    // a fixed address: this host reboots, and on Docker's default bridge it could come back at
+    // another one while other tests start and remove containers
+    let host = timed("test host start", || TestHost::start_fixed_ip(SUITE));
     let server = FileServer::start("/install.sh", install_script());
     let name = unique_name("e2e-url");
 
