@@ -326,24 +326,22 @@ pub async fn reconfigure(
     Ok(())
 }
 
-pub async fn power_on(s: &Session, vm: &MoRef, name: &str) -> Result<(), DriverError> {
+/// Runs a task method that takes only the VM (`PowerOnVM_Task`, `Destroy_Task`, ...) to its end.
+async fn vm_task(s: &Session, method: &str, vm: &MoRef, what: &str) -> Result<(), DriverError> {
     let body = format!(
-        "<PowerOnVM_Task xmlns=\"urn:vim25\">{}</PowerOnVM_Task>",
+        "<{method} xmlns=\"urn:vim25\">{}</{method}>",
         xml::moref("_this", vm)
     );
-    s.run_task(&format!("powering on VM {name}"), &body, TASK_TIMEOUT)
-        .await?;
+    s.run_task(what, &body, TASK_TIMEOUT).await?;
     Ok(())
 }
 
+pub async fn power_on(s: &Session, vm: &MoRef, name: &str) -> Result<(), DriverError> {
+    vm_task(s, "PowerOnVM_Task", vm, &format!("powering on VM {name}")).await
+}
+
 pub async fn power_off(s: &Session, vm: &MoRef, name: &str) -> Result<(), DriverError> {
-    let body = format!(
-        "<PowerOffVM_Task xmlns=\"urn:vim25\">{}</PowerOffVM_Task>",
-        xml::moref("_this", vm)
-    );
-    s.run_task(&format!("powering off VM {name}"), &body, TASK_TIMEOUT)
-        .await?;
-    Ok(())
+    vm_task(s, "PowerOffVM_Task", vm, &format!("powering off VM {name}")).await
 }
 
 /// Asks the guest OS to shut down (needs VMware Tools).
@@ -358,13 +356,7 @@ pub async fn shutdown_guest(s: &Session, vm: &MoRef, name: &str) -> Result<(), D
 }
 
 pub async fn destroy(s: &Session, vm: &MoRef, name: &str) -> Result<(), DriverError> {
-    let body = format!(
-        "<Destroy_Task xmlns=\"urn:vim25\">{}</Destroy_Task>",
-        xml::moref("_this", vm)
-    );
-    s.run_task(&format!("destroying VM {name}"), &body, TASK_TIMEOUT)
-        .await?;
-    Ok(())
+    vm_task(s, "Destroy_Task", vm, &format!("destroying VM {name}")).await
 }
 
 /// Powers the VM off if it is on (or suspended), then destroys it. A VM already gone is fine.
