@@ -375,6 +375,38 @@ fn cli_commands_on_a_real_machine() {
     assert_eq!(err.code, Some(1), "{err}");
     assert_eq!(err.stderr, "oops\n", "{err}");
 
+    // ---- ssh with no command: an interactive login (in a pseudo-terminal made by `script`),
+    // no password asked, and the recorded host key accepted without a prompt
+    let login = {
+        let cmd = cli.command(&["ssh", &name]);
+        let line = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = script.spawn().expect("script(1) from util-linux");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"echo interactive-$(hostname)-$(id -un)\nexit\n")
+            .unwrap();
+        child.wait_with_output().expect("interactive ssh")
+    };
+    let screen = String::from_utf8_lossy(&login.stdout);
+    assert!(
+        screen.contains(&format!("interactive-{name}-nick")),
+        "interactive `machine ssh {name}` did not run the typed command:\n{screen}\n{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+
     // ---- scp
     let local = tempfile::tempdir().expect("tempdir");
     let up = local.path().join("up.txt");
