@@ -29,9 +29,14 @@ if ! docker version >/dev/null 2>&1; then
   docker version >/dev/null 2>&1 || { log "dockerd did not come up; see /var/log/dockerd-test.log"; tail -20 /var/log/dockerd-test.log >&2; exit 1; }
 fi
 
+# the host images and the simulator build side by side (mostly waiting on the mirror)
+pids=()
 for suite in $SUITES; do
-  "$here/tests/testhost/build.sh" "$suite"
+  "$here/tests/testhost/build.sh" "$suite" & pids+=($!)
 done
-"$here/tests/testhost/build-cloudinit.sh"
-"$here/tests/vcsim/build.sh"
+"$here/tests/vcsim/build.sh" & pids+=($!)
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || { log "building the test images or the simulator failed (see above)"; exit 1; }
+"$here/tests/testhost/build-cloudinit.sh"   # FROM machine-testhost:bookworm
 log "ready"
