@@ -7,13 +7,8 @@ const PACKAGE: &str = "docker";
 
 /// Installs plain packages.
 pub(super) async fn install(cx: &Cx<'_>, packages: &[&str]) -> Result<(), ProvisionError> {
-    cx.sudo_locked(
-        &format!("installing {}", packages.join(" ")),
-        &format!("apk update -q && apk add -q {}", packages.join(" ")),
-        LOCK_MARKERS,
-    )
-    .await
-    .map(|_| ())
+    cx.install_packages("apk update -q && apk add -q", packages, LOCK_MARKERS)
+        .await
 }
 
 pub(super) async fn install_docker(

@@ -8,13 +8,8 @@ const PACKAGE: &str = "docker";
 
 /// Installs plain packages.
 pub(super) async fn install(cx: &Cx<'_>, packages: &[&str]) -> Result<(), ProvisionError> {
-    cx.sudo_locked(
-        &format!("installing {}", packages.join(" ")),
-        &format!("pacman -Sy --noconfirm --needed {}", packages.join(" ")),
-        LOCK_MARKERS,
-    )
-    .await
-    .map(|_| ())
+    cx.install_packages("pacman -Sy --noconfirm --needed", packages, LOCK_MARKERS)
+        .await
 }
 
 pub(super) async fn install_docker(

@@ -35,13 +35,12 @@ async fn update(cx: &Cx<'_>) -> Result<(), ProvisionError> {
 /// Installs plain packages.
 pub(super) async fn install(cx: &Cx<'_>, packages: &[&str]) -> Result<(), ProvisionError> {
     update(cx).await?;
-    cx.sudo_locked(
-        &format!("installing {}", packages.join(" ")),
-        &format!("{APT_GET} install {INSTALL_OPTS} {}", packages.join(" ")),
+    cx.install_packages(
+        &format!("{APT_GET} install {INSTALL_OPTS}"),
+        packages,
         LOCK_MARKERS,
     )
     .await
-    .map(|_| ())
 }
 
 /// Installs (or upgrades to) `docker.io`, at `version` when given.

@@ -350,6 +350,24 @@ impl Cx<'_> {
         self.check(step, &self.root_sh(script)).await
     }
 
+    /// Installs plain `packages` with `install_command` (the package manager's install command,
+    /// to which the package names are appended), retrying while the package database is locked.
+    pub async fn install_packages(
+        &self,
+        install_command: &str,
+        packages: &[&str],
+        lock_markers: &[&str],
+    ) -> Result<(), ProvisionError> {
+        let names = packages.join(" ");
+        self.sudo_locked(
+            &format!("installing {names}"),
+            &format!("{install_command} {names}"),
+            lock_markers,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Runs `script` as root, retrying while another process holds the package manager's lock.
     pub async fn sudo_locked(
         &self,

@@ -15,13 +15,8 @@ pub(super) const PM: &str = "$(command -v dnf || command -v yum)";
 
 /// Installs plain packages.
 pub(super) async fn install(cx: &Cx<'_>, packages: &[&str]) -> Result<(), ProvisionError> {
-    cx.sudo_locked(
-        &format!("installing {}", packages.join(" ")),
-        &format!("{PM} -y install {}", packages.join(" ")),
-        LOCK_MARKERS,
-    )
-    .await
-    .map(|_| ())
+    cx.install_packages(&format!("{PM} -y install"), packages, LOCK_MARKERS)
+        .await
 }
 
 /// Docker's repository file for this OS.

@@ -9,13 +9,8 @@ const PACKAGE: &str = "docker";
 
 /// Installs plain packages.
 pub(super) async fn install(cx: &Cx<'_>, packages: &[&str]) -> Result<(), ProvisionError> {
-    cx.sudo_locked(
-        &format!("installing {}", packages.join(" ")),
-        &format!("{ZYPPER} install {}", packages.join(" ")),
-        LOCK_MARKERS,
-    )
-    .await
-    .map(|_| ())
+    cx.install_packages(&format!("{ZYPPER} install"), packages, LOCK_MARKERS)
+        .await
 }
 
 pub(super) async fn install_docker(
