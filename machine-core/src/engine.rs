@@ -301,13 +301,7 @@ pub fn openrc_conf(
     engine: &EngineOptions,
     driver_name: &str,
 ) -> Result<String, EngineOptionError> {
-    check_text(dockerd_path)?;
-    let opts = init_script_opts(engine, driver_name)?;
-    Ok(format!(
-        "# Written by machine: the Docker daemon of this machine.\n{}DOCKERD_BINARY={}\nDOCKER_OPTS=\"{opts}\"\n",
-        shell_env_lines(engine)?,
-        sh_quote(dockerd_path),
-    ))
+    init_script_conf("DOCKERD_BINARY", dockerd_path, engine, driver_name)
 }
 
 /// sysvinit's `/etc/default/docker` (Debian's /etc/init.d/docker sources it and reads `DOCKERD`
@@ -317,10 +311,21 @@ pub fn sysvinit_default(
     engine: &EngineOptions,
     driver_name: &str,
 ) -> Result<String, EngineOptionError> {
+    init_script_conf("DOCKERD", dockerd_path, engine, driver_name)
+}
+
+/// A shell file an init script sources: the environment, the daemon binary under
+/// `binary_var`, and `DOCKER_OPTS`.
+fn init_script_conf(
+    binary_var: &str,
+    dockerd_path: &str,
+    engine: &EngineOptions,
+    driver_name: &str,
+) -> Result<String, EngineOptionError> {
     check_text(dockerd_path)?;
     let opts = init_script_opts(engine, driver_name)?;
     Ok(format!(
-        "# Written by machine: the Docker daemon of this machine.\n{}DOCKERD={}\nDOCKER_OPTS=\"{opts}\"\n",
+        "# Written by machine: the Docker daemon of this machine.\n{}{binary_var}={}\nDOCKER_OPTS=\"{opts}\"\n",
         shell_env_lines(engine)?,
         sh_quote(dockerd_path),
     ))
