@@ -9,7 +9,7 @@ use driver_protocol::schema::InitializeParams;
 use driver_protocol::{Client, ClientError, ClientNotification, DriverError, DriverInfo};
 use machine_driver_vsphere::options::Config;
 use machine_driver_vsphere::session::{self, Session};
-use machine_testsupport::{repo_root, require_image, SETUP_HINT};
+use machine_testsupport::vcsim;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 pub const USER: &str = "root";
 pub const PASSWORD: &str = "12345678";
-pub const CLOUDINIT_IMAGE: &str = "machine-testhost-cloudinit:bookworm";
+pub const CLOUDINIT_IMAGE: &str = vcsim::VM_IMAGE;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -45,72 +45,18 @@ pub struct Vcsim {
 impl Vcsim {
     /// Starts vcsim over TLS with the user root / 12345678. `shape`: "one" or "multi".
     pub fn start(shape: &str, datastores: u32) -> Vcsim {
-        let bin = repo_root().join("target/vcsim/vcsim");
-        let build = repo_root().join("tests/vcsim/build.sh");
-        let out = Command::new(&build)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}; {SETUP_HINT}", build.display()));
-        assert!(
-            out.status.success() && bin.exists(),
-            "the vCenter simulator is not built ({}): {SETUP_HINT}",
-            String::from_utf8_lossy(&out.stderr)
+        let datastores = datastores.to_string();
+        let sim = vcsim::launch(
+            USER,
+            PASSWORD,
+            &["-shape", shape, "-datastores", &datastores],
         );
-        require_image(CLOUDINIT_IMAGE);
-        let dir = tempfile::tempdir().unwrap();
-        let url_file = dir.path().join("url");
-        let cert = dir.path().join("cert.pem");
-        let child = Command::new(&bin)
-            .args([
-                "-tls",
-                "-listen",
-                "127.0.0.1:0",
-                "-username",
-                USER,
-                "-password",
-                PASSWORD,
-            ])
-            .arg("-shape")
-            .arg(shape)
-            .arg("-datastores")
-            .arg(datastores.to_string())
-            .arg("-cert-out")
-            .arg(&cert)
-            .arg("-url-out")
-            .arg(&url_file)
-            .env("VCSIM_BUSYBOX", CLOUDINIT_IMAGE)
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("VCSIM_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start vcsim: {e}; {SETUP_HINT}"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = loop {
-            if let Ok(u) = std::fs::read_to_string(&url_file) {
-                break u;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "vcsim did not start: {SETUP_HINT}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let hostport = url
-            .trim()
-            .trim_start_matches("https://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
-        let (host, port) = hostport.rsplit_once(':').unwrap();
         Vcsim {
-            child,
-            _dir: dir,
-            host: host.to_string(),
-            port: port.parse().unwrap(),
-            cert,
+            child: sim.child,
+            _dir: sim.dir,
+            host: sim.host,
+            port: sim.port,
+            cert: sim.cert,
             vm_names: Default::default(),
         }
     }

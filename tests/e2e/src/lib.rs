@@ -97,6 +97,23 @@ impl Default for Cli {
     }
 }
 
+/// Runs `cmd` (killed after `timeout`), logs what it did to stderr and returns it; `args` is
+/// what the log shows as the command line.
+pub fn call(cmd: &mut Command, args: &[&str], timeout: Duration) -> CallOutput {
+    let start = Instant::now();
+    let out = run_with_timeout(cmd, timeout);
+    let out = CallOutput {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        success: out.status.success(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    };
+    eprintln!("{out}\n");
+    out
+}
+
 impl Cli {
     /// The CLI at target/debug/machine (with its generic driver next to it) and an empty store.
     pub fn new() -> Cli {
@@ -135,18 +152,7 @@ impl Cli {
 
     /// Runs `machine ARGS` (killed after `timeout`) and logs what it did to stderr.
     pub fn call_with_timeout(&self, args: &[&str], timeout: Duration) -> CallOutput {
-        let start = Instant::now();
-        let out = run_with_timeout(&mut self.command(args), timeout);
-        let out = CallOutput {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            success: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            elapsed: start.elapsed(),
-        };
-        eprintln!("{out}\n");
-        out
+        call(&mut self.command(args), args, timeout)
     }
 
     /// Runs `machine ARGS` with the default time limit.

@@ -9,30 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use machine_e2e::support::{self, run_with_timeout, TestHost};
+use machine_e2e::support::{self, TestHost};
 use machine_e2e::{
-    docker_ok, timed, unique_name, var, workspace_bin, CallOutput, Cli, CREATE_TIMEOUT,
+    call, docker_ok, timed, unique_name, var, workspace_bin, CallOutput, Cli, CREATE_TIMEOUT,
 };
 
 const SUITE: &str = "bookworm";
-
-/// Runs `cmd`, returns what it did in the CLI helper's form (for the same messages).
-fn call(cmd: &mut Command, args: &[&str], timeout: Duration) -> CallOutput {
-    let start = std::time::Instant::now();
-    let out = run_with_timeout(cmd, timeout);
-    let out = CallOutput {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        success: out.status.success(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: start.elapsed(),
-    };
-    eprintln!("{out}\n");
-    out
-}
 
 /// `machine ARGS` with `env` added to its environment (after the DOCKER_* clean-up).
 fn call_env(cli: &Cli, args: &[&str], env: &[(&str, &str)]) -> CallOutput {

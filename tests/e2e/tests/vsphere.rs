@@ -6,17 +6,14 @@
 //!
 //! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
 
-use machine_e2e::support::{
-    self, host_run_flags, repo_root, require_image, FileServer, SETUP_HINT,
-};
+use machine_e2e::support::{self, host_run_flags, vcsim, FileServer};
 use machine_e2e::{
     docker_ok, install_script, timed, unique_name, workspace_bin, Cli, CREATE_TIMEOUT,
 };
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
-const IMAGE: &str = "machine-testhost-cloudinit:bookworm";
+const IMAGE: &str = vcsim::VM_IMAGE;
 const USER: &str = "root";
 const PASSWORD: &str = "12345678";
 
@@ -30,50 +27,11 @@ struct Vcsim {
 
 impl Vcsim {
     fn start() -> Vcsim {
-        let build = repo_root().join("tests/vcsim/build.sh");
-        let out = Command::new(&build).output().expect("tests/vcsim/build.sh");
-        assert!(
-            out.status.success(),
-            "building vcsim failed ({}): {SETUP_HINT}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        require_image(IMAGE);
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(repo_root().join("target/vcsim/vcsim"))
-            .args(["-tls", "-shape", "one", "-listen", "127.0.0.1:0"])
-            .args(["-username", USER, "-password", PASSWORD])
-            .arg("-cert-out")
-            .arg(dir.path().join("cert.pem"))
-            .arg("-url-out")
-            .arg(dir.path().join("url"))
-            .env("VCSIM_BUSYBOX", IMAGE)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start vcsim: {e}: {SETUP_HINT}"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = loop {
-            if let Ok(u) = std::fs::read_to_string(dir.path().join("url")) {
-                break u;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "vcsim did not start: {SETUP_HINT}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let port = url
-            .trim()
-            .trim_end_matches("/sdk")
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let sim = vcsim::launch(USER, PASSWORD, &["-shape", "one"]);
         Vcsim {
-            child,
-            dir,
-            port,
+            child: sim.child,
+            dir: sim.dir,
+            port: sim.port,
             vm_names: Vec::new(),
         }
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod docker;
 pub mod http;
+pub mod vcsim;
 
 pub use docker::{build_busybox_image, docker_cmd, parse_exports};
 pub use http::{bridge_gateway, FileServer};
