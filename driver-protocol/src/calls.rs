@@ -1,10 +1,14 @@
-//! The methods a host calls on a driver, with their parameters and results.
+//! The methods a host calls on a driver, the notifications both sides send, and their
+//! parameters and results.
 //!
 //! Every call after `initialize` names the machine and carries the driver's config: the opaque
 //! JSON the driver returned from `set_config` (and possibly updated since), which the host stores.
+//! Drivers write no files: whatever a driver wants kept goes into its config.
 
+use crate::message::Id;
+use crate::options::Options;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Handshake. Params: [`crate::schema::InitializeParams`]; result: [`crate::DriverInfo`].
 pub const INITIALIZE: &str = "initialize";
@@ -12,77 +16,241 @@ pub const INITIALIZE: &str = "initialize";
 pub const SET_CONFIG: &str = "set_config";
 /// Check that create can work before anything is made. Params: [`MachineParams`]; result: null.
 pub const PRE_CREATE_CHECK: &str = "pre_create_check";
-/// Make the host (or VM). Params: [`CreateParams`]; result: [`ConfigResult`].
+/// Make the host (or VM). Params: [`CreateParams`]; result: [`CreateResult`].
 pub const CREATE: &str = "create";
-/// Destroy what create made. Params: [`MachineParams`]; result: [`ConfigResult`].
+/// Destroy what create made, also after an interrupted create (find it by
+/// [`MachineParams::creation_id`]). Params: [`MachineParams`]; result: [`ConfigResult`].
 pub const REMOVE: &str = "remove";
+/// Power the machine on. Params: [`MachineParams`]; result: [`ConfigResult`].
 pub const START: &str = "start";
+/// Shut the machine down. Params: [`MachineParams`]; result: [`ConfigResult`].
 pub const STOP: &str = "stop";
+/// Reboot the machine; returns once it has gone down and is booting again (the host waits for
+/// SSH and Docker). Params: [`MachineParams`]; result: [`ConfigResult`].
 pub const RESTART: &str = "restart";
+/// Power the machine off at once. Params: [`MachineParams`]; result: [`ConfigResult`].
 pub const KILL: &str = "kill";
-/// Params: [`MachineParams`]; result: [`StateResult`].
+/// The machine's state. Params: [`MachineParams`]; result: [`StateResult`].
 pub const STATE: &str = "state";
-/// Params: [`MachineParams`]; result: [`IpResult`].
-pub const IP: &str = "ip";
-/// How to reach the host over SSH. Params: [`MachineParams`]; result: [`SshDetails`].
-pub const SSH: &str = "ssh";
-/// The Docker URL. Params: [`MachineParams`]; result: [`UrlResult`].
-pub const URL: &str = "url";
-/// Notification, driver to host: a line of progress for the user. Params: [`Progress`].
+/// How to reach the machine: IP, SSH and Docker URL in one answer. Params: [`MachineParams`];
+/// result: [`Access`].
+pub const ACCESS: &str = "access";
+
+/// Notification, driver to host: progress for the user. Params: [`Progress`].
 pub const PROGRESS: &str = "progress";
+/// Notification, driver to host: something now exists (a VM right after its clone task), with
+/// the config that finds it. The host stores it at once, so an interrupted create can be undone.
+/// Params: [`Made`].
+pub const MADE: &str = "made";
+/// Notification, host to driver: stop working on a request and answer it (as LSP's
+/// `$/cancelRequest`). Params: [`Cancel`].
+pub const CANCEL: &str = "$/cancel";
 
 /// Parameters of `set_config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SetConfigParams {
+    /// The machine's name.
     pub machine: String,
-    /// Option values by option name, typed as the schema says. Options the user did not give
-    /// are absent; the driver applies its defaults.
-    pub options: Map<String, Value>,
-    /// The machine's folder in the store, where the driver may keep files (e.g. a copied key).
-    pub machine_dir: String,
+    /// Option values by option name, typed as the schema says, with the schema's defaults
+    /// already applied by the host.
+    pub options: Options,
+}
+
+impl SetConfigParams {
+    /// Parameters for `machine` with these options.
+    pub fn new(machine: &str, options: Options) -> Self {
+        SetConfigParams {
+            machine: machine.into(),
+            options,
+        }
+    }
+}
+
+/// SSH access to the machine with the machine's own key, given by the host to drivers whose
+/// [`crate::schema::Capabilities::ssh`] is set (the generic driver reboots and cleans up over SSH).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SshCredentials {
+    /// Host name or IP address.
+    pub host: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// The machine's private key, OpenSSH PEM. A secret: never log it.
+    pub private_key: String,
+    /// The machine's recorded host key (OpenSSH public key line), to be checked.
+    pub host_key: String,
+}
+
+impl SshCredentials {
+    /// Credentials for `user@host:port` with this key, expecting this host key.
+    pub fn new(host: &str, port: u16, user: &str, private_key: &str, host_key: &str) -> Self {
+        SshCredentials {
+            host: host.into(),
+            port,
+            user: user.into(),
+            private_key: private_key.into(),
+            host_key: host_key.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SshCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshCredentials")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("private_key", &"<hidden>")
+            .field("host_key", &self.host_key)
+            .finish()
+    }
 }
 
 /// Parameters of every call that acts on an existing machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MachineParams {
+    /// The machine's name.
     pub machine: String,
+    /// The driver's config for this machine.
     pub config: Value,
+    /// The id the host recorded before it called `create`; what the driver made carries it
+    /// (for vSphere, in the VM's extraConfig), so `remove` finds leftovers of a create that died
+    /// before reporting them.
+    #[serde(default)]
+    pub creation_id: String,
+    /// SSH access with the machine's key, for drivers that declare the `ssh` capability and only
+    /// once the machine has a recorded host key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshCredentials>,
+}
+
+impl MachineParams {
+    /// Parameters for `machine` with its driver config.
+    pub fn new(machine: &str, config: Value) -> Self {
+        MachineParams {
+            machine: machine.into(),
+            config,
+            creation_id: String::new(),
+            ssh: None,
+        }
+    }
 }
 
 /// Parameters of `create`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreateParams {
+    /// The machine's name.
     pub machine: String,
+    /// The driver's config from `set_config`.
     pub config: Value,
-    /// The machine's SSH public key (OpenSSH format), for drivers that make new hosts and must
-    /// install it (e.g. through cloud-init). Drivers of existing hosts ignore it.
+    /// Tag what is made with this id (see [`MachineParams::creation_id`]).
+    pub creation_id: String,
+    /// The machine's SSH public key (OpenSSH format): drivers install it on the host (cloud-init
+    /// for a new VM; `authorized_keys` over the user's own key for an existing host).
     pub ssh_public_key: String,
 }
 
-/// A result that may carry an updated config (e.g. the VM's id after create).
+impl CreateParams {
+    /// Parameters for creating `machine`.
+    pub fn new(machine: &str, config: Value, creation_id: &str, ssh_public_key: &str) -> Self {
+        CreateParams {
+            machine: machine.into(),
+            config,
+            creation_id: creation_id.into(),
+            ssh_public_key: ssh_public_key.into(),
+        }
+    }
+}
+
+/// A result that may carry an updated config. `null` keeps the config as it was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
 pub struct ConfigResult {
+    /// The updated config, or `null`.
     #[serde(default)]
     pub config: Value,
 }
 
+impl ConfigResult {
+    /// A result carrying `config`.
+    pub fn new(config: Value) -> Self {
+        ConfigResult { config }
+    }
+    /// A result that leaves the config as it was.
+    pub fn unchanged() -> Self {
+        ConfigResult::default()
+    }
+}
+
+/// The result of `create`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
+pub struct CreateResult {
+    /// The config that finds what was made.
+    #[serde(default)]
+    pub config: Value,
+    /// The SSH host key the driver saw while it made the host, if it connected (OpenSSH public
+    /// key line). The host then requires the same key on its own first connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_host_key: Option<String>,
+}
+
+impl CreateResult {
+    /// A result carrying `config`.
+    pub fn new(config: Value) -> Self {
+        CreateResult {
+            config,
+            ssh_host_key: None,
+        }
+    }
+}
+
 /// The state of a machine, with Docker Machine's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum State {
+    /// Up.
     Running,
+    /// Paused (suspended in memory).
     Paused,
+    /// Saved (suspended to disk).
     Saved,
+    /// Powered off.
     Stopped,
+    /// Shutting down.
     Stopping,
+    /// Booting.
     Starting,
+    /// The state could not be determined because something failed.
     Error,
+    /// The state could not be determined in time.
     Timeout,
+    /// No state (Docker Machine's empty state).
     None,
 }
 
-impl std::fmt::Display for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
+impl State {
+    /// Every state, for parsing and listing.
+    pub const ALL: [State; 9] = [
+        State::Running,
+        State::Paused,
+        State::Saved,
+        State::Stopped,
+        State::Stopping,
+        State::Starting,
+        State::Error,
+        State::Timeout,
+        State::None,
+    ];
+
+    /// Docker Machine's word for the state (`""` for [`State::None`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
             State::Running => "Running",
             State::Paused => "Paused",
             State::Saved => "Saved",
@@ -92,40 +260,186 @@ impl std::fmt::Display for State {
             State::Error => "Error",
             State::Timeout => "Timeout",
             State::None => "",
-        };
-        f.write_str(s)
+        }
     }
 }
 
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for State {
+    type Err = String;
+    /// Case-insensitive: `running`, `Stopped`, ...
+    fn from_str(s: &str) -> Result<State, String> {
+        State::ALL
+            .into_iter()
+            .find(|st| !st.as_str().is_empty() && st.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown state {s:?}"))
+    }
+}
+
+/// The result of `state`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StateResult {
+    /// The machine's state.
     pub state: State,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IpResult {
-    pub ip: String,
+impl StateResult {
+    /// A result saying `state`.
+    pub fn new(state: State) -> Self {
+        StateResult { state }
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UrlResult {
-    pub url: String,
-}
-
-/// How the host reaches the machine over SSH.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SshDetails {
+/// Where the machine's SSH server is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SshEndpoint {
+    /// Host name or IP address.
     pub host: String,
+    /// Port.
     pub port: u16,
+    /// The user to log in as (with the machine's own key).
     pub user: String,
-    /// The private key to use. `None`: the machine's own key, which the host made at create.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_path: Option<String>,
 }
 
-/// A progress line from the driver.
+impl SshEndpoint {
+    /// `user@host:port`.
+    pub fn new(host: &str, port: u16, user: &str) -> Self {
+        SshEndpoint {
+            host: host.into(),
+            port,
+            user: user.into(),
+        }
+    }
+}
+
+/// The result of `access`: everything the host needs to reach the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Access {
+    /// The machine's IP address (or host name).
+    pub ip: String,
+    /// Its SSH server.
+    pub ssh: SshEndpoint,
+    /// Its Docker daemon, `tcp://HOST:PORT`.
+    pub docker_url: String,
+}
+
+impl Access {
+    /// Access at `ip` with SSH at `ssh`, Docker on `docker_port` of the same address.
+    pub fn new(ip: &str, ssh: SshEndpoint, docker_port: u16) -> Self {
+        Access {
+            ip: ip.into(),
+            ssh,
+            docker_url: format!("tcp://{}:{docker_port}", bracket_ipv6(ip)),
+        }
+    }
+}
+
+/// `[::1]` for IPv6 addresses, unchanged otherwise: the host part of a URL.
+pub fn bracket_ipv6(ip: &str) -> String {
+    if ip.contains(':') && !ip.starts_with('[') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
+}
+
+/// Progress from the driver, while a call runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Progress {
+    /// The machine the call is about.
     pub machine: String,
+    /// What the driver is doing, for programs to match on (e.g. `clone`, `upload-iso`,
+    /// `wait-ip`); free-form, stable per driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// A line for the user.
     pub message: String,
+    /// Units done so far (bytes uploaded, ...), with [`Progress::total`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<u64>,
+    /// Units in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+impl Progress {
+    /// A plain progress line about `machine`.
+    pub fn new(machine: &str, message: impl Into<String>) -> Self {
+        Progress {
+            machine: machine.into(),
+            step: None,
+            message: message.into(),
+            done: None,
+            total: None,
+        }
+    }
+}
+
+/// Parameters of the `made` notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Made {
+    /// The machine being created.
+    pub machine: String,
+    /// The config that finds what exists so far.
+    pub config: Value,
+}
+
+impl Made {
+    /// `machine` now has what `config` finds.
+    pub fn new(machine: &str, config: Value) -> Self {
+        Made {
+            machine: machine.into(),
+            config,
+        }
+    }
+}
+
+/// Parameters of the `$/cancel` notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Cancel {
+    /// The id of the request to cancel.
+    pub id: Id,
+}
+
+impl Cancel {
+    /// Cancels request `id`.
+    pub fn new(id: Id) -> Self {
+        Cancel { id }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_parse_case_insensitively() {
+        assert_eq!("running".parse::<State>(), Ok(State::Running));
+        assert_eq!("Stopped".parse::<State>(), Ok(State::Stopped));
+        assert!("".parse::<State>().is_err());
+        assert!("sleeping".parse::<State>().is_err());
+    }
+
+    #[test]
+    fn access_brackets_ipv6() {
+        let a = Access::new("fd00::1", SshEndpoint::new("fd00::1", 22, "root"), 2376);
+        assert_eq!(a.docker_url, "tcp://[fd00::1]:2376");
+    }
+
+    #[test]
+    fn credentials_hide_the_key() {
+        let c = SshCredentials::new("h", 22, "u", "SECRET", "ssh-ed25519 AAAA");
+        assert!(!format!("{c:?}").contains("SECRET"));
+    }
 }

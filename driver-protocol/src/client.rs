@@ -4,10 +4,10 @@
 //! driver's output ends (it exited or crashed), every pending call fails with
 //! [`ClientError::Closed`] at once — a dead driver is an error, never a hang.
 
-use crate::calls::{self, Progress};
+use crate::calls::{self, Cancel, Made, Progress};
 use crate::error::DriverError;
 use crate::framing::{self, FrameError, MAX_FRAME};
-use crate::message::{Id, Message, Request, Response};
+use crate::message::{Id, Message, Notification as RpcNotification, Request, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -15,18 +15,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// A notification from the driver.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Notification {
+    /// Progress of a call.
     Progress(Progress),
+    /// Something now exists (see [`calls::MADE`]).
+    Made(Made),
     /// A notification this host does not know; kept so nothing is silently lost.
     Other {
+        /// Its method.
         method: String,
     },
 }
 
+/// Why a call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The driver answered with an error.
     #[error(transparent)]
@@ -44,7 +52,7 @@ pub enum ClientError {
 
 type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Response>>>>>;
 
-/// A connection to one driver process.
+/// A connection to one driver (a process, or an in-process driver over in-memory pipes).
 pub struct Client {
     writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
     next_id: AtomicU64,
@@ -84,11 +92,28 @@ impl Client {
         }
     }
 
+    /// Whether the driver's output has ended (it exited or crashed): every call now fails.
+    pub fn is_closed(&self) -> bool {
+        self.pending.lock().unwrap().is_none()
+    }
+
     /// Calls `method` and waits for its result.
     pub async fn call<P: Serialize, R: DeserializeOwned>(
         &self,
         method: &str,
         params: &P,
+    ) -> Result<R, ClientError> {
+        self.call_cancellable(method, params, &CancellationToken::new())
+            .await
+    }
+
+    /// Calls `method`; when `cancel` fires, tells the driver (a `$/cancel` notification naming
+    /// the request) and goes on waiting for its answer, which says what it undid.
+    pub async fn call_cancellable<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+        cancel: &CancellationToken,
     ) -> Result<R, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let params =
@@ -114,7 +139,22 @@ impl Client {
                 ClientError::Io(e)
             });
         }
-        let resp = rx.await.map_err(|_| ClientError::Closed)?;
+        let mut rx = rx;
+        let resp = tokio::select! {
+            r = &mut rx => r,
+            _ = cancel.cancelled() => {
+                let note = Message::Notification(RpcNotification::new(
+                    calls::CANCEL,
+                    serde_json::to_value(Cancel::new(Id::Num(id))).unwrap_or_default(),
+                ));
+                {
+                    let mut w = self.writer.lock().await;
+                    let _ = framing::write_message(&mut *w, &note).await;
+                }
+                rx.await
+            }
+        }
+        .map_err(|_| ClientError::Closed)?;
         if let Some(err) = resp.error {
             return Err(ClientError::Driver(DriverError::from_rpc(&err)));
         }
@@ -142,13 +182,16 @@ fn route(line: &str, pending: &Pending, notify: &mpsc::UnboundedSender<Notificat
             }
         }
         Ok(Message::Notification(n)) => {
-            let note = if n.method == calls::PROGRESS {
-                match serde_json::from_value(n.params) {
+            let note = match n.method.as_str() {
+                calls::PROGRESS => match serde_json::from_value(n.params) {
                     Ok(p) => Notification::Progress(p),
                     Err(_) => return,
-                }
-            } else {
-                Notification::Other { method: n.method }
+                },
+                calls::MADE => match serde_json::from_value(n.params) {
+                    Ok(m) => Notification::Made(m),
+                    Err(_) => return,
+                },
+                _ => Notification::Other { method: n.method },
             };
             let _ = notify.send(note);
         }

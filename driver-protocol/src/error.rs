@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// What went wrong, in a form a program can branch on. Travels as `error.data.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The driver cannot do this at all (e.g. `stop` on the generic driver).
     NotSupported,
@@ -21,6 +22,8 @@ pub enum ErrorKind {
     Timeout,
     /// The object already exists.
     AlreadyExists,
+    /// The host cancelled the call; what it had made is undone.
+    Cancelled,
     /// The message itself was malformed (bad JSON, unknown method, bad params).
     Protocol,
     /// Anything else.
@@ -28,6 +31,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind's name on the wire (`not-supported`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::NotSupported => "not-supported",
@@ -37,6 +41,7 @@ impl ErrorKind {
             ErrorKind::AuthFailed => "auth-failed",
             ErrorKind::Timeout => "timeout",
             ErrorKind::AlreadyExists => "already-exists",
+            ErrorKind::Cancelled => "cancelled",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Internal => "internal",
         }
@@ -53,11 +58,14 @@ impl std::fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct DriverError {
+    /// What went wrong, for programs.
     pub kind: ErrorKind,
+    /// What went wrong, for people.
     pub message: String,
 }
 
 impl DriverError {
+    /// An error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         DriverError {
             kind,
@@ -71,23 +79,34 @@ impl DriverError {
             format!("this driver does not support {operation}"),
         )
     }
+    /// An option is missing or wrong.
     pub fn invalid_option(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidOption, message)
     }
+    /// The machine or an object it needs does not exist.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
+    /// The target could not be reached.
     pub fn unreachable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unreachable, message)
     }
+    /// Credentials were refused.
     pub fn auth_failed(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::AuthFailed, message)
     }
+    /// Something did not happen in time.
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Timeout, message)
     }
+    /// Anything else.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
+    }
+
+    /// The call was cancelled by the host.
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Cancelled, message)
     }
 
     /// The JSON-RPC form: protocol errors keep JSON-RPC's own codes.
@@ -132,6 +151,7 @@ mod tests {
             ErrorKind::AuthFailed,
             ErrorKind::Timeout,
             ErrorKind::AlreadyExists,
+            ErrorKind::Cancelled,
             ErrorKind::Internal,
         ] {
             let e = DriverError::new(kind, "boom");

@@ -10,11 +10,15 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAX_FRAME: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a line could not be read as a message.
 pub enum FrameError {
+    /// The line is longer than the bound (it was skipped).
     #[error("message of more than {0} bytes")]
     TooLarge(usize),
+    /// The line is not UTF-8 text.
     #[error("message is not UTF-8")]
     NotUtf8,
+    /// Reading failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -11,7 +11,11 @@
 //! 2. The host calls the lifecycle methods in [`calls`]. Every call carries the machine name and
 //!    the driver's own config (opaque JSON the host stores for it), so the driver keeps no state
 //!    between calls and one process serves any number of machines, concurrently.
-//! 3. While working, a driver sends [`calls::PROGRESS`] notifications that the host shows.
+//! 3. While working, a driver sends [`calls::PROGRESS`] notifications that the host shows, and a
+//!    [`calls::MADE`] notification as soon as something exists that must be undone if the call
+//!    is cancelled or the host dies.
+//! 4. The host may cancel a call with [`calls::CANCEL`]; the driver stops, undoes what it made
+//!    and answers (with [`ErrorKind::Cancelled`]).
 //!
 //! Errors are JSON-RPC errors whose `data` holds a machine-readable [`ErrorKind`].
 //!
@@ -25,40 +29,53 @@
 //! #[async_trait::async_trait]
 //! impl Driver for Mine {
 //!     fn info(&self) -> DriverInfo {
-//!         DriverInfo::new("mine", env!("CARGO_PKG_VERSION"), Capabilities::default(), vec![])
+//!         DriverInfo::new("mine", env!("CARGO_PKG_VERSION"), Capabilities::none(), vec![
+//!             OptionSpec::string("mine-ip", "address of the host"),
+//!             OptionSpec::int("mine-ssh-port", "SSH port").default(22),
+//!         ])
 //!     }
 //!     async fn set_config(&self, _cx: &Context, p: SetConfigParams) -> Result<ConfigResult, DriverError> {
-//!         Ok(ConfigResult { config: serde_json::json!({}) })
+//!         let ip = p.options.required_string("mine-ip", "the host's address")?;
+//!         let port = p.options.port("mine-ssh-port")?; // the default is applied by the host
+//!         Ok(ConfigResult::new(serde_json::json!({ "ip": ip, "port": port })))
 //!     }
 //!     async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
-//!         Ok(StateResult { state: State::Running })
+//!         Ok(StateResult::new(State::Running))
 //!     }
-//!     async fn ip(&self, _cx: &Context, p: MachineParams) -> Result<IpResult, DriverError> {
-//!         Ok(IpResult { ip: "192.0.2.10".into() })
-//!     }
-//!     async fn ssh(&self, _cx: &Context, p: MachineParams) -> Result<SshDetails, DriverError> {
-//!         Ok(SshDetails { host: "192.0.2.10".into(), port: 22, user: "root".into(), key_path: None })
+//!     async fn access(&self, _cx: &Context, p: MachineParams) -> Result<Access, DriverError> {
+//!         let ip = p.config["ip"].as_str().unwrap_or_default();
+//!         let port = p.config["port"].as_u64().unwrap_or(22) as u16;
+//!         Ok(Access::new(ip, SshEndpoint::new(ip, port, "root"), 2376))
 //!     }
 //!     // every other call has a default: "not supported", or a no-op where that is right
 //! }
 //! # async fn run() { serve(Mine).await.unwrap(); }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod calls;
 pub mod client;
 pub mod error;
 pub mod framing;
 pub mod message;
+pub mod options;
 pub mod schema;
 pub mod sdk;
 
 pub use client::{Client, ClientError, Notification as ClientNotification};
 pub use error::{DriverError, ErrorKind};
-pub use schema::DriverInfo;
+pub use options::Options;
+pub use schema::{Capabilities, DriverInfo, OptionSpec, OptionType};
 pub use sdk::{serve, serve_io, Context, Driver};
+pub use tokio_util::sync::CancellationToken;
 
-/// The protocol version this crate speaks. A host refuses a driver whose major version differs.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this crate speaks. Host and driver refuse each other when they differ.
+///
+/// Version 2: `access` replaces `ip`, `ssh` and `url`; `create` carries a creation id and returns
+/// the host key it saw; `made` and `$/cancel` notifications; no store folder for drivers;
+/// defaults applied by the host; SSH credentials for drivers with the `ssh` capability.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The environment variable the host sets when it launches a driver, with [`PLUGIN_COOKIE_VALUE`].
 /// A driver started by hand, without it, explains that it is a plugin and exits.

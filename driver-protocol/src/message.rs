@@ -7,16 +7,22 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Id {
+    /// A number.
     Num(u64),
+    /// A string.
     Str(String),
 }
 
 /// A call that expects a response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
+    /// Always `"2.0"`.
     pub jsonrpc: String,
+    /// Matches the response to the request.
     pub id: Id,
+    /// The method called.
     pub method: String,
+    /// The parameters (an object).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub params: Value,
 }
@@ -24,8 +30,11 @@ pub struct Request {
 /// A message that expects no response (progress, logs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
+    /// Always `"2.0"`.
     pub jsonrpc: String,
+    /// What the notification is.
     pub method: String,
+    /// The parameters (an object).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub params: Value,
 }
@@ -33,11 +42,14 @@ pub struct Notification {
 /// The answer to a [`Request`]: exactly one of `result` and `error`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
+    /// Always `"2.0"`.
     pub jsonrpc: String,
     /// `None` only for errors about a message whose id could not be read.
     pub id: Option<Id>,
+    /// The result, on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// The error, on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RpcError>,
 }
@@ -45,18 +57,26 @@ pub struct Response {
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RpcError {
+    /// JSON-RPC's error code ([`codes`]).
     pub code: i64,
+    /// What went wrong, for people.
     pub message: String,
+    /// Machine-readable detail: `{"kind": ...}` for driver errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
 
 /// JSON-RPC's reserved error codes, and the one this protocol uses for driver errors.
 pub mod codes {
+    /// The line is not JSON.
     pub const PARSE_ERROR: i64 = -32700;
+    /// The JSON is not a JSON-RPC message.
     pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method.
     pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// The parameters do not fit the method.
     pub const INVALID_PARAMS: i64 = -32602;
+    /// The handler failed (panicked).
     pub const INTERNAL_ERROR: i64 = -32603;
     /// A driver operation failed; `data.kind` says how.
     pub const DRIVER_ERROR: i64 = -32000;
@@ -66,8 +86,11 @@ pub mod codes {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Message {
+    /// A call.
     Request(Request),
+    /// An answer.
     Response(Response),
+    /// A one-way message.
     Notification(Notification),
 }
 
@@ -106,6 +129,7 @@ impl Message {
 }
 
 impl Request {
+    /// Request `id` of `method`.
     pub fn new(id: u64, method: &str, params: Value) -> Self {
         Request {
             jsonrpc: "2.0".into(),
@@ -117,6 +141,7 @@ impl Request {
 }
 
 impl Notification {
+    /// A `method` notification.
     pub fn new(method: &str, params: Value) -> Self {
         Notification {
             jsonrpc: "2.0".into(),
@@ -127,6 +152,7 @@ impl Notification {
 }
 
 impl Response {
+    /// A successful answer.
     pub fn ok(id: Id, result: Value) -> Self {
         Response {
             jsonrpc: "2.0".into(),
@@ -135,6 +161,7 @@ impl Response {
             error: None,
         }
     }
+    /// A failed answer.
     pub fn err(id: Option<Id>, error: RpcError) -> Self {
         Response {
             jsonrpc: "2.0".into(),

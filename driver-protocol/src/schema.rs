@@ -6,9 +6,13 @@ use serde_json::Value;
 /// The type of an option's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum OptionType {
+    /// Text.
     String,
+    /// A whole number.
     Int,
+    /// A flag without a value.
     Bool,
     /// A repeatable flag: each use adds one string.
     StringList,
@@ -19,16 +23,20 @@ pub enum OptionType {
 /// On the command line it is `--NAME` (plus `--ALIAS` for each alias); its environment variable,
 /// when set, is read when the flag is absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OptionSpec {
     /// Flag name without dashes, e.g. `generic-ssh-user`.
     pub name: String,
+    /// The type of its value.
     #[serde(rename = "type")]
     pub kind: OptionType,
+    /// The value when the user gives none; applied by the host before `set_config`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
     /// Environment variable that sets it, e.g. `GENERIC_SSH_USER`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// One line for `--help`.
     pub help: String,
     /// A password or key: never printed, logged, or shown by `inspect`.
     #[serde(default)]
@@ -39,6 +47,7 @@ pub struct OptionSpec {
 }
 
 impl OptionSpec {
+    /// An option of type `kind`.
     pub fn new(name: &str, kind: OptionType, help: &str) -> Self {
         OptionSpec {
             name: name.into(),
@@ -50,30 +59,38 @@ impl OptionSpec {
             aliases: Vec::new(),
         }
     }
+    /// A string option.
     pub fn string(name: &str, help: &str) -> Self {
         Self::new(name, OptionType::String, help)
     }
+    /// An integer option.
     pub fn int(name: &str, help: &str) -> Self {
         Self::new(name, OptionType::Int, help)
     }
+    /// A flag.
     pub fn bool(name: &str, help: &str) -> Self {
         Self::new(name, OptionType::Bool, help)
     }
+    /// A repeatable string option.
     pub fn list(name: &str, help: &str) -> Self {
         Self::new(name, OptionType::StringList, help)
     }
+    /// Its default value.
     pub fn default(mut self, v: impl Into<Value>) -> Self {
         self.default = Some(v.into());
         self
     }
+    /// The environment variable that sets it.
     pub fn env(mut self, var: &str) -> Self {
         self.env = Some(var.into());
         self
     }
+    /// Marks it secret: never printed, logged or shown.
     pub fn secret(mut self) -> Self {
         self.secret = true;
         self
     }
+    /// Another accepted flag name.
     pub fn alias(mut self, alias: &str) -> Self {
         self.aliases.push(alias.into());
         self
@@ -83,16 +100,58 @@ impl OptionSpec {
 /// Which lifecycle calls the driver implements. The host refuses the others with a clear
 /// "DRIVER driver does not support OPERATION" before calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Capabilities {
+    /// `start` works.
+    #[serde(default)]
     pub start: bool,
+    /// `stop` works.
+    #[serde(default)]
     pub stop: bool,
+    /// `restart` works.
+    #[serde(default)]
     pub restart: bool,
+    /// `kill` works.
+    #[serde(default)]
     pub kill: bool,
+    /// The driver's lifecycle calls need SSH to the machine: the host passes
+    /// [`crate::calls::SshCredentials`] with the machine's own key.
+    #[serde(default)]
+    pub ssh: bool,
+}
+
+impl Capabilities {
+    /// No lifecycle calls besides create and remove.
+    pub fn none() -> Capabilities {
+        Capabilities::default()
+    }
+    /// Every lifecycle call.
+    pub fn all() -> Capabilities {
+        Capabilities {
+            start: true,
+            stop: true,
+            restart: true,
+            kill: true,
+            ssh: false,
+        }
+    }
+    /// With `restart` set as given.
+    pub fn with_restart(mut self, yes: bool) -> Capabilities {
+        self.restart = yes;
+        self
+    }
+    /// With `ssh` set as given.
+    pub fn with_ssh(mut self, yes: bool) -> Capabilities {
+        self.ssh = yes;
+        self
+    }
 }
 
 /// Sent by the host in `initialize`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InitializeParams {
+    /// The protocol version the host speaks ([`crate::PROTOCOL_VERSION`]).
     pub protocol_version: u32,
     /// The host program, e.g. `machine 0.1.0`.
     pub host: String,
@@ -100,18 +159,35 @@ pub struct InitializeParams {
 
 /// The driver's answer to `initialize`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DriverInfo {
+    /// The driver's name (`machine-driver-NAME`).
     pub name: String,
+    /// The driver's own version.
     pub version: String,
+    /// The protocol version it speaks.
     pub protocol_version: u32,
+    /// Which lifecycle calls it implements.
     pub capabilities: Capabilities,
+    /// The options it accepts.
     pub options: Vec<OptionSpec>,
     /// Other names users may type for this driver (e.g. `vmwarevsphere`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
 }
 
+impl InitializeParams {
+    /// The handshake of host program `host` speaking this crate's protocol version.
+    pub fn new(host: &str) -> Self {
+        InitializeParams {
+            protocol_version: crate::PROTOCOL_VERSION,
+            host: host.into(),
+        }
+    }
+}
+
 impl DriverInfo {
+    /// Info for driver `name`, speaking this crate's protocol version.
     pub fn new(
         name: &str,
         version: &str,
@@ -132,5 +208,56 @@ impl DriverInfo {
         self.options
             .iter()
             .find(|o| o.name == name || o.aliases.iter().any(|a| a == name))
+    }
+
+    /// With these aliases (other names users may type for the driver).
+    pub fn with_aliases(mut self, aliases: &[&str]) -> Self {
+        self.aliases = aliases.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// `given` plus the declared default of every option the user did not give: the one place
+    /// defaults are applied.
+    pub fn with_defaults(&self, mut given: crate::Options) -> crate::Options {
+        for o in &self.options {
+            if let (false, Some(d)) = (given.contains(&o.name), &o.default) {
+                given.insert(o.name.clone(), d.clone());
+            }
+        }
+        given
+    }
+
+    /// The names of the secret options (never shown).
+    pub fn secret_options(&self) -> Vec<String> {
+        self.options
+            .iter()
+            .filter(|o| o.secret)
+            .map(|o| o.name.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_only_what_is_missing() {
+        let info = DriverInfo::new(
+            "t",
+            "1",
+            Capabilities::none(),
+            vec![
+                OptionSpec::int("t-port", "port").default(22),
+                OptionSpec::string("t-user", "user").default("root"),
+                OptionSpec::string("t-ip", "ip"),
+            ],
+        );
+        let mut given = crate::Options::new();
+        given.insert("t-user", "nick");
+        let o = info.with_defaults(given);
+        assert_eq!(o.port("t-port").unwrap(), 22);
+        assert_eq!(o.string("t-user").unwrap().as_deref(), Some("nick"));
+        assert!(!o.contains("t-ip"));
     }
 }

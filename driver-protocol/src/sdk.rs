@@ -14,43 +14,110 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-/// Per-call context: lets a driver report progress while it works.
+/// Per-call context: progress, what has been made, and whether the host cancelled the call.
 #[derive(Clone)]
 pub struct Context {
     machine: String,
     out: mpsc::UnboundedSender<Message>,
+    cancel: CancellationToken,
 }
 
 impl Context {
+    /// A context that sends its notifications nowhere and is never cancelled (for tests).
+    pub fn detached(machine: &str) -> Context {
+        let (out, _) = mpsc::unbounded_channel();
+        Context {
+            machine: machine.into(),
+            out,
+            cancel: CancellationToken::new(),
+        }
+    }
+
     /// The machine this call is about (empty for `initialize`).
     pub fn machine(&self) -> &str {
         &self.machine
     }
+
+    fn notify<T: Serialize>(&self, method: &str, params: T) {
+        let _ = self.out.send(Message::Notification(Notification::new(
+            method,
+            serde_json::to_value(params).unwrap_or(Value::Null),
+        )));
+    }
+
     /// Sends a progress line to the host, which shows it to the user.
     pub fn progress(&self, message: impl Into<String>) {
-        let p = Progress {
-            machine: self.machine.clone(),
-            message: message.into(),
-        };
-        let _ = self.out.send(Message::Notification(Notification::new(
-            calls::PROGRESS,
-            serde_json::to_value(p).unwrap_or(Value::Null),
-        )));
+        self.notify(calls::PROGRESS, Progress::new(&self.machine, message));
+    }
+
+    /// Sends progress of step `step` (a word programs match on), with units done of a total
+    /// where there is one (bytes of an upload).
+    pub fn progress_step(
+        &self,
+        step: &str,
+        message: impl Into<String>,
+        done_total: Option<(u64, u64)>,
+    ) {
+        let mut p = Progress::new(&self.machine, message);
+        p.step = Some(step.to_string());
+        if let Some((done, total)) = done_total {
+            p.done = Some(done);
+            p.total = Some(total);
+        }
+        self.notify(calls::PROGRESS, p);
+    }
+
+    /// Tells the host that something now exists, with the config that finds it (call it right
+    /// after the task that made it). The host stores it at once, so that `remove` can undo an
+    /// interrupted create.
+    pub fn made(&self, config: &Value) {
+        self.notify(
+            calls::MADE,
+            Made {
+                machine: self.machine.clone(),
+                config: config.clone(),
+            },
+        );
+    }
+
+    /// Whether the host cancelled this call.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Completes when the host cancels this call: `select!` it against long waits.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// An error for returning once cancelled, if the host cancelled this call.
+    pub fn check_cancelled(&self) -> Result<(), DriverError> {
+        if self.is_cancelled() {
+            Err(DriverError::cancelled(format!(
+                "cancelled while working on machine {}",
+                self.machine
+            )))
+        } else {
+            Ok(())
+        }
     }
 }
 
-/// A driver. Only `info`, `set_config`, `state`, `ip` and `ssh` must be written; the lifecycle
+/// A driver. Only `info`, `set_config`, `state` and `access` must be written; the lifecycle
 /// calls a driver cannot do default to a "not supported" error, matching its capabilities.
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
     /// Name, version, capabilities and option schema, sent in the handshake.
     fn info(&self) -> DriverInfo;
 
-    /// Validates the user's options and returns the driver's config for this machine.
+    /// Validates the user's options (defaults already applied) and returns the driver's config
+    /// for this machine.
     async fn set_config(
         &self,
         cx: &Context,
@@ -63,49 +130,39 @@ pub trait Driver: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Makes the host. For existing hosts there is nothing to make.
-    async fn create(&self, _cx: &Context, p: CreateParams) -> Result<ConfigResult, DriverError> {
-        Ok(ConfigResult { config: p.config })
+    /// Makes the host and installs the machine's SSH public key on it. For existing hosts there
+    /// is nothing to make.
+    async fn create(&self, _cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
+        Ok(CreateResult::new(p.config))
     }
 
     /// Destroys what create made. For existing hosts there is nothing to destroy.
-    async fn remove(&self, _cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        Ok(ConfigResult { config: p.config })
+    async fn remove(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
+        Ok(ConfigResult::unchanged())
     }
 
+    /// Powers the machine on.
     async fn start(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
         Err(DriverError::not_supported("start"))
     }
+    /// Shuts the machine down.
     async fn stop(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
         Err(DriverError::not_supported("stop"))
     }
+    /// Reboots the machine.
     async fn restart(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
         Err(DriverError::not_supported("restart"))
     }
+    /// Powers the machine off at once.
     async fn kill(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
         Err(DriverError::not_supported("kill"))
     }
 
+    /// The machine's state.
     async fn state(&self, cx: &Context, p: MachineParams) -> Result<StateResult, DriverError>;
-    async fn ip(&self, cx: &Context, p: MachineParams) -> Result<IpResult, DriverError>;
-    async fn ssh(&self, cx: &Context, p: MachineParams) -> Result<SshDetails, DriverError>;
 
-    /// The Docker URL; by default `tcp://IP:2376`.
-    async fn url(&self, cx: &Context, p: MachineParams) -> Result<UrlResult, DriverError> {
-        let ip = self.ip(cx, p).await?.ip;
-        Ok(UrlResult {
-            url: format!("tcp://{}:2376", bracket_ipv6(&ip)),
-        })
-    }
-}
-
-/// `[::1]` for IPv6 addresses, unchanged otherwise: the host part of a URL.
-pub fn bracket_ipv6(ip: &str) -> String {
-    if ip.contains(':') && !ip.starts_with('[') {
-        format!("[{ip}]")
-    } else {
-        ip.to_string()
-    }
+    /// How to reach the machine: IP, SSH endpoint, Docker URL.
+    async fn access(&self, cx: &Context, p: MachineParams) -> Result<Access, DriverError>;
 }
 
 /// Runs the driver on stdin/stdout until the host closes stdin.
@@ -123,17 +180,17 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
         );
         std::process::exit(1);
     }
-    serve_io(driver, tokio::io::stdin(), tokio::io::stdout()).await
+    serve_io(Arc::new(driver), tokio::io::stdin(), tokio::io::stdout()).await
 }
 
-/// Runs the driver over any byte streams (used by [`serve`], and by tests over pipes).
-pub async fn serve_io<D, R, W>(driver: D, input: R, mut output: W) -> std::io::Result<()>
+/// Runs the driver over any byte streams: used by [`serve`], by a host that runs a driver
+/// in-process, and by tests over in-memory pipes. Returns when `input` ends.
+pub async fn serve_io<R, W>(driver: Arc<dyn Driver>, input: R, mut output: W) -> std::io::Result<()>
 where
-    D: Driver,
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let driver = Arc::new(driver);
+    let cancels: Arc<Mutex<HashMap<Id, CancellationToken>>> = Arc::default();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -161,14 +218,23 @@ where
             Ok(Message::Request(req)) => {
                 let driver = driver.clone();
                 let tx = tx.clone();
+                let cancel = CancellationToken::new();
+                cancels
+                    .lock()
+                    .unwrap()
+                    .insert(req.id.clone(), cancel.clone());
+                let cancels = cancels.clone();
                 tasks.spawn(async move {
                     let id = req.id.clone();
                     let method = req.method.clone();
                     // run the handler in its own task so a panic becomes an error response
                     let handler_tx = tx.clone();
                     let handled =
-                        tokio::spawn(async move { dispatch(&*driver, req, handler_tx).await })
-                            .await;
+                        tokio::spawn(
+                            async move { dispatch(&*driver, req, handler_tx, cancel).await },
+                        )
+                        .await;
+                    cancels.lock().unwrap().remove(&id);
                     let resp = match handled {
                         Ok(resp) => resp,
                         Err(_) => error_response(
@@ -180,23 +246,36 @@ where
                     let _ = tx.send(resp);
                 });
             }
+            Ok(Message::Notification(n)) if n.method == calls::CANCEL => {
+                if let Ok(c) = serde_json::from_value::<Cancel>(n.params) {
+                    if let Some(token) = cancels.lock().unwrap().get(&c.id) {
+                        token.cancel();
+                    }
+                }
+            }
             Ok(Message::Notification(_)) | Ok(Message::Response(_)) => {
-                // the host sends no notifications the driver must act on
+                // nothing else from the host needs an action
             }
             Err(e) => {
-                let id = serde_json::from_str::<Value>(&line)
-                    .ok()
+                // JSON-RPC: -32700 for a line that is not JSON, -32600 for JSON that is not a request
+                let json = serde_json::from_str::<Value>(&line).ok();
+                let code = match json {
+                    Some(_) => codes::INVALID_REQUEST,
+                    None => codes::PARSE_ERROR,
+                };
+                let id = json
                     .and_then(|v| v.get("id").cloned())
                     .and_then(|id| serde_json::from_value::<Id>(id).ok());
-                let _ = tx.send(error_response(
-                    id,
-                    codes::INVALID_REQUEST,
-                    format!("malformed message: {e}"),
-                ));
+                let _ = tx.send(error_response(id, code, format!("malformed message: {e}")));
             }
         }
         // reap finished tasks so the set does not grow without bound
         while tasks.try_join_next().is_some() {}
+    }
+    // the host closed our input (or died): nobody will read the answers, so every call still
+    // running is asked to stop and undo what it made, as if cancelled
+    for token in cancels.lock().unwrap().values() {
+        token.cancel();
     }
     while tasks.join_next().await.is_some() {}
     drop(tx);
@@ -214,10 +293,11 @@ fn error_response(id: Option<Id>, code: i64, message: String) -> Message {
     ))
 }
 
-async fn dispatch<D: Driver>(
-    driver: &D,
+async fn dispatch(
+    driver: &dyn Driver,
     req: Request,
     out: mpsc::UnboundedSender<Message>,
+    cancel: CancellationToken,
 ) -> Message {
     let id = req.id.clone();
     let machine = req
@@ -226,7 +306,11 @@ async fn dispatch<D: Driver>(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let cx = Context { machine, out };
+    let cx = Context {
+        machine,
+        out,
+        cancel,
+    };
     let result: Result<Value, RpcError> = match req.method.as_str() {
         calls::INITIALIZE => match parse::<InitializeParams>(req.params) {
             Ok(p) => {
@@ -235,8 +319,7 @@ async fn dispatch<D: Driver>(
                     Err(DriverError::new(
                         crate::ErrorKind::Protocol,
                         format!(
-                            "driver {} speaks protocol version {}, the host speaks {}: \
-                             install matching versions of the host and the driver",
+                            "driver {} speaks protocol version {}, the host speaks {}",
                             info.name,
                             crate::PROTOCOL_VERSION,
                             p.protocol_version
@@ -258,9 +341,7 @@ async fn dispatch<D: Driver>(
         calls::RESTART => run(req.params, |p| driver.restart(&cx, p)).await,
         calls::KILL => run(req.params, |p| driver.kill(&cx, p)).await,
         calls::STATE => run(req.params, |p| driver.state(&cx, p)).await,
-        calls::IP => run(req.params, |p| driver.ip(&cx, p)).await,
-        calls::SSH => run(req.params, |p| driver.ssh(&cx, p)).await,
-        calls::URL => run(req.params, |p| driver.url(&cx, p)).await,
+        calls::ACCESS => run(req.params, |p| driver.access(&cx, p)).await,
         other => Err(RpcError {
             code: codes::METHOD_NOT_FOUND,
             message: format!("unknown method {other:?}"),

@@ -29,7 +29,9 @@ const BACKDATE: Duration = Duration::from_secs(3600);
 /// A certificate and its private key, both PEM-encoded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Pem {
+    /// The PEM-encoded certificate.
     pub cert: String,
+    /// The PEM-encoded private key (kept secret; hidden from `Debug`).
     pub key: String,
 }
 
@@ -45,17 +47,35 @@ impl std::fmt::Debug for Pem {
 /// What went wrong making or reading a certificate.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
+    /// Generating a key or signing a certificate failed.
     #[error("cannot create the {what} certificate: {reason}")]
-    Generate { what: &'static str, reason: String },
+    Generate {
+        /// Which certificate was being made (`CA`, `server` or `client`).
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The CA certificate or key could not be loaded.
     #[error(
         "the CA certificate or key is unusable ({reason}): the store's CA files may be damaged; \
          restore them, or regenerate the CA and then every machine's certificates"
     )]
-    BadCa { reason: String },
+    BadCa {
+        /// Why the CA is unusable.
+        reason: String,
+    },
+    /// A certificate could not be parsed.
     #[error("not a usable PEM certificate ({reason})")]
-    BadCert { reason: String },
+    BadCert {
+        /// Why it could not be parsed.
+        reason: String,
+    },
+    /// A subject alternative name is neither an IP address nor a valid DNS name.
     #[error("invalid subject alternative name {san:?}: use an IP address or a DNS name")]
-    BadSan { san: String },
+    BadSan {
+        /// The rejected name.
+        san: String,
+    },
 }
 
 /// Makes a new self-signed CA with organisation `org`.
@@ -166,12 +186,19 @@ fn sign_leaf(
 /// What a certificate says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertInfo {
+    /// The subject's distinguished name.
     pub subject: String,
+    /// The issuer's distinguished name.
     pub issuer: String,
+    /// Start of the validity period.
     pub not_before: SystemTime,
+    /// End of the validity period.
     pub not_after: SystemTime,
+    /// Whether it is a CA certificate.
     pub is_ca: bool,
+    /// Its DNS subject alternative names.
     pub dns_names: Vec<String>,
+    /// Its IP address subject alternative names.
     pub ips: Vec<IpAddr>,
 }
 

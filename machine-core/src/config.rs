@@ -1,28 +1,40 @@
-//! A machine's stored configuration (`machines/NAME/config.json`).
+//! A machine's configuration: what the store keeps about it besides its keys and certificates.
 
 use crate::engine::EngineOptions;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The file name of a machine's configuration in its folder.
-pub const CONFIG_FILE: &str = "config.json";
-/// The configuration format this library writes.
-pub const CONFIG_VERSION: u32 = 1;
+/// The configuration format this library writes. Version 1 (the first releases) is read and
+/// upgraded by the store.
+pub const CONFIG_VERSION: u32 = 2;
 
 /// How far `create` got. A machine that is not `Ready` is shown with an error by `ls` and can
 /// always be removed with `rm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Phase {
+    /// `create` is running, or was interrupted (the process died or the future was dropped).
     Creating,
+    /// Created and provisioned.
     Ready,
+    /// `create` failed and undoing it failed too.
     Failed,
 }
 
+/// A machine's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MachineConfig {
+    /// The format version ([`CONFIG_VERSION`]).
     pub config_version: u32,
+    /// The machine's name (also its host name).
     pub name: String,
+    /// Recorded before the driver's create is called; what the driver makes is tagged with it,
+    /// so an interrupted create can be undone. Also tells a re-created machine of the same
+    /// name from the one a handle was loaded for.
+    #[serde(default)]
+    pub creation_id: String,
     /// The driver's canonical name (its executable is `machine-driver-DRIVER`).
     pub driver: String,
     /// The driver name as the user typed it (e.g. `vmwarevsphere`), shown by `ls`.
@@ -32,11 +44,14 @@ pub struct MachineConfig {
     /// Keys of `driver_config` holding secrets (the driver's secret options): never shown.
     #[serde(default)]
     pub secret_keys: Vec<String>,
+    /// How Docker is installed and configured.
     pub engine: EngineOptions,
     /// The SSH host key recorded at create (OpenSSH public key line); checked on every connect.
     #[serde(default)]
     pub ssh_host_key: Option<String>,
+    /// How far `create` got.
     pub phase: Phase,
+    /// Why create failed, when it did.
     #[serde(default)]
     pub last_error: Option<String>,
     /// Seconds since the Unix epoch.
@@ -50,12 +65,42 @@ pub struct MachineConfig {
 }
 
 impl MachineConfig {
+    /// A new machine's configuration, in phase `Creating`, with a fresh creation id.
+    pub fn new(name: &str, driver: &str, driver_alias: &str, engine: EngineOptions) -> Self {
+        MachineConfig {
+            config_version: CONFIG_VERSION,
+            name: name.into(),
+            creation_id: new_creation_id(),
+            driver: driver.into(),
+            driver_alias: driver_alias.into(),
+            driver_config: Value::Null,
+            secret_keys: Vec::new(),
+            engine,
+            ssh_host_key: None,
+            phase: Phase::Creating,
+            last_error: None,
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            docker_version: None,
+            os: None,
+        }
+    }
+
     /// The driver config with every secret replaced by `"<hidden>"`: what may be shown.
     pub fn redacted_driver_config(&self) -> Value {
         let mut v = self.driver_config.clone();
         redact(&mut v, &self.secret_keys);
         v
     }
+}
+
+/// 128 random bits as hex: unique per create.
+fn new_creation_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn redact(v: &mut Value, keys: &[String]) {
@@ -81,26 +126,22 @@ mod tests {
 
     #[test]
     fn secrets_are_hidden_at_any_depth() {
-        let c = MachineConfig {
-            config_version: CONFIG_VERSION,
-            name: "m".into(),
-            driver: "vsphere".into(),
-            driver_alias: "vsphere".into(),
-            driver_config: json!({"vmwarevsphere-password": "hunter2", "nested": {"vmwarevsphere-password": "x"}, "user": "root"}),
-            secret_keys: vec!["vmwarevsphere-password".into()],
-            engine: Default::default(),
-            ssh_host_key: None,
-            phase: Phase::Ready,
-            last_error: None,
-            created_at: 0,
-            docker_version: None,
-            os: None,
-        };
+        let mut c = MachineConfig::new("m", "vsphere", "vsphere", Default::default());
+        c.driver_config = json!({"vmwarevsphere-password": "hunter2", "nested": {"vmwarevsphere-password": "x"}, "user": "root"});
+        c.secret_keys = vec!["vmwarevsphere-password".into()];
         let shown = c.redacted_driver_config().to_string();
         assert!(
             !shown.contains("hunter2") && !shown.contains("\"x\""),
             "{shown}"
         );
         assert!(shown.contains("root"));
+    }
+
+    #[test]
+    fn creation_ids_differ() {
+        let a = MachineConfig::new("m", "d", "d", Default::default());
+        let b = MachineConfig::new("m", "d", "d", Default::default());
+        assert_eq!(a.creation_id.len(), 32);
+        assert_ne!(a.creation_id, b.creation_id);
     }
 }

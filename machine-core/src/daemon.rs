@@ -13,12 +13,16 @@ use crate::cert::Pem;
 /// What `GET /version` says about a daemon.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct DaemonVersion {
+    /// The Docker Engine version.
     #[serde(rename = "Version")]
     pub version: String,
+    /// The Engine API version it speaks.
     #[serde(rename = "ApiVersion")]
     pub api_version: String,
+    /// The daemon's operating system.
     #[serde(rename = "Os")]
     pub os: String,
+    /// The daemon's CPU architecture.
     #[serde(rename = "Arch")]
     pub arch: String,
 }
@@ -26,45 +30,82 @@ pub struct DaemonVersion {
 /// What went wrong talking to a daemon. Messages say what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The Docker URL is not `tcp://HOST:PORT`.
     #[error("invalid Docker URL {url:?}: {reason} (expected tcp://HOST:PORT)")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The CA or client certificate could not be loaded into a TLS client.
     #[error(
         "the TLS material for {url} is unusable ({reason}): the store's certificates may be \
          damaged; run `machine regenerate-certs` for this machine"
     )]
-    BadTls { url: String, reason: String },
+    BadTls {
+        /// The daemon URL.
+        url: String,
+        /// What is wrong with the TLS material.
+        reason: String,
+    },
+    /// The TLS handshake with the daemon failed.
     #[error(
         "TLS with Docker on {url} failed: {reason}. The daemon's certificate does not match this \
          store's CA or this address: run `machine regenerate-certs` for this machine"
     )]
-    Tls { url: String, reason: String },
+    Tls {
+        /// The daemon URL.
+        url: String,
+        /// The TLS error and its causes.
+        reason: String,
+    },
+    /// The daemon could not be connected to.
     #[error(
         "cannot reach Docker on {url}: {reason}. Is the host up, is dockerd running and \
          listening there (check `sudo journalctl -u docker` on the host, e.g. through \
          `machine ssh`), and does a firewall allow the port?"
     )]
-    Unreachable { url: String, reason: String },
-    #[error("Docker on {url} answered {path} with HTTP {status}: {body}")]
-    Http {
+    Unreachable {
+        /// The daemon URL.
         url: String,
-        path: String,
-        status: u16,
-        body: String,
-    },
-    #[error("Docker on {url} sent an unexpected answer to {path}: {reason}")]
-    BadResponse {
-        url: String,
-        path: String,
+        /// The connection error and its causes.
         reason: String,
     },
+    /// The daemon answered with a non-success HTTP status.
+    #[error("Docker on {url} answered {path} with HTTP {status}: {body}")]
+    Http {
+        /// The daemon URL.
+        url: String,
+        /// The API path requested.
+        path: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The daemon's answer could not be decoded.
+    #[error("Docker on {url} sent an unexpected answer to {path}: {reason}")]
+    BadResponse {
+        /// The daemon URL.
+        url: String,
+        /// The API path requested.
+        path: String,
+        /// Why the answer could not be decoded.
+        reason: String,
+    },
+    /// The daemon did not become ready before the timeout.
     #[error(
         "Docker on {url} did not answer over TLS within {}s (last error: {last}): check the \
          daemon's log on the host with `sudo journalctl -u docker` (e.g. through `machine ssh`)",
         after.as_secs()
     )]
     NotReady {
+        /// The daemon URL.
         url: String,
+        /// How long it was waited for.
         after: Duration,
+        /// The last error seen while waiting.
         last: String,
     },
 }

@@ -1,20 +1,26 @@
-//! The driver host: finds driver executables, launches them, and calls them.
+//! The driver host: finds drivers, starts them, calls them, and starts them again after a crash.
 //!
-//! A driver `NAME` is the executable `machine-driver-NAME`, looked for next to the running
-//! program first, then on `PATH`. A name no executable carries is looked up among the aliases
-//! the installed drivers declare (so `vmwarevsphere` finds `machine-driver-vsphere`).
+//! A driver `NAME` is either registered in-process ([`DriverHost::register`]: the same
+//! [`driver_protocol::Driver`] trait, no executable, spoken to over in-memory pipes) or the
+//! executable `machine-driver-NAME`, looked for next to the running program first, then on
+//! `PATH`. A name no executable carries is looked up among the aliases the installed drivers
+//! declare (so `vmwarevsphere` finds `machine-driver-vsphere`).
 //!
-//! One process per driver serves every machine of that driver for the life of the
-//! [`DriverHost`], with calls in flight concurrently; it is killed when the host drops. Its stderr
-//! is forwarded to the log, and its last lines are kept to explain a crash.
+//! One connection per driver serves every machine of that driver, with calls in flight
+//! concurrently. A driver process that exited is started again on the next call: one failed
+//! call, never a dead host. Its stderr is forwarded to the log, and its last lines are kept to
+//! explain a crash. Processes are killed when the host drops.
 
 use crate::error::{Error, Result};
-use crate::events::Events;
+use crate::events::{Event, Events, Level, Step};
 use driver_protocol::calls::INITIALIZE;
 use driver_protocol::schema::InitializeParams;
-use driver_protocol::{Client, ClientError, ClientNotification, DriverInfo, ErrorKind};
+use driver_protocol::{
+    CancellationToken, Client, ClientError, ClientNotification, Driver, DriverInfo, ErrorKind,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,21 +28,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
 
 const EXE_PREFIX: &str = "machine-driver-";
 const STDERR_LINES_KEPT: usize = 20;
 /// How long a driver may take to answer the handshake.
 const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Launches drivers and keeps one process per driver.
+/// Finds, starts and restarts drivers; one connection per driver.
 pub struct DriverHost {
     search_path: Vec<PathBuf>,
     events: Events,
-    running: tokio::sync::Mutex<HashMap<String, Arc<DriverProcess>>>,
+    registered: Mutex<HashMap<String, Arc<dyn Driver>>>,
+    running: tokio::sync::Mutex<HashMap<String, Arc<DriverConn>>>,
 }
 
 impl DriverHost {
-    /// Looks for drivers next to the running executable, then on `PATH`.
+    /// Looks for drivers next to the running executable, then on `PATH` (empty entries and
+    /// relative folders are skipped: the current folder is never searched).
     pub fn new(events: Events) -> DriverHost {
         let mut search_path = Vec::new();
         if let Some(dir) = std::env::current_exe()
@@ -46,7 +55,7 @@ impl DriverHost {
             search_path.push(dir);
         }
         if let Some(path) = std::env::var_os("PATH") {
-            search_path.extend(std::env::split_paths(&path));
+            search_path.extend(std::env::split_paths(&path).filter(|p| p.is_absolute()));
         }
         DriverHost::with_search_path(search_path, events)
     }
@@ -56,27 +65,46 @@ impl DriverHost {
         DriverHost {
             search_path: dirs,
             events,
-            running: tokio::sync::Mutex::new(HashMap::new()),
+            registered: Mutex::default(),
+            running: tokio::sync::Mutex::default(),
         }
     }
 
-    /// The running driver `name` (or the driver that declares `name` as an alias), launching it
-    /// on first use.
-    pub async fn get(&self, name: &str) -> Result<Arc<DriverProcess>> {
-        let mut running = self.running.lock().await;
-        if let Some(p) = running.get(name) {
-            return Ok(p.clone());
+    /// Registers a driver implemented in this program, under its name and aliases. It wins over
+    /// an executable of the same name.
+    pub fn register(&self, driver: Arc<dyn Driver>) {
+        let info = driver.info();
+        let mut reg = self.registered.lock().unwrap();
+        for name in std::iter::once(&info.name).chain(&info.aliases) {
+            reg.insert(name.clone(), driver.clone());
         }
-        let process = match self.find(name) {
-            Some(path) => Arc::new(DriverProcess::launch(&path, self.events.clone()).await?),
-            None => self
-                .find_by_alias(name)
-                .await?
-                .ok_or_else(|| self.not_found(name))?,
+    }
+
+    /// The connection to driver `name` (or to the driver that declares `name` as an alias),
+    /// starting it on first use and again after it exited.
+    pub async fn get(&self, name: &str) -> Result<Arc<DriverConn>> {
+        let mut running = self.running.lock().await;
+        if let Some(c) = running.get(name) {
+            if !c.client.is_closed() {
+                return Ok(c.clone());
+            }
+            tracing::debug!(driver = name, "driver exited earlier: starting it again");
+        }
+        let registered = self.registered.lock().unwrap().get(name).cloned();
+        let conn = match registered {
+            Some(d) => DriverConn::in_process(d, self.events.clone()).await?,
+            None => match self.find(name) {
+                Some(path) => DriverConn::launch(&path, self.events.clone()).await?,
+                None => self
+                    .find_by_alias(name)
+                    .await?
+                    .ok_or_else(|| self.not_found(name))?,
+            },
         };
-        running.insert(name.to_string(), process.clone());
-        running.insert(process.info.name.clone(), process.clone());
-        Ok(process)
+        let conn = Arc::new(conn);
+        running.insert(name.to_string(), conn.clone());
+        running.insert(conn.info.name.clone(), conn.clone());
+        Ok(conn)
     }
 
     fn find(&self, name: &str) -> Option<PathBuf> {
@@ -90,8 +118,20 @@ impl DriverHost {
             .find(|p| is_executable(p))
     }
 
-    /// Every installed driver executable, by driver name (first one found wins).
-    pub fn installed(&self) -> Vec<(String, PathBuf)> {
+    /// Every installed driver: registered ones, then executables by driver name (first found
+    /// wins), sorted.
+    pub fn installed(&self) -> Vec<String> {
+        let mut found: Vec<String> = self.registered.lock().unwrap().keys().cloned().collect();
+        for (name, _) in self.executables() {
+            if !found.contains(&name) {
+                found.push(name);
+            }
+        }
+        found.sort();
+        found
+    }
+
+    fn executables(&self) -> Vec<(String, PathBuf)> {
         let mut found: Vec<(String, PathBuf)> = Vec::new();
         for dir in &self.search_path {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -111,11 +151,11 @@ impl DriverHost {
         found
     }
 
-    async fn find_by_alias(&self, alias: &str) -> Result<Option<Arc<DriverProcess>>> {
-        for (_, path) in self.installed() {
-            if let Ok(p) = DriverProcess::launch(&path, self.events.clone()).await {
-                if p.info.aliases.iter().any(|a| a == alias) {
-                    return Ok(Some(Arc::new(p)));
+    async fn find_by_alias(&self, alias: &str) -> Result<Option<DriverConn>> {
+        for (_, path) in self.executables() {
+            if let Ok(c) = DriverConn::launch(&path, self.events.clone()).await {
+                if c.info.aliases.iter().any(|a| a == alias) {
+                    return Ok(Some(c));
                 }
             }
         }
@@ -123,20 +163,10 @@ impl DriverHost {
     }
 
     fn not_found(&self, name: &str) -> Error {
-        let installed: Vec<String> = self.installed().into_iter().map(|(n, _)| n).collect();
-        let hint = if installed.is_empty() {
-            String::new()
-        } else {
-            format!("; installed drivers: {}", installed.join(", "))
-        };
         Error::DriverNotFound {
             driver: name.to_string(),
-            exe_dir: self
-                .search_path
-                .first()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            hint,
+            searched: self.search_path.clone(),
+            installed: self.installed(),
         }
     }
 }
@@ -148,18 +178,21 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// One running driver executable.
-pub struct DriverProcess {
+/// Receivers of `made` notifications, by machine.
+type MadeListeners = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>>;
+
+/// A connection to one driver: a process, or a driver running in this program.
+pub struct DriverConn {
     info: DriverInfo,
     client: Client,
-    child: Mutex<Child>,
+    child: Option<Mutex<Child>>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    made: MadeListeners,
 }
 
-impl DriverProcess {
+impl DriverConn {
     /// Starts the executable and performs the handshake.
-    pub async fn launch(path: &Path, events: Events) -> Result<DriverProcess> {
-        let display = path.display().to_string();
+    async fn launch(path: &Path, events: Events) -> Result<DriverConn> {
         let mut child = Command::new(path)
             .env(
                 driver_protocol::PLUGIN_COOKIE_KEY,
@@ -170,7 +203,10 @@ impl DriverProcess {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| Error::io(format!("starting the driver {display}"), e))?;
+            .map_err(|source| Error::DriverStart {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -197,30 +233,56 @@ impl DriverProcess {
                 t.push_back(line);
             }
         });
-
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(n) = rx.recv().await {
-                if let ClientNotification::Progress(p) = n {
-                    events.emit(&p.machine, p.message);
-                }
-            }
-        });
-        let client = Client::new(stdout, stdin, tx);
-        let mut process = DriverProcess {
+        let made = MadeListeners::default();
+        let client = Client::new(stdout, stdin, notifications(events, made.clone()));
+        let conn = DriverConn {
             info: DriverInfo::new(&label, "", Default::default(), Vec::new()),
             client,
-            child: Mutex::new(child),
+            child: Some(Mutex::new(child)),
             stderr_tail,
+            made,
         };
-        let params = InitializeParams {
-            protocol_version: driver_protocol::PROTOCOL_VERSION,
-            host: format!("machine-core {}", env!("CARGO_PKG_VERSION")),
+        conn.handshake(&label).await
+    }
+
+    /// Serves `driver` in this program over in-memory pipes, and performs the handshake.
+    async fn in_process(driver: Arc<dyn Driver>, events: Events) -> Result<DriverConn> {
+        let label = driver.info().name;
+        let (host_end, driver_end) = tokio::io::duplex(1 << 16);
+        let (dr, dw) = tokio::io::split(driver_end);
+        tokio::spawn(driver_protocol::serve_io(driver, dr, dw));
+        let (hr, hw) = tokio::io::split(host_end);
+        let made = MadeListeners::default();
+        let conn = DriverConn {
+            info: DriverInfo::new(&label, "", Default::default(), Vec::new()),
+            client: Client::new(hr, hw, notifications(events, made.clone())),
+            child: None,
+            stderr_tail: Arc::default(),
+            made,
         };
-        process.info = process
-            .call("", INITIALIZE, &params, INITIALIZE_TIMEOUT)
+        conn.handshake(&label).await
+    }
+
+    async fn handshake(mut self, label: &str) -> Result<DriverConn> {
+        let params = InitializeParams::new(&format!("machine-core {}", env!("CARGO_PKG_VERSION")));
+        let info: DriverInfo = self
+            .call(
+                "",
+                INITIALIZE,
+                &params,
+                INITIALIZE_TIMEOUT,
+                &CancellationToken::new(),
+            )
             .await?;
-        Ok(process)
+        if info.protocol_version != driver_protocol::PROTOCOL_VERSION {
+            return Err(Error::DriverVersion {
+                driver: label.to_string(),
+                driver_version: info.protocol_version,
+                host_version: driver_protocol::PROTOCOL_VERSION,
+            });
+        }
+        self.info = info;
+        Ok(self)
     }
 
     /// What the driver said about itself.
@@ -228,20 +290,35 @@ impl DriverProcess {
         &self.info
     }
 
-    /// Calls `method` about `machine`, waiting at most `timeout`.
+    /// Receives the configs the driver reports with `made` for `machine` while the receiver
+    /// lives (a create in progress).
+    pub(crate) fn watch_made(&self, machine: &str) -> MadeWatch {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.made.lock().unwrap().insert(machine.to_string(), tx);
+        MadeWatch {
+            rx,
+            machine: machine.to_string(),
+            listeners: self.made.clone(),
+        }
+    }
+
+    /// Calls `method` about `machine`, waiting at most `timeout`; `cancel` tells the driver to
+    /// stop (it answers once it has undone its work).
     pub async fn call<P: Serialize, R: DeserializeOwned>(
         &self,
         machine: &str,
         method: &str,
         params: &P,
         timeout: Duration,
+        cancel: &CancellationToken,
     ) -> Result<R> {
         let driver = if self.info.name.is_empty() {
             "unknown"
         } else {
             &self.info.name
         };
-        match tokio::time::timeout(timeout, self.client.call(method, params)).await {
+        let call = self.client.call_cancellable(method, params, cancel);
+        match tokio::time::timeout(timeout, call).await {
             Err(_) => Err(Error::DriverTimeout {
                 driver: driver.into(),
                 machine: machine.into(),
@@ -262,41 +339,75 @@ impl DriverProcess {
                 kind: e.kind,
                 message: e.message,
             }),
-            Ok(Err(ClientError::Closed)) => Err(Error::DriverCrashed {
+            Ok(Err(ClientError::Closed)) => {
+                let (status, stderr_tail) = self.crash_detail().await;
+                Err(Error::DriverCrashed {
+                    driver: driver.into(),
+                    machine: machine.into(),
+                    call: method.into(),
+                    status,
+                    stderr_tail,
+                })
+            }
+            Ok(Err(e)) => Err(Error::DriverAnswer {
                 driver: driver.into(),
                 machine: machine.into(),
                 call: method.into(),
-                detail: self.crash_detail().await,
-            }),
-            Ok(Err(e)) => Err(Error::Driver {
-                driver: driver.into(),
-                machine: machine.into(),
-                call: method.into(),
-                kind: ErrorKind::Protocol,
-                message: e.to_string(),
+                reason: e.to_string(),
             }),
         }
     }
 
-    async fn crash_detail(&self) -> String {
-        // give the process a moment to finish exiting so its status is known
+    async fn crash_detail(&self) -> (Option<String>, Vec<String>) {
         let mut status = None;
-        for _ in 0..20 {
-            if let Ok(Some(s)) = self.child.lock().unwrap().try_wait() {
-                status = Some(s);
-                break;
+        if let Some(child) = &self.child {
+            // give the process a moment to finish exiting so its status is known
+            for _ in 0..20 {
+                if let Ok(Some(s)) = child.lock().unwrap().try_wait() {
+                    status = Some(s.to_string());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let tail: Vec<String> = self.stderr_tail.lock().unwrap().iter().cloned().collect();
-        let mut detail = match status {
-            Some(s) => format!(" ({s})"),
-            None => String::new(),
-        };
-        if !tail.is_empty() {
-            detail.push_str(":\n  ");
-            detail.push_str(&tail.join("\n  "));
-        }
-        detail
+        let tail = self.stderr_tail.lock().unwrap().iter().cloned().collect();
+        (status, tail)
     }
+}
+
+/// A subscription to `made` notifications for one machine; ends when dropped.
+pub(crate) struct MadeWatch {
+    pub(crate) rx: mpsc::UnboundedReceiver<Value>,
+    machine: String,
+    listeners: MadeListeners,
+}
+
+impl Drop for MadeWatch {
+    fn drop(&mut self) {
+        self.listeners.lock().unwrap().remove(&self.machine);
+    }
+}
+
+/// Routes a driver's notifications: progress to `events`, `made` to the create that waits for it.
+fn notifications(events: Events, made: MadeListeners) -> mpsc::UnboundedSender<ClientNotification> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(n) = rx.recv().await {
+            match n {
+                ClientNotification::Progress(p) => {
+                    let step = Step::Driver(p.step.clone().unwrap_or_else(|| "progress".into()));
+                    let mut e = Event::new(&p.machine, step, p.message).at(Level::Info);
+                    e.progress = p.done.zip(p.total);
+                    events.send(e);
+                }
+                ClientNotification::Made(m) => {
+                    if let Some(tx) = made.lock().unwrap().get(&m.machine) {
+                        let _ = tx.send(m.config);
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    tx
 }

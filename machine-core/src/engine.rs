@@ -38,7 +38,10 @@ pub const SYSVINIT_DEFAULT_PATH: &str = "/etc/default/docker";
 pub enum InstallMethod {
     /// Download a script (get.docker.com or a compatible one) and run it with `sh`; a pinned
     /// version is passed as `VERSION=x.y.z` in its environment, as get.docker.com reads it.
-    Script { url: String },
+    Script {
+        /// Where to download the install script from.
+        url: String,
+    },
     /// The distribution's own packages (`docker.io` on Debian and Ubuntu, `moby-engine` on Fedora,
     /// ...), pinned with the package manager's versioned name.
     Packages,
@@ -100,7 +103,9 @@ impl Default for EngineOptions {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid engine option {option:?}: {reason}")]
 pub struct EngineOptionError {
+    /// The offending option, as given.
     pub option: String,
+    /// Why it was rejected.
     pub reason: String,
 }
 
@@ -208,19 +213,6 @@ pub fn dockerd_args(
     Ok(args)
 }
 
-/// Quotes a word for a POSIX shell: unchanged when it is plainly safe, else in single quotes.
-pub fn sh_quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
-    if safe {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
 /// Quotes one word of a systemd `ExecStart=` line: specifiers (`%`) and variable expansion (`$`)
 /// are escaped; a word with anything but plain characters goes in double quotes with `\` and `"`
 /// escaped.
@@ -289,7 +281,7 @@ fn init_script_opts(
 fn shell_env_lines(engine: &EngineOptions) -> Result<String, EngineOptionError> {
     let mut out = String::new();
     for (k, v) in daemon_env(engine)? {
-        out.push_str(&format!("export {k}={}\n", sh_quote(&v)));
+        out.push_str(&format!("export {k}={}\n", crate::shell::quote(&v)));
     }
     Ok(out)
 }
@@ -327,7 +319,7 @@ fn init_script_conf(
     Ok(format!(
         "# Written by machine: the Docker daemon of this machine.\n{}{binary_var}={}\nDOCKER_OPTS=\"{opts}\"\n",
         shell_env_lines(engine)?,
-        sh_quote(dockerd_path),
+        crate::shell::quote(dockerd_path),
     ))
 }
 
@@ -500,10 +492,10 @@ mod tests {
 
     #[test]
     fn shell_quoting() {
-        assert_eq!(sh_quote("abc/-_.:=1"), "abc/-_.:=1");
-        assert_eq!(sh_quote(""), "''");
-        assert_eq!(sh_quote("a b"), "'a b'");
-        assert_eq!(sh_quote("it's"), r"'it'\''s'");
-        assert_eq!(sh_quote("$(x)"), "'$(x)'");
+        assert_eq!(crate::shell::quote("abc/-_.:=1"), "abc/-_.:=1");
+        assert_eq!(crate::shell::quote(""), "''");
+        assert_eq!(crate::shell::quote("a b"), "'a b'");
+        assert_eq!(crate::shell::quote("it's"), r"'it'\''s'");
+        assert_eq!(crate::shell::quote("$(x)"), "'$(x)'");
     }
 }

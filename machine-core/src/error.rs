@@ -1,96 +1,229 @@
-//! The library's error type: every variant says what failed and, where it can, what to do.
-//!
-//! Each domain module has its own error type (ssh, cert, provision, ...) that converts into
-//! [`Error`] with `?`.
+//! The library's error type. Every variant carries the facts (names, paths, kinds), not advice:
+//! what to do next is the caller's to word (the CLI does). Each domain module has its own error
+//! type (ssh, cert, provision, store, ...) that converts into [`Error`] with `?`.
 
+use crate::store::StoreError;
+use driver_protocol::ErrorKind;
 use std::path::PathBuf;
 
+/// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What went wrong.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
+    /// The name is not a valid machine name (see [`crate::name::validate_name`]).
+    #[error("invalid machine name \"{0}\": use letters, digits, dots and dashes, starting and ending each part with a letter or digit, at most 63 characters")]
+    InvalidName(String),
+    /// No machine of that name.
+    #[error("machine \"{0}\" does not exist")]
+    NotFound(String),
+    /// A machine of that name exists.
+    #[error("machine \"{0}\" already exists")]
+    AlreadyExists(String),
+    /// The store failed, or holds a broken record.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The driver cannot do this operation.
+    #[error("{driver} driver does not support {operation}")]
+    NotSupported {
+        /// The driver, as the user named it.
+        driver: String,
+        /// The operation (`stop`, ...).
+        operation: String,
+    },
+    /// No executable for the driver, and no installed driver declares the name as an alias.
+    #[error("driver \"{driver}\" not found: no executable machine-driver-{driver} in {}", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    DriverNotFound {
+        /// The name asked for.
+        driver: String,
+        /// The folders searched, in order.
+        searched: Vec<PathBuf>,
+        /// The drivers that are installed.
+        installed: Vec<String>,
+    },
+    /// The driver executable could not be started.
+    #[error("cannot start the driver {path}: {source}")]
+    DriverStart {
+        /// The executable.
+        path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid file {path}: {message}")]
-    InvalidFile { path: PathBuf, message: String },
-    #[error("machine \"{0}\" does not exist: `machine ls` lists the machines, `machine create` adds one")]
-    NotFound(String),
-    #[error("machine \"{0}\" already exists: pick another name, or remove it first with `machine rm {0}`")]
-    AlreadyExists(String),
-    #[error("invalid machine name \"{0}\": use letters, digits, dots and dashes, starting with a letter or digit (a host name, at most 63 characters)")]
-    InvalidName(String),
-    #[error("{driver} driver does not support {operation}")]
-    NotSupported { driver: String, operation: String },
-    #[error("driver \"{driver}\" not found: no executable machine-driver-{driver} next to {exe_dir} or on PATH{hint}")]
-    DriverNotFound {
+    /// The driver speaks another protocol version.
+    #[error("the {driver} driver speaks protocol version {driver_version}, this library speaks {host_version}")]
+    DriverVersion {
+        /// The driver.
         driver: String,
-        exe_dir: String,
-        hint: String,
+        /// Its protocol version.
+        driver_version: u32,
+        /// This library's ([`driver_protocol::PROTOCOL_VERSION`]).
+        host_version: u32,
     },
+    /// The driver answered a call with an error.
     #[error("{driver} driver, machine \"{machine}\", {call}: {message}")]
     Driver {
+        /// The driver.
         driver: String,
+        /// The machine.
         machine: String,
+        /// The call.
         call: String,
-        kind: driver_protocol::ErrorKind,
+        /// What kind of failure the driver reported.
+        kind: ErrorKind,
+        /// The driver's message.
         message: String,
     },
-    #[error("the {driver} driver exited during {call} for machine \"{machine}\"{detail}")]
+    /// The driver process ended during a call (it is started again for the next call).
+    #[error("the {driver} driver exited during {call} for machine \"{machine}\"{}{}", .status.as_ref().map(|s| format!(" ({s})")).unwrap_or_default(), if .stderr_tail.is_empty() { String::new() } else { format!(":\n  {}", .stderr_tail.join("\n  ")) })]
     DriverCrashed {
+        /// The driver.
         driver: String,
+        /// The machine.
         machine: String,
+        /// The call.
         call: String,
-        detail: String,
+        /// How the process ended, when known.
+        status: Option<String>,
+        /// The last lines it logged.
+        stderr_tail: Vec<String>,
     },
+    /// The driver did not answer in time.
     #[error(
         "the {driver} driver did not answer {call} for machine \"{machine}\" within {seconds}s"
     )]
     DriverTimeout {
+        /// The driver.
         driver: String,
+        /// The machine.
         machine: String,
+        /// The call.
         call: String,
+        /// The time allowed.
         seconds: u64,
     },
-    #[error("{source}{}", kept_hint(*.kept, .machine))]
-    CreateFailed {
+    /// The driver's answer does not fit the protocol, or holds a value that is not what it
+    /// claims to be (an IP address that does not parse, ...).
+    #[error(
+        "the {driver} driver gave an invalid answer to {call} for machine \"{machine}\": {reason}"
+    )]
+    DriverAnswer {
+        /// The driver.
+        driver: String,
+        /// The machine.
         machine: String,
-        /// Whether the machine's folder was kept because cleaning up failed too.
+        /// The call.
+        call: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `create` failed; what it made was removed, or (`kept`) removing it failed too and the
+    /// machine is kept, phase `Failed`, for `rm` to finish.
+    #[error("{source}")]
+    CreateFailed {
+        /// The machine.
+        machine: String,
+        /// Whether the machine was kept.
         kept: bool,
+        /// Why create failed.
         source: Box<Error>,
     },
+    /// The operation was cancelled; `undone` says whether what it had made was removed.
+    #[error("{operation} of machine \"{machine}\" was cancelled")]
+    Cancelled {
+        /// The machine.
+        machine: String,
+        /// The operation.
+        operation: String,
+        /// For create: whether what was made is gone (else `rm` removes it).
+        undone: bool,
+    },
+    /// The machine's record lacks something the operation needs (a certificate, its SSH key,
+    /// its host key).
+    #[error("machine \"{machine}\" has no {what} in the store")]
+    Missing {
+        /// The machine.
+        machine: String,
+        /// What is missing.
+        what: String,
+    },
+    /// The store's CA and the given client certificate do not belong together, or the store
+    /// already trusts another CA.
     #[error("{0}")]
-    Other(String),
-    // domain errors (one line per module, added by the module's author)
+    StoreCa(StoreCaError),
+    /// The host answers SSH but keeps refusing the machine's key.
+    #[error(
+        "{host}:{port} answers SSH but refused the machine's key for user {user} for {seconds}s"
+    )]
+    KeyRefused {
+        /// The host.
+        host: String,
+        /// Its SSH port.
+        port: u16,
+        /// The user.
+        user: String,
+        /// How long it was tried.
+        seconds: u64,
+    },
+    /// A provisioning step failed.
     #[error(transparent)]
     Provision(#[from] crate::provision::ProvisionError),
+    /// SSH failed.
     #[error(transparent)]
     Ssh(#[from] crate::ssh::SshError),
+    /// An SSH key could not be read or made.
     #[error(transparent)]
     SshKey(#[from] crate::sshkey::SshKeyError),
+    /// A certificate could not be made or read.
     #[error(transparent)]
     Cert(#[from] crate::cert::CertError),
+    /// The Docker daemon failed to answer over TLS.
     #[error(transparent)]
     Daemon(#[from] crate::daemon::DaemonError),
 }
 
-fn kept_hint(kept: bool, machine: &str) -> String {
-    if kept {
-        format!("\n(the machine was kept: `machine rm -f {machine}` removes it)")
-    } else {
-        String::new()
+/// Why store certificates given by the user were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreCaError {
+    /// The client certificate is not signed by the CA given with it.
+    #[error("the client certificate is not signed by the CA certificate given with it")]
+    ClientNotSignedByCa,
+    /// The store already has another CA, which its machines trust.
+    #[error("the store at {store} already has another CA, which its machines trust")]
+    OtherCa {
+        /// Where the store is.
+        store: String,
+    },
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::NotFound(n) => Error::NotFound(n),
+            StoreError::AlreadyExists(n) => Error::AlreadyExists(n),
+            other => Error::Store(other),
+        }
     }
 }
 
 impl Error {
-    /// Wraps an I/O error with what was being done, e.g. "reading /x/config.json".
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
+    /// The kind a driver reported, when this is a driver's error.
+    pub fn driver_kind(&self) -> Option<ErrorKind> {
+        match self {
+            Error::Driver { kind, .. } => Some(*kind),
+            Error::CreateFailed { source, .. } => source.driver_kind(),
+            _ => None,
         }
+    }
+
+    /// Whether the machine's record is there but cannot be read.
+    pub fn is_broken_record(&self) -> bool {
+        matches!(
+            self,
+            Error::Store(StoreError::Corrupt { .. } | StoreError::NewerVersion { .. })
+        )
     }
 }

@@ -1,34 +1,151 @@
-//! Progress events: what a long operation is doing, for a CLI to print or a program to record.
+//! Live progress: typed events about what a long operation is doing, for a CLI's live display or
+//! a program's UI.
+//!
+//! An [`Event`] names the machine, a [`Step`] a program can match on, a message, a [`Level`], and
+//! units done of a total where there is one (bytes of an ISO upload). The output of the Docker
+//! install streams as [`Level::Output`] events while it runs.
 
 use std::sync::Arc;
 
-/// One progress line about one machine.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub machine: String,
-    pub message: String,
+/// What an operation is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// Checking that create can work (options, driver pre-create check).
+    Check,
+    /// Making the machine's SSH key.
+    SshKey,
+    /// Making or reading the store's CA and client certificate, or a server certificate.
+    Certificates,
+    /// The driver making the host (or VM).
+    CreateHost,
+    /// Waiting until the machine accepts SSH logins.
+    WaitForSsh,
+    /// Reading the host's OS and preparing it.
+    Provision,
+    /// Installing or upgrading Docker.
+    InstallDocker,
+    /// Writing the daemon's configuration and restarting it.
+    ConfigureDocker,
+    /// Waiting until the daemon answers over mutual TLS.
+    WaitForDocker,
+    /// The operation finished.
+    Done,
+    /// Undoing what a failed or cancelled create made.
+    Rollback,
+    /// Starting the machine.
+    Start,
+    /// Stopping the machine.
+    Stop,
+    /// Restarting the machine.
+    Restart,
+    /// Killing the machine.
+    Kill,
+    /// Removing the machine.
+    Remove,
+    /// A driver's own step (`clone`, `upload-iso`, `wait-ip`, ...), as the driver named it.
+    Driver(String),
 }
 
-/// Where progress goes. Cheap to clone; [`Events::none`] drops everything.
+impl Step {
+    /// A short word for the step (`wait-for-ssh`, `driver:clone`, ...).
+    pub fn name(&self) -> String {
+        match self {
+            Step::Check => "check".into(),
+            Step::SshKey => "ssh-key".into(),
+            Step::Certificates => "certificates".into(),
+            Step::CreateHost => "create-host".into(),
+            Step::WaitForSsh => "wait-for-ssh".into(),
+            Step::Provision => "provision".into(),
+            Step::InstallDocker => "install-docker".into(),
+            Step::ConfigureDocker => "configure-docker".into(),
+            Step::WaitForDocker => "wait-for-docker".into(),
+            Step::Done => "done".into(),
+            Step::Rollback => "rollback".into(),
+            Step::Start => "start".into(),
+            Step::Stop => "stop".into(),
+            Step::Restart => "restart".into(),
+            Step::Kill => "kill".into(),
+            Step::Remove => "remove".into(),
+            Step::Driver(s) => format!("driver:{s}"),
+        }
+    }
+}
+
+/// How an event should be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Level {
+    /// A line of a remote command's output (the Docker install): detail, shown live.
+    Output,
+    /// A step of the operation.
+    Info,
+    /// Something went wrong but the operation goes on (or is being undone).
+    Warn,
+}
+
+/// One progress event about one machine.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Event {
+    /// The machine.
+    pub machine: String,
+    /// What is being done.
+    pub step: Step,
+    /// A line for people.
+    pub message: String,
+    /// How to show it.
+    pub level: Level,
+    /// Units done and in all, where the step has them.
+    pub progress: Option<(u64, u64)>,
+}
+
+impl Event {
+    /// An info event.
+    pub fn new(machine: &str, step: Step, message: impl Into<String>) -> Event {
+        Event {
+            machine: machine.into(),
+            step,
+            message: message.into(),
+            level: Level::Info,
+            progress: None,
+        }
+    }
+
+    /// The same event at `level`.
+    pub fn at(mut self, level: Level) -> Event {
+        self.level = level;
+        self
+    }
+}
+
+/// Where events go: a function called for each (from any task; keep it quick). Cheap to clone;
+/// [`Events::none`] drops everything.
 #[derive(Clone, Default)]
 pub struct Events(Option<Arc<dyn Fn(Event) + Send + Sync>>);
 
 impl Events {
+    /// Events go to `sink`.
     pub fn new(sink: impl Fn(Event) + Send + Sync + 'static) -> Events {
         Events(Some(Arc::new(sink)))
     }
+
+    /// Events go nowhere.
     pub fn none() -> Events {
         Events(None)
     }
-    pub fn emit(&self, machine: &str, message: impl Into<String>) {
-        let message = message.into();
-        tracing::debug!(machine, "{message}");
+
+    /// Sends `event` (and logs it at debug level).
+    pub fn send(&self, event: Event) {
+        tracing::debug!(machine = %event.machine, step = %event.step.name(), "{}", event.message);
         if let Some(sink) = &self.0 {
-            sink(Event {
-                machine: machine.to_string(),
-                message,
-            });
+            sink(event);
         }
+    }
+
+    /// Sends an info event.
+    pub fn info(&self, machine: &str, step: Step, message: impl Into<String>) {
+        self.send(Event::new(machine, step, message));
     }
 }
 

@@ -10,27 +10,54 @@
 //! Errors say what failed and what to check. File contents sent by [`Session::upload`] go
 //! through the command's stdin, never its command line, and are never logged.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use russh::client::{Handle, Handler};
-use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::ChannelMsg;
 
 use crate::sshkey::SshKeyError;
 
-/// Where and as whom to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and as whom to connect, and with which key.
+#[derive(Clone)]
 pub struct SshTarget {
+    /// Host name or IP address.
     pub host: String,
+    /// SSH port.
     pub port: u16,
+    /// Login user.
     pub user: String,
-    /// The private key file to authenticate with.
-    pub key_path: PathBuf,
+    /// The private key to authenticate with.
+    pub key: Arc<PrivateKey>,
+    /// Where the key came from, for messages (a path, or "the machine's key").
+    pub key_label: String,
+}
+
+impl std::fmt::Debug for SshTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SshTarget({}@{} with {})",
+            self.user,
+            self.addr(),
+            self.key_label
+        )
+    }
 }
 
 impl SshTarget {
+    /// `user@host:port` with `key`.
+    pub fn new(host: &str, port: u16, user: &str, key: PrivateKey, key_label: &str) -> Self {
+        SshTarget {
+            host: host.into(),
+            port,
+            user: user.into(),
+            key: Arc::new(key),
+            key_label: key_label.into(),
+        }
+    }
+
     /// `host:port`, or `[host]:port` for an IPv6 address.
     pub fn addr(&self) -> String {
         addr(&self.host, self.port)
@@ -47,14 +74,35 @@ pub enum HostKeyCheck {
 }
 
 /// The result of a remote command. Output is decoded as UTF-8, lossily.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Output {
+    /// The exit status (0 is success).
     pub status: u32,
+    /// What it printed on stdout.
     pub stdout: String,
+    /// What it printed on stderr.
     pub stderr: String,
 }
 
 impl Output {
+    /// A successful command that printed `stdout`.
+    pub fn ok(stdout: impl Into<String>) -> Output {
+        Output {
+            status: 0,
+            stdout: stdout.into(),
+            stderr: String::new(),
+        }
+    }
+
+    /// A failed command with `status` that printed `stderr`.
+    pub fn failed(status: u32, stderr: impl Into<String>) -> Output {
+        Output {
+            status,
+            stdout: String::new(),
+            stderr: stderr.into(),
+        }
+    }
+
     /// Whether the command exited with status 0.
     pub fn success(&self) -> bool {
         self.status == 0
@@ -64,52 +112,84 @@ impl Output {
 /// What went wrong talking SSH. Each message says what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
+    /// The TCP connection to sshd could not be made.
     #[error("cannot reach {addr}: {reason} — is the host up and is sshd listening on that port?")]
-    Unreachable { addr: String, reason: String },
-    #[error(
-        "the host refused key {} for user {user}: check --generic-ssh-user and that the key's \
-         .pub is in the user's ~/.ssh/authorized_keys",
-        key.display()
-    )]
-    AuthFailed { user: String, key: PathBuf },
+    Unreachable {
+        /// The `host:port` address.
+        addr: String,
+        /// The connection error.
+        reason: String,
+    },
+    /// The host did not accept the key for the user.
+    #[error("the host refused {key} for user {user}")]
+    AuthFailed {
+        /// The login user.
+        user: String,
+        /// Which key was refused (its label).
+        key: String,
+    },
+    /// The host presented a different host key than the one recorded.
     #[error(
         "the SSH host key of {addr} has changed: expected {expected}, got {actual}. Either the \
          host was reinstalled (or its host keys regenerated), or someone is intercepting the \
          connection. If you know the host was reinstalled, remove the machine and create it again"
     )]
     HostKeyMismatch {
+        /// The `host:port` address.
         addr: String,
+        /// SHA-256 fingerprint of the recorded host key.
         expected: String,
+        /// SHA-256 fingerprint of the key the host presented.
         actual: String,
     },
+    /// An SSH operation did not finish in time.
     #[error(
         "{what} on {addr} did not finish within {}s: is the host overloaded or the network \
          dropping packets?",
         after.as_secs()
     )]
     Timeout {
+        /// The `host:port` address.
         addr: String,
+        /// What was being done.
         what: String,
+        /// How long was waited.
         after: Duration,
     },
+    /// A remote command exited with a non-zero status.
     #[error("`{command}` failed with exit status {status}: {stderr}")]
     CommandFailed {
+        /// The command (shortened).
         command: String,
+        /// Its exit status.
         status: u32,
+        /// The end of its stderr (or stdout when stderr was empty).
         stderr: String,
     },
+    /// The connection closed while a command was running.
     #[error(
         "the connection to {addr} closed while `{command}` was running: did the host reboot or \
          sshd restart?"
     )]
-    Disconnected { addr: String, command: String },
+    Disconnected {
+        /// The `host:port` address.
+        addr: String,
+        /// The command that was running (shortened).
+        command: String,
+    },
+    /// The recorded host key could not be parsed.
     #[error(
         "the recorded SSH host key is not an OpenSSH public key line ({reason}): the machine's \
          configuration may be damaged"
     )]
-    BadHostKey { reason: String },
+    BadHostKey {
+        /// Why it could not be parsed.
+        reason: String,
+    },
+    /// The SSH key file could not be used.
     #[error(transparent)]
     Key(#[from] SshKeyError),
+    /// Any other SSH protocol failure.
     #[error("SSH protocol error: {0}")]
     Protocol(String),
 }
@@ -167,7 +247,7 @@ impl Session {
     ) -> Result<Session, SshError> {
         let started = Instant::now();
         let addr = target.addr();
-        let key = crate::sshkey::load_private(&target.key_path)?;
+        let key = target.key.clone();
         let expected = match &check {
             HostKeyCheck::Record => None,
             HostKeyCheck::Expect(line) => Some(parse_key_line(line)?),
@@ -222,16 +302,13 @@ impl Session {
                 None
             };
             let auth = handle
-                .authenticate_publickey(
-                    target.user.clone(),
-                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-                )
+                .authenticate_publickey(target.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
                 .await
                 .map_err(|e| classify(e, &addr, "authentication"))?;
             if !auth.success() {
                 return Err(SshError::AuthFailed {
                     user: target.user.clone(),
-                    key: target.key_path.clone(),
+                    key: target.key_label.clone(),
                 });
             }
             Ok(handle)
@@ -353,8 +430,8 @@ impl Session {
         let command = format!(
             "{}sh -c {} sh {}",
             if sudo { "sudo -n " } else { "" },
-            shell_quote(&script),
-            shell_quote(remote_path)
+            crate::shell::quote(&script),
+            crate::shell::quote(remote_path)
         );
         let out = self.run(&command, Some(contents)).await?;
         let what = format!(
@@ -372,7 +449,26 @@ impl Session {
             .await;
     }
 
+    /// Runs `command` like [`Session::exec`], calling `on_line` with each line of its output
+    /// (stdout and stderr) as it arrives.
+    pub async fn exec_streaming(
+        &self,
+        command: &str,
+        on_line: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<Output, SshError> {
+        self.run_with(command, None, Some(on_line)).await
+    }
+
     async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
+        self.run_with(command, stdin, None).await
+    }
+
+    async fn run_with(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        on_line: Option<&(dyn Fn(&str) + Send + Sync)>,
+    ) -> Result<Output, SshError> {
         let addr = self.target.addr();
         tracing::debug!(addr = %addr, command = %short(command), "ssh: exec");
         let lost = |e: russh::Error| match e {
@@ -399,10 +495,26 @@ impl Session {
             let mut stderr = Vec::new();
             let mut status = None;
             let mut refused = false;
+            let (mut out_line, mut err_line) = (Vec::new(), Vec::new());
+            let emit = |pending: &mut Vec<u8>, data: &[u8]| {
+                if let Some(f) = on_line {
+                    pending.extend_from_slice(data);
+                    while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=i).collect();
+                        f(String::from_utf8_lossy(&line).trim_end());
+                    }
+                }
+            };
             while let Some(msg) = read.wait().await {
                 match msg {
-                    ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
+                    ChannelMsg::Data { data } => {
+                        emit(&mut out_line, &data);
+                        stdout.extend_from_slice(&data)
+                    }
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        emit(&mut err_line, &data);
+                        stderr.extend_from_slice(&data)
+                    }
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                     ChannelMsg::ExitSignal {
                         signal_name,
@@ -417,6 +529,13 @@ impl Session {
                     ChannelMsg::Failure => refused = true,
                     ChannelMsg::Close => break,
                     _ => {}
+                }
+            }
+            if let Some(f) = on_line {
+                for rest in [out_line, err_line] {
+                    if !rest.is_empty() {
+                        f(String::from_utf8_lossy(&rest).trim_end());
+                    }
                 }
             }
             (stdout, stderr, status, refused)
@@ -550,18 +669,6 @@ pub fn known_hosts_line(host: &str, port: u16, key_line: &str) -> String {
     format!("{host} {}", key.join(" "))
 }
 
-/// Quotes `s` for a POSIX shell (unchanged when it holds only safe characters).
-pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if safe {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,10 +699,6 @@ mod tests {
 
     #[test]
     fn quoting_and_tails() {
-        assert_eq!(shell_quote("/etc/docker/ca.pem"), "/etc/docker/ca.pem");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
         assert_eq!(tail("1\n2\n3\n", 2), "2\n3");
         assert_eq!(addr("fd00::1", 22), "[fd00::1]:22");
         let e = check_ok(

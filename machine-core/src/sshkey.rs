@@ -18,29 +18,51 @@ use russh::keys::PrivateKey;
 /// What went wrong with an SSH key file. Every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum SshKeyError {
+    /// The key file does not exist.
     #[error("SSH key {path} does not exist: pass --generic-ssh-key with an existing private key")]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key file exists but could not be read.
     #[error("cannot read SSH key {path}: {source}: check the file's permissions")]
     Unreadable {
+        /// The key file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The key is encrypted with a passphrase.
     #[error(
         "SSH key {path} is protected by a passphrase, which machine does not support: use a key \
          without a passphrase (for example a copy made with `ssh-keygen -p -N '' -f COPY`)"
     )]
-    Encrypted { path: PathBuf },
+    Encrypted {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// A public key was given where a private key is needed.
     #[error(
         "{path} is a public key: pass the private key file instead (usually the same name \
          without .pub)"
     )]
-    PublicNotPrivate { path: PathBuf },
+    PublicNotPrivate {
+        /// The public key file.
+        path: PathBuf,
+    },
+    /// The file is not a private key in a supported format.
     #[error(
         "{path} is not an SSH private key machine can read ({reason}): pass an ed25519, ECDSA or \
          RSA private key in OpenSSH or PEM format"
     )]
-    Invalid { path: PathBuf, reason: String },
+    Invalid {
+        /// The key file.
+        path: PathBuf,
+        /// Why it could not be parsed.
+        reason: String,
+    },
+    /// Generating a new key pair failed.
     #[error("cannot generate an SSH key: {0}")]
     Generate(String),
 }
@@ -114,6 +136,12 @@ pub fn load_private(path: &Path) -> Result<PrivateKey, SshKeyError> {
             reason: "the file is binary, not a PEM or OpenSSH text file".into(),
         });
     };
+    parse_private(&text, path)
+}
+
+/// Parses a private key held in memory; `origin` names where it came from in errors.
+pub fn parse_private(text: &str, origin: &Path) -> Result<PrivateKey, SshKeyError> {
+    let path = origin;
     let trimmed = text.trim_start();
     if looks_public(trimmed) {
         return Err(SshKeyError::PublicNotPrivate { path: path.into() });
@@ -129,7 +157,7 @@ pub fn load_private(path: &Path) -> Result<PrivateKey, SshKeyError> {
             reason: "no `-----BEGIN ... PRIVATE KEY-----` block in it".into(),
         });
     }
-    match russh::keys::decode_secret_key(&text, None) {
+    match russh::keys::decode_secret_key(text, None) {
         Ok(key) => Ok(key),
         Err(russh::keys::Error::KeyIsEncrypted) => {
             Err(SshKeyError::Encrypted { path: path.into() })

@@ -1,7 +1,9 @@
 //! The driver host against real driver processes: the Python example driver, a driver that
-//! crashes mid-call, one that hangs, and one that does not exist.
+//! crashes mid-call (and is started again for the next call), one that hangs, one that speaks
+//! an older protocol, and one that does not exist.
 
-use driver_protocol::calls::{self, MachineParams, SetConfigParams, StateResult};
+use driver_protocol::calls::{self, MachineParams, SetConfigParams, State, StateResult};
+use driver_protocol::{CancellationToken, Options};
 use machine_core::driver_host::DriverHost;
 use machine_core::{Error, Events};
 use serde_json::json;
@@ -20,18 +22,25 @@ fn script(dir: &Path, name: &str, body: &str) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// A shell driver that answers the handshake, then runs `then` on the next request.
-fn shell_driver(then: &str) -> String {
+/// A shell driver speaking `version` that answers the handshake, then runs `then` on the next
+/// request.
+fn shell_driver(version: u32, then: &str) -> String {
     format!(
         r#"#!/bin/sh
 read line
 id=$(printf '%s' "$line" | sed 's/.*"id":\([0-9]*\).*/\1/')
-printf '{{"jsonrpc":"2.0","id":%s,"result":{{"name":"broken","version":"0","protocol_version":1,"capabilities":{{"start":false,"stop":false,"restart":false,"kill":false}},"options":[]}}}}\n' "$id"
+printf '{{"jsonrpc":"2.0","id":%s,"result":{{"name":"broken","version":"0","protocol_version":{version},"capabilities":{{}},"options":[]}}}}\n' "$id"
 read line
 echo "about to fail" >&2
 {then}
 "#
     )
+}
+
+const T: Duration = Duration::from_secs(5);
+
+fn no_cancel() -> CancellationToken {
+    CancellationToken::new()
 }
 
 #[tokio::test]
@@ -40,38 +49,34 @@ async fn a_python_driver_is_a_driver() {
     let d = host.get("static").await.unwrap();
     assert_eq!(d.info().name, "static");
     assert!(d.info().option("static-ip").is_some());
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key");
-    std::fs::write(&key, "k").unwrap();
-    let cfg: driver_protocol::calls::ConfigResult = d
+    let mut options = Options::new();
+    options.insert("static-ip", "127.0.0.1");
+    options.insert("static-ssh-port", 1);
+    let options = d.info().with_defaults(options);
+    let cfg: calls::ConfigResult = d
         .call(
             "m1",
             calls::SET_CONFIG,
-            &SetConfigParams {
-                machine: "m1".into(),
-                options:
-                    json!({"static-ip": "127.0.0.1", "static-ssh-key": key, "static-ssh-port": 1})
-                        .as_object()
-                        .unwrap()
-                        .clone(),
-                machine_dir: dir.path().display().to_string(),
-            },
-            Duration::from_secs(5),
+            &SetConfigParams::new("m1", options),
+            T,
+            &no_cancel(),
         )
         .await
         .unwrap();
-    let params = MachineParams {
-        machine: "m1".into(),
-        config: cfg.config,
-    };
+    let params = MachineParams::new("m1", cfg.config);
     let s: StateResult = d
-        .call("m1", calls::STATE, &params, Duration::from_secs(5))
+        .call("m1", calls::STATE, &params, T, &no_cancel())
         .await
         .unwrap();
     // nothing listens on port 1 of loopback
-    assert_eq!(s.state, driver_protocol::calls::State::Stopped);
+    assert_eq!(s.state, State::Stopped);
+    let a: calls::Access = d
+        .call("m1", calls::ACCESS, &params, T, &no_cancel())
+        .await
+        .unwrap();
+    assert_eq!(a.docker_url, "tcp://127.0.0.1:2376");
     let err = d
-        .call::<_, serde_json::Value>("m1", calls::STOP, &params, Duration::from_secs(5))
+        .call::<_, serde_json::Value>("m1", calls::STOP, &params, T, &no_cancel())
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "static driver does not support stop");
@@ -79,12 +84,9 @@ async fn a_python_driver_is_a_driver() {
         .call::<_, serde_json::Value>(
             "m1",
             calls::SET_CONFIG,
-            &SetConfigParams {
-                machine: "m1".into(),
-                options: Default::default(),
-                machine_dir: "/tmp".into(),
-            },
-            Duration::from_secs(5),
+            &SetConfigParams::new("m1", Options::new()),
+            T,
+            &no_cancel(),
         )
         .await
         .unwrap_err();
@@ -92,42 +94,78 @@ async fn a_python_driver_is_a_driver() {
 }
 
 #[tokio::test]
-async fn a_crashing_driver_is_an_error_naming_driver_machine_and_call() {
+async fn a_crashing_driver_is_an_error_and_is_started_again_for_the_next_call() {
     let dir = tempfile::tempdir().unwrap();
-    script(dir.path(), "broken", &shell_driver("exit 3"));
+    script(dir.path(), "broken", &shell_driver(2, "exit 3"));
     let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
-    let d = host.get("broken").await.unwrap();
-    let started = Instant::now();
-    let err = d
-        .call::<_, StateResult>(
-            "web1",
-            calls::STATE,
-            &json!({"machine": "web1", "config": {}}),
-            Duration::from_secs(30),
-        )
+    let params = json!({"machine": "web1", "config": {}});
+    for attempt in 0..2 {
+        let d = host.get("broken").await.unwrap();
+        let started = Instant::now();
+        let err = d
+            .call::<_, StateResult>(
+                "web1",
+                calls::STATE,
+                &params,
+                Duration::from_secs(30),
+                &no_cancel(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        let msg = err.to_string();
+        assert!(
+            matches!(err, Error::DriverCrashed { .. }),
+            "attempt {attempt}: {msg}"
+        );
+        assert!(
+            msg.contains("broken") && msg.contains("web1") && msg.contains("state"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("about to fail"),
+            "the driver's last log lines explain the crash: {msg}"
+        );
+        // the second round gets a new process: one failed call, not a dead host
+    }
+}
+
+#[tokio::test]
+async fn a_driver_of_another_protocol_version_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    script(dir.path(), "old", &shell_driver(1, "exit 0"));
+    let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
+    let err = host
+        .get("old")
         .await
-        .unwrap_err();
+        .err()
+        .expect("an old driver is refused");
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
+        matches!(
+            err,
+            Error::DriverVersion {
+                driver_version: 1,
+                host_version: 2,
+                ..
+            }
+        ),
+        "{err}"
     );
     let msg = err.to_string();
-    assert!(matches!(err, Error::DriverCrashed { .. }), "{msg}");
     assert!(
-        msg.contains("broken") && msg.contains("web1") && msg.contains("state"),
+        msg.contains("version 1") && msg.contains("speaks 2"),
         "{msg}"
-    );
-    assert!(
-        msg.contains("about to fail"),
-        "the driver's last log lines explain the crash: {msg}"
     );
 }
 
 #[tokio::test]
 async fn a_hanging_driver_times_out() {
     let dir = tempfile::tempdir().unwrap();
-    script(dir.path(), "hang", &shell_driver("sleep 600"));
+    script(dir.path(), "hang", &shell_driver(2, "sleep 600"));
     let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
     let d = host.get("hang").await.unwrap();
     let err = d
@@ -136,6 +174,7 @@ async fn a_hanging_driver_times_out() {
             calls::STATE,
             &json!({"machine": "web1", "config": {}}),
             Duration::from_millis(500),
+            &no_cancel(),
         )
         .await
         .unwrap_err();
@@ -147,11 +186,14 @@ async fn a_hanging_driver_times_out() {
 async fn a_missing_driver_lists_the_installed_ones() {
     let host = DriverHost::with_search_path(vec![examples()], Events::none());
     let err = host.get("virtualbox").await.err().expect("no such driver");
-    let msg = err.to_string();
     assert!(
-        msg.contains("machine-driver-virtualbox") && msg.contains("installed drivers: static"),
-        "{msg}"
+        err.to_string().contains("machine-driver-virtualbox"),
+        "{err}"
     );
+    match err {
+        Error::DriverNotFound { installed, .. } => assert_eq!(installed, vec!["static"]),
+        other => panic!("{other}"),
+    }
 }
 
 #[tokio::test]

@@ -45,12 +45,13 @@ impl Certs {
 }
 
 async fn connect(h: &TestHost, user: &str, key: &KeyPair) -> Session {
-    let target = SshTarget {
-        host: h.ip.clone(),
-        port: 22,
-        user: user.into(),
-        key_path: key.private.clone(),
-    };
+    let target = SshTarget::new(
+        &h.ip,
+        22,
+        user,
+        machine_core::sshkey::load_private(&key.private).unwrap(),
+        "the test key",
+    );
     Session::connect(&target, HostKeyCheck::Record, Duration::from_secs(10))
         .await
         .expect("ssh connect")
@@ -69,9 +70,11 @@ async fn provision_with(
 ) {
     let messages = Mutex::new(Vec::new());
     let started = Instant::now();
-    let progress = |m: &str| {
+    let progress = |_: machine_core::Step, level: machine_core::Level, m: &str| {
         eprintln!("[{name} +{:.1}s] {m}", started.elapsed().as_secs_f64());
-        messages.lock().unwrap().push(m.to_string());
+        if level != machine_core::Level::Output {
+            messages.lock().unwrap().push(m.to_string());
+        }
     };
     let req = ProvisionRequest {
         machine_name: name,

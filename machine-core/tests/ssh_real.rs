@@ -9,12 +9,22 @@ use machine_core::sshkey::SshKeyError;
 use machine_testsupport::{KeyPair, TestHost};
 
 fn target(host: &TestHost) -> SshTarget {
-    SshTarget {
-        host: host.ip.clone(),
-        port: 22,
-        user: host.user.clone(),
-        key_path: host.key.private.clone(),
-    }
+    with_key(
+        &SshTarget::new(
+            &host.ip,
+            22,
+            &host.user,
+            machine_core::sshkey::load_private(&host.key.private).unwrap(),
+            "",
+        ),
+        &host.key.private,
+    )
+}
+
+/// `t` with the private key at `path`.
+fn with_key(t: &SshTarget, path: &std::path::Path) -> SshTarget {
+    let key = machine_core::sshkey::load_private(path).unwrap();
+    SshTarget::new(&t.host, t.port, &t.user, key, &path.display().to_string())
 }
 
 const T: Duration = Duration::from_secs(20);
@@ -38,7 +48,7 @@ async fn real_host_ssh() {
     assert_eq!(uid.trim(), "0");
     assert_eq!(whoami.trim(), "nick");
     assert!(s.host_key().starts_with("ssh-"), "{}", s.host_key());
-    assert_eq!(s.target(), &t);
+    assert_eq!((s.target().addr(), &s.target().user), (t.addr(), &t.user));
 
     // The recorded key is the host's real key, as ssh-keyscan would see it.
     let recorded = s.host_key().to_string();
@@ -180,17 +190,19 @@ async fn real_host_ssh() {
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // Wrong key: AuthFailed naming the key.
-    let mut wrong_key = t.clone();
-    wrong_key.key_path = other.private.clone();
+    let wrong_key = with_key(&t, &other.private);
     let e = Session::connect(&wrong_key, HostKeyCheck::Record, T)
         .await
         .err()
         .unwrap();
     assert!(
-        matches!(&e, SshError::AuthFailed { key, .. } if *key == other.private),
+        matches!(&e, SshError::AuthFailed { key, .. } if *key == other.private.display().to_string()),
         "{e}"
     );
-    assert!(e.to_string().contains("authorized_keys"), "{e}");
+    assert!(
+        e.to_string().contains(&other.private.display().to_string()),
+        "{e}"
+    );
 
     // Unreachable port: quickly.
     let mut closed = t.clone();
@@ -218,11 +230,9 @@ async fn real_host_ssh() {
     );
 
     // Missing key file: clear error, before any network traffic.
-    let mut missing = t.clone();
-    missing.key_path = "/nonexistent/id_ed25519".into();
-    let e = Session::wait(&missing, HostKeyCheck::Record, T)
-        .await
+    let e = machine_core::sshkey::load_private(std::path::Path::new("/nonexistent/id_ed25519"))
         .err()
+        .map(SshError::Key)
         .unwrap();
     assert!(
         matches!(e, SshError::Key(SshKeyError::NotFound { .. })),
@@ -283,8 +293,7 @@ async fn real_host_ssh() {
     )
     .await
     .unwrap();
-    let mut gen_t = t.clone();
-    gen_t.key_path = gen_path;
+    let gen_t = with_key(&t, &gen_path);
     let s4 = Session::connect(&gen_t, HostKeyCheck::Expect(recorded), T)
         .await
         .unwrap();
@@ -310,10 +319,7 @@ async fn rsa_pem_key_authenticates() {
         "echo '{}' >> /home/nick/.ssh/authorized_keys",
         public.trim()
     ));
-    let t = SshTarget {
-        key_path: key,
-        ..target(&host)
-    };
+    let t = with_key(&target(&host), &key);
     let s = Session::wait(&t, HostKeyCheck::Record, Duration::from_secs(30))
         .await
         .unwrap();

@@ -132,12 +132,13 @@ async fn mutual_tls_with_ip_san_against_openssl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_dockerd_over_mutual_tls() {
     let host = TestHost::start("bookworm");
-    let t = SshTarget {
-        host: host.ip.clone(),
-        port: 22,
-        user: host.user.clone(),
-        key_path: host.key.private.clone(),
-    };
+    let t = SshTarget::new(
+        &host.ip,
+        22,
+        &host.user,
+        machine_core::sshkey::load_private(&host.key.private).unwrap(),
+        "the test key",
+    );
     let s = Session::wait(&t, HostKeyCheck::Record, Duration::from_secs(60))
         .await
         .unwrap();

@@ -1,23 +1,25 @@
 //! `machine-driver-generic`: the driver for an existing host reached over SSH.
 //!
-//! Nothing is created or destroyed: `create` checks that the host answers SSH with the given user
-//! and key (recording its host key), and the host's Docker is then provisioned as for every
-//! driver. The host cannot be started, stopped or killed from here, and says so; `restart`
-//! reboots it over SSH (`sudo shutdown -r now`, as Docker Machine did) and returns once SSH and
-//! the Docker port answer again.
+//! Nothing is created or destroyed. `create` logs in once with the user's own key and installs
+//! the machine's key in the login user's `authorized_keys` (as ssh-copy-id does); from then on
+//! the library reaches the host with the machine's key only, and `remove` takes that key off the
+//! host again. The host cannot be started, stopped or killed from here, and says so; `restart`
+//! reboots it over SSH (`sudo shutdown -r now`, as Docker Machine did) and returns once the host
+//! runs a new boot. The SSH access for remove and restart comes from the library (the `ssh`
+//! capability), never from the user's environment.
 //!
 //! Options (Docker Machine's flags and environment variables): `--generic-ip-address`,
 //! `--generic-ssh-user` (root), `--generic-ssh-key`, `--generic-ssh-port` (22),
 //! `--generic-engine-port` (2376).
 
+mod authorized_keys;
 mod options;
 mod reboot;
 
 use async_trait::async_trait;
 use driver_protocol::calls::*;
-use driver_protocol::schema::Capabilities;
-use driver_protocol::{serve, Context, Driver, DriverError, DriverInfo};
-use machine_core::ssh::{HostKeyCheck, Session, SshError};
+use driver_protocol::{serve, Capabilities, Context, Driver, DriverError, DriverInfo};
+use machine_core::ssh::{HostKeyCheck, Session, SshError, SshTarget};
 use options::Config;
 use std::time::Duration;
 
@@ -26,16 +28,35 @@ const CREATE_SSH_WAIT: Duration = Duration::from_secs(20);
 
 struct Generic;
 
+/// The SSH target the library gave, with the machine's key.
+fn machine_target(creds: &SshCredentials) -> Result<SshTarget, DriverError> {
+    let label = "the machine's key";
+    let key = machine_core::sshkey::parse_private(&creds.private_key, std::path::Path::new(label))
+        .map_err(|e| DriverError::internal(format!("the machine's SSH key is unusable: {e}")))?;
+    Ok(SshTarget::new(
+        &creds.host,
+        creds.port,
+        &creds.user,
+        key,
+        label,
+    ))
+}
+
+fn need_ssh(p: &MachineParams, what: &str) -> Result<SshCredentials, DriverError> {
+    p.ssh.clone().ok_or_else(|| {
+        DriverError::invalid_option(format!(
+            "{what} needs SSH access to the host, which the machine does not have yet (no recorded host key)"
+        ))
+    })
+}
+
 #[async_trait]
 impl Driver for Generic {
     fn info(&self) -> DriverInfo {
         DriverInfo::new(
             "generic",
             env!("CARGO_PKG_VERSION"),
-            Capabilities {
-                restart: true,
-                ..Default::default()
-            },
+            Capabilities::none().with_restart(true).with_ssh(true),
             options::schema(),
         )
     }
@@ -45,39 +66,88 @@ impl Driver for Generic {
         _cx: &Context,
         p: SetConfigParams,
     ) -> Result<ConfigResult, DriverError> {
-        let config = options::from_options(&p.options, std::path::Path::new(&p.machine_dir))?;
-        Ok(ConfigResult {
-            config: config.to_value(),
-        })
+        Ok(ConfigResult::new(
+            options::from_options(&p.options)?.to_value(),
+        ))
     }
 
-    async fn pre_create_check(&self, _cx: &Context, p: MachineParams) -> Result<(), DriverError> {
-        let config = Config::from_value(&p.config)?;
-        machine_core::sshkey::load_private(&config.ssh_key)
-            .map(|_| ())
-            .map_err(|e| DriverError::invalid_option(e.to_string()))
-    }
-
-    async fn create(&self, cx: &Context, p: CreateParams) -> Result<ConfigResult, DriverError> {
+    async fn create(&self, cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
         let mut config = Config::from_value(&p.config)?;
-        cx.progress(format!(
-            "Checking SSH to {}@{}:{}...",
-            config.ssh_user, config.ip, config.ssh_port
-        ));
-        let session = Session::wait(&config.target(), HostKeyCheck::Record, CREATE_SSH_WAIT)
+        let user_key = config.user_key.take().ok_or_else(|| {
+            DriverError::invalid_option("create needs your SSH key (--generic-ssh-key)")
+        })?;
+        let key = machine_core::sshkey::load_private(&user_key)
+            .map_err(|e| DriverError::invalid_option(format!("--generic-ssh-key: {e}")))?;
+        let target = SshTarget::new(
+            &config.ip,
+            config.ssh_port,
+            &config.ssh_user,
+            key,
+            &user_key.display().to_string(),
+        );
+        cx.progress_step(
+            "install-key",
+            format!(
+                "Installing the machine's SSH key on {}@{}:{}...",
+                config.ssh_user, config.ip, config.ssh_port
+            ),
+            None,
+        );
+        let session = tokio::select! {
+            s = Session::wait(&target, HostKeyCheck::Record, CREATE_SSH_WAIT) => s.map_err(ssh_error)?,
+            _ = cx.cancelled() => return Err(DriverError::cancelled("cancelled before anything was changed on the host")),
+        };
+        let installed = session
+            .exec_ok(&authorized_keys::install_script(&p.ssh_public_key))
             .await
-            .map_err(ssh_error)?;
-        config.host_key = Some(session.host_key().to_string());
+            .map_err(ssh_error);
+        let host_key = session.host_key().to_string();
         session.close().await;
-        Ok(ConfigResult {
-            config: config.to_value(),
-        })
+        installed?;
+        let mut result = CreateResult::new(config.to_value());
+        result.ssh_host_key = Some(host_key);
+        Ok(result)
+    }
+
+    async fn remove(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
+        // no SSH access: create never got as far as installing the machine's key
+        let Some(creds) = p.ssh.clone() else {
+            return Ok(ConfigResult::unchanged());
+        };
+        let target = machine_target(&creds)?;
+        let public = target
+            .key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| DriverError::internal(e.to_string()))?;
+        let Some(data) = authorized_keys::key_data(&public) else {
+            return Ok(ConfigResult::unchanged());
+        };
+        cx.progress_step(
+            "remove-key",
+            "Removing the machine's SSH key from the host...",
+            None,
+        );
+        let session = Session::connect(
+            &target,
+            HostKeyCheck::Expect(creds.host_key.clone()),
+            Duration::from_secs(20),
+        )
+        .await
+        .map_err(ssh_error)?;
+        let r = session
+            .exec_ok(&authorized_keys::remove_script(data))
+            .await
+            .map_err(ssh_error);
+        session.close().await;
+        r?;
+        Ok(ConfigResult::unchanged())
     }
 
     async fn restart(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        let config = Config::from_value(&p.config)?;
-        reboot::reboot(cx, &config).await?;
-        Ok(ConfigResult { config: p.config })
+        let creds = need_ssh(&p, "restart")?;
+        reboot::reboot(cx, &machine_target(&creds)?, &creds.host_key).await?;
+        Ok(ConfigResult::unchanged())
     }
 
     async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
@@ -91,34 +161,16 @@ impl Driver for Generic {
                 break;
             }
         }
-        Ok(StateResult { state })
+        Ok(StateResult::new(state))
     }
 
-    async fn ip(&self, _cx: &Context, p: MachineParams) -> Result<IpResult, DriverError> {
-        Ok(IpResult {
-            ip: Config::from_value(&p.config)?.ip,
-        })
-    }
-
-    async fn ssh(&self, _cx: &Context, p: MachineParams) -> Result<SshDetails, DriverError> {
-        let config = Config::from_value(&p.config)?;
-        Ok(SshDetails {
-            host: config.ip,
-            port: config.ssh_port,
-            user: config.ssh_user,
-            key_path: Some(config.ssh_key.display().to_string()),
-        })
-    }
-
-    async fn url(&self, _cx: &Context, p: MachineParams) -> Result<UrlResult, DriverError> {
-        let config = Config::from_value(&p.config)?;
-        Ok(UrlResult {
-            url: format!(
-                "tcp://{}:{}",
-                driver_protocol::sdk::bracket_ipv6(&config.ip),
-                config.engine_port
-            ),
-        })
+    async fn access(&self, _cx: &Context, p: MachineParams) -> Result<Access, DriverError> {
+        let c = Config::from_value(&p.config)?;
+        Ok(Access::new(
+            &c.ip,
+            SshEndpoint::new(&c.ip, c.ssh_port, &c.ssh_user),
+            c.engine_port,
+        ))
     }
 }
 

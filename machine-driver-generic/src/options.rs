@@ -1,16 +1,13 @@
 //! The generic driver's options and the config it keeps for each machine.
 
 use driver_protocol::schema::OptionSpec;
-use driver_protocol::DriverError;
-use machine_core::ssh::SshTarget;
+use driver_protocol::{DriverError, Options};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// The file in the machine's folder holding the copy of the user's key, so the machine keeps
-/// working when the original moves.
-const KEY_COPY: &str = "id_generic";
-
+/// The options, with Docker Machine's names, environment variables and defaults (applied by the
+/// host: the code below never repeats them).
 pub fn schema() -> Vec<OptionSpec> {
     vec![
         OptionSpec::string("generic-ip-address", "IP address or host name of the host")
@@ -23,7 +20,8 @@ pub fn schema() -> Vec<OptionSpec> {
         .default("root"),
         OptionSpec::string(
             "generic-ssh-key",
-            "SSH private key path (default: ~/.ssh/id_ed25519, else ~/.ssh/id_rsa)",
+            "Your SSH private key, used once to install the machine's own key \
+             (default: ~/.ssh/id_ed25519, else ~/.ssh/id_rsa)",
         )
         .env("GENERIC_SSH_KEY"),
         OptionSpec::int("generic-ssh-port", "SSH port")
@@ -35,17 +33,16 @@ pub fn schema() -> Vec<OptionSpec> {
     ]
 }
 
+/// What the driver keeps for a machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub ip: String,
     pub ssh_user: String,
     pub ssh_port: u16,
-    /// The copy of the user's key in the machine's folder.
-    pub ssh_key: PathBuf,
     pub engine_port: u16,
-    /// The host key seen at create, checked by restart.
-    #[serde(default)]
-    pub host_key: Option<String>,
+    /// The user's own key, used by create only (to install the machine's key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -58,91 +55,37 @@ impl Config {
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).expect("config serializes")
     }
-
-    pub fn target(&self) -> SshTarget {
-        SshTarget {
-            host: self.ip.clone(),
-            port: self.ssh_port,
-            user: self.ssh_user.clone(),
-            key_path: self.ssh_key.clone(),
-        }
-    }
 }
 
-fn string<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
-    o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
-}
-
-fn port(o: &Map<String, Value>, k: &str, default: u16) -> Result<u16, DriverError> {
-    match o.get(k) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| u16::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                DriverError::invalid_option(format!(
-                    "--{k} must be a port number (1-65535), not {v}"
-                ))
-            }),
-    }
-}
-
-/// Validates the user's options and copies their key into the machine's folder.
-pub fn from_options(o: &Map<String, Value>, machine_dir: &Path) -> Result<Config, DriverError> {
-    let ip = string(o, "generic-ip-address").ok_or_else(|| {
-        DriverError::invalid_option(
-            "--generic-ip-address is required: the IP address or host name of the host to use",
-        )
-    })?;
+/// Validates the user's options; the user's key must be a readable private key.
+pub fn from_options(o: &Options) -> Result<Config, DriverError> {
+    let ip = o.required_string(
+        "generic-ip-address",
+        "the IP address or host name of the host to use",
+    )?;
     if ip.chars().any(|c| c.is_whitespace() || c == '/') {
         return Err(DriverError::invalid_option(format!(
             "--generic-ip-address {ip:?} is not an IP address or host name"
         )));
     }
-    let user = string(o, "generic-ssh-user").unwrap_or("root");
-    let key = match string(o, "generic-ssh-key") {
-        Some(k) => expand_home(k),
+    let user = o.required_string("generic-ssh-user", "the user to log in as")?;
+    let key = match o.string("generic-ssh-key")? {
+        Some(k) => expand_home(&k),
         None => default_key().ok_or_else(|| {
             DriverError::invalid_option(
                 "no SSH key given and none found in ~/.ssh (id_ed25519, id_rsa): pass --generic-ssh-key PATH",
             )
         })?,
     };
-    let data = std::fs::read(&key).map_err(|e| {
-        DriverError::invalid_option(format!(
-            "cannot read the SSH key {} ({e}): pass --generic-ssh-key with the path of an existing private key",
-            key.display()
-        ))
-    })?;
-    let copy = machine_dir.join(KEY_COPY);
-    write_private(&copy, &data).map_err(|e| {
-        DriverError::internal(format!(
-            "cannot copy the SSH key to {}: {e}",
-            copy.display()
-        ))
-    })?;
+    machine_core::sshkey::load_private(&key)
+        .map_err(|e| DriverError::invalid_option(format!("--generic-ssh-key: {e}")))?;
     Ok(Config {
-        ip: ip.to_string(),
-        ssh_user: user.to_string(),
-        ssh_port: port(o, "generic-ssh-port", 22)?,
-        ssh_key: copy,
-        engine_port: port(o, "generic-engine-port", 2376)?,
-        host_key: None,
+        ip,
+        ssh_user: user,
+        ssh_port: o.port("generic-ssh-port")?,
+        engine_port: o.port("generic-engine-port")?,
+        user_key: Some(key),
     })
-}
-
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(data)?;
-    f.sync_all()
 }
 
 fn expand_home(p: &str) -> PathBuf {
@@ -163,59 +106,58 @@ fn default_key() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use driver_protocol::{Capabilities, DriverInfo};
     use serde_json::json;
 
-    fn opts(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn opts(v: Value) -> Options {
+        let info = DriverInfo::new("generic", "0", Capabilities::none(), schema());
+        info.with_defaults(Options::from(v.as_object().unwrap().clone()))
+    }
+
+    fn key(dir: &Path) -> PathBuf {
+        let k = machine_core::sshkey::generate("t").unwrap();
+        let path = dir.join("key");
+        std::fs::write(&path, k.private).unwrap();
+        path
     }
 
     #[test]
-    fn defaults_and_key_copy() {
+    fn defaults_come_from_the_schema_and_no_key_is_copied() {
         let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("key");
-        std::fs::write(&key, "KEY").unwrap();
-        let c = from_options(
-            &opts(json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": key.to_str().unwrap()})),
-            dir.path(),
-        )
+        let key = key(dir.path());
+        let c = from_options(&opts(
+            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": key.to_str().unwrap()}),
+        ))
         .unwrap();
         assert_eq!(
             (c.ssh_user.as_str(), c.ssh_port, c.engine_port),
             ("root", 22, 2376)
         );
-        assert_eq!(std::fs::read_to_string(&c.ssh_key).unwrap(), "KEY");
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&c.ssh_key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(c.user_key.as_deref(), Some(key.as_path()));
+        // nothing was written next to the key
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
     fn clear_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = from_options(&opts(json!({})), dir.path()).unwrap_err();
+        let e = from_options(&opts(json!({}))).unwrap_err();
         assert!(
             e.message.contains("--generic-ip-address is required"),
             "{e}"
         );
-        let e = from_options(
-            &opts(
-                json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": "/nonexistent/key"}),
-            ),
-            dir.path(),
-        )
+        let e = from_options(&opts(
+            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": "/nonexistent/key"}),
+        ))
         .unwrap_err();
         assert!(
             e.message.contains("/nonexistent/key") && e.message.contains("--generic-ssh-key"),
             "{e}"
         );
-        let key = dir.path().join("k");
-        std::fs::write(&key, "K").unwrap();
-        let e = from_options(
-            &opts(json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": key.to_str().unwrap(), "generic-ssh-port": 70000})),
-            dir.path(),
-        )
+        let dir = tempfile::tempdir().unwrap();
+        let key = key(dir.path());
+        let e = from_options(&opts(
+            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": key.to_str().unwrap(), "generic-ssh-port": 70000}),
+        ))
         .unwrap_err();
         assert!(e.message.contains("--generic-ssh-port"), "{e}");
     }

@@ -1,28 +1,27 @@
-//! Rebooting an existing host over SSH, and knowing when it is back.
+//! Rebooting an existing host over SSH, and knowing it has rebooted. The host's own wait for
+//! SSH and Docker afterwards is the library's.
 
-use crate::options::Config;
 use crate::ssh_error;
 use driver_protocol::{Context, DriverError};
-use machine_core::ssh::{HostKeyCheck, Session};
+use machine_core::ssh::{HostKeyCheck, Session, SshTarget};
 use std::time::{Duration, Instant};
 
-/// How long a reboot may take until SSH and the Docker port answer again.
+/// How long a reboot may take until the host runs a new boot.
 const REBOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What identifies one boot of the host: the kernel's boot id and the start time of PID 1 (a
 /// container host keeps the kernel across reboots, so the boot id alone is not enough).
 const BOOT_MARKER: &str = "cat /proc/sys/kernel/random/boot_id; ps -o lstart= -p 1";
 
-pub async fn reboot(cx: &Context, config: &Config) -> Result<(), DriverError> {
-    let check = || match &config.host_key {
-        Some(k) => HostKeyCheck::Expect(k.clone()),
-        None => HostKeyCheck::Record,
-    };
-    let session = Session::connect(&config.target(), check(), Duration::from_secs(20))
+/// Reboots the host and returns once it answers SSH from a new boot (the recorded host key
+/// checked throughout).
+pub async fn reboot(cx: &Context, target: &SshTarget, host_key: &str) -> Result<(), DriverError> {
+    let check = || HostKeyCheck::Expect(host_key.to_string());
+    let session = Session::connect(target, check(), Duration::from_secs(20))
         .await
         .map_err(ssh_error)?;
     let before = session.exec_ok(BOOT_MARKER).await.map_err(ssh_error)?;
-    cx.progress("Rebooting the host...");
+    cx.progress_step("reboot", "Rebooting the host...", None);
     // the connection drops as the host goes down: that is the expected outcome, not an error
     let _ = tokio::time::timeout(
         Duration::from_secs(10),
@@ -32,41 +31,34 @@ pub async fn reboot(cx: &Context, config: &Config) -> Result<(), DriverError> {
     session.close().await;
 
     let deadline = Instant::now() + REBOOT_TIMEOUT;
-    cx.progress("Waiting for the host to come back...");
+    cx.progress_step("reboot", "Waiting for the host to boot again...", None);
     loop {
+        cx.check_cancelled()?;
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(DriverError::timeout(format!(
                 "the host {} did not come back within {}s of the reboot (SSH on port {})",
-                config.ip,
+                target.host,
                 REBOOT_TIMEOUT.as_secs(),
-                config.ssh_port
+                target.port
             )));
         }
-        if let Ok(s) =
-            Session::wait(&config.target(), check(), left.min(Duration::from_secs(30))).await
-        {
-            let after = s.exec_ok(BOOT_MARKER).await.unwrap_or_default();
-            s.close().await;
-            if !after.is_empty() && after != before {
-                break;
+        match Session::wait(target, check(), left.min(Duration::from_secs(30))).await {
+            Ok(s) => {
+                let after = s.exec_ok(BOOT_MARKER).await.unwrap_or_default();
+                s.close().await;
+                if !after.is_empty() && after != before {
+                    return Ok(());
+                }
             }
+            // a host that comes back with another host key says so at once
+            Err(e @ machine_core::ssh::SshError::HostKeyMismatch { .. }) => {
+                return Err(ssh_error(e))
+            }
+            Err(_) => {}
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    cx.progress("Waiting for the Docker port...");
-    while !port_open(&config.ip, config.engine_port, Duration::from_secs(2)).await {
-        if Instant::now() > deadline {
-            return Err(DriverError::timeout(format!(
-                "the host {} is back but Docker's port {} did not open within {}s of the reboot",
-                config.ip,
-                config.engine_port,
-                REBOOT_TIMEOUT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(())
 }
 
 /// Whether a TCP connection to `host:port` opens within `timeout`.

@@ -1,32 +1,37 @@
-//! The library in a few lines: open the store, and for every machine print its state and the
-//! Docker version its daemon reports over mutual TLS.
+//! The library in a few dozen lines: open the store and show the fleet — every machine with its
+//! state, URL and Docker version — through machine-core's listing, which asks the machines
+//! concurrently (a dead one never stalls the others) and turns a broken record into one row.
 //!
-//! `cargo run -p list-machines -- [STORE]` (default: machine's default store).
+//! `cargo run -p list-machines -- [STORE] [FILTER...]`, e.g. `-- ~/.local/share/machine state=Running`
+//! (default store: machine's default; filters as `machine ls --filter`).
 
-use machine_core::machine::Manager;
-use machine_core::{Events, Store};
+use machine_core::{Events, FileStore, Filter, ListOptions, Manager};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[tokio::main]
-async fn main() -> Result<(), machine_core::Error> {
-    let path = std::env::args()
-        .nth(1)
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
         .map(Into::into)
-        .unwrap_or_else(Store::default_path);
-    let manager = Manager::new(Store::open(path)?, Events::none());
-    for name in manager.names()? {
-        let machine = match manager.load(&name) {
-            Ok(m) => m,
-            Err(e) => {
-                println!("{name}: {e}");
-                continue;
-            }
-        };
-        let state = machine.state().await?;
-        let docker = match machine.docker_version().await {
-            Ok(v) => v.version,
-            Err(e) => format!("unknown ({e})"),
-        };
-        println!("{name}: {state}, Docker {docker}");
+        .unwrap_or_else(machine_core::store::default_path);
+    let manager = Manager::new(Arc::new(FileStore::open(path)?), Events::none());
+
+    let mut opts = ListOptions::default();
+    opts.filter = Filter::parse(&args.collect::<Vec<_>>())?;
+    opts.timeout = Duration::from_secs(5);
+    for row in manager.list(&opts).await? {
+        let state = row.state.map(|s| s.to_string()).unwrap_or_default();
+        println!(
+            "{:<20} {:<10} {:<8} {:<28} {:<12} {}",
+            row.name,
+            row.driver,
+            state,
+            row.url.unwrap_or_default(),
+            row.docker_version.unwrap_or_default(),
+            row.error.map(|e| e.to_string()).unwrap_or_default(),
+        );
     }
     Ok(())
 }

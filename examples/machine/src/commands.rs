@@ -4,7 +4,7 @@
 use crate::template;
 use crate::App;
 use machine_core::engine::{EngineOptions, InstallMethod};
-use machine_core::machine::Machine;
+use machine_core::{Action, Machine};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,6 +13,9 @@ type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 /// Docker Machine's default machine name when none is given.
 pub const DEFAULT_NAME: &str = "default";
+
+/// How many machines one command works on at once.
+const CONCURRENCY: usize = 16;
 
 fn names_or_default(names: Vec<String>) -> Vec<String> {
     if names.is_empty() {
@@ -23,13 +26,13 @@ fn names_or_default(names: Vec<String>) -> Vec<String> {
 }
 
 pub async fn status(app: &App, name: &str) -> CmdResult {
-    let m = app.manager.load(name)?;
+    let m = app.manager.load(name).await?;
     println!("{}", m.state().await?);
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn url(app: &App, name: &str) -> CmdResult {
-    let m = app.manager.load(name)?;
+    let m = app.manager.load(name).await?;
     println!("{}", m.url().await?);
     Ok(ExitCode::SUCCESS)
 }
@@ -37,7 +40,7 @@ pub async fn url(app: &App, name: &str) -> CmdResult {
 pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
     let mut failed = false;
     for name in names_or_default(names) {
-        match async { app.manager.load(&name)?.ip().await }.await {
+        match async { app.manager.load(&name).await?.ip().await }.await {
             Ok(ip) => println!("{ip}"),
             Err(e) => {
                 eprintln!("Error getting IP address of {name}: {e}");
@@ -53,13 +56,13 @@ pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
 }
 
 pub async fn config(app: &App, name: &str) -> CmdResult {
-    let m = app.manager.load(name)?;
-    let dir = m.dir();
+    let m = app.manager.load(name).await?;
+    let files = m.files().await?;
     println!(
         "--tlsverify\n--tlscacert=\"{}\"\n--tlscert=\"{}\"\n--tlskey=\"{}\"\n-H={}",
-        dir.join("ca.pem").display(),
-        dir.join("cert.pem").display(),
-        dir.join("key.pem").display(),
+        files.ca_cert.display(),
+        files.client_cert.display(),
+        files.client_key.display(),
         m.url().await?
     );
     Ok(ExitCode::SUCCESS)
@@ -69,7 +72,7 @@ pub async fn version(app: &App, name: Option<&str>) -> CmdResult {
     match name {
         None => println!("machine version {}", env!("CARGO_PKG_VERSION")),
         Some(name) => {
-            let m = app.manager.load(name)?;
+            let m = app.manager.load(name).await?;
             println!("{}", m.docker_version().await?.version);
         }
     }
@@ -81,42 +84,37 @@ pub async fn active(app: &App, timeout: u64) -> CmdResult {
     let Some(host) = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) else {
         return Err("No active host found (DOCKER_HOST is not set)".into());
     };
-    for name in app.manager.names()? {
-        let Ok(m) = app.manager.load(&name) else {
-            continue;
-        };
-        let url = tokio::time::timeout(std::time::Duration::from_secs(timeout), m.url()).await;
-        if let Ok(Ok(url)) = url {
-            if url == host {
-                println!("{name}");
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
+    let timeout = std::time::Duration::from_secs(timeout);
+    if let Some(name) = app.manager.active(&host, timeout).await? {
+        println!("{name}");
+        return Ok(ExitCode::SUCCESS);
     }
     Err(format!("No active host found (no machine has the URL {host})").into())
 }
 
 /// The machine as JSON, in Docker Machine's shape where scripts read it
 /// (`.Driver.IPAddress`, `.DriverName`, `.HostOptions.EngineOptions`, ...). Secrets are hidden.
-pub async fn inspect_value(m: &Machine) -> Value {
+pub async fn inspect_value(m: &Machine) -> Result<Value, machine_core::Error> {
     let c = m.config();
-    let dir = m.dir();
+    let files = m.files().await?;
+    let dir = &files.dir;
     let mut driver = match c.redacted_driver_config() {
         Value::Object(map) => map,
         _ => Default::default(),
     };
     driver.insert("MachineName".into(), json!(c.name));
     driver.insert("StorePath".into(), json!(dir.display().to_string()));
-    if let Ok(ip) = m.ip().await {
-        driver.insert("IPAddress".into(), json!(ip));
+    driver.insert(
+        "SSHKeyPath".into(),
+        json!(files.ssh_key.display().to_string()),
+    );
+    if let Ok(a) = m.access().await {
+        driver.insert("IPAddress".into(), json!(a.ip));
+        driver.insert("SSHUser".into(), json!(a.ssh.user));
+        driver.insert("SSHPort".into(), json!(a.ssh.port));
     }
-    if let Ok(t) = m.ssh_target().await {
-        driver.insert("SSHUser".into(), json!(t.user));
-        driver.insert("SSHPort".into(), json!(t.port));
-        driver.insert("SSHKeyPath".into(), json!(t.key_path.display().to_string()));
-    }
-    let file = |f: &str| dir.join(f).display().to_string();
-    json!({
+    let file = |f: &std::path::Path| f.display().to_string();
+    Ok(json!({
         "ConfigVersion": c.config_version,
         "Name": c.name,
         "DriverName": c.driver_alias,
@@ -126,11 +124,9 @@ pub async fn inspect_value(m: &Machine) -> Value {
             "AuthOptions": {
                 "ServerCertSANs": c.engine.tls_san,
                 "CertDir": dir.display().to_string(),
-                "CaCertPath": file("ca.pem"),
-                "ClientCertPath": file("cert.pem"),
-                "ClientKeyPath": file("key.pem"),
-                "ServerCertPath": file("server.pem"),
-                "ServerKeyPath": file("server-key.pem"),
+                "CaCertPath": file(&files.ca_cert),
+                "ClientCertPath": file(&files.client_cert),
+                "ClientKeyPath": file(&files.client_key),
             }
         },
         "DockerVersion": c.docker_version,
@@ -139,7 +135,7 @@ pub async fn inspect_value(m: &Machine) -> Value {
         "LastError": c.last_error,
         "SSHHostKey": c.ssh_host_key,
         "CreatedAt": c.created_at,
-    })
+    }))
 }
 
 /// The engine options under Docker Machine's names (`.HostOptions.EngineOptions.Labels`, ...),
@@ -165,8 +161,8 @@ fn engine_options(e: &EngineOptions) -> Value {
 }
 
 pub async fn inspect(app: &App, name: &str, format: Option<&str>) -> CmdResult {
-    let m = app.manager.load(name)?;
-    let v = inspect_value(&m).await;
+    let m = app.manager.load(name).await?;
+    let v = inspect_value(&m).await?;
     match format {
         Some(f) => println!("{}", template::render(f, &v)?),
         None => println!("{}", serde_json::to_string_pretty(&v)?),
@@ -174,75 +170,51 @@ pub async fn inspect(app: &App, name: &str, format: Option<&str>) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A lifecycle operation on several machines.
-#[derive(Clone)]
-pub enum Op {
-    Start,
-    Stop,
-    Restart,
-    Kill,
-    Provision,
-    Upgrade(Option<String>),
-    RegenerateCerts { client_certs: bool },
-}
-
-impl Op {
-    fn doing(&self) -> &'static str {
-        match self {
-            Op::Start => "Starting",
-            Op::Stop => "Stopping",
-            Op::Restart => "Restarting",
-            Op::Kill => "Killing",
-            Op::Provision => "Provisioning",
-            Op::Upgrade(_) => "Upgrading Docker on",
-            Op::RegenerateCerts { .. } => "Regenerating TLS certificates of",
-        }
-    }
-    fn done(&self) -> &'static str {
-        match self {
-            Op::Start => "was started",
-            Op::Stop => "was stopped",
-            Op::Restart => "was restarted",
-            Op::Kill => "was killed",
-            Op::Provision => "was provisioned",
-            Op::Upgrade(_) => "was upgraded",
-            Op::RegenerateCerts { .. } => "has new TLS certificates",
-        }
+/// "Starting", "Stopping", ...: what `action` is doing, as Docker Machine printed it.
+fn doing(action: &Action) -> &'static str {
+    match action {
+        Action::Start => "Starting",
+        Action::Stop => "Stopping",
+        Action::Restart => "Restarting",
+        Action::Kill => "Killing",
+        Action::Provision => "Provisioning",
+        Action::Upgrade { .. } => "Upgrading Docker on",
+        Action::RegenerateCerts { .. } => "Regenerating TLS certificates of",
+        _ => "Working on",
     }
 }
 
-/// Runs `op` on every named machine concurrently; fails if any failed.
-pub async fn each(app: &App, names: Vec<String>, op: Op) -> CmdResult {
+/// "was started", ...: what `action` did.
+fn done(action: &Action) -> &'static str {
+    match action {
+        Action::Start => "was started",
+        Action::Stop => "was stopped",
+        Action::Restart => "was restarted",
+        Action::Kill => "was killed",
+        Action::Provision => "was provisioned",
+        Action::Upgrade { .. } => "was upgraded",
+        Action::RegenerateCerts { .. } => "has new TLS certificates",
+        _ => "is done",
+    }
+}
+
+/// Runs `action` on every named machine through the library (concurrently); fails if any
+/// failed.
+pub async fn each(app: &App, names: Vec<String>, action: Action) -> CmdResult {
     let names = names_or_default(names);
-    let mut tasks = tokio::task::JoinSet::new();
-    for name in names {
-        let manager = app.manager.clone();
-        let op = op.clone();
-        tasks.spawn(async move {
-            println!("{} \"{name}\"...", op.doing());
-            let result = async {
-                let mut m = manager.load(&name)?;
-                match &op {
-                    Op::Start => m.start().await,
-                    Op::Stop => m.stop().await,
-                    Op::Restart => m.restart().await,
-                    Op::Kill => m.kill().await,
-                    Op::Provision => m.provision().await,
-                    Op::Upgrade(v) => m.upgrade(v.clone()).await,
-                    Op::RegenerateCerts { client_certs } => m.regenerate_certs(*client_certs).await,
-                }
-            }
-            .await;
-            (name, op, result)
-        });
+    for name in &names {
+        println!("{} \"{name}\"...", doing(&action));
     }
+    let cancel = app.cancel_on_signals();
     let mut failed = false;
-    while let Some(joined) = tasks.join_next().await {
-        let (name, op, result) = joined?;
+    for (name, result) in app.manager.act(&names, &action, CONCURRENCY, &cancel).await {
         match result {
-            Ok(()) => println!("Machine \"{name}\" {}.", op.done()),
+            Ok(()) => println!("Machine \"{name}\" {}.", done(&action)),
             Err(e) => {
-                eprintln!("Error: {name}: {e}");
+                eprintln!(
+                    "{}",
+                    crate::hints::render(&e).replacen("Error: ", &format!("Error: {name}: "), 1)
+                );
                 failed = true;
             }
         }
@@ -271,7 +243,7 @@ pub async fn regenerate_certs(
     if !force && !confirm("Regenerate TLS machine certs?  Warning: this is irreversible.")? {
         return Ok(ExitCode::SUCCESS);
     }
-    each(app, names, Op::RegenerateCerts { client_certs }).await
+    each(app, names, Action::RegenerateCerts { client_certs }).await
 }
 
 pub async fn rm(app: &App, force: bool, yes: bool, names: Vec<String>) -> CmdResult {
@@ -282,26 +254,20 @@ pub async fn rm(app: &App, force: bool, yes: bool, names: Vec<String>) -> CmdRes
             return Ok(ExitCode::SUCCESS);
         }
     }
+    let cancel = app.cancel_on_signals();
     let mut failed = false;
-    for name in names {
-        let result = match app.manager.load(&name) {
-            Ok(m) => m.remove(force).await,
-            // a folder whose config cannot be read is removed as it is, with -f
-            Err(e @ machine_core::Error::InvalidFile { .. }) => {
-                if force {
-                    app.manager.store().remove_machine(&name)
-                } else {
-                    Err(machine_core::Error::Other(format!(
-                        "{e}\n(`machine rm -f {name}` removes it anyway)"
-                    )))
-                }
-            }
-            Err(e) => Err(e),
-        };
+    let action = Action::Remove { force };
+    for (name, result) in app.manager.act(&names, &action, CONCURRENCY, &cancel).await {
         match result {
             Ok(()) => println!("Successfully removed {name}"),
             Err(e) => {
-                eprintln!("Error removing host \"{name}\": {e}");
+                let mut msg = format!("Error removing host \"{name}\": {e}");
+                if e.is_broken_record() {
+                    msg.push_str(&format!("\n(`machine rm -f {name}` removes it anyway)"));
+                } else if let Some(h) = crate::hints::hint(&e) {
+                    msg.push_str(&format!("\n({h})"));
+                }
+                eprintln!("{msg}");
                 failed = true;
             }
         }

@@ -6,7 +6,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use driver_protocol::schema::{OptionSpec, OptionType};
 use driver_protocol::DriverInfo;
 use machine_core::engine::{EngineOptions, InstallMethod, DEFAULT_INSTALL_URL};
-use machine_core::machine::CreateOptions;
+use machine_core::CreateOptions;
 use serde_json::{Map, Value};
 use std::process::ExitCode;
 
@@ -111,7 +111,7 @@ fn driver_flag(o: &OptionSpec) -> Arg {
             .value_parser(clap::builder::FalseyValueParser::new()),
         OptionType::StringList => arg.action(ArgAction::Append).value_name("VALUE"),
         OptionType::Int => arg.value_name("N").value_parser(clap::value_parser!(i64)),
-        OptionType::String => arg.value_name("VALUE"),
+        _ => arg.value_name("VALUE"),
     }
 }
 
@@ -167,15 +167,16 @@ fn driver_options(info: &DriverInfo, m: &ArgMatches) -> Map<String, Value> {
                 .get_one::<i64>(&o.name)
                 .map(|n| Value::from(*n))
                 .unwrap_or(Value::Null),
-            OptionType::String => m
-                .get_one::<String>(&o.name)
-                .map(|s| Value::String(s.clone()))
-                .unwrap_or(Value::Null),
+
             OptionType::StringList => Value::Array(
                 m.get_many::<String>(&o.name)
                     .map(|vals| vals.map(|s| Value::String(s.clone())).collect())
                     .unwrap_or_default(),
             ),
+            _ => m
+                .get_one::<String>(&o.name)
+                .map(|s| Value::String(s.clone()))
+                .unwrap_or(Value::Null),
         };
         out.insert(o.name.clone(), v);
     }
@@ -214,13 +215,7 @@ fn engine_options(m: &ArgMatches) -> EngineOptions {
 }
 
 pub async fn run(app: &App, args: Vec<String>) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let installed: Vec<String> = app
-        .manager
-        .drivers()
-        .installed()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let installed = app.manager.drivers().installed();
     let wants_help = args.iter().any(|a| a == "-h" || a == "--help");
     let info = match driver_name(&args) {
         Some(d) => Some(app.manager.driver_info(&d).await?),
@@ -262,10 +257,15 @@ pub async fn run(app: &App, args: Vec<String>) -> Result<ExitCode, Box<dyn std::
         return Err("Docker Swarm (classic) flags are not supported: create the machines, then `docker swarm init` on one of them".into());
     }
     let mut opts = CreateOptions::new(driver);
-    opts.driver_options = driver_options(&info, &m);
+    opts.driver_options = driver_options(&info, &m).into();
     opts.engine = engine_options(&m);
-    println!("Running pre-create checks...");
-    let machine = app.manager.create(name, opts).await?;
+    let cancel = app.cancel_on_signals();
+    let machine = app.manager.create(name, opts, &cancel).await;
+    if let Err(machine_core::Error::Cancelled { undone: true, .. }) = &machine {
+        app.display
+            .note(&format!("Cancelled: removed what was made for {name}."));
+    }
+    let machine = machine?;
     println!(
         "To see how to connect your Docker Client to the Docker Engine running on this machine, run: machine env {}",
         machine.name()

@@ -1,18 +1,13 @@
-//! `machine ls`: every machine with its state, URL and Docker version, queried concurrently so
-//! that thousands of machines list in about the time of the slowest one.
+//! `machine ls`: the library's fleet listing, rendered as Docker Machine did (a table, a Go
+//! template, or names only).
 
 use crate::template;
 use crate::App;
 use clap::Args;
-use machine_core::config::Phase;
+use machine_core::{Filter, ListOptions, MachineRow};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How many machines are queried at once.
-const CONCURRENCY: usize = 64;
+use std::time::Duration;
 
 #[derive(Args)]
 pub struct LsArgs {
@@ -48,172 +43,54 @@ pub struct Row {
     pub docker_version: String,
     pub error: String,
     pub response_time: String,
-    #[serde(skip)]
-    labels: Vec<String>,
 }
 
 impl Row {
-    /// A row with only a name (what `ls -q` needs).
-    fn named(name: String) -> Row {
+    fn from(r: &MachineRow, queried: bool) -> Row {
         Row {
-            name,
-            active: String::new(),
-            active_host: false,
+            name: r.name.clone(),
+            active: if !queried {
+                String::new()
+            } else if r.active {
+                "*".into()
+            } else {
+                "-".into()
+            },
+            active_host: r.active,
             active_swarm: false,
-            driver_name: String::new(),
-            state: String::new(),
-            url: String::new(),
+            driver_name: r.driver.clone(),
+            state: r.state.map(|s| s.to_string()).unwrap_or_default(),
+            url: r.url.clone().unwrap_or_default(),
             swarm: String::new(),
-            docker_version: String::new(),
-            error: String::new(),
-            response_time: String::new(),
-            labels: Vec::new(),
+            docker_version: match (&r.docker_version, queried) {
+                (Some(v), _) => format!("v{v}"),
+                (None, true) => "Unknown".into(),
+                (None, false) => String::new(),
+            },
+            error: r.error.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+            response_time: if queried {
+                format!("{}ms", r.response_time.as_millis())
+            } else {
+                String::new()
+            },
         }
-    }
-}
-
-async fn row(app: &App, name: String, timeout: Duration, docker_host: &str) -> Row {
-    let started = Instant::now();
-    let mut r = Row::named(name.clone());
-    r.active = "-".into();
-    r.docker_version = "Unknown".into();
-    let m = match app.manager.load(&name) {
-        Ok(m) => m,
-        Err(e) => {
-            r.state = "Error".into();
-            r.error = e.to_string();
-            return r;
-        }
-    };
-    let c = m.config();
-    r.driver_name = c.driver_alias.clone();
-    r.labels = c.engine.labels.clone();
-    if c.phase != Phase::Ready {
-        r.error = match (&c.phase, &c.last_error) {
-            (Phase::Failed, Some(e)) => format!("create failed: {e}"),
-            (Phase::Failed, None) => "create failed".into(),
-            _ => "create did not finish".into(),
-        };
-    }
-    match m.state_within(timeout).await {
-        Ok(s) => r.state = s.to_string(),
-        Err(machine_core::Error::DriverTimeout { .. }) => {
-            r.state = "Timeout".into();
-            r.error = format!(
-                "the driver did not report the state within {}s",
-                timeout.as_secs()
-            );
-        }
-        Err(e) => {
-            r.state = "Error".into();
-            r.error = e.to_string();
-        }
-    }
-    if r.state == "Running" {
-        if let Ok(Ok(url)) = tokio::time::timeout(timeout, m.url()).await {
-            r.url = url;
-        }
-        if c.phase == Phase::Ready {
-            match tokio::time::timeout(timeout, m.docker_version()).await {
-                Ok(Ok(v)) => r.docker_version = format!("v{}", v.version),
-                Ok(Err(e)) => {
-                    if r.error.is_empty() {
-                        r.error = format!("Unable to query docker version: {e}");
-                    }
-                }
-                Err(_) => {
-                    if r.error.is_empty() {
-                        r.error = format!("Docker did not answer within {}s", timeout.as_secs());
-                    }
-                }
-            }
-        }
-    }
-    if !r.url.is_empty() && r.url == docker_host {
-        r.active = "*".into();
-        r.active_host = true;
-    }
-    r.response_time = format!("{}ms", started.elapsed().as_millis());
-    r
-}
-
-/// Parsed `--filter` values, by kind.
-#[derive(Default)]
-struct Filters(BTreeMap<String, Vec<String>>);
-
-impl Filters {
-    fn parse(raw: &[String]) -> Result<Filters, String> {
-        let mut f = Filters::default();
-        for item in raw {
-            let (k, v) = item.split_once('=').ok_or_else(|| {
-                format!("invalid filter {item:?}: use KEY=VALUE (driver, state, name, label)")
-            })?;
-            let k = k.to_ascii_lowercase();
-            if !["driver", "state", "name", "label", "swarm"].contains(&k.as_str()) {
-                return Err(format!(
-                    "unsupported filter {k:?}: use driver, state, name or label"
-                ));
-            }
-            if k == "name" {
-                regex::Regex::new(v).map_err(|e| format!("invalid name filter {v:?}: {e}"))?;
-            }
-            f.0.entry(k).or_default().push(v.to_string());
-        }
-        Ok(f)
-    }
-
-    /// Whether a filter of `kind` exists.
-    fn has(&self, kind: &str) -> bool {
-        self.0.contains_key(kind)
-    }
-
-    fn matches(&self, r: &Row) -> bool {
-        self.0.iter().all(|(kind, values)| {
-            values.iter().any(|v| match kind.as_str() {
-                "driver" => r.driver_name.eq_ignore_ascii_case(v),
-                "state" => r.state.eq_ignore_ascii_case(v),
-                "name" => regex::Regex::new(v)
-                    .map(|re| re.is_match(&r.name))
-                    .unwrap_or(false),
-                "label" => r.labels.iter().any(|l| l == v),
-                _ => false, // swarm: no machine is part of a swarm
-            })
-        })
     }
 }
 
 pub async fn run(app: &App, args: LsArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let filters = Filters::parse(&args.filter)?;
-    let names = app.manager.names()?;
-    // names alone need no driver calls, unless a filter needs the state
-    let need_rows =
-        !args.quiet || filters.has("state") || filters.has("driver") || filters.has("label");
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    let docker_host = std::env::var("DOCKER_HOST").unwrap_or_default();
-    let mut rows: Vec<Row> = Vec::with_capacity(names.len());
-    if need_rows {
-        let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        let app = Arc::new(App {
-            manager: app.manager.clone(),
-        });
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, name) in names.into_iter().enumerate() {
-            let (sem, app, host) = (sem.clone(), app.clone(), docker_host.clone());
-            tasks.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                (i, row(&app, name, timeout, &host).await)
-            });
-        }
-        let mut indexed = Vec::new();
-        while let Some(r) = tasks.join_next().await {
-            indexed.push(r?);
-        }
-        indexed.sort_by_key(|(i, _)| *i);
-        rows = indexed.into_iter().map(|(_, r)| r).collect();
-    } else {
-        rows.extend(names.into_iter().map(Row::named));
-    }
-    rows.retain(|r| filters.matches(r));
+    let mut opts = ListOptions::default();
+    opts.filter = Filter::parse(&args.filter)?;
+    opts.timeout = Duration::from_secs(args.timeout.max(1));
+    opts.records_only = args.quiet;
+    opts.docker_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    let queried = !opts.records_only;
+    let rows: Vec<Row> = app
+        .manager
+        .list(&opts)
+        .await?
+        .iter()
+        .map(|r| Row::from(r, queried))
+        .collect();
 
     if args.quiet {
         for r in &rows {
@@ -287,33 +164,6 @@ fn align_tabs(lines: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(name: &str, driver: &str, state: &str, labels: &[&str]) -> Row {
-        let mut r = Row::named(name.into());
-        r.driver_name = driver.into();
-        r.state = state.into();
-        r.labels = labels.iter().map(|s| s.to_string()).collect();
-        r
-    }
-
-    #[test]
-    fn filters_and_or() {
-        let f = Filters::parse(&[
-            "driver=generic".into(),
-            "state=running".into(),
-            "state=Stopped".into(),
-        ])
-        .unwrap();
-        assert!(f.matches(&row("a", "generic", "Running", &[])));
-        assert!(f.matches(&row("a", "generic", "Stopped", &[])));
-        assert!(!f.matches(&row("a", "vsphere", "Running", &[])));
-        let f = Filters::parse(&["name=^web".into(), "label=env=prod".into()]).unwrap();
-        assert!(f.matches(&row("web1", "x", "Running", &["env=prod"])));
-        assert!(!f.matches(&row("db1", "x", "Running", &["env=prod"])));
-        assert!(!f.matches(&row("web1", "x", "Running", &["env=dev"])));
-        assert!(Filters::parse(&["color=red".into()]).is_err());
-        assert!(Filters::parse(&["name".into()]).is_err());
-    }
 
     #[test]
     fn aligns_columns() {

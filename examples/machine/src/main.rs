@@ -5,19 +5,22 @@
 //! executables (`machine-driver-NAME`) found next to this program or on PATH; `create` reads
 //! the chosen driver's flags from the driver itself.
 
+mod cancel;
 mod commands;
 mod create;
+mod hints;
 mod ls;
+mod progress;
 mod remote;
 mod shell_env;
 mod template;
 
 use clap::{Parser, Subcommand};
 use machine_core::cert::Pem;
-use machine_core::machine::Manager;
-use machine_core::{Events, Store};
+use machine_core::{FileStore, Manager, StoreCerts};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -66,7 +69,7 @@ pub struct Cli {
 
 impl Cli {
     /// The store's CA and client certificate the user gave, if any: all four files or none.
-    fn given_certs(&self) -> Result<Option<(Pem, Pem)>, String> {
+    fn given_certs(&self) -> Result<Option<StoreCerts>, String> {
         let files = [
             ("--tls-ca-cert", &self.tls_ca_cert),
             ("--tls-ca-key", &self.tls_ca_key),
@@ -87,13 +90,13 @@ impl Cli {
             );
         }
         let [ca_cert, ca_key, cert, key]: [String; 4] = texts.try_into().expect("four files");
-        Ok(Some((
-            Pem {
+        Ok(Some(StoreCerts {
+            ca: Pem {
                 cert: ca_cert,
                 key: ca_key,
             },
-            Pem { cert, key },
-        )))
+            client: Pem { cert, key },
+        }))
     }
 }
 
@@ -204,9 +207,17 @@ enum Cmd {
     Version { name: Option<String> },
 }
 
-/// What every command gets: the store, drivers, and how to print progress.
+/// What every command gets: the library's manager, and the progress display.
 pub struct App {
     pub manager: Manager,
+    pub display: progress::Display,
+}
+
+impl App {
+    /// A token that Ctrl-C or SIGTERM cancels.
+    pub fn cancel_on_signals(&self) -> machine_core::CancellationToken {
+        cancel::on_signals(self.display.clone())
+    }
 }
 
 fn init_logging(debug: bool) {
@@ -229,7 +240,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("{}", hints::render(&*e));
             ExitCode::FAILURE
         }
     }
@@ -252,53 +263,69 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
-/// Progress lines as Docker Machine prints them: `(NAME) message`.
-fn progress_printer() -> Events {
-    Events::new(|e| println!("({}) {}", e.machine, e.message))
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let storage = cli
+        .storage_path
+        .clone()
+        .unwrap_or_else(machine_core::store::default_path);
+    let store = FileStore::open(&storage).map_err(machine_core::Error::from)?;
+    let display = progress::Display::new(cli.debug);
+    let app = App {
+        manager: Manager::new(Arc::new(store), display.events()),
+        display,
+    };
+    if let Some(certs) = cli.given_certs()? {
+        app.manager.import_store_certs(&certs).await?;
+    }
+    let code = dispatch(&app, cli.command).await;
+    app.display.finish();
+    code
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let storage = cli.storage_path.clone().unwrap_or_else(Store::default_path);
-    let store = Store::open(&storage)?;
-    let app = App {
-        manager: Manager::new(store, progress_printer()),
-    };
-    if let Some((ca, client)) = cli.given_certs()? {
-        app.manager.import_store_certs(&ca, &client).await?;
-    }
+async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use commands::*;
-    match cli.command {
-        Cmd::Active { timeout } => active(&app, timeout).await,
-        Cmd::Config { name, .. } => config(&app, &name).await,
-        Cmd::Create { args } => create::run(&app, args).await,
-        Cmd::Env(args) => shell_env::run(&app, args).await,
-        Cmd::Inspect { name, format } => inspect(&app, &name, format.as_deref()).await,
-        Cmd::Ip { names } => ip(&app, names).await,
-        Cmd::Kill { names } => each(&app, names, Op::Kill).await,
-        Cmd::Ls(args) => ls::run(&app, args).await,
+    use machine_core::Action;
+    match command {
+        Cmd::Active { timeout } => active(app, timeout).await,
+        Cmd::Config { name, .. } => config(app, &name).await,
+        Cmd::Create { args } => create::run(app, args).await,
+        Cmd::Env(args) => shell_env::run(app, args).await,
+        Cmd::Inspect { name, format } => inspect(app, &name, format.as_deref()).await,
+        Cmd::Ip { names } => ip(app, names).await,
+        Cmd::Kill { names } => each(app, names, Action::Kill).await,
+        Cmd::Ls(args) => ls::run(app, args).await,
         Cmd::Mount {
             unmount,
             source,
             target,
-        } => remote::mount(&app, unmount, &source, &target).await,
-        Cmd::Provision { names } => each(&app, names, Op::Provision).await,
+        } => remote::mount(app, unmount, &source, &target).await,
+        Cmd::Provision { names } => each(app, names, Action::Provision).await,
         Cmd::RegenerateCerts {
             force,
             client_certs,
             names,
-        } => regenerate_certs(&app, force, client_certs, names).await,
-        Cmd::Restart { names } => each(&app, names, Op::Restart).await,
-        Cmd::Rm { force, yes, names } => rm(&app, force, yes, names).await,
-        Cmd::Scp(args) => remote::scp(&app, args).await,
-        Cmd::Ssh { name, command } => remote::ssh(&app, &name, command).await,
-        Cmd::Start { names } => each(&app, names, Op::Start).await,
-        Cmd::Status { name } => status(&app, &name).await,
-        Cmd::Stop { names } => each(&app, names, Op::Stop).await,
+        } => regenerate_certs(app, force, client_certs, names).await,
+        Cmd::Restart { names } => each(app, names, Action::Restart).await,
+        Cmd::Rm { force, yes, names } => rm(app, force, yes, names).await,
+        Cmd::Scp(args) => remote::scp(app, args).await,
+        Cmd::Ssh { name, command } => remote::ssh(app, &name, command).await,
+        Cmd::Start { names } => each(app, names, Action::Start).await,
+        Cmd::Status { name } => status(app, &name).await,
+        Cmd::Stop { names } => each(app, names, Action::Stop).await,
         Cmd::Upgrade {
             engine_version,
             names,
-        } => each(&app, names, Op::Upgrade(engine_version)).await,
-        Cmd::Url { name } => url(&app, &name).await,
-        Cmd::Version { name } => version(&app, name.as_deref()).await,
+        } => {
+            each(
+                app,
+                names,
+                Action::Upgrade {
+                    version: engine_version,
+                },
+            )
+            .await
+        }
+        Cmd::Url { name } => url(app, &name).await,
+        Cmd::Version { name } => version(app, name.as_deref()).await,
     }
 }

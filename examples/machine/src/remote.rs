@@ -4,21 +4,42 @@
 
 use crate::App;
 use clap::Args;
-use machine_core::machine::Machine;
-use machine_core::ssh::SshTarget;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
+/// Where a machine's SSH server is, and the files the system ssh needs for it (written by the
+/// store into a folder it owns).
+struct Resolved {
+    host: String,
+    port: u16,
+    user: String,
+    key: PathBuf,
+    known_hosts: PathBuf,
+}
+
+async fn resolve(app: &App, machine: &str) -> Result<Resolved, Box<dyn std::error::Error>> {
+    let m = app.manager.load(machine).await?;
+    let a = m.access().await?;
+    let files = m.files().await?;
+    Ok(Resolved {
+        host: a.ssh.host,
+        port: a.ssh.port,
+        user: a.ssh.user,
+        key: files.ssh_key,
+        known_hosts: files.known_hosts,
+    })
+}
+
 /// `-o` options that make the system ssh use exactly the machine's key and recorded host key.
-fn ssh_options(target: &SshTarget, known_hosts: &Path) -> Vec<String> {
+fn ssh_options(target: &Resolved, known_hosts: &Path) -> Vec<String> {
     [
         "IdentitiesOnly=yes".to_string(),
         "StrictHostKeyChecking=yes".to_string(),
         format!("UserKnownHostsFile={}", known_hosts.display()),
-        format!("IdentityFile={}", target.key_path.display()),
+        format!("IdentityFile={}", target.key.display()),
         "LogLevel=ERROR".to_string(),
         "ConnectTimeout=10".to_string(),
     ]
@@ -43,15 +64,15 @@ fn run_tool(cmd: &mut Command, tool: &str, package: &str) -> CmdResult {
 }
 
 pub async fn ssh(app: &App, name: &str, command: Vec<String>) -> CmdResult {
-    let m = app.manager.load(name)?;
     if command.is_empty() {
-        let target = m.ssh_target().await?;
+        let target = resolve(app, name).await?;
         let mut cmd = Command::new("ssh");
-        cmd.args(ssh_options(&target, &m.known_hosts_path()))
+        cmd.args(ssh_options(&target, &target.known_hosts))
             .args(["-t", "-p", &target.port.to_string()])
             .arg(format!("{}@{}", target.user, target.host));
         return run_tool(&mut cmd, "ssh", "openssh-client");
     }
+    let m = app.manager.load(name).await?;
     let out = m.exec(&command.join(" ")).await?;
     std::io::stdout().write_all(out.stdout.as_bytes())?;
     std::io::stderr().write_all(out.stderr.as_bytes())?;
@@ -90,19 +111,6 @@ fn location(s: &str) -> Location {
     }
 }
 
-struct Resolved {
-    target: SshTarget,
-    known_hosts: PathBuf,
-}
-
-async fn resolve(app: &App, machine: &str) -> Result<Resolved, Box<dyn std::error::Error>> {
-    let m: Machine = app.manager.load(machine)?;
-    Ok(Resolved {
-        target: m.ssh_target().await?,
-        known_hosts: m.known_hosts_path(),
-    })
-}
-
 pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
     let (src, dst) = (location(&a.source), location(&a.destination));
     let mut remotes = Vec::new();
@@ -124,7 +132,7 @@ pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
             Location::Local(p) => p.clone(),
             Location::Remote { path, .. } => {
                 let r = remote_iter.next().expect("resolved");
-                let t = &r.target;
+                let t = r;
                 if rsync {
                     format!("{}@{}:{}", t.user, t.host, path)
                 } else {
@@ -137,7 +145,7 @@ pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
         }
     };
     // the options shared by both ends: every key, every recorded host key
-    let first = &remotes[0].target;
+    let first = &remotes[0];
     let mut opts = vec![
         "-o".to_string(),
         "IdentitiesOnly=yes".to_string(),
@@ -150,7 +158,7 @@ pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
     ];
     for r in &remotes {
         opts.push("-i".into());
-        opts.push(r.target.key_path.display().to_string());
+        opts.push(r.key.display().to_string());
     }
     if a.delta {
         if remotes.len() > 1 {
@@ -199,7 +207,7 @@ pub async fn mount(app: &App, unmount: bool, source: &str, target: &Path) -> Cmd
         );
     };
     let r = resolve(app, &machine).await?;
-    let t = &r.target;
+    let t = &r;
     let mut cmd = Command::new("sshfs");
     cmd.arg(format!("{}@{}:{}", t.user, t.host, path))
         .arg(target)

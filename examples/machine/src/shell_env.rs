@@ -143,7 +143,7 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
         println!("{c} {}", shell.eval_hint("machine env -u"));
         return Ok(ExitCode::SUCCESS);
     }
-    let m = app.manager.load(&args.name)?;
+    let m = app.manager.load(&args.name).await?;
     let env = m.docker_env().await?;
     println!("{}", shell.set("DOCKER_TLS_VERIFY", "1"));
     println!("{}", shell.set("DOCKER_HOST", &env.host));

@@ -3,12 +3,12 @@
 
 use std::sync::Mutex;
 
-use super::{CommandOutput, ProvisionError, Remote};
+use super::{Output, ProvisionError, Remote};
 
 struct Rule {
     fragment: String,
     /// Returned in turn; the last one repeats.
-    outputs: Vec<CommandOutput>,
+    outputs: Vec<Output>,
     used: usize,
 }
 
@@ -38,16 +38,16 @@ impl FakeRemote {
 
     /// Commands containing `fragment` print `stdout` and succeed.
     pub fn ok(self, fragment: &str, stdout: &str) -> FakeRemote {
-        self.on(fragment, vec![CommandOutput::ok(stdout)])
+        self.on(fragment, vec![Output::ok(stdout)])
     }
 
     /// Commands containing `fragment` fail with `status` and `stderr`.
     pub fn fail(self, fragment: &str, status: u32, stderr: &str) -> FakeRemote {
-        self.on(fragment, vec![CommandOutput::failed(status, stderr)])
+        self.on(fragment, vec![Output::failed(status, stderr)])
     }
 
     /// Commands containing `fragment` get `outputs` in turn, the last one repeating.
-    pub fn on(self, fragment: &str, outputs: Vec<CommandOutput>) -> FakeRemote {
+    pub fn on(self, fragment: &str, outputs: Vec<Output>) -> FakeRemote {
         assert!(!outputs.is_empty());
         self.rules.lock().unwrap().push(Rule {
             fragment: fragment.to_string(),
@@ -100,7 +100,7 @@ impl FakeRemote {
 
 #[async_trait::async_trait]
 impl Remote for FakeRemote {
-    async fn run(&self, command: &str) -> Result<CommandOutput, ProvisionError> {
+    async fn run(&self, command: &str) -> Result<Output, ProvisionError> {
         self.commands.lock().unwrap().push(command.to_string());
         if let Some(b) = &self.broken {
             if command.contains(b.as_str()) {
@@ -117,7 +117,7 @@ impl Remote for FakeRemote {
             rule.used += 1;
             return Ok(rule.outputs[i].clone());
         }
-        Ok(CommandOutput::ok(""))
+        Ok(Output::ok(""))
     }
 
     async fn upload(

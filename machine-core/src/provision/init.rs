@@ -54,7 +54,7 @@ pub(crate) async fn configure_and_restart(
                  systemctl reset-failed docker.service >/dev/null 2>&1; true",
             )
             .await?;
-            cx.progress("Restarting Docker...");
+            cx.progress(crate::events::Step::ConfigureDocker, "Restarting Docker...");
             restart(cx, init, "systemctl restart docker.service").await
         }
         Init::OpenRc => {
@@ -71,7 +71,7 @@ pub(crate) async fn configure_and_restart(
                 "rc-update add docker default >/dev/null 2>&1 || rc-update -u >/dev/null 2>&1; true",
             )
             .await?;
-            cx.progress("Restarting Docker...");
+            cx.progress(crate::events::Step::ConfigureDocker, "Restarting Docker...");
             restart(cx, init, "rc-service docker restart").await
         }
         Init::SysVinit => {
@@ -89,7 +89,7 @@ pub(crate) async fn configure_and_restart(
                  elif command -v chkconfig >/dev/null 2>&1; then chkconfig docker on >/dev/null 2>&1; fi; true",
             )
             .await?;
-            cx.progress("Restarting Docker...");
+            cx.progress(crate::events::Step::ConfigureDocker, "Restarting Docker...");
             restart(
                 cx,
                 init,

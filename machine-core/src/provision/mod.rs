@@ -34,11 +34,13 @@ pub(crate) mod fake;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::engine::{self, sh_quote, EngineOptionError, EngineOptions, InstallMethod};
+use crate::engine::{self, EngineOptionError, EngineOptions, InstallMethod};
+use crate::events::{Level, Step};
 
+pub use crate::ssh::Output;
 pub use init::Init;
 pub use os_release::OsRelease;
-pub use remote::{CommandOutput, Remote};
+pub use remote::Remote;
 
 /// What can go wrong while provisioning. Every variant names the step and, for a failed remote
 /// command, the tail of what it printed.
@@ -48,7 +50,9 @@ pub enum ProvisionError {
     /// provisioner; a [`Remote`] leaves it `None`.
     #[error("{}{message}", step.as_deref().map(|s| format!("{s}: ")).unwrap_or_default())]
     Transport {
+        /// The provisioning step, once known.
         step: Option<String>,
+        /// What went wrong with the connection.
         message: String,
     },
     /// A remote command exited with a non-zero status.
@@ -58,37 +62,67 @@ pub enum ProvisionError {
         output_tail(output)
     )]
     Command {
+        /// The provisioning step.
         step: String,
+        /// The command that failed.
         command: String,
+        /// Its exit status.
         status: u32,
         /// The tail of stderr (or of stdout when stderr is empty).
         output: String,
     },
+    /// The login user is not root and cannot use sudo without a password.
     #[error("user {user} cannot run sudo without a password on {host}: add `{user} ALL=(ALL) NOPASSWD: ALL` to /etc/sudoers.d/{user}")]
-    SudoRequired { user: String, host: String },
+    SudoRequired {
+        /// The login user.
+        user: String,
+        /// The host's address and/or hostname.
+        host: String,
+    },
+    /// The host's OS has no provisioner and no Docker already installed.
     #[error("unsupported operating system {id:?} ({pretty_name}): supported are {supported} (and distributions whose ID_LIKE names one of them); an unknown OS that already runs Docker is configured as it is")]
     UnsupportedOs {
+        /// The OS's `ID`.
         id: String,
+        /// The OS's `PRETTY_NAME`.
         pretty_name: String,
+        /// The supported `ID`s, comma-separated.
         supported: String,
     },
+    /// The requested Docker version is not among the distribution's packages.
     #[error("Docker {requested} is not available as package {package} on {os}; available versions: {}", if available.is_empty() { "none".to_string() } else { available.join(", ") })]
     VersionUnavailable {
+        /// The version asked for.
         requested: String,
+        /// The package that was searched.
         package: String,
+        /// The OS's pretty name.
         os: String,
+        /// The versions the package manager offers.
         available: Vec<String>,
     },
+    /// The machine name is not a valid hostname.
     #[error("cannot use machine name {0:?} as a hostname: use letters, digits, '-' and '.', at most 63 characters between dots")]
     InvalidHostname(String),
+    /// An engine option cannot be turned into a daemon configuration.
     #[error(transparent)]
     EngineOption(#[from] EngineOptionError),
+    /// A step cannot be done on this host.
     #[error("{step}: {message}")]
-    Unsupported { step: String, message: String },
+    Unsupported {
+        /// The provisioning step.
+        step: String,
+        /// Why it cannot be done and what to do instead.
+        message: String,
+    },
+    /// A step did not finish in time (e.g. the daemon never answered).
     #[error("{step}: timed out after {seconds} s{}", output_tail(detail))]
     Timeout {
+        /// The provisioning step.
         step: String,
+        /// How many seconds were waited.
         seconds: u64,
+        /// The last output and the daemon's log, for diagnosis.
         detail: String,
     },
 }
@@ -147,6 +181,7 @@ pub struct ProvisionRequest<'a> {
     pub machine_name: &'a str,
     /// The driver's name, the daemon's `provider=DRIVER` label.
     pub driver_name: &'a str,
+    /// How to install and configure the Docker daemon.
     pub engine: &'a EngineOptions,
     /// Copied to /etc/docker/ca.pem.
     pub ca_pem: &'a str,
@@ -154,13 +189,15 @@ pub struct ProvisionRequest<'a> {
     pub server_cert_pem: &'a str,
     /// Copied to /etc/docker/server-key.pem, mode 0600.
     pub server_key_pem: &'a str,
-    /// Told what is being done ("Installing Docker...").
-    pub progress: &'a (dyn Fn(&str) + Send + Sync),
+    /// Told what is being done ("Installing Docker...") and, at [`Level::Output`], each line
+    /// the Docker install prints, as it prints it.
+    pub progress: &'a (dyn Fn(Step, Level, &str) + Send + Sync),
 }
 
 /// What provisioning found and left on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionReport {
+    /// The host's `/etc/os-release`.
     pub os: OsRelease,
     /// The running daemon's version, e.g. `20.10.24+dfsg1`.
     pub docker_version: String,
@@ -169,14 +206,19 @@ pub struct ProvisionReport {
 /// The OS families with a provisioner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
+    /// Debian (and Raspbian).
     Debian,
+    /// Ubuntu.
     Ubuntu,
     /// CentOS, RHEL, Rocky, AlmaLinux, Oracle Linux.
     RedHat,
+    /// Fedora.
     Fedora,
     /// openSUSE Leap and Tumbleweed, SLES.
     Suse,
+    /// Arch Linux.
     Arch,
+    /// Alpine Linux.
     Alpine,
     /// An unknown OS that already has Docker: only configured, never installed on.
     Generic,
@@ -213,6 +255,7 @@ impl Family {
         })
     }
 
+    /// The family's lower-case name, for logs and reports.
     pub fn name(self) -> &'static str {
         match self {
             Family::Debian => "debian",
@@ -299,7 +342,7 @@ const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 /// A shell command that runs `script` as root: through `sudo -n`, or directly when the login
 /// user is root (which may have no sudo at all).
 pub(crate) fn root_sh(script: &str, login_is_root: bool) -> String {
-    let script = sh_quote(&format!("PATH={ROOT_PATH}:$PATH; export PATH; {script}"));
+    let script = crate::shell::quote(&format!("PATH={ROOT_PATH}:$PATH; export PATH; {script}"));
     if login_is_root {
         format!("sh -c {script}")
     } else {
@@ -310,7 +353,7 @@ pub(crate) fn root_sh(script: &str, login_is_root: bool) -> String {
 /// What the provisioner works with: the host, the progress callback, the host's OS.
 pub(crate) struct Cx<'a> {
     pub remote: &'a dyn Remote,
-    pub progress: &'a (dyn Fn(&str) + Send + Sync),
+    pub progress: &'a (dyn Fn(Step, Level, &str) + Send + Sync),
     pub os: OsRelease,
     pub tuning: Tuning,
     /// The login user is root: no sudo needed.
@@ -324,7 +367,7 @@ impl Cx<'_> {
     }
 
     /// Runs `command`; a non-zero status is not an error here.
-    pub async fn run(&self, step: &str, command: &str) -> Result<CommandOutput, ProvisionError> {
+    pub async fn run(&self, step: &str, command: &str) -> Result<Output, ProvisionError> {
         tracing::debug!(step, command, "remote command");
         let out = self
             .remote
@@ -336,7 +379,7 @@ impl Cx<'_> {
     }
 
     /// Runs `command` and fails unless it exits with 0.
-    pub async fn check(&self, step: &str, command: &str) -> Result<CommandOutput, ProvisionError> {
+    pub async fn check(&self, step: &str, command: &str) -> Result<Output, ProvisionError> {
         let out = self.run(step, command).await?;
         if out.success() {
             Ok(out)
@@ -346,7 +389,7 @@ impl Cx<'_> {
     }
 
     /// Runs `script` as root and fails unless it exits with 0.
-    pub async fn sudo(&self, step: &str, script: &str) -> Result<CommandOutput, ProvisionError> {
+    pub async fn sudo(&self, step: &str, script: &str) -> Result<Output, ProvisionError> {
         self.check(step, &self.root_sh(script)).await
     }
 
@@ -374,11 +417,13 @@ impl Cx<'_> {
         step: &str,
         script: &str,
         lock_markers: &[&str],
-    ) -> Result<CommandOutput, ProvisionError> {
+    ) -> Result<Output, ProvisionError> {
         let command = self.root_sh(script);
         let mut attempt = 0;
         loop {
-            let out = self.run(step, &command).await?;
+            let out = self
+                .run_streaming(step, Step::InstallDocker, &command)
+                .await?;
             if out.success() {
                 return Ok(out);
             }
@@ -389,9 +434,10 @@ impl Cx<'_> {
                 return Err(command_failed(step, &command, &out));
             }
             attempt += 1;
-            (self.progress)(&format!(
-                "Waiting for another package manager to finish (attempt {attempt})..."
-            ));
+            self.progress(
+                Step::InstallDocker,
+                &format!("Waiting for another package manager to finish (attempt {attempt})..."),
+            );
             tokio::time::sleep(self.tuning.lock_retry_delay).await;
         }
     }
@@ -411,12 +457,44 @@ impl Cx<'_> {
             .map_err(|e| e.in_step(step))
     }
 
-    pub fn progress(&self, message: &str) {
-        (self.progress)(message)
+    /// Reports what is being done.
+    pub fn progress(&self, step: Step, message: &str) {
+        (self.progress)(step, Level::Info, message)
+    }
+
+    /// Runs `script` as root, streaming its output as [`Level::Output`] events of `step`;
+    /// fails unless it exits with 0.
+    pub async fn sudo_streaming(
+        &self,
+        what: &str,
+        step: Step,
+        script: &str,
+    ) -> Result<Output, ProvisionError> {
+        let command = self.root_sh(script);
+        let out = self.run_streaming(what, step, &command).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(command_failed(what, &command, &out))
+        }
+    }
+
+    async fn run_streaming(
+        &self,
+        what: &str,
+        step: Step,
+        command: &str,
+    ) -> Result<Output, ProvisionError> {
+        tracing::debug!(step = what, command, "remote command (streamed)");
+        let on_line = |line: &str| (self.progress)(step.clone(), Level::Output, line);
+        self.remote
+            .run_streaming(command, &on_line)
+            .await
+            .map_err(|e| e.in_step(what))
     }
 }
 
-pub(crate) fn command_failed(step: &str, command: &str, out: &CommandOutput) -> ProvisionError {
+pub(crate) fn command_failed(step: &str, command: &str, out: &Output) -> ProvisionError {
     let output = if out.stderr.trim().is_empty() {
         &out.stdout
     } else {
@@ -531,36 +609,22 @@ pub(crate) enum Mode {
     Upgrade,
 }
 
-/// Checks that `name` is usable as a hostname.
-fn check_hostname(name: &str) -> Result<(), ProvisionError> {
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ProvisionError::InvalidHostname(name.to_string()))
-    }
-}
-
 pub(crate) async fn run(
     remote: &dyn Remote,
     req: &ProvisionRequest<'_>,
     mode: Mode,
     tuning: Tuning,
 ) -> Result<ProvisionReport, ProvisionError> {
-    check_hostname(req.machine_name)?;
+    if !crate::name::is_valid_name(req.machine_name) {
+        return Err(ProvisionError::InvalidHostname(
+            req.machine_name.to_string(),
+        ));
+    }
     // Render the daemon configuration first: a bad option fails before the host is touched.
     engine::dockerd_args(req.engine, req.driver_name)?;
     engine::daemon_env(req.engine)?;
 
-    (req.progress)("Checking the host...");
+    (req.progress)(Step::Provision, Level::Info, "Checking the host...");
     let step = "checking the host";
     let probe = probe_command();
     let out = remote.run(&probe).await.map_err(|e| e.in_step(step))?;
@@ -585,7 +649,11 @@ pub(crate) async fn run(
         });
     }
 
-    (req.progress)("Detecting the operating system...");
+    (req.progress)(
+        Step::Provision,
+        Level::Info,
+        "Detecting the operating system...",
+    );
     let os = detect(remote).await?;
     let family = match Family::of(&os) {
         Some(f) => f,
@@ -615,7 +683,7 @@ pub(crate) async fn run(
     }
     let dockerd = find_dockerd(&cx).await?;
 
-    cx.progress("Copying certificates...");
+    cx.progress(Step::ConfigureDocker, "Copying certificates...");
     let step = "copying certificates to /etc/docker";
     cx.sudo(
         step,
@@ -639,9 +707,9 @@ pub(crate) async fn run(
     )
     .await?;
 
-    cx.progress("Configuring the Docker daemon...");
+    cx.progress(Step::ConfigureDocker, "Configuring the Docker daemon...");
     init::configure_and_restart(&cx, facts.init, &dockerd, req.engine, req.driver_name).await?;
-    cx.progress("Waiting for the Docker daemon...");
+    cx.progress(Step::WaitForDocker, "Waiting for the Docker daemon...");
     let docker_version = init::wait_for_daemon(&cx, facts.init).await?;
     Ok(ProvisionReport {
         os: cx.os,
@@ -652,9 +720,12 @@ pub(crate) async fn run(
 /// Sets the hostname (hostnamectl when it works, else /etc/hostname and `hostname`) and maps it
 /// to 127.0.1.1 in /etc/hosts so that sudo can resolve it.
 async fn set_hostname(cx: &Cx<'_>, facts: &Facts, name: &str) -> Result<(), ProvisionError> {
-    cx.progress(&format!("Setting the hostname to {name}..."));
+    cx.progress(
+        Step::Provision,
+        &format!("Setting the hostname to {name}..."),
+    );
     let step = "setting the hostname";
-    let q = sh_quote(name);
+    let q = crate::shell::quote(name);
     if facts.hostname != name {
         let fallback = format!("echo {q} > /etc/hostname && hostname {q}");
         let script = if facts.tool("hostnamectl").is_some() {
@@ -695,17 +766,20 @@ async fn install_docker(
     let verb = if upgrade { "Upgrading" } else { "Installing" };
     match &engine.install_method {
         InstallMethod::Packages => {
-            cx.progress(&format!(
-                "{verb} {what} from the {} packages...",
-                cx.os.pretty_name
-            ));
+            cx.progress(
+                Step::InstallDocker,
+                &format!("{verb} {what} from the {} packages...", cx.os.pretty_name),
+            );
             family.install_packages(cx, version, upgrade).await
         }
         InstallMethod::Script { url } => {
             if family == Family::Generic {
                 return Err(generic::cannot_install(cx));
             }
-            cx.progress(&format!("{verb} {what} with the install script {url}..."));
+            cx.progress(
+                Step::InstallDocker,
+                &format!("{verb} {what} with the install script {url}..."),
+            );
             run_install_script(cx, family, facts, url, version).await
         }
     }
@@ -726,7 +800,7 @@ async fn run_install_script(
     } else if facts.tool("wget").is_some() {
         "wget -q -O -"
     } else {
-        cx.progress("Installing curl...");
+        cx.progress(Step::InstallDocker, "Installing curl...");
         family
             .install_tools(cx, &["curl", "ca-certificates"])
             .await?;
@@ -741,20 +815,27 @@ async fn run_install_script(
     let script_path = format!("{dir}/install.sh");
     cx.check(
         step,
-        &format!("{fetch} {} > {}", sh_quote(url), sh_quote(&script_path)),
+        &format!(
+            "{fetch} {} > {}",
+            crate::shell::quote(url),
+            crate::shell::quote(&script_path)
+        ),
     )
     .await?;
     let mut env = String::from("DEBIAN_FRONTEND=noninteractive");
     if let Some(v) = version {
-        env.push_str(&format!(" VERSION={}", sh_quote(v)));
+        env.push_str(&format!(" VERSION={}", crate::shell::quote(v)));
     }
     let result = cx
-        .sudo(
+        .sudo_streaming(
             "running the install script",
-            &format!("{env} sh {}", sh_quote(&script_path)),
+            Step::InstallDocker,
+            &format!("{env} sh {}", crate::shell::quote(&script_path)),
         )
         .await;
-    let _ = cx.run(step, &format!("rm -rf {}", sh_quote(&dir))).await;
+    let _ = cx
+        .run(step, &format!("rm -rf {}", crate::shell::quote(&dir)))
+        .await;
     result.map(|_| ())
 }
 

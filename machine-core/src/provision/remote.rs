@@ -2,39 +2,7 @@
 //! implements it; tests use a scripted fake or `docker exec`.
 
 use super::ProvisionError;
-
-/// The result of one command on the host.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CommandOutput {
-    /// The exit status (0 is success).
-    pub status: u32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl CommandOutput {
-    /// A successful command that printed `stdout`.
-    pub fn ok(stdout: impl Into<String>) -> CommandOutput {
-        CommandOutput {
-            status: 0,
-            stdout: stdout.into(),
-            stderr: String::new(),
-        }
-    }
-
-    /// A failed command with `status` that printed `stderr`.
-    pub fn failed(status: u32, stderr: impl Into<String>) -> CommandOutput {
-        CommandOutput {
-            status,
-            stdout: String::new(),
-            stderr: stderr.into(),
-        }
-    }
-
-    pub fn success(&self) -> bool {
-        self.status == 0
-    }
-}
+use crate::ssh::Output;
 
 /// A host the provisioner works on.
 #[async_trait::async_trait]
@@ -42,7 +10,20 @@ pub trait Remote: Send + Sync {
     /// Runs a shell command as the login user; returns exit status, stdout, stderr.
     /// An `Err` means the command could not be run at all (connection lost, ...), not that it
     /// failed: a failing command is an `Ok` with a non-zero status.
-    async fn run(&self, command: &str) -> Result<CommandOutput, ProvisionError>;
+    async fn run(&self, command: &str) -> Result<Output, ProvisionError>;
+    /// Runs a command like [`Remote::run`], passing each line of its output to `on_line` as it
+    /// comes (by default, once the command has finished).
+    async fn run_streaming(
+        &self,
+        command: &str,
+        on_line: &(dyn for<'s> Fn(&'s str) + Send + Sync),
+    ) -> Result<Output, ProvisionError> {
+        let out = self.run(command).await?;
+        for line in out.stdout.lines().chain(out.stderr.lines()) {
+            on_line(line);
+        }
+        Ok(out)
+    }
     /// Writes a file atomically, as root when `sudo`.
     async fn upload(
         &self,

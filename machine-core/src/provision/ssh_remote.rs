@@ -1,6 +1,6 @@
 //! The SSH session is the [`Remote`] provisioning uses on real hosts.
 
-use super::{CommandOutput, ProvisionError, Remote};
+use super::{Output, ProvisionError, Remote};
 use crate::ssh::{Session, SshError};
 
 fn transport(e: SshError) -> ProvisionError {
@@ -9,13 +9,18 @@ fn transport(e: SshError) -> ProvisionError {
 
 #[async_trait::async_trait]
 impl Remote for Session {
-    async fn run(&self, command: &str) -> Result<CommandOutput, ProvisionError> {
-        let out = self.exec(command).await.map_err(transport)?;
-        Ok(CommandOutput {
-            status: out.status,
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+    async fn run(&self, command: &str) -> Result<Output, ProvisionError> {
+        self.exec(command).await.map_err(transport)
+    }
+
+    async fn run_streaming(
+        &self,
+        command: &str,
+        on_line: &(dyn for<'s> Fn(&'s str) + Send + Sync),
+    ) -> Result<Output, ProvisionError> {
+        self.exec_streaming(command, on_line)
+            .await
+            .map_err(transport)
     }
 
     async fn upload(

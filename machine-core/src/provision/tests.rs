@@ -100,7 +100,11 @@ async fn go_named(
     name: &str,
 ) -> (Result<ProvisionReport, ProvisionError>, Vec<String>) {
     let progress = Progress::new();
-    let record = |m: &str| progress.0.lock().unwrap().push(m.to_string());
+    let record = |_: crate::events::Step, level: crate::events::Level, m: &str| {
+        if level != crate::events::Level::Output {
+            progress.0.lock().unwrap().push(m.to_string())
+        }
+    };
     let req = ProvisionRequest {
         machine_name: name,
         driver_name: "generic",
@@ -382,13 +386,13 @@ async fn unknown_os_with_docker_is_configured_but_never_installed_on() {
 
 #[tokio::test]
 async fn apt_lock_contention_is_retried() {
-    let locked = CommandOutput::failed(
+    let locked = Output::failed(
         100,
         "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)",
     );
     let h = host("debian-12").on(
         "--force-confold docker.io",
-        vec![locked.clone(), locked, CommandOutput::ok("")],
+        vec![locked.clone(), locked, Output::ok("")],
     );
     let (report, progress) = go(&h, &packages(), Mode::Provision).await;
     report.unwrap();
@@ -455,9 +459,9 @@ async fn waiting_for_the_daemon() {
     let h = host("debian-12").on(
         "docker version --format",
         vec![
-            CommandOutput::failed(1, "Cannot connect to the Docker daemon"),
-            CommandOutput::failed(1, "Cannot connect to the Docker daemon"),
-            CommandOutput::ok("24.0.7\n"),
+            Output::failed(1, "Cannot connect to the Docker daemon"),
+            Output::failed(1, "Cannot connect to the Docker daemon"),
+            Output::ok("24.0.7\n"),
         ],
     );
     assert_eq!(

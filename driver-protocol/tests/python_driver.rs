@@ -1,0 +1,173 @@
+//! The example Python driver (examples/python-driver) against this crate's client: a driver in
+//! another language speaks protocol version 2 as the SDK does. Skipped where there is no python3.
+
+use driver_protocol::calls::*;
+use driver_protocol::schema::*;
+use driver_protocol::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn python_driver() -> Option<(Child, Client)> {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("no python3: skipping the Python driver");
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/python-driver/machine-driver-static");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .env(PLUGIN_COOKIE_KEY, PLUGIN_COOKIE_VALUE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let stdout = child.stdout.take().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    Some((child, Client::new(stdout, stdin, tx)))
+}
+
+fn driver_error(e: ClientError) -> DriverError {
+    match e {
+        ClientError::Driver(e) => e,
+        other => panic!("expected a driver error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_python_driver_speaks_protocol_2() {
+    let Some((mut child, c)) = python_driver() else {
+        return;
+    };
+    let mut old = InitializeParams::new("old-host");
+    old.protocol_version = 1;
+    let e = driver_error(c.call::<_, DriverInfo>(INITIALIZE, &old).await.unwrap_err());
+    assert_eq!(e.kind, ErrorKind::Protocol);
+    assert!(
+        e.message.contains("version 2") && e.message.contains("speaks 1"),
+        "{e}"
+    );
+
+    let info: DriverInfo = c
+        .call(INITIALIZE, &InitializeParams::new("test"))
+        .await
+        .unwrap();
+    assert_eq!((info.name.as_str(), info.protocol_version), ("static", 2));
+    assert_eq!(info.capabilities, Capabilities::none());
+    assert_eq!(
+        info.option("static-ip").unwrap().env.as_deref(),
+        Some("STATIC_IP")
+    );
+    assert!(
+        info.option("static-ssh-key").is_none(),
+        "drivers take no key path"
+    );
+
+    let e = driver_error(
+        c.call::<_, ConfigResult>(
+            SET_CONFIG,
+            &SetConfigParams::new("m1", info.with_defaults(Options::new())),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(e.kind, ErrorKind::InvalidOption);
+    assert_eq!(e.message, "--static-ip is required");
+
+    // the defaults come from the schema, applied here, by the host
+    let mut given = Options::new();
+    given.insert("static-ip", "127.0.0.1");
+    let r: ConfigResult = c
+        .call(
+            SET_CONFIG,
+            &SetConfigParams::new("m1", info.with_defaults(given.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.config,
+        json!({"ip": "127.0.0.1", "user": "root", "port": 22})
+    );
+    given.insert("static-ssh-port", 1);
+    let config = c
+        .call::<_, ConfigResult>(
+            SET_CONFIG,
+            &SetConfigParams::new("m1", info.with_defaults(given)),
+        )
+        .await
+        .unwrap()
+        .config;
+
+    // a cancel is harmless: the driver answers each call before it reads the next line
+    let token = CancellationToken::new();
+    token.cancel();
+    let create = CreateParams::new("m1", config.clone(), "c-1", "ssh-ed25519 AAAA");
+    let r: CreateResult =
+        tokio::time::timeout(PATIENCE, c.call_cancellable(CREATE, &create, &token))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!((r.config, r.ssh_host_key), (config.clone(), None));
+
+    let mp = MachineParams::new("m1", config);
+    let a: Access = c.call(ACCESS, &mp).await.unwrap();
+    let want = Access::new("127.0.0.1", SshEndpoint::new("127.0.0.1", 1, "root"), 2376);
+    assert_eq!(a, want);
+    // nothing listens on port 1 of loopback
+    let s: StateResult = c.call(STATE, &mp).await.unwrap();
+    assert_eq!(s.state, State::Stopped);
+    for call in [START, STOP, RESTART, KILL] {
+        let e = driver_error(c.call::<_, ConfigResult>(call, &mp).await.unwrap_err());
+        assert_eq!(e.kind, ErrorKind::NotSupported, "{call}");
+        assert_eq!(e.message, format!("this driver does not support {call}"));
+    }
+    for gone in ["ip", "ssh", "url"] {
+        let e = driver_error(c.call::<_, Value>(gone, &mp).await.unwrap_err());
+        assert_eq!(e.kind, ErrorKind::Protocol, "{gone}");
+    }
+    let r: ConfigResult = c.call(REMOVE, &mp).await.unwrap();
+    assert_eq!(r, ConfigResult::unchanged());
+
+    // closing its stdin ends it, and the client knows
+    drop(c);
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn the_client_sees_the_python_driver_exit() {
+    let Some((mut child, c)) = python_driver() else {
+        return;
+    };
+    let _: DriverInfo = c
+        .call(INITIALIZE, &InitializeParams::new("test"))
+        .await
+        .unwrap();
+    assert!(!c.is_closed());
+    child.start_kill().unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        while !c.is_closed() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("is_closed turns true once the driver is gone");
+    let r = c
+        .call::<_, StateResult>(STATE, &MachineParams::new("m", json!({})))
+        .await;
+    assert!(matches!(r, Err(ClientError::Closed)), "{r:?}");
+}

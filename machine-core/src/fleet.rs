@@ -1,0 +1,479 @@
+//! Fleet operations: list every machine with its typed state, and act on many machines at once.
+//!
+//! Listing applies the filters a record can answer (name, driver, label) before any machine is
+//! queried, queries the rest with bounded concurrency and a per-machine timeout (one slow or
+//! dead machine never stalls the others), and turns a broken record into one row with an error.
+//! Here is where `ls` decides a machine is Running: its driver says so.
+
+use crate::config::{MachineConfig, Phase};
+use crate::error::{Error, Result};
+use crate::manager::Manager;
+use driver_protocol::calls::State;
+use driver_protocol::CancellationToken;
+use regex::Regex;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which machines to list. Several values of one kind match any of them; different kinds must
+/// all match.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Filter {
+    /// Driver names, as the user typed them at create (case-insensitive).
+    pub drivers: Vec<String>,
+    /// States.
+    pub states: Vec<State>,
+    /// Regular expressions the name must match.
+    pub names: Vec<Regex>,
+    /// Engine labels, `KEY=VALUE`.
+    pub labels: Vec<String>,
+}
+
+/// A `--filter` value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FilterError {
+    /// Not `KEY=VALUE`.
+    #[error("invalid filter {0:?}: expected KEY=VALUE")]
+    Syntax(String),
+    /// An unknown key.
+    #[error("unsupported filter {0:?}: the keys are driver, state, name and label")]
+    Key(String),
+    /// An unknown state.
+    #[error("unknown state {0:?} in filter")]
+    State(String),
+    /// A name pattern that is not a regular expression.
+    #[error("invalid name filter {pattern:?}: {reason}")]
+    Regex {
+        /// The pattern.
+        pattern: String,
+        /// Why it does not compile.
+        reason: String,
+    },
+}
+
+impl Filter {
+    /// Parses Docker Machine's `--filter` values: `driver=NAME`, `state=Running`,
+    /// `name=REGEX`, `label=KEY=VALUE` (`swarm=...` is accepted and matches nothing, as no
+    /// machine is part of a classic swarm).
+    pub fn parse(items: &[String]) -> std::result::Result<Filter, FilterError> {
+        let mut f = Filter::default();
+        let mut swarm = false;
+        for item in items {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| FilterError::Syntax(item.clone()))?;
+            match k.to_ascii_lowercase().as_str() {
+                "driver" => f.drivers.push(v.to_string()),
+                "state" => f
+                    .states
+                    .push(v.parse().map_err(|_| FilterError::State(v.to_string()))?),
+                "name" => f.names.push(Regex::new(v).map_err(|e| FilterError::Regex {
+                    pattern: v.to_string(),
+                    reason: e.to_string(),
+                })?),
+                "label" => f.labels.push(v.to_string()),
+                "swarm" => swarm = true,
+                other => return Err(FilterError::Key(other.to_string())),
+            }
+        }
+        if swarm {
+            // a swarm filter matches no machine
+            f.names.push(Regex::new("$^").expect("a valid regex"));
+        }
+        Ok(f)
+    }
+
+    fn matches_name(&self, name: &str) -> bool {
+        self.names.is_empty() || self.names.iter().any(|r| r.is_match(name))
+    }
+
+    fn matches_record(&self, c: &MachineConfig) -> bool {
+        (self.drivers.is_empty()
+            || self
+                .drivers
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&c.driver_alias)))
+            && (self.labels.is_empty() || self.labels.iter().any(|l| c.engine.labels.contains(l)))
+    }
+
+    fn matches_state(&self, s: Option<State>) -> bool {
+        self.states.is_empty() || s.is_some_and(|s| self.states.contains(&s))
+    }
+
+    /// Whether listing needs to ask the machines (a state filter), not only the store.
+    pub fn needs_state(&self) -> bool {
+        !self.states.is_empty()
+    }
+}
+
+/// How to list.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ListOptions {
+    /// Which machines.
+    pub filter: Filter,
+    /// How long each machine may take to answer each question (state, URL, Docker version).
+    pub timeout: Duration,
+    /// How many machines are asked at once.
+    pub concurrency: usize,
+    /// Only names, driver and labels from the store: no machine is asked anything (unless a
+    /// state filter needs the state).
+    pub records_only: bool,
+    /// The DOCKER_HOST in effect: the machine with that URL is marked active.
+    pub docker_host: Option<String>,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        ListOptions {
+            filter: Filter::default(),
+            timeout: Duration::from_secs(10),
+            concurrency: 64,
+            records_only: false,
+            docker_host: None,
+        }
+    }
+}
+
+/// Why a row has no state, URL or Docker version, or what else is wrong with the machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RowError {
+    /// The record cannot be read.
+    #[error("{0}")]
+    BrokenRecord(String),
+    /// Create was interrupted (or is still running in another process).
+    #[error("create did not finish")]
+    CreateUnfinished,
+    /// Create failed and undoing it failed too.
+    #[error("create failed{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    CreateFailed(Option<String>),
+    /// The driver did not report the state in time.
+    #[error("the driver did not report the state within {}s", .0.as_secs())]
+    StateTimeout(Duration),
+    /// The driver failed to report the state or the URL.
+    #[error("{0}")]
+    Driver(String),
+    /// The daemon did not answer over TLS.
+    #[error("Unable to query docker version: {0}")]
+    Docker(String),
+    /// The daemon did not answer in time.
+    #[error("Docker did not answer within {}s", .0.as_secs())]
+    DockerTimeout(Duration),
+}
+
+/// One machine in a listing.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct MachineRow {
+    /// The machine's name.
+    pub name: String,
+    /// Its driver as the user named it (empty for a broken record).
+    pub driver: String,
+    /// Its state, when asked and known.
+    pub state: Option<State>,
+    /// Its Docker URL, when running.
+    pub url: Option<String>,
+    /// The Docker version its daemon reports, when it answered.
+    pub docker_version: Option<String>,
+    /// What is wrong, if anything.
+    pub error: Option<RowError>,
+    /// How long the machine took to answer.
+    pub response_time: Duration,
+    /// Its engine labels.
+    pub labels: Vec<String>,
+    /// Whether DOCKER_HOST points at it.
+    pub active: bool,
+}
+
+impl MachineRow {
+    fn new(name: &str) -> MachineRow {
+        MachineRow {
+            name: name.to_string(),
+            driver: String::new(),
+            state: None,
+            url: None,
+            docker_version: None,
+            error: None,
+            response_time: Duration::ZERO,
+            labels: Vec::new(),
+            active: false,
+        }
+    }
+}
+
+/// An operation on many machines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Start.
+    Start,
+    /// Stop.
+    Stop,
+    /// Restart.
+    Restart,
+    /// Kill.
+    Kill,
+    /// Remove; with `force`, a driver failure (or a broken record) does not stop the removal.
+    Remove {
+        /// Remove the record even when the driver fails.
+        force: bool,
+    },
+    /// Provision again.
+    Provision,
+    /// Upgrade Docker, optionally to a pinned version.
+    Upgrade {
+        /// The version to pin.
+        version: Option<String>,
+    },
+    /// New certificates (and with `client_certs` a new CA and client certificate).
+    RegenerateCerts {
+        /// Also make a new CA and client certificate.
+        client_certs: bool,
+    },
+}
+
+/// Runs `f` on every item with at most `n` at once; results in the items' order.
+async fn bounded<T, R, F, Fut>(items: Vec<T>, n: usize, f: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let sem = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+    let f = Arc::new(f);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let (sem, f) = (sem.clone(), f.clone());
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            (i, f(item).await)
+        });
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(r) => out.push(r),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+impl Manager {
+    /// Lists the machines that match `opts.filter`, with their state, URL and Docker version
+    /// (unless `records_only`). One broken record is one row with an error.
+    pub async fn list(&self, opts: &ListOptions) -> Result<Vec<MachineRow>> {
+        let names: Vec<String> = self
+            .names()
+            .await?
+            .into_iter()
+            .filter(|n| opts.filter.matches_name(n))
+            .collect();
+        let record_filter = !opts.filter.drivers.is_empty() || !opts.filter.labels.is_empty();
+        if opts.records_only && !record_filter && !opts.filter.needs_state() {
+            return Ok(names.iter().map(|n| MachineRow::new(n)).collect());
+        }
+        let query = !opts.records_only || opts.filter.needs_state();
+        let (me, o) = (self.clone(), Arc::new(opts.clone()));
+        let rows = bounded(names, opts.concurrency, move |name| {
+            let (me, o) = (me.clone(), o.clone());
+            async move { me.row(&name, &o, query).await }
+        })
+        .await;
+        Ok(rows
+            .into_iter()
+            .flatten()
+            .filter(|r| !query || opts.filter.matches_state(r.state))
+            .collect())
+    }
+
+    /// One machine's row, or `None` when the record does not match the filter.
+    async fn row(&self, name: &str, opts: &ListOptions, query: bool) -> Option<MachineRow> {
+        let started = Instant::now();
+        let mut r = MachineRow::new(name);
+        let m = match self.load(name).await {
+            Ok(m) => m,
+            Err(e) => {
+                // a broken record matches no record filter, but is never hidden without one
+                let record_filter =
+                    !opts.filter.drivers.is_empty() || !opts.filter.labels.is_empty();
+                if record_filter || opts.filter.needs_state() {
+                    return None;
+                }
+                r.state = Some(State::Error);
+                r.error = Some(RowError::BrokenRecord(e.to_string()));
+                return Some(r);
+            }
+        };
+        let c = m.config();
+        if !opts.filter.matches_record(c) {
+            return None;
+        }
+        r.driver = c.driver_alias.clone();
+        r.labels = c.engine.labels.clone();
+        r.error = match (c.phase, &c.last_error) {
+            (Phase::Ready, _) => None,
+            (Phase::Failed, e) => Some(RowError::CreateFailed(e.clone())),
+            _ => Some(RowError::CreateUnfinished),
+        };
+        if !query {
+            return Some(r);
+        }
+        let t = opts.timeout;
+        match m.state_within(t).await {
+            Ok(s) => r.state = Some(s),
+            Err(Error::DriverTimeout { .. }) => {
+                r.state = Some(State::Timeout);
+                r.error = Some(RowError::StateTimeout(t));
+            }
+            Err(e) => {
+                r.state = Some(State::Error);
+                r.error = Some(RowError::Driver(e.to_string()));
+            }
+        }
+        if r.state == Some(State::Running) {
+            if let Ok(a) = m.access_within(t).await {
+                r.url = Some(a.docker_url);
+            }
+            if let (Some(url), Phase::Ready) = (&r.url, c.phase) {
+                match tokio::time::timeout(t, m.docker_version_at(url)).await {
+                    Ok(Ok(v)) => r.docker_version = Some(v.version),
+                    Ok(Err(e)) => {
+                        r.error.get_or_insert(RowError::Docker(e.to_string()));
+                    }
+                    Err(_) => {
+                        r.error.get_or_insert(RowError::DockerTimeout(t));
+                    }
+                }
+            }
+        }
+        r.active = match (&r.url, &opts.docker_host) {
+            (Some(u), Some(h)) => u == h,
+            _ => false,
+        };
+        r.response_time = started.elapsed();
+        Some(r)
+    }
+
+    /// The machine whose Docker URL is `docker_host` (what `DOCKER_HOST` points at), asking
+    /// every machine at once, each within `timeout`.
+    pub async fn active(&self, docker_host: &str, timeout: Duration) -> Result<Option<String>> {
+        let names = self.names().await?;
+        let (me, host) = (self.clone(), Arc::new(docker_host.to_string()));
+        let found = bounded(names, 64, move |name| {
+            let (me, host) = (me.clone(), host.clone());
+            async move {
+                let m = me.load(&name).await.ok()?;
+                let a = m.access_within(timeout).await.ok()?;
+                (a.docker_url == *host).then_some(name)
+            }
+        })
+        .await;
+        Ok(found.into_iter().flatten().next())
+    }
+
+    /// Runs `action` on every named machine, at most `concurrency` at once; a result per
+    /// machine, in the order given.
+    pub async fn act(
+        &self,
+        names: &[String],
+        action: &Action,
+        concurrency: usize,
+        cancel: &CancellationToken,
+    ) -> Vec<(String, Result<()>)> {
+        let (me, action, cancel) = (self.clone(), Arc::new(action.clone()), cancel.clone());
+        bounded(names.to_vec(), concurrency, move |name| {
+            let (me, action, cancel) = (me.clone(), action.clone(), cancel.clone());
+            async move {
+                let r = me.act_on(&name, &action, &cancel).await;
+                (name, r)
+            }
+        })
+        .await
+    }
+
+    async fn act_on(&self, name: &str, action: &Action, cancel: &CancellationToken) -> Result<()> {
+        let mut m = match (self.load(name).await, action) {
+            (Ok(m), _) => m,
+            // a record that cannot be read is removed as it is, when forced
+            (Err(e), Action::Remove { force: true }) if e.is_broken_record() => {
+                return Ok(self.store().remove(name).await?);
+            }
+            (Err(e), _) => return Err(e),
+        };
+        match action {
+            Action::Start => m.start(cancel).await,
+            Action::Stop => m.stop(cancel).await,
+            Action::Restart => m.restart(cancel).await,
+            Action::Kill => m.kill(cancel).await,
+            Action::Remove { force } => m.remove(*force, cancel).await,
+            Action::Provision => m.provision(cancel).await,
+            Action::Upgrade { version } => m.upgrade(version.clone(), cancel).await,
+            Action::RegenerateCerts { client_certs } => {
+                m.regenerate_certs(*client_certs, cancel).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse() {
+        let f = Filter::parse(&[
+            "driver=generic".into(),
+            "state=running".into(),
+            "state=Stopped".into(),
+            "name=^web".into(),
+            "label=env=prod".into(),
+        ])
+        .unwrap();
+        assert_eq!(f.states, vec![State::Running, State::Stopped]);
+        assert_eq!(f.labels, vec!["env=prod"]);
+        assert!(f.matches_name("web1") && !f.matches_name("db1"));
+        assert!(matches!(
+            Filter::parse(&["color=red".into()]),
+            Err(FilterError::Key(_))
+        ));
+        assert!(matches!(
+            Filter::parse(&["name".into()]),
+            Err(FilterError::Syntax(_))
+        ));
+        assert!(matches!(
+            Filter::parse(&["state=sleepy".into()]),
+            Err(FilterError::State(_))
+        ));
+        assert!(matches!(
+            Filter::parse(&["name=(".into()]),
+            Err(FilterError::Regex { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn bounded_keeps_order_and_limit() {
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (r2, p2) = (running.clone(), peak.clone());
+        let out = bounded((0..20).collect(), 3, move |i: u64| {
+            let (r, p) = (r2.clone(), p2.clone());
+            async move {
+                use std::sync::atomic::Ordering::SeqCst;
+                let now = r.fetch_add(1, SeqCst) + 1;
+                p.fetch_max(now, SeqCst);
+                tokio::time::sleep(Duration::from_millis(20 - i)).await;
+                r.fetch_sub(1, SeqCst);
+                i * 2
+            }
+        })
+        .await;
+        assert_eq!(out, (0..20).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    }
+}

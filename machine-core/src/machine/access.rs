@@ -1,0 +1,325 @@
+//! Reaching a machine: how (the driver's `access` answer, checked), SSH with the recorded host
+//! key, its Docker daemon over mutual TLS, and the files outside programs need.
+
+use super::Machine;
+use crate::cert::Pem;
+use crate::daemon::{self, DaemonVersion};
+use crate::error::{Error, Result};
+use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
+use crate::store::{Blob, ExportedFiles};
+use driver_protocol::calls::{self, Access, SshCredentials, State, StateResult};
+use driver_protocol::CancellationToken;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The environment that points a docker client at a machine (`machine env`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DockerEnv {
+    /// DOCKER_TLS_VERIFY.
+    pub tls_verify: bool,
+    /// DOCKER_HOST.
+    pub host: String,
+    /// DOCKER_CERT_PATH.
+    pub cert_path: PathBuf,
+    /// DOCKER_MACHINE_NAME.
+    pub machine_name: String,
+}
+
+/// Whether `host` is an IP address or a host name (nothing a shell or URL could misread).
+fn is_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Checks a driver's `access` answer: addresses must parse, the URL must be `tcp://HOST:PORT`.
+fn check_access(a: &Access) -> std::result::Result<(), String> {
+    if !is_host(&a.ip) {
+        return Err(format!(
+            "the IP address {:?} is not an IP address or host name",
+            a.ip
+        ));
+    }
+    if !is_host(&a.ssh.host) {
+        return Err(format!(
+            "the SSH host {:?} is not an IP address or host name",
+            a.ssh.host
+        ));
+    }
+    if a.ssh.port == 0 {
+        return Err("the SSH port is 0".into());
+    }
+    if a.ssh.user.is_empty()
+        || !a
+            .ssh
+            .user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(format!("the SSH user {:?} is not a user name", a.ssh.user));
+    }
+    let rest = a
+        .docker_url
+        .strip_prefix("tcp://")
+        .ok_or_else(|| format!("the Docker URL {:?} is not tcp://HOST:PORT", a.docker_url))?;
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("the Docker URL {:?} has no port", a.docker_url))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if !is_host(host) || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!(
+            "the Docker URL {:?} is not tcp://HOST:PORT",
+            a.docker_url
+        ));
+    }
+    Ok(())
+}
+
+/// The port of a `tcp://host:port` URL.
+pub(super) fn url_port(url: &str) -> Option<u16> {
+    url.rsplit_once(':')
+        .and_then(|(_, p)| p.trim_end_matches('/').parse().ok())
+}
+
+impl Machine {
+    /// How to reach the machine, as its driver says (checked: a value that does not parse as
+    /// what it claims to be is an [`Error::DriverAnswer`]).
+    pub async fn access(&self) -> Result<Access> {
+        self.access_within(self.inner.timeouts.query).await
+    }
+
+    pub(crate) async fn access_within(&self, timeout: Duration) -> Result<Access> {
+        let a: Access = self
+            .driver()
+            .await?
+            .call(
+                self.name(),
+                calls::ACCESS,
+                &self.params(),
+                timeout,
+                &CancellationToken::new(),
+            )
+            .await?;
+        check_access(&a).map_err(|reason| Error::DriverAnswer {
+            driver: self.config.driver.clone(),
+            machine: self.config.name.clone(),
+            call: calls::ACCESS.into(),
+            reason,
+        })?;
+        Ok(a)
+    }
+
+    /// The machine's IP address.
+    pub async fn ip(&self) -> Result<String> {
+        Ok(self.access().await?.ip)
+    }
+
+    /// The Docker URL, e.g. `tcp://192.0.2.10:2376`.
+    pub async fn url(&self) -> Result<String> {
+        Ok(self.access().await?.docker_url)
+    }
+
+    /// The machine's state as its driver reports it, within `timeout`.
+    pub async fn state_within(&self, timeout: Duration) -> Result<State> {
+        let r: StateResult = self
+            .driver()
+            .await?
+            .call(
+                self.name(),
+                calls::STATE,
+                &self.params(),
+                timeout,
+                &CancellationToken::new(),
+            )
+            .await?;
+        Ok(r.state)
+    }
+
+    /// The machine's state as its driver reports it.
+    pub async fn state(&self) -> Result<State> {
+        self.state_within(self.inner.timeouts.query).await
+    }
+
+    pub(super) async fn ssh_key_pem(&self) -> Result<String> {
+        let key = self
+            .inner
+            .store
+            .read_blob(self.name(), Blob::SshKey)
+            .await?
+            .ok_or_else(|| self.missing("SSH key"))?;
+        String::from_utf8(key).map_err(|_| self.missing("readable SSH key"))
+    }
+
+    fn missing(&self, what: &str) -> Error {
+        Error::Missing {
+            machine: self.config.name.clone(),
+            what: what.into(),
+        }
+    }
+
+    /// How to reach the machine over SSH: where the driver says, with the machine's own key.
+    pub async fn ssh_target(&self) -> Result<SshTarget> {
+        let a = self.access().await?;
+        self.target_at(&a).await
+    }
+
+    pub(super) async fn target_at(&self, a: &Access) -> Result<SshTarget> {
+        let pem = self.ssh_key_pem().await?;
+        let label = format!("the key of machine {}", self.name());
+        let key = crate::sshkey::parse_private(&pem, std::path::Path::new(&label))?;
+        Ok(SshTarget::new(
+            &a.ssh.host,
+            a.ssh.port,
+            &a.ssh.user,
+            key,
+            &label,
+        ))
+    }
+
+    /// The recorded host key check. A machine without one (its create did not get that far)
+    /// cannot be reached: there is no key to check.
+    pub(super) fn host_key_check(&self) -> Result<HostKeyCheck> {
+        match &self.config.ssh_host_key {
+            Some(k) => Ok(HostKeyCheck::Expect(k.clone())),
+            None => Err(self.missing("recorded SSH host key")),
+        }
+    }
+
+    /// SSH credentials for a driver that declares the `ssh` capability (none until the machine
+    /// has a recorded host key).
+    pub(super) async fn ssh_credentials(&self) -> Result<Option<SshCredentials>> {
+        let Some(host_key) = self.config.ssh_host_key.clone() else {
+            return Ok(None);
+        };
+        let a = self.access().await?;
+        let key = self.ssh_key_pem().await?;
+        Ok(Some(SshCredentials::new(
+            &a.ssh.host,
+            a.ssh.port,
+            &a.ssh.user,
+            &key,
+            &host_key,
+        )))
+    }
+
+    /// An SSH session, checking the host key recorded at create.
+    pub async fn session(&self) -> Result<Session> {
+        let target = self.ssh_target().await?;
+        Ok(Session::connect(&target, self.host_key_check()?, Duration::from_secs(20)).await?)
+    }
+
+    /// Runs a command on the machine over SSH.
+    pub async fn exec(&self, command: &str) -> Result<ssh::Output> {
+        let session = self.session().await?;
+        let out = session.exec(command).await?;
+        session.close().await;
+        Ok(out)
+    }
+
+    /// Writes the files outside programs need (the docker client's certificates, the SSH key
+    /// and a known_hosts file with the recorded host key) and says where they are.
+    pub async fn files(&self) -> Result<ExportedFiles> {
+        let known_hosts = match &self.config.ssh_host_key {
+            Some(key) => {
+                let a = self.access().await?;
+                format!("{}\n", ssh::known_hosts_line(&a.ssh.host, a.ssh.port, key))
+            }
+            None => String::new(),
+        };
+        Ok(self.inner.store.export(self.name(), &known_hosts).await?)
+    }
+
+    /// DOCKER_HOST and friends for this machine.
+    pub async fn docker_env(&self) -> Result<DockerEnv> {
+        let host = self.url().await?;
+        Ok(DockerEnv {
+            tls_verify: true,
+            host,
+            cert_path: self.files().await?.dir,
+            machine_name: self.name().to_string(),
+        })
+    }
+
+    /// The CA the daemon trusts and the client certificate, as recorded for this machine.
+    pub(super) async fn client_pems(&self) -> Result<(String, Pem)> {
+        let read = |blob: Blob| async move {
+            let data = self
+                .inner
+                .store
+                .read_blob(self.name(), blob)
+                .await?
+                .ok_or_else(|| self.missing(&format!("{} certificate", blob.name())))?;
+            String::from_utf8(data).map_err(|_| self.missing(blob.name()))
+        };
+        Ok((
+            read(Blob::CaCert).await?,
+            Pem {
+                cert: read(Blob::ClientCert).await?,
+                key: read(Blob::ClientKey).await?,
+            },
+        ))
+    }
+
+    /// Asks the daemon its version over mutual TLS.
+    pub async fn docker_version(&self) -> Result<DaemonVersion> {
+        let (ca, client) = self.client_pems().await?;
+        Ok(daemon::version(&self.url().await?, &ca, &client).await?)
+    }
+
+    /// Asks the daemon at `url` its version over mutual TLS.
+    pub(crate) async fn docker_version_at(&self, url: &str) -> Result<DaemonVersion> {
+        let (ca, client) = self.client_pems().await?;
+        Ok(daemon::version(url, &ca, &client).await?)
+    }
+
+    /// The daemon's `/info` (labels, storage driver, ...), over mutual TLS.
+    pub async fn docker_info(&self) -> Result<Value> {
+        let (ca, client) = self.client_pems().await?;
+        Ok(daemon::info(&self.url().await?, &ca, &client).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driver_protocol::calls::SshEndpoint;
+
+    #[test]
+    fn ports_of_urls() {
+        assert_eq!(url_port("tcp://192.0.2.1:2376"), Some(2376));
+        assert_eq!(url_port("tcp://[::1]:3000"), Some(3000));
+        assert_eq!(url_port("tcp://host"), None);
+    }
+
+    #[test]
+    fn hostile_access_answers_are_refused() {
+        let ok = Access::new("192.0.2.1", SshEndpoint::new("192.0.2.1", 22, "root"), 2376);
+        check_access(&ok).unwrap();
+        check_access(&Access::new(
+            "fd00::1",
+            SshEndpoint::new("host.example", 22, "ec2-user"),
+            2376,
+        ))
+        .unwrap();
+        for bad_ip in ["$(touch${IFS}pwned)", "a b", "", "x;y", "1.2.3.4\n"] {
+            let a = Access::new(bad_ip, SshEndpoint::new("192.0.2.1", 22, "root"), 2376);
+            assert!(check_access(&a).is_err(), "{bad_ip:?}");
+        }
+        let mut a = ok.clone();
+        a.docker_url = "tcp://192.0.2.1:2376$(id)".into();
+        assert!(check_access(&a).is_err());
+        let mut a = ok.clone();
+        a.ssh.user = "root;reboot".into();
+        assert!(check_access(&a).is_err());
+    }
+}

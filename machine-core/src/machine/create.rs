@@ -1,0 +1,272 @@
+//! Creating a machine, and undoing a create that failed or was cancelled.
+//!
+//! The order matters for what can be undone: the record (with a creation id) is in the store
+//! before the driver is asked to make anything, and the driver reports what it made as soon as
+//! it exists (`made`), which is stored at once. So whatever point a create stops at — an
+//! error, a cancellation, a killed process — `rm` (or the rollback here) finds what was made.
+
+use super::access::url_port;
+use super::Machine;
+use crate::certificates;
+use crate::driver_host::DriverConn;
+use crate::engine::EngineOptions;
+use crate::error::{Error, Result};
+use crate::events::Step;
+use crate::manager::Manager;
+use crate::name::validate_name;
+use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
+use crate::sshkey;
+use crate::store::Blob;
+use driver_protocol::calls::{self, ConfigResult, CreateParams, CreateResult, SetConfigParams};
+use driver_protocol::{CancellationToken, ErrorKind, Options};
+use serde_json::Value;
+use std::time::Duration;
+
+/// What `create` needs besides the name.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CreateOptions {
+    /// The driver name as the user typed it (`generic`, `vsphere`, `vmwarevsphere`, ...).
+    pub driver: String,
+    /// The driver's options the user gave, by option name (`generic-ip-address`), typed as the
+    /// driver's schema says. Options not given get the schema's defaults.
+    pub driver_options: Options,
+    /// How Docker is installed and configured.
+    pub engine: EngineOptions,
+}
+
+impl CreateOptions {
+    /// Options for a machine of `driver` with default engine options.
+    pub fn new(driver: &str) -> CreateOptions {
+        CreateOptions {
+            driver: driver.into(),
+            driver_options: Options::new(),
+            engine: EngineOptions::default(),
+        }
+    }
+}
+
+impl Manager {
+    /// Creates a machine: the driver makes the host, then Docker is provisioned on it over SSH
+    /// and checked over mutual TLS.
+    ///
+    /// On failure what was made is removed again ([`Error::CreateFailed`]); when `cancel` fires
+    /// the driver is told, and the call returns once what was made is removed
+    /// ([`Error::Cancelled`]). When even removing fails, the machine is kept (phase `Failed`)
+    /// for `rm` to finish. A create whose future is dropped leaves its record in phase
+    /// `Creating` (shown as interrupted), which `rm` removes with what was made.
+    pub async fn create(
+        &self,
+        name: &str,
+        opts: CreateOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Machine> {
+        validate_name(name)?;
+        // an unknown driver fails before anything is written
+        let driver = self.inner.drivers.get(&opts.driver).await?;
+        let info = driver.info().clone();
+        let options = info.with_defaults(opts.driver_options);
+        let mut config =
+            crate::config::MachineConfig::new(name, &info.name, &opts.driver, opts.engine);
+        config.secret_keys = info.secret_options();
+        let _lock = self.inner.store.create(&config).await?;
+        let mut machine = self.handle(config);
+        match machine.create_steps(&driver, options, cancel).await {
+            Ok(()) => Ok(machine),
+            Err(e) => Err(machine.undo_create(&driver, e).await),
+        }
+    }
+}
+
+impl Machine {
+    async fn create_steps(
+        &mut self,
+        driver: &DriverConn,
+        options: Options,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let name = self.config.name.clone();
+        let t = self.inner.timeouts.clone();
+        self.emit(Step::Check, "Running pre-create checks...");
+        let set = SetConfigParams::new(&name, options);
+        let r: ConfigResult = driver
+            .call(&name, calls::SET_CONFIG, &set, t.query, cancel)
+            .await
+            .map_err(|e| self.cancel_kind(e, "create"))?;
+        self.config.driver_config = r.config;
+        self.save().await?;
+        driver
+            .call::<_, Value>(
+                &name,
+                calls::PRE_CREATE_CHECK,
+                &self.params(),
+                t.query,
+                cancel,
+            )
+            .await
+            .map_err(|e| self.cancel_kind(e, "create"))?;
+
+        self.emit(Step::SshKey, "Creating SSH key...");
+        let key = sshkey::generate(&format!("machine-{name}"))?;
+        self.inner
+            .store
+            .write_blob(&name, Blob::SshKey, key.private.as_bytes())
+            .await?;
+        let certs = certificates::store_certs(&*self.inner.store, || {
+            self.emit(Step::Certificates, "Creating CA and client certificates...")
+        })
+        .await?;
+        if cancel.is_cancelled() {
+            return Err(self.cancelled("create"));
+        }
+
+        self.emit(Step::CreateHost, "Creating machine...");
+        let p = CreateParams::new(
+            &name,
+            self.config.driver_config.clone(),
+            &self.config.creation_id,
+            &key.public,
+        );
+        let mut made = driver.watch_made(&name);
+        let call = driver.call::<_, CreateResult>(&name, calls::CREATE, &p, t.lifecycle, cancel);
+        tokio::pin!(call);
+        let created = loop {
+            tokio::select! {
+                r = &mut call => break r,
+                Some(config) = made.rx.recv() => {
+                    // what exists now is findable from the store, whatever happens next
+                    self.config.driver_config = config;
+                    self.save().await?;
+                }
+            }
+        };
+        drop(made);
+        let created = created.map_err(|e| self.cancel_kind(e, "create"))?;
+        if !created.config.is_null() {
+            self.config.driver_config = created.config;
+        }
+        self.save().await?;
+
+        self.emit(Step::WaitForSsh, "Waiting for SSH...");
+        let access = self.access().await?;
+        let target = self.target_at(&access).await?;
+        let check = match created.ssh_host_key {
+            Some(k) => HostKeyCheck::Expect(k),
+            None => HostKeyCheck::Record,
+        };
+        let session = self
+            .or_cancel(cancel, "create", wait_for_login(&target, check, t.ssh))
+            .await?;
+        self.config.ssh_host_key = Some(session.host_key().to_string());
+        if let Some(port) = url_port(&access.docker_url) {
+            self.config.engine.port = port;
+        }
+        self.save().await?;
+
+        let provisioned = self
+            .or_cancel(cancel, "create", self.provision_over(&session, &certs))
+            .await;
+        session.close().await;
+        self.apply(provisioned?);
+        self.config.phase = crate::config::Phase::Ready;
+        self.save().await?;
+        self.emit(Step::Done, "Docker is up and running!");
+        Ok(())
+    }
+
+    /// Removes what a failed or cancelled create made; returns the error to report.
+    async fn undo_create(&mut self, driver: &DriverConn, cause: Error) -> Error {
+        let name = self.config.name.clone();
+        let cancelled = matches!(cause, Error::Cancelled { .. });
+        self.warn(
+            Step::Rollback,
+            if cancelled {
+                "Create cancelled; removing what was made..."
+            } else {
+                "Create failed; removing what was made..."
+            },
+        );
+        // the latest config, with whatever the driver reported as made
+        if let Ok(c) = self.inner.store.read_config(&name).await {
+            self.config.driver_config = c.driver_config;
+        }
+        let removed = if self.config.driver_config.is_null() {
+            Ok(())
+        } else {
+            let params = self.driver_params(driver).await;
+            match driver
+                .call::<_, ConfigResult>(
+                    &name,
+                    calls::REMOVE,
+                    &params,
+                    self.inner.timeouts.lifecycle,
+                    &CancellationToken::new(),
+                )
+                .await
+            {
+                Err(e) if e.driver_kind() == Some(ErrorKind::NotFound) => Ok(()),
+                other => other.map(|_| ()),
+            }
+        };
+        let kept = match removed {
+            Ok(()) => match self.inner.store.remove(&name).await {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::warn!("removing {name} from the store after its create: {e}");
+                    true
+                }
+            },
+            Err(cleanup) => {
+                tracing::warn!("undoing the create of {name}: {cleanup}");
+                self.config.phase = crate::config::Phase::Failed;
+                self.config.last_error = Some(cause.to_string());
+                let _ = self.save().await;
+                true
+            }
+        };
+        if !kept {
+            self.warn(Step::Rollback, "Removed what was made.");
+        }
+        if cancelled {
+            Error::Cancelled {
+                machine: name,
+                operation: "create".into(),
+                undone: !kept,
+            }
+        } else {
+            Error::CreateFailed {
+                machine: name,
+                kept,
+                source: Box::new(cause),
+            }
+        }
+    }
+}
+
+/// Waits until a new host accepts the machine's key. A new VM's sshd often answers before
+/// cloud-init has installed the key, so refused logins are retried too, until `overall` passes.
+async fn wait_for_login(
+    target: &SshTarget,
+    check: HostKeyCheck,
+    overall: Duration,
+) -> Result<Session> {
+    let deadline = tokio::time::Instant::now() + overall;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match Session::wait(target, check.clone(), left).await {
+            Ok(s) => return Ok(s),
+            Err(ssh::SshError::AuthFailed { .. }) if !left.is_zero() => {
+                tokio::time::sleep(Duration::from_secs(2).min(left)).await;
+            }
+            Err(ssh::SshError::AuthFailed { user, .. }) => {
+                return Err(Error::KeyRefused {
+                    host: target.host.clone(),
+                    port: target.port,
+                    user,
+                    seconds: overall.as_secs(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The life of a created machine: start, stop, restart, kill, remove; provision again, upgrade
+//! Docker, issue new certificates. Each takes a cancellation token.
+
+use super::Machine;
+use crate::cert::{self, Pem};
+use crate::certificates;
+use crate::daemon::{self, DaemonVersion};
+use crate::driver_host::DriverConn;
+use crate::error::{Error, Result};
+use crate::events::{Level, Step};
+use crate::provision::{self, ProvisionReport, ProvisionRequest};
+use crate::ssh::Session;
+use crate::store::{Blob, StoreCerts};
+use driver_protocol::calls::{self, ConfigResult, MachineParams};
+use driver_protocol::{CancellationToken, ErrorKind};
+
+/// What provisioning found: applied to the config by [`Machine::apply`].
+pub(super) struct Provisioned {
+    os: String,
+    docker_version: String,
+}
+
+impl Machine {
+    pub(super) fn apply(&mut self, p: Provisioned) {
+        self.config.os = Some(p.os);
+        self.config.docker_version = Some(p.docker_version);
+    }
+
+    /// The parameters of a driver call, with SSH credentials for drivers that need them.
+    pub(super) async fn driver_params(&self, driver: &DriverConn) -> MachineParams {
+        let mut p = self.params();
+        if driver.info().capabilities.ssh {
+            match self.ssh_credentials().await {
+                Ok(creds) => p.ssh = creds,
+                Err(e) => {
+                    tracing::debug!(machine = %self.name(), "no SSH credentials for the driver: {e}")
+                }
+            }
+        }
+        p
+    }
+
+    async fn lifecycle(
+        &mut self,
+        method: &str,
+        step: Step,
+        allowed: bool,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        if !allowed {
+            return Err(Error::NotSupported {
+                driver: self.config.driver_alias.clone(),
+                operation: method.to_string(),
+            });
+        }
+        let _lock = self.lock().await?;
+        self.emit(step, format!("{method}..."));
+        let driver = self.driver().await?;
+        let params = self.driver_params(&driver).await;
+        let r: ConfigResult = driver
+            .call(
+                self.name(),
+                method,
+                &params,
+                self.inner.timeouts.lifecycle,
+                cancel,
+            )
+            .await
+            .map_err(|e| self.cancel_kind(e, method))?;
+        if !r.config.is_null() {
+            self.config.driver_config = r.config;
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    async fn capabilities(&self) -> Result<driver_protocol::Capabilities> {
+        Ok(self.driver().await?.info().capabilities)
+    }
+
+    /// Starts the machine; returns once its Docker daemon answers over TLS.
+    pub async fn start(&mut self, cancel: &CancellationToken) -> Result<()> {
+        let allowed = self.capabilities().await?.start;
+        self.lifecycle(calls::START, Step::Start, allowed, cancel)
+            .await?;
+        self.after_boot(cancel).await
+    }
+
+    /// Stops the machine.
+    pub async fn stop(&mut self, cancel: &CancellationToken) -> Result<()> {
+        let allowed = self.capabilities().await?.stop;
+        self.lifecycle(calls::STOP, Step::Stop, allowed, cancel)
+            .await
+    }
+
+    /// Restarts the machine; returns once its Docker daemon answers again over TLS.
+    pub async fn restart(&mut self, cancel: &CancellationToken) -> Result<()> {
+        let allowed = self.capabilities().await?.restart;
+        self.lifecycle(calls::RESTART, Step::Restart, allowed, cancel)
+            .await?;
+        self.after_boot(cancel).await
+    }
+
+    /// Powers the machine off at once.
+    pub async fn kill(&mut self, cancel: &CancellationToken) -> Result<()> {
+        let allowed = self.capabilities().await?.kill;
+        self.lifecycle(calls::KILL, Step::Kill, allowed, cancel)
+            .await
+    }
+
+    /// After a boot: wait for SSH (with the recorded host key), issue a new server certificate
+    /// if the IP changed, and wait for the daemon over TLS.
+    async fn after_boot(&mut self, cancel: &CancellationToken) -> Result<()> {
+        self.emit(Step::WaitForSsh, "Waiting for SSH...");
+        let access = self.access().await?;
+        let target = self.target_at(&access).await?;
+        let check = self.host_key_check()?;
+        let session = self
+            .or_cancel(cancel, "start", async {
+                Ok(Session::wait(&target, check, self.inner.timeouts.ssh).await?)
+            })
+            .await?;
+        let server = self
+            .inner
+            .store
+            .read_blob(self.name(), Blob::ServerCert)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let result = if !server.is_empty() && !cert::inspect(&server)?.covers(&access.ip) {
+            self.emit(
+                Step::Certificates,
+                "The IP changed; regenerating the server certificate...",
+            );
+            let _lock = self.lock().await?;
+            let certs = self.certs().await?;
+            let p = self
+                .or_cancel(cancel, "start", self.provision_over(&session, &certs))
+                .await;
+            match p {
+                Ok(p) => {
+                    self.apply(p);
+                    self.save().await
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.emit(Step::WaitForDocker, "Waiting for Docker...");
+            self.or_cancel(cancel, "start", self.wait_for_daemon(&access.docker_url))
+                .await
+                .map(|_| ())
+        };
+        session.close().await;
+        result
+    }
+
+    /// Removes the machine: the driver destroys what it made (found by the creation id even
+    /// when a create was interrupted before the driver reported it), then its record goes. With
+    /// `force`, a driver failure does not stop the removal of the record.
+    pub async fn remove(mut self, force: bool, cancel: &CancellationToken) -> Result<()> {
+        let _lock = self.lock().await?;
+        self.emit(Step::Remove, "Removing...");
+        let result = if self.config.driver_config.is_null() {
+            // the create stopped before the driver had a config: nothing was made
+            Ok(())
+        } else {
+            match self.driver().await {
+                Ok(driver) => {
+                    let params = self.driver_params(&driver).await;
+                    driver
+                        .call::<_, ConfigResult>(
+                            self.name(),
+                            calls::REMOVE,
+                            &params,
+                            self.inner.timeouts.lifecycle,
+                            cancel,
+                        )
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| self.cancel_kind(e, "remove"))
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.driver_kind() == Some(ErrorKind::NotFound) => {}
+            Err(e @ Error::Cancelled { .. }) => return Err(e),
+            Err(e) if force => {
+                self.warn(Step::Remove, format!("removing the record despite: {e}"));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(self.inner.store.remove(self.name()).await?)
+    }
+
+    /// The store's CA and client certificate.
+    async fn certs(&self) -> Result<StoreCerts> {
+        certificates::store_certs(&*self.inner.store, || {
+            self.emit(Step::Certificates, "Creating CA and client certificates...")
+        })
+        .await
+    }
+
+    /// Provisions the machine again: server certificate, engine configuration, restart.
+    pub async fn provision(&mut self, cancel: &CancellationToken) -> Result<()> {
+        let _lock = self.lock().await?;
+        self.reprovision(cancel).await
+    }
+
+    async fn reprovision(&mut self, cancel: &CancellationToken) -> Result<()> {
+        let certs = self.certs().await?;
+        let session = self.session().await?;
+        let p = self
+            .or_cancel(cancel, "provision", self.provision_over(&session, &certs))
+            .await;
+        session.close().await;
+        self.apply(p?);
+        self.save().await
+    }
+
+    /// Issues a new server certificate (and, with `client_certs`, a new store CA and client
+    /// certificate first), installs it and restarts Docker.
+    pub async fn regenerate_certs(
+        &mut self,
+        client_certs: bool,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let _lock = self.lock().await?;
+        if client_certs {
+            let _certs = self.inner.store.lock_store_certs().await?;
+            self.emit(
+                Step::Certificates,
+                "Regenerating the CA and client certificates...",
+            );
+            let certs = certificates::new_store_certs()?;
+            self.inner.store.write_store_certs(&certs).await?;
+        }
+        self.reprovision(cancel).await
+    }
+
+    /// Upgrades Docker with the install method and URL the machine was created with; `version`
+    /// pins a new version (kept for later upgrades).
+    pub async fn upgrade(
+        &mut self,
+        version: Option<String>,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let _lock = self.lock().await?;
+        if version.is_some() {
+            self.config.engine.version = version;
+        }
+        let server = Pem {
+            cert: self.blob_text(Blob::ServerCert).await?,
+            key: self.blob_text(Blob::ServerKey).await?,
+        };
+        let ca = self.blob_text(Blob::CaCert).await?;
+        let session = self.session().await?;
+        let url = self.url().await?;
+        let upgraded = self
+            .or_cancel(cancel, "upgrade", async {
+                self.run_provisioner(&session, &ca, &server, true).await?;
+                self.wait_for_daemon(&url).await
+            })
+            .await;
+        session.close().await;
+        self.config.docker_version = Some(upgraded?.version);
+        self.save().await
+    }
+
+    /// Provisions over an open session: a new server certificate, the certificates the docker
+    /// client uses, Docker, the daemon check.
+    pub(super) async fn provision_over(
+        &self,
+        session: &Session,
+        certs: &StoreCerts,
+    ) -> Result<Provisioned> {
+        let name = self.name();
+        let store = &self.inner.store;
+        let access = self.access().await?;
+        self.emit(Step::Certificates, "Generating the server certificate...");
+        let server = certificates::new_server_cert(
+            &certs.ca,
+            name,
+            &access.ip,
+            &self.config.engine.tls_san,
+        )?;
+        store
+            .write_blob(name, Blob::ServerCert, server.cert.as_bytes())
+            .await?;
+        store
+            .write_blob(name, Blob::ServerKey, server.key.as_bytes())
+            .await?;
+        store
+            .write_blob(name, Blob::CaCert, certs.ca.cert.as_bytes())
+            .await?;
+        store
+            .write_blob(name, Blob::ClientCert, certs.client.cert.as_bytes())
+            .await?;
+        store
+            .write_blob(name, Blob::ClientKey, certs.client.key.as_bytes())
+            .await?;
+        let report = self
+            .run_provisioner(session, &certs.ca.cert, &server, false)
+            .await?;
+        self.emit(
+            Step::WaitForDocker,
+            "Checking the Docker daemon over TLS...",
+        );
+        let version = self.wait_for_daemon(&access.docker_url).await?;
+        Ok(Provisioned {
+            os: report.os.pretty_name,
+            docker_version: version.version,
+        })
+    }
+
+    /// Runs the provisioner (or, with `upgrade`, the engine upgrade) with this machine's
+    /// engine options and certificates, reporting its progress as the machine's events.
+    async fn run_provisioner(
+        &self,
+        session: &Session,
+        ca: &str,
+        server: &Pem,
+        upgrade: bool,
+    ) -> Result<ProvisionReport> {
+        let events = self.inner.events.clone();
+        let name = self.name().to_string();
+        let progress = move |step: Step, level: Level, m: &str| {
+            events.send(crate::events::Event::new(&name, step, m).at(level))
+        };
+        let request = ProvisionRequest {
+            machine_name: &self.config.name,
+            driver_name: &self.config.driver,
+            engine: &self.config.engine,
+            ca_pem: ca,
+            server_cert_pem: &server.cert,
+            server_key_pem: &server.key,
+            progress: &progress,
+        };
+        Ok(if upgrade {
+            provision::upgrade(session, &request).await?
+        } else {
+            provision::provision(session, &request).await?
+        })
+    }
+
+    /// A blob as text (empty when missing).
+    async fn blob_text(&self, blob: Blob) -> Result<String> {
+        let b = self.inner.store.read_blob(self.name(), blob).await?;
+        Ok(String::from_utf8_lossy(&b.unwrap_or_default()).into_owned())
+    }
+
+    async fn wait_for_daemon(&self, url: &str) -> Result<DaemonVersion> {
+        let (ca, client) = self.client_pems().await?;
+        Ok(daemon::wait_ready(url, &ca, &client, self.inner.timeouts.daemon).await?)
+    }
+}

@@ -1,0 +1,126 @@
+//! What every store implementation must do, as one check each implementation's tests run.
+
+use super::{Blob, Store, StoreCerts, StoreError};
+use crate::cert::Pem;
+use crate::config::MachineConfig;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn config(name: &str) -> MachineConfig {
+    MachineConfig::new(name, "generic", "generic", Default::default())
+}
+
+pub(crate) async fn check(store: &dyn Store) {
+    // create: exactly one of two wins, and holds the lock
+    assert!(store.names().await.unwrap().is_empty());
+    let lock = store.create(&config("m1")).await.unwrap();
+    assert!(matches!(
+        store.create(&config("m1")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(store.exists("m1").await.unwrap());
+    assert!(!store.exists("nope").await.unwrap());
+    drop(lock);
+
+    // config and blobs round-trip
+    let mut c = store.read_config("m1").await.unwrap();
+    c.docker_version = Some("27.0.1".into());
+    store.write_config(&c).await.unwrap();
+    assert_eq!(store.read_config("m1").await.unwrap(), c);
+    assert_eq!(store.read_blob("m1", Blob::SshKey).await.unwrap(), None);
+    for b in Blob::ALL {
+        store
+            .write_blob("m1", b, b.name().as_bytes())
+            .await
+            .unwrap();
+    }
+    store.write_blob("m1", Blob::SshKey, b"new").await.unwrap();
+    assert_eq!(
+        store
+            .read_blob("m1", Blob::SshKey)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"new"[..])
+    );
+    assert!(matches!(
+        store.read_config("nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.write_blob("nope", Blob::SshKey, b"x").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // exported files hold the blobs
+    let files = store.export("m1", "h ssh-ed25519 AAAA\n").await.unwrap();
+    assert_eq!(std::fs::read(&files.ssh_key).unwrap(), b"new");
+    assert_eq!(std::fs::read(&files.ca_cert).unwrap(), b"ca-cert");
+    assert_eq!(files.client_key.parent(), Some(files.dir.as_path()));
+
+    // store certificates
+    assert_eq!(store.read_store_certs().await.unwrap(), None);
+    let certs = StoreCerts {
+        ca: Pem {
+            cert: "CA".into(),
+            key: "CAKEY".into(),
+        },
+        client: Pem {
+            cert: "C".into(),
+            key: "CKEY".into(),
+        },
+    };
+    {
+        let _l = store.lock_store_certs().await.unwrap();
+        store.write_store_certs(&certs).await.unwrap();
+    }
+    assert_eq!(store.read_store_certs().await.unwrap(), Some(certs));
+
+    // locks: per machine, waiting, and not for another machine
+    store.create(&config("m2")).await.unwrap();
+    let held = store.lock("m1").await.unwrap();
+    let _other = tokio::time::timeout(Duration::from_secs(5), store.lock("m2"))
+        .await
+        .expect("another machine's lock is free")
+        .unwrap();
+    let waiting = tokio::time::timeout(Duration::from_millis(200), store.lock("m1")).await;
+    assert!(waiting.is_err(), "a held lock was taken twice");
+    drop(held);
+    let again = tokio::time::timeout(Duration::from_secs(5), store.lock("m1"))
+        .await
+        .expect("a released lock is free")
+        .unwrap();
+    drop(again);
+    assert!(matches!(
+        store.lock("nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // remove; names sorted
+    store.create(&config("a0")).await.unwrap();
+    assert_eq!(store.names().await.unwrap(), vec!["a0", "m1", "m2"]);
+    store.remove("m1").await.unwrap();
+    store.remove("m1").await.unwrap();
+    assert_eq!(store.names().await.unwrap(), vec!["a0", "m2"]);
+    assert!(!store.exists("m1").await.unwrap());
+}
+
+/// Two creates of one name at once: exactly one wins.
+pub(crate) async fn check_create_race(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.create(&config("race")).await.map(|_| ())
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}

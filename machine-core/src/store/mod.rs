@@ -1,0 +1,224 @@
+//! The store: where machines live, as records, not paths.
+//!
+//! A machine's record is its [`MachineConfig`] plus named [`Blob`]s (its SSH key, its
+//! certificates). The store also holds the store-wide CA and client certificate
+//! ([`StoreCerts`]), and locks one machine at a time across processes. The interface is async and
+//! asks nothing a key-value store with transactions and leases cannot give (an etcd store can
+//! implement it); [`FileStore`] is the embedded default, [`MemoryStore`] serves tests.
+//!
+//! Only this module knows where and how things are kept. Files that outside programs need on
+//! disk (DOCKER_CERT_PATH for the docker client; an identity and known_hosts for the system ssh,
+//! scp, rsync, sshfs) are written by the store into a folder it owns ([`Store::export`]).
+//!
+//! Guarantees every implementation gives:
+//! - [`Store::create`] is atomic: of two creates of one name exactly one succeeds, and the
+//!   winner holds the machine's lock from the start;
+//! - updates are atomic: a crash leaves the old or the new config or blob, never a torn one;
+//! - one unreadable record never breaks listing the others ([`Store::names`] lists names only);
+//! - a [`MachineLock`] is for one incarnation of a machine: a process that waited for the lock
+//!   of a machine that was removed (and perhaps created again) meanwhile gets
+//!   [`StoreError::NotFound`], never the new machine's lock.
+
+mod file;
+mod legacy;
+mod memory;
+
+pub use file::FileStore;
+pub use memory::MemoryStore;
+
+use crate::cert::Pem;
+use crate::config::MachineConfig;
+use async_trait::async_trait;
+use std::path::PathBuf;
+
+/// A named piece of a machine's record besides its config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Blob {
+    /// The machine's own SSH private key (OpenSSH PEM). Secret.
+    SshKey,
+    /// The CA certificate the machine's daemon trusts (a copy of the store's CA at provision).
+    CaCert,
+    /// The client certificate signed by that CA.
+    ClientCert,
+    /// Its private key. Secret.
+    ClientKey,
+    /// The daemon's server certificate.
+    ServerCert,
+    /// Its private key. Secret.
+    ServerKey,
+}
+
+impl Blob {
+    /// Every blob.
+    pub const ALL: [Blob; 6] = [
+        Blob::SshKey,
+        Blob::CaCert,
+        Blob::ClientCert,
+        Blob::ClientKey,
+        Blob::ServerCert,
+        Blob::ServerKey,
+    ];
+
+    /// Whether the blob is a secret (readable by the owner only, encrypted where the store can).
+    pub fn is_secret(self) -> bool {
+        matches!(self, Blob::SshKey | Blob::ClientKey | Blob::ServerKey)
+    }
+
+    /// A name for messages (`ssh-key`, `server-cert`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Blob::SshKey => "ssh-key",
+            Blob::CaCert => "ca-cert",
+            Blob::ClientCert => "client-cert",
+            Blob::ClientKey => "client-key",
+            Blob::ServerCert => "server-cert",
+            Blob::ServerKey => "server-key",
+        }
+    }
+}
+
+/// The store-wide CA and the client certificate it signed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreCerts {
+    /// The CA (certificate and key).
+    pub ca: Pem,
+    /// The client certificate and key.
+    pub client: Pem,
+}
+
+/// The files an outside program needs, written by the store into a folder it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportedFiles {
+    /// The folder (DOCKER_CERT_PATH): holds `ca.pem`, `cert.pem`, `key.pem`.
+    pub dir: PathBuf,
+    /// The CA certificate.
+    pub ca_cert: PathBuf,
+    /// The client certificate.
+    pub client_cert: PathBuf,
+    /// The client key.
+    pub client_key: PathBuf,
+    /// The machine's SSH private key (0600), for `ssh -i`.
+    pub ssh_key: PathBuf,
+    /// A known_hosts file holding the machine's recorded host key.
+    pub known_hosts: PathBuf,
+}
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No machine of that name.
+    #[error("machine \"{0}\" does not exist")]
+    NotFound(String),
+    /// A machine of that name exists.
+    #[error("machine \"{0}\" already exists")]
+    AlreadyExists(String),
+    /// A record (or part of one) cannot be read.
+    #[error("the record of machine \"{machine}\" is broken: {what} ({reason})")]
+    Corrupt {
+        /// The machine.
+        machine: String,
+        /// What is broken (a file, a key).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The record was written by a newer version of this library.
+    #[error("the record of machine \"{machine}\" has config version {found}; this program reads up to {supported}")]
+    NewerVersion {
+        /// The machine.
+        machine: String,
+        /// The version found.
+        found: u32,
+        /// The newest version this library reads.
+        supported: u32,
+    },
+    /// The storage itself failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done (`reading`, `creating`, ...).
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A held lock on one machine (or on the store's certificates); released when dropped.
+pub trait LockGuard: Send + Sync {}
+
+/// A held lock.
+pub type MachineLock = Box<dyn LockGuard>;
+
+/// Storage of machine records. See the module documentation for the guarantees.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Where the store is, for messages (`/home/nick/.local/share/machine`, `memory`).
+    fn location(&self) -> String;
+
+    /// The names of all machines, sorted. Reads no record.
+    async fn names(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Whether a machine of that name exists (its record may still be broken).
+    async fn exists(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Creates the record of a new machine and returns its lock, held.
+    /// [`StoreError::AlreadyExists`] if the name is taken.
+    async fn create(&self, config: &MachineConfig) -> Result<MachineLock, StoreError>;
+
+    /// Reads a machine's config.
+    async fn read_config(&self, name: &str) -> Result<MachineConfig, StoreError>;
+
+    /// Replaces a machine's config (atomically). The machine must exist.
+    async fn write_config(&self, config: &MachineConfig) -> Result<(), StoreError>;
+
+    /// Reads a blob; `None` if the machine has none of that name.
+    async fn read_blob(&self, name: &str, blob: Blob) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Replaces a blob (atomically).
+    async fn write_blob(&self, name: &str, blob: Blob, data: &[u8]) -> Result<(), StoreError>;
+
+    /// Deletes a machine's record and everything in it. Missing is not an error.
+    async fn remove(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Waits for, then holds, the machine's lock. Other processes working on the same machine
+    /// wait; other machines are not affected. [`StoreError::NotFound`] if the machine does not
+    /// exist, or was removed while this call waited.
+    async fn lock(&self, name: &str) -> Result<MachineLock, StoreError>;
+
+    /// The store's CA and client certificate, if it has them yet.
+    async fn read_store_certs(&self) -> Result<Option<StoreCerts>, StoreError>;
+
+    /// Replaces the store's CA and client certificate.
+    async fn write_store_certs(&self, certs: &StoreCerts) -> Result<(), StoreError>;
+
+    /// Holds the store-wide lock that guards the CA and client certificate.
+    async fn lock_store_certs(&self) -> Result<MachineLock, StoreError>;
+
+    /// Writes the files outside programs need for this machine into a folder the store owns,
+    /// with `known_hosts` as the known_hosts file's content, and says where they are.
+    async fn export(&self, name: &str, known_hosts: &str) -> Result<ExportedFiles, StoreError>;
+}
+
+/// The default store location: `$MACHINE_STORAGE_PATH`, else `$XDG_DATA_HOME/machine`, else
+/// `~/.local/share/machine`.
+///
+/// Deliberately not Docker Machine's `~/.docker/machine`: its machines keep working with
+/// `docker-machine`, and ours never overwrite them.
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("MACHINE_STORAGE_PATH").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_DATA_HOME").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p).join("machine");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+    std::path::Path::new(&home).join(".local/share/machine")
+}
+
+#[cfg(test)]
+pub(crate) mod contract;
