@@ -1,7 +1,10 @@
 //! Files on a datastore: the boot ISO, uploaded once over HTTP (`PUT /folder/PATH?dcPath=&dsName=`,
-//! the session cookie as credentials) and reused by every later VM when already there.
+//! the session cookie as credentials) and reused by every later VM when already there. An upload
+//! that fails or is cancelled deletes its partial file, so that no later VM reuses half an ISO.
 
+use crate::inventory::Placement;
 use crate::session::Session;
+use crate::xml;
 use driver_protocol::{Context, DriverError};
 
 /// The datastore folder that holds uploaded ISOs.
@@ -75,10 +78,10 @@ fn source(iso: &str) -> Result<Source, DriverError> {
 pub async fn ensure_iso(
     cx: &Context,
     s: &Session,
-    dc_path: &str,
-    ds: &str,
+    pl: &Placement,
     iso: &str,
 ) -> Result<String, DriverError> {
+    let (dc_path, ds) = (pl.dc_path.as_str(), pl.datastore.name.as_str());
     let src = source(iso)?;
     let file_name = match &src {
         Source::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -130,12 +133,14 @@ pub async fn ensure_iso(
                 return Ok(ds_path);
             }
             cx.progress(format!("Downloading {u} and uploading it to {ds_path}"));
-            let resp = reqwest::get(&u)
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| {
-                    DriverError::unreachable(format!("cannot download the ISO {u}: {e}"))
-                })?;
+            let resp = tokio::select! {
+                r = reqwest::get(&u) => r,
+                _ = cx.cancelled() => return Err(DriverError::cancelled(format!(
+                    "cancelled while downloading the ISO {u}; nothing was made"
+                ))),
+            }
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| DriverError::unreachable(format!("cannot download the ISO {u}: {e}")))?;
             let len = resp.content_length();
             (reqwest::Body::wrap_stream(resp.bytes_stream()), len)
         }
@@ -154,14 +159,57 @@ pub async fn ensure_iso(
     if let Some(c) = s.soap.cookie() {
         req = req.header("Cookie", c);
     }
-    let resp = req.send().await.map_err(|e| {
-        DriverError::unreachable(format!("uploading the ISO to {ds_path} failed: {e}"))
-    })?;
-    if !resp.status().is_success() {
-        return Err(DriverError::internal(format!(
+    let sent = tokio::select! {
+        r = req.send() => Some(r),
+        _ = cx.cancelled() => None,
+    };
+    let failed = match sent {
+        Some(Ok(resp)) if resp.status().is_success() => return Ok(ds_path),
+        Some(Ok(resp)) => DriverError::internal(format!(
             "uploading the ISO to {ds_path}: vCenter answered HTTP {}",
             resp.status()
-        )));
+        )),
+        Some(Err(e)) => {
+            DriverError::unreachable(format!("uploading the ISO to {ds_path} failed: {e}"))
+        }
+        None => DriverError::cancelled(format!(
+            "cancelled while uploading the ISO to {ds_path}; no VM had been made"
+        )),
+    };
+    // no later VM may boot half an ISO
+    let undone = match delete_file(s, pl, &ds_path).await {
+        Ok(()) => "its partial file was deleted".to_string(),
+        Err(e) => format!(
+            "deleting its partial file failed too ({}): delete it from the datastore",
+            e.message
+        ),
+    };
+    Err(DriverError::new(
+        failed.kind,
+        format!("{}; {undone}", failed.message),
+    ))
+}
+
+/// Deletes a datastore file (a partial upload).
+async fn delete_file(s: &Session, pl: &Placement, ds_path: &str) -> Result<(), DriverError> {
+    let fm = s.sc.file_manager.as_ref().ok_or_else(|| {
+        DriverError::not_supported("deleting datastore files (vCenter has no FileManager)")
+    })?;
+    let body = format!(
+        "<DeleteDatastoreFile_Task xmlns=\"urn:vim25\">{}{}{}</DeleteDatastoreFile_Task>",
+        xml::moref("_this", fm),
+        xml::tag("name", ds_path),
+        xml::moref("datacenter", &pl.datacenter.moref),
+    );
+    match s
+        .run_task(
+            &format!("deleting {ds_path}"),
+            &body,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+    {
+        Err(e) if e.kind == driver_protocol::ErrorKind::NotFound => Ok(()),
+        r => r.map(|_| ()),
     }
-    Ok(ds_path)
 }

@@ -1,38 +1,64 @@
-//! The `vsphere` driver: the protocol's lifecycle calls, each one a short vCenter session.
+//! The `vsphere` driver: the protocol's lifecycle calls.
+//!
+//! The driver makes, starts, stops and destroys VMs and says how to reach them; the host waits for
+//! SSH and Docker and stores everything. Every call runs in the one vCenter session its
+//! credentials share ([`SessionPool`]).
 
 use crate::guestinfo;
 use crate::inventory::{self, Placement};
 use crate::options::{self, Config, Creation, VmRef};
-use crate::session::Session;
+use crate::session::{Session, SessionPool};
 use crate::soap::MoRef;
-use crate::vm::{self, vm_ref};
+use crate::vm::{self, vm_ref, TASK_TIMEOUT};
 use crate::xml;
 use async_trait::async_trait;
 use driver_protocol::calls::*;
 use driver_protocol::schema::Capabilities;
 use driver_protocol::{Context, Driver, DriverError, DriverInfo, ErrorKind};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long `stop` waits for the guest to shut down before powering the VM off.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(90);
 
-pub struct VsphereDriver;
+/// The Docker daemon's TLS port on the VM.
+pub const DOCKER_PORT: u16 = 2376;
+
+/// The driver. Clones share their sessions.
+#[derive(Clone, Default)]
+pub struct VsphereDriver {
+    pool: Arc<SessionPool>,
+}
 
 impl VsphereDriver {
+    /// A driver without sessions yet.
+    pub fn new() -> VsphereDriver {
+        VsphereDriver::default()
+    }
+
+    /// Name, version, capabilities and option schema.
     pub fn info() -> DriverInfo {
-        let mut info = DriverInfo::new(
+        DriverInfo::new(
             "vsphere",
             env!("CARGO_PKG_VERSION"),
-            Capabilities {
-                start: true,
-                stop: true,
-                restart: true,
-                kill: true,
-            },
+            Capabilities::all(),
             options::schema(),
-        );
-        info.aliases = vec!["vmwarevsphere".into()];
-        info
+        )
+        .with_aliases(&["vmwarevsphere"])
+    }
+
+    /// The driver's vCenter sessions.
+    pub fn sessions(&self) -> &SessionPool {
+        &self.pool
+    }
+
+    /// Logs every session out (best effort): at the end of the process.
+    pub async fn shutdown(&self) {
+        self.pool.logout_all().await;
+    }
+
+    async fn session(&self, cfg: &Config) -> Result<Arc<Session>, DriverError> {
+        self.pool.session(cfg).await
     }
 }
 
@@ -130,7 +156,17 @@ async fn pre_check(s: &Session, cfg: &Config) -> Result<Placement, DriverError> 
     Ok(pl)
 }
 
-/// The VM's extraConfig: guestinfo for cloud-init, then the user's cfgparams (which win).
+/// The creation id tag, when create was given one.
+fn creation_tag(cfg: &Config) -> Vec<(String, String)> {
+    if cfg.creation_id.is_empty() {
+        Vec::new()
+    } else {
+        vec![(vm::CREATION_ID_KEY.to_string(), cfg.creation_id.clone())]
+    }
+}
+
+/// The VM's extraConfig: guestinfo for cloud-init, then the user's cfgparams (which win), then
+/// the creation id (which no cfgparam may replace: `remove` relies on it).
 fn extra_config(
     cfg: &Config,
     instance_id: &str,
@@ -145,26 +181,48 @@ fn extra_config(
         user_ci,
         cfg.creation == Creation::Legacy,
     );
-    for (k, v) in &cfg.cfgparams {
+    for (k, v) in cfg.cfgparams.iter().chain(creation_tag(cfg).iter()) {
         extra.retain(|(ek, _)| ek != k);
         extra.push((k.clone(), v.clone()));
     }
     extra
 }
 
-/// Power on, wait for the IP and for SSH.
+/// Runs a task of a call the host may cancel; a cancelled call is an error saying `doing`.
+async fn task(
+    cx: &Context,
+    s: &Session,
+    what: &str,
+    body: &str,
+    doing: &str,
+) -> Result<(), DriverError> {
+    let (r, cancelled) = s.run_task_cancellable(cx, what, body, TASK_TIMEOUT).await;
+    if cancelled {
+        return Err(DriverError::cancelled(format!("cancelled while {doing}")));
+    }
+    r.map(|_| ())
+}
+
+/// Powers the VM on and waits for vCenter to report its IP address (VMware Tools). The host
+/// waits for SSH.
 async fn boot(cx: &Context, s: &Session, cfg: &Config, vm: &MoRef) -> Result<String, DriverError> {
-    cx.progress(format!("Powering on VM {}", cfg.vm_name));
-    vm::power_on(s, vm, &cfg.vm_name).await?;
-    cx.progress("Waiting for the VM's IP address (VMware Tools)");
-    let timeout = Duration::from_secs(cfg.ip_timeout_secs);
-    let started = Instant::now();
-    let ip = vm::wait_for_ip(s, vm, &cfg.vm_name, timeout).await?;
-    cx.progress(format!("VM {} has IP {ip}; waiting for SSH", cfg.vm_name));
-    let left = timeout
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_secs(30));
-    vm::wait_for_ssh_port(s, vm, &cfg.vm_name, &ip, cfg.ssh_port, left).await?;
+    let name = &cfg.vm_name;
+    cx.progress_step("power-on", format!("Powering on VM {name}"), None);
+    task(
+        cx,
+        s,
+        &format!("powering on VM {name}"),
+        &vm::task_body("PowerOnVM_Task", vm),
+        &format!("powering on VM {name}"),
+    )
+    .await?;
+    cx.progress_step(
+        "wait-ip",
+        "Waiting for the VM's IP address (VMware Tools)",
+        None,
+    );
+    let ip = vm::wait_for_ip(cx, s, vm, name, Duration::from_secs(cfg.ip_timeout_secs)).await?;
+    cx.progress(format!("VM {name} has IP {ip}"));
     Ok(ip)
 }
 
@@ -174,24 +232,45 @@ async fn create_in(
     mut cfg: Config,
     key: &str,
 ) -> Result<Config, DriverError> {
-    cx.progress(format!(
-        "Finding the datacenter, datastore, network and pool in {}",
-        s.url
-    ));
+    let nothing_made = |while_: &str| {
+        DriverError::cancelled(format!(
+            "create of machine {} was cancelled {while_}; no VM had been made, nothing to undo",
+            cfg.vm_name
+        ))
+    };
+    if cx.is_cancelled() {
+        return Err(nothing_made("before it began"));
+    }
+    cx.progress_step(
+        "inventory",
+        format!(
+            "Finding the datacenter, datastore, network and pool in {}",
+            s.url
+        ),
+        None,
+    );
     let pl = pre_check(s, &cfg).await?;
     let user_ci = user_cloudinit(&cfg).await?;
     let instance_id = guestinfo::new_instance_id();
     let extra = extra_config(&cfg, &instance_id, key, user_ci.as_deref());
-    let vm = match cfg.creation {
+    if cx.is_cancelled() {
+        return Err(nothing_made("while it looked at the inventory"));
+    }
+    let (what, body) = match cfg.creation {
         Creation::Legacy => {
-            let iso =
-                crate::datastore::ensure_iso(cx, s, &pl.dc_path, &pl.datastore.name, &cfg.iso_url)
-                    .await?;
-            cx.progress(format!(
-                "Creating VM {} ({} CPU, {} MB memory, {} MB disk) booting {iso}",
-                cfg.vm_name, cfg.cpus, cfg.memory_mb, cfg.disk_mb
-            ));
-            vm::create(s, &cfg, &pl, &iso, &extra).await?
+            let iso = crate::datastore::ensure_iso(cx, s, &pl, &cfg.iso_url).await?;
+            cx.progress_step(
+                "create-vm",
+                format!(
+                    "Creating VM {} ({} CPU, {} MB memory, {} MB disk) booting {iso}",
+                    cfg.vm_name, cfg.cpus, cfg.memory_mb, cfg.disk_mb
+                ),
+                None,
+            );
+            (
+                format!("creating VM {}", cfg.vm_name),
+                vm::create_body(s, &cfg, &pl, &iso, &extra).await?,
+            )
         }
         Creation::Clone => {
             let from = pl
@@ -199,19 +278,59 @@ async fn create_in(
                 .as_ref()
                 .map(|t| t.path.clone())
                 .unwrap_or_default();
-            cx.progress(format!("Cloning {from} to VM {}", cfg.vm_name));
-            vm::clone(s, &cfg, &pl).await?
+            cx.progress_step(
+                "clone",
+                format!("Cloning {from} to VM {}", cfg.vm_name),
+                None,
+            );
+            (
+                format!("cloning {from} to VM {}", cfg.vm_name),
+                vm::clone_body(&cfg, &pl, &creation_tag(&cfg))?,
+            )
         }
     };
-    // from here on, a failure removes the VM again: a failed create leaves nothing behind
-    let finish = async {
-        if cfg.creation == Creation::Clone {
-            cx.progress(format!(
-                "Configuring VM {} ({} CPU, {} MB memory, {} MB disk, cloud-init guestinfo)",
-                cfg.vm_name, cfg.cpus, cfg.memory_mb, cfg.disk_mb
-            ));
-            vm::reconfigure(s, &cfg, &vm, &pl.networks, &extra).await?;
+    if cx.is_cancelled() {
+        return Err(nothing_made("before its VM was made"));
+    }
+    let (made, cancelled) = s.run_task_cancellable(cx, &what, &body, TASK_TIMEOUT).await;
+    let vm = match made.and_then(|r| vm::made_vm(r.as_ref(), &what)) {
+        Ok(vm) => vm,
+        Err(e) if cancelled => {
+            return Err(nothing_made(&format!(
+                "while {what} (vCenter made no VM: {})",
+                e.message
+            )))
         }
+        Err(e) => return Err(e),
+    };
+    // the VM exists: the host stores where it is at once, so that an interrupted create is undone
+    cfg.vm = Some(VmRef {
+        moref: vm.value.clone(),
+        uuid: String::new(),
+        ip: String::new(),
+        instance_id: instance_id.clone(),
+    });
+    cx.made(&cfg.to_value());
+
+    // from here on, a failure or a cancel removes the VM again: nothing is left behind
+    let finish = async {
+        if cancelled {
+            return Err(DriverError::cancelled(format!("cancelled while {what}")));
+        }
+        if cfg.creation == Creation::Clone {
+            cx.progress_step(
+                "configure",
+                format!(
+                    "Configuring VM {} ({} CPU, {} MB memory, {} MB disk, cloud-init guestinfo)",
+                    cfg.vm_name, cfg.cpus, cfg.memory_mb, cfg.disk_mb
+                ),
+                None,
+            );
+            let body = vm::reconfigure_body(s, &cfg, &vm, &pl.networks, &extra).await?;
+            let what = format!("configuring VM {}", cfg.vm_name);
+            task(cx, s, &what, &body, &what).await?;
+        }
+        cx.check_cancelled()?;
         let uuid = s
             .props(&vm, &["config.uuid"])
             .await
@@ -222,26 +341,47 @@ async fn create_in(
     };
     match finish.await {
         Ok((uuid, ip)) => {
-            cfg.vm = Some(VmRef {
-                moref: vm.value.clone(),
-                uuid,
-                ip,
-                instance_id,
-            });
+            if let Some(v) = cfg.vm.as_mut() {
+                v.uuid = uuid;
+                v.ip = ip;
+            }
             Ok(cfg)
         }
         Err(e) => {
-            cx.progress(format!("Create failed; removing VM {} again", cfg.vm_name));
+            let cancelled = e.kind == ErrorKind::Cancelled || cx.is_cancelled();
+            cx.progress_step(
+                "undo",
+                format!(
+                    "Create {}; removing VM {} again",
+                    if cancelled { "cancelled" } else { "failed" },
+                    cfg.vm_name
+                ),
+                None,
+            );
             let cleanup = vm::power_off_and_destroy(s, &vm, &cfg.vm_name).await;
-            let mut msg = e.message.clone();
+            let (kind, mut msg) = if cancelled {
+                (
+                    ErrorKind::Cancelled,
+                    format!(
+                        "create of machine {} was cancelled ({})",
+                        cfg.vm_name, e.message
+                    ),
+                )
+            } else {
+                (e.kind, e.message.clone())
+            };
             match cleanup {
-                Ok(()) => msg.push_str(" (the half-made VM was removed)"),
+                Ok(()) => msg.push_str(&format!(
+                    "; the VM it had made ({}, {}) was powered off and removed",
+                    cfg.vm_name, vm.value
+                )),
                 Err(c) => msg.push_str(&format!(
-                    " (removing the half-made VM {} failed too: {}; remove it in vCenter)",
-                    cfg.vm_name, c.message
+                    "; removing the half-made VM {} ({}) failed too: {}; `machine rm` removes it \
+                     (the VM carries its creation id)",
+                    cfg.vm_name, vm.value, c.message
                 )),
             }
-            Err(DriverError::new(e.kind, msg))
+            Err(DriverError::new(kind, msg))
         }
     }
 }
@@ -259,7 +399,14 @@ async fn stop_in(cx: &Context, s: &Session, cfg: &Config, vm: &MoRef) -> Result<
                 if vm::status(s, vm).await?.power == "poweredOff" {
                     return Ok(());
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = cx.cancelled() => return Err(DriverError::cancelled(format!(
+                        "cancelled while waiting for the guest of VM {} to shut down; \
+                         it was asked to and may still be shutting down",
+                        cfg.vm_name
+                    ))),
+                }
             }
             cx.progress("The guest did not shut down in time; powering the VM off");
         } else {
@@ -268,7 +415,8 @@ async fn stop_in(cx: &Context, s: &Session, cfg: &Config, vm: &MoRef) -> Result<
             );
         }
     }
-    vm::power_off(s, vm, &cfg.vm_name).await
+    let what = format!("powering off VM {}", cfg.vm_name);
+    task(cx, s, &what, &vm::task_body("PowerOffVM_Task", vm), &what).await
 }
 
 async fn start_in(
@@ -281,21 +429,20 @@ async fn start_in(
     if st.power == "poweredOn" {
         return Ok(cfg);
     }
-    let ip = boot(cx, s, &cfg, vm).await?;
+    let ip = boot(cx, s, &cfg, vm).await.map_err(|e| {
+        if e.kind == ErrorKind::Cancelled {
+            DriverError::cancelled(format!(
+                "{}; VM {} stays powered on (`machine stop` stops it)",
+                e.message, cfg.vm_name
+            ))
+        } else {
+            e
+        }
+    })?;
     if let Some(v) = cfg.vm.as_mut() {
         v.ip = ip;
     }
     Ok(cfg)
-}
-
-/// Runs `f` in a fresh session and logs out afterwards.
-macro_rules! with_session {
-    ($cfg:expr, |$s:ident| $body:expr) => {{
-        let $s = Session::login(&$cfg).await?;
-        let r = $body;
-        $s.logout().await;
-        r
-    }};
 }
 
 #[async_trait]
@@ -310,134 +457,163 @@ impl Driver for VsphereDriver {
         p: SetConfigParams,
     ) -> Result<ConfigResult, DriverError> {
         let cfg = Config::from_options(&p.machine, &p.options)?;
-        Ok(ConfigResult {
-            config: cfg.to_value(),
-        })
+        Ok(ConfigResult::new(cfg.to_value()))
     }
 
     async fn pre_create_check(&self, cx: &Context, p: MachineParams) -> Result<(), DriverError> {
         let cfg = Config::from_value(&p.config)?;
         cx.progress(format!("Checking vCenter {}", cfg.base_url()));
-        with_session!(cfg, |s| pre_check(&s, &cfg).await.map(|_| ()))
+        let s = self.session(&cfg).await?;
+        pre_check(&s, &cfg).await.map(|_| ())
     }
 
-    async fn create(&self, cx: &Context, p: CreateParams) -> Result<ConfigResult, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
+    async fn create(&self, cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
+        let mut cfg = Config::from_value(&p.config)?;
         if p.ssh_public_key.trim().is_empty() {
             return Err(DriverError::invalid_option(
                 "create needs the machine's SSH public key",
             ));
         }
-        let cfg = with_session!(cfg, |s| create_in(cx, &s, cfg.clone(), &p.ssh_public_key)
-            .await)?;
-        Ok(ConfigResult {
-            config: cfg.to_value(),
-        })
+        cfg.creation_id = p.creation_id.clone();
+        let s = self.session(&cfg).await?;
+        let cfg = create_in(cx, &s, cfg, &p.ssh_public_key).await?;
+        Ok(CreateResult::new(cfg.to_value()))
     }
 
     async fn remove(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
         let cfg = Config::from_value(&p.config)?;
-        let Ok((vm, _)) = the_vm(&cfg) else {
-            return Ok(ConfigResult { config: p.config });
+        if let Ok((vm, _)) = the_vm(&cfg) {
+            cx.progress(format!("Powering off and destroying VM {}", cfg.vm_name));
+            let s = self.session(&cfg).await?;
+            vm::power_off_and_destroy(&s, &vm, &cfg.vm_name).await?;
+            return Ok(ConfigResult::new(p.config));
+        }
+        // no VM in the config: a create that died between making the VM and reporting it may
+        // have left one, tagged with the creation id
+        let creation_id = if p.creation_id.is_empty() {
+            cfg.creation_id.clone()
+        } else {
+            p.creation_id.clone()
         };
-        cx.progress(format!("Powering off and destroying VM {}", cfg.vm_name));
-        with_session!(cfg, |s| vm::power_off_and_destroy(&s, &vm, &cfg.vm_name)
-            .await)?;
-        Ok(ConfigResult { config: p.config })
+        if creation_id.is_empty() {
+            return Ok(ConfigResult::new(p.config));
+        }
+        cx.progress(format!(
+            "Looking for a VM {} left by an interrupted create",
+            cfg.vm_name
+        ));
+        let s = self.session(&cfg).await?;
+        for vm in vm::find_by_creation_id(&s, &cfg.vm_name, &creation_id).await? {
+            cx.progress(format!(
+                "Powering off and destroying VM {} ({}), left by an interrupted create",
+                cfg.vm_name, vm.value
+            ));
+            vm::power_off_and_destroy(&s, &vm, &cfg.vm_name).await?;
+        }
+        Ok(ConfigResult::new(p.config))
     }
 
     async fn start(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
         let cfg = Config::from_value(&p.config)?;
         let (vm, _) = the_vm(&cfg)?;
-        let cfg = with_session!(cfg, |s| start_in(cx, &s, cfg.clone(), &vm).await)
+        let s = self.session(&cfg).await?;
+        let cfg = start_in(cx, &s, cfg.clone(), &vm)
+            .await
             .map_err(|e| gone(&cfg, e))?;
-        Ok(ConfigResult {
-            config: cfg.to_value(),
-        })
+        Ok(ConfigResult::new(cfg.to_value()))
     }
 
     async fn stop(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
         let cfg = Config::from_value(&p.config)?;
         let (vm, _) = the_vm(&cfg)?;
-        with_session!(cfg, |s| stop_in(cx, &s, &cfg, &vm).await).map_err(|e| gone(&cfg, e))?;
-        Ok(ConfigResult { config: p.config })
+        let s = self.session(&cfg).await?;
+        stop_in(cx, &s, &cfg, &vm)
+            .await
+            .map_err(|e| gone(&cfg, e))?;
+        Ok(ConfigResult::new(p.config))
     }
 
     async fn restart(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
         let cfg = Config::from_value(&p.config)?;
         let (vm, _) = the_vm(&cfg)?;
-        let cfg = with_session!(cfg, |s| {
-            match stop_in(cx, &s, &cfg, &vm).await {
-                Ok(()) => start_in(cx, &s, cfg.clone(), &vm).await,
-                Err(e) => Err(e),
-            }
-        })
-        .map_err(|e| gone(&cfg, e))?;
-        Ok(ConfigResult {
-            config: cfg.to_value(),
-        })
+        let s = self.session(&cfg).await?;
+        let restarted = async {
+            stop_in(cx, &s, &cfg, &vm).await?;
+            start_in(cx, &s, cfg.clone(), &vm).await
+        };
+        let cfg = restarted.await.map_err(|e| gone(&cfg, e))?;
+        Ok(ConfigResult::new(cfg.to_value()))
     }
 
     async fn kill(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
         let cfg = Config::from_value(&p.config)?;
         let (vm, _) = the_vm(&cfg)?;
-        with_session!(cfg, |s| {
-            match vm::status(&s, &vm).await {
-                Ok(st) if st.power != "poweredOff" => {
-                    cx.progress(format!("Powering off VM {}", cfg.vm_name));
-                    vm::power_off(&s, &vm, &cfg.vm_name).await
-                }
-                Ok(_) => Ok(()),
-                Err(e) => Err(e),
+        let s = self.session(&cfg).await?;
+        let killed = async {
+            if vm::status(&s, &vm).await?.power != "poweredOff" {
+                cx.progress(format!("Powering off VM {}", cfg.vm_name));
+                let what = format!("powering off VM {}", cfg.vm_name);
+                task(cx, &s, &what, &vm::task_body("PowerOffVM_Task", &vm), &what).await?;
             }
-        })
-        .map_err(|e| gone(&cfg, e))?;
-        Ok(ConfigResult { config: p.config })
+            Ok(())
+        };
+        killed.await.map_err(|e| gone(&cfg, e))?;
+        Ok(ConfigResult::new(p.config))
     }
 
     async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
         let cfg = Config::from_value(&p.config)?;
         let (vm, _) = the_vm(&cfg)?;
-        let st = with_session!(cfg, |s| vm::status(&s, &vm).await).map_err(|e| gone(&cfg, e))?;
-        Ok(StateResult { state: st.state() })
+        let s = self.session(&cfg).await?;
+        let st = vm::status(&s, &vm).await.map_err(|e| gone(&cfg, e))?;
+        Ok(StateResult::new(st.state()))
     }
 
-    async fn ip(&self, _cx: &Context, p: MachineParams) -> Result<IpResult, DriverError> {
+    /// The VM's IP as vCenter reports it now; when vCenter reports none (VMware Tools restarting,
+    /// the guest rebooting) or cannot be asked, the last IP known.
+    async fn access(&self, _cx: &Context, p: MachineParams) -> Result<Access, DriverError> {
         let cfg = Config::from_value(&p.config)?;
-        let (vm, _) = the_vm(&cfg)?;
-        let st = with_session!(cfg, |s| vm::status(&s, &vm).await).map_err(|e| gone(&cfg, e))?;
-        if st.ip.is_empty() {
-            return Err(DriverError::new(
-                ErrorKind::Internal,
-                format!(
+        let (vm, known) = the_vm(&cfg)?;
+        let last = known.ip.clone();
+        let status = match self.session(&cfg).await {
+            Ok(s) => vm::status(&s, &vm).await.map_err(|e| gone(&cfg, e)),
+            Err(e) => Err(e),
+        };
+        let ip = match status {
+            Ok(st) if !st.ip.is_empty() => st.ip,
+            Ok(_) if !last.is_empty() => last,
+            Ok(st) => {
+                return Err(DriverError::internal(format!(
                     "VM {} has no IP address now; vCenter reports {}",
                     cfg.vm_name,
                     st.describe()
-                ),
-            ));
-        }
-        Ok(IpResult { ip: st.ip })
-    }
-
-    async fn ssh(&self, cx: &Context, p: MachineParams) -> Result<SshDetails, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        let ip = match self.ip(cx, p.clone()).await {
-            Ok(r) => r.ip,
-            Err(e) => match cfg
-                .vm
-                .as_ref()
-                .map(|v| v.ip.clone())
-                .filter(|ip| !ip.is_empty())
+                )))
+            }
+            Err(e)
+                if last.is_empty()
+                    || matches!(
+                        e.kind,
+                        ErrorKind::NotFound
+                            | ErrorKind::AuthFailed
+                            | ErrorKind::InvalidOption
+                            | ErrorKind::Cancelled
+                    ) =>
             {
-                Some(ip) if e.kind != ErrorKind::NotFound && e.kind != ErrorKind::AuthFailed => ip,
-                _ => return Err(e),
-            },
+                return Err(e)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "asking vCenter for the IP of VM {} failed ({}); using its last known IP {last}",
+                    cfg.vm_name,
+                    e.message
+                );
+                last
+            }
         };
-        Ok(SshDetails {
-            host: ip,
-            port: cfg.ssh_port,
-            user: cfg.ssh_user.clone(),
-            key_path: None,
-        })
+        Ok(Access::new(
+            &ip,
+            SshEndpoint::new(&ip, cfg.ssh_port, &cfg.ssh_user),
+            DOCKER_PORT,
+        ))
     }
 }

@@ -161,7 +161,7 @@ impl Inventory {
 }
 
 /// vCenter escapes `%`, `/` and `\` in names.
-fn decode_name(s: &str) -> String {
+pub fn decode_name(s: &str) -> String {
     s.replace("%2f", "/")
         .replace("%2F", "/")
         .replace("%5c", "\\")

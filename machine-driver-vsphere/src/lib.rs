@@ -3,7 +3,8 @@
 //!
 //! A VM is cloned from a cloud-init ready template (`--vmwarevsphere-clone-from`) or created from
 //! scratch booting an ISO; the machine's SSH key and hostname reach it through cloud-init's VMware
-//! guestinfo. Each call is one short vCenter session; the driver keeps no state between calls.
+//! guestinfo. The driver keeps one vCenter session per vCenter and credentials for all the calls
+//! its process serves, and no other state: everything about a machine is in its config.
 
 pub mod datastore;
 pub mod driver;

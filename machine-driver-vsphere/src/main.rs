@@ -9,7 +9,12 @@ async fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    if let Err(e) = driver_protocol::serve(machine_driver_vsphere::VsphereDriver).await {
+    let driver = machine_driver_vsphere::VsphereDriver::new();
+    // a clone shares the sessions: log them out once the host closes the conversation
+    let sessions = driver.clone();
+    let served = driver_protocol::serve(driver).await;
+    sessions.shutdown().await;
+    if let Err(e) = served {
         eprintln!("machine-driver-vsphere: {e}");
         std::process::exit(1);
     }

@@ -3,12 +3,14 @@
 //!
 //! The config is a flat JSON object keyed by option name, so the host can redact secrets by the
 //! schema's secret option names: the password lives under `vmwarevsphere-password`. What create
-//! learned about the VM lives under `vm`.
+//! learned about the VM lives under `vm`, the host's creation id under `creation_id`.
+//!
+//! Every default lives in the schema ([`schema`]): the host applies it before `set_config`.
 
 use driver_protocol::schema::OptionSpec;
-use driver_protocol::DriverError;
+use driver_protocol::{DriverError, Options};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The default ISO for VMs created from scratch: Flatcar Container Linux (stable), a maintained
 /// container OS with Docker built in and VMware guestinfo support (README: "Default ISO").
@@ -87,10 +89,32 @@ pub fn schema() -> Vec<OptionSpec> {
             .env("VSPHERE_CA_CERT"),
         OptionSpec::string(THUMBPRINT, "trust exactly vCenter's certificate with this SHA-256 fingerprint")
             .env("VSPHERE_THUMBPRINT"),
-        OptionSpec::int(IP_TIMEOUT, "seconds to wait for the VM's IP address and SSH port")
+        OptionSpec::int(IP_TIMEOUT, "seconds to wait for the VM's IP address (VMware Tools)")
             .default(600)
             .env("VSPHERE_IP_TIMEOUT"),
     ]
+}
+
+/// A password: kept as it is in the config (the host redacts it by the schema's secret option
+/// names), never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the login.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
 }
 
 /// What create learned about the VM.
@@ -100,6 +124,7 @@ pub struct VmRef {
     pub moref: String,
     #[serde(default)]
     pub uuid: String,
+    /// The last IP address vCenter reported (kept for when it reports none for a while).
     #[serde(default)]
     pub ip: String,
     #[serde(default)]
@@ -116,7 +141,7 @@ pub struct Config {
     #[serde(rename = "vmwarevsphere-username")]
     pub username: String,
     #[serde(rename = "vmwarevsphere-password")]
-    pub password: String,
+    pub password: Secret,
     #[serde(rename = "vmwarevsphere-datacenter", default)]
     pub datacenter: Option<String>,
     #[serde(rename = "vmwarevsphere-datastore", default)]
@@ -155,17 +180,17 @@ pub struct Config {
     pub ca_cert: Option<String>,
     #[serde(rename = "vmwarevsphere-thumbprint", default)]
     pub thumbprint: Option<String>,
-    #[serde(rename = "vmwarevsphere-ip-timeout", default = "default_ip_timeout")]
+    #[serde(rename = "vmwarevsphere-ip-timeout")]
     pub ip_timeout_secs: u64,
     /// The VM's name in vCenter: the machine name.
     pub vm_name: String,
-    /// Set by create.
+    /// The host's creation id, set by create; the VM carries it in its extraConfig
+    /// (`machine.creation-id`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub creation_id: String,
+    /// Set as soon as the VM exists (reported to the host with `made`), completed by create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm: Option<VmRef>,
-}
-
-fn default_ip_timeout() -> u64 {
-    600
 }
 
 /// How the VM is made.
@@ -179,32 +204,27 @@ pub enum Creation {
 }
 
 impl Config {
-    /// Builds the config from the user's options (absent ones take their defaults).
-    pub fn from_options(machine: &str, o: &Map<String, Value>) -> Result<Config, DriverError> {
+    /// Builds the config from the user's options, the schema's defaults already applied by the
+    /// host ([`driver_protocol::DriverInfo::with_defaults`]).
+    pub fn from_options(machine: &str, o: &Options) -> Result<Config, DriverError> {
         use name::*;
-        let vcenter = opt_str(o, VCENTER)?.ok_or_else(|| {
-            DriverError::invalid_option(
-                "--vmwarevsphere-vcenter is required: the vCenter (or ESXi) host name or IP (or set VSPHERE_VCENTER)",
-            )
-        })?;
-        let username = opt_str(o, USERNAME)?.ok_or_else(|| {
-            DriverError::invalid_option(
-                "--vmwarevsphere-username is required (or set VSPHERE_USERNAME)",
-            )
-        })?;
-        let password = opt_str(o, PASSWORD)?.ok_or_else(|| {
-            DriverError::invalid_option(
-                "--vmwarevsphere-password is required (or set VSPHERE_PASSWORD)",
-            )
-        })?;
-        let port = opt_int(o, PORT, 443, 1, 65535)? as u16;
-        let cpus = opt_int(o, CPU, 2, 1, 768)? as u32;
-        let memory_mb = opt_int(o, MEMORY, 2048, 4, 24 * 1024 * 1024)? as u64;
-        let disk_mb = opt_int(o, DISK, 20480, 1, i64::MAX / 1024)? as u64;
-        let ssh_port = opt_int(o, SSH_PORT, 22, 1, 65535)? as u16;
-        let ip_timeout_secs = opt_int(o, IP_TIMEOUT, 600, 1, 86400)? as u64;
+        let vcenter = o.required_string(
+            VCENTER,
+            "the vCenter (or ESXi) host name or IP (or set VSPHERE_VCENTER)",
+        )?;
+        let username = o.required_string(USERNAME, "the vCenter user (or set VSPHERE_USERNAME)")?;
+        let password = o.required_string(
+            PASSWORD,
+            "the vCenter user's password (or set VSPHERE_PASSWORD)",
+        )?;
+        let port = o.port(PORT)?;
+        let cpus = o.int_in(CPU, 1, 768)? as u32;
+        let memory_mb = o.int_in(MEMORY, 4, 24 * 1024 * 1024)? as u64;
+        let disk_mb = o.int_in(DISK, 1, i64::MAX / (1024 * 1024))? as u64;
+        let ssh_port = o.port(SSH_PORT)?;
+        let ip_timeout_secs = o.int_in(IP_TIMEOUT, 1, 86400)? as u64;
         let mut cfgparams = Vec::new();
-        for p in opt_list(o, CFGPARAM)? {
+        for p in o.list(CFGPARAM)? {
             let (k, v) = p.split_once('=').ok_or_else(|| {
                 DriverError::invalid_option(format!(
                     "--vmwarevsphere-cfgparam {p:?} is not key=value"
@@ -217,9 +237,9 @@ impl Config {
             }
             cfgparams.push((k.trim().to_string(), v.to_string()));
         }
-        let clone_from = opt_str(o, CLONE_FROM)?;
-        let creation = match opt_str(o, CREATION_TYPE)?.as_deref() {
-            None | Some("") => {
+        let clone_from = o.string(CLONE_FROM)?;
+        let creation = match o.string(CREATION_TYPE)?.as_deref() {
+            None => {
                 if clone_from.is_some() {
                     Creation::Clone
                 } else {
@@ -243,43 +263,33 @@ impl Config {
                 "cloning needs --vmwarevsphere-clone-from: the VM or template to clone",
             ));
         }
-        let insecure = match o.get(INSECURE) {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => matches!(s.as_str(), "1" | "true" | "yes"),
-            Some(_) => {
-                return Err(DriverError::invalid_option(
-                    "--vmwarevsphere-insecure is a flag",
-                ))
-            }
-        };
-        let iso_url = opt_str(o, ISO)?.unwrap_or_else(|| DEFAULT_ISO_URL.to_string());
         Ok(Config {
             vcenter,
             port,
             username,
-            password,
-            datacenter: opt_str(o, DATACENTER)?,
-            datastore: opt_str(o, DATASTORE)?,
-            networks: opt_list(o, NETWORK)?,
-            folder: opt_str(o, FOLDER)?,
-            pool: opt_str(o, POOL)?,
-            hostsystem: opt_str(o, HOSTSYSTEM)?,
+            password: Secret(password),
+            datacenter: o.string(DATACENTER)?,
+            datastore: o.string(DATASTORE)?,
+            networks: o.list(NETWORK)?,
+            folder: o.string(FOLDER)?,
+            pool: o.string(POOL)?,
+            hostsystem: o.string(HOSTSYSTEM)?,
             cpus,
             memory_mb,
             disk_mb,
-            iso_url,
+            iso_url: o.required_string(ISO, "the ISO to boot a VM created from scratch")?,
             cfgparams,
-            cloudinit: opt_str(o, CLOUDINIT)?,
+            cloudinit: o.string(CLOUDINIT)?,
             creation,
             clone_from,
-            ssh_user: opt_str(o, SSH_USER)?.unwrap_or_else(|| "docker".into()),
+            ssh_user: o.required_string(SSH_USER, "the user cloud-init creates")?,
             ssh_port,
-            insecure,
-            ca_cert: opt_str(o, CA_CERT)?,
-            thumbprint: opt_str(o, THUMBPRINT)?,
+            insecure: o.bool(INSECURE)?,
+            ca_cert: o.string(CA_CERT)?,
+            thumbprint: o.string(THUMBPRINT)?,
             ip_timeout_secs,
             vm_name: machine.to_string(),
+            creation_id: String::new(),
             vm: None,
         })
     }
@@ -299,61 +309,8 @@ impl Config {
 
     /// `https://HOST:PORT`.
     pub fn base_url(&self) -> String {
-        let host = driver_protocol::sdk::bracket_ipv6(&self.vcenter);
+        let host = driver_protocol::calls::bracket_ipv6(&self.vcenter);
         format!("https://{host}:{}", self.port)
-    }
-}
-
-fn opt_str(o: &Map<String, Value>, key: &str) -> Result<Option<String>, DriverError> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(DriverError::invalid_option(format!(
-            "--{key} must be a string"
-        ))),
-    }
-}
-
-fn opt_int(
-    o: &Map<String, Value>,
-    key: &str,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<i64, DriverError> {
-    let v = match o.get(key) {
-        None | Some(Value::Null) => return Ok(default),
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(_) => None,
-    };
-    match v {
-        Some(v) if (min..=max).contains(&v) => Ok(v),
-        _ => Err(DriverError::invalid_option(format!(
-            "--{key} must be a whole number from {min} to {max}"
-        ))),
-    }
-}
-
-fn opt_list(o: &Map<String, Value>, key: &str) -> Result<Vec<String>, DriverError> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(DriverError::invalid_option(format!(
-                    "--{key} takes strings"
-                ))),
-            })
-            .collect(),
-        Some(_) => Err(DriverError::invalid_option(format!(
-            "--{key} takes strings"
-        ))),
     }
 }
 
@@ -362,8 +319,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn opts(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    /// The options as the host passes them: the schema's defaults applied.
+    fn opts(v: Value) -> Options {
+        crate::VsphereDriver::info().with_defaults(Options::from(v.as_object().unwrap().clone()))
     }
 
     #[test]
@@ -380,15 +338,35 @@ mod tests {
             (c.port, c.cpus, c.memory_mb, c.disk_mb),
             (443, 2, 2048, 20480)
         );
-        assert_eq!(c.ssh_user, "docker");
+        assert_eq!((c.ssh_user.as_str(), c.ssh_port), ("docker", 22));
+        assert_eq!(c.ip_timeout_secs, 600);
+        assert_eq!(c.iso_url, DEFAULT_ISO_URL);
         assert_eq!(c.creation, Creation::Legacy);
         let v = c.to_value();
         assert_eq!(v["vmwarevsphere-password"], "12345678");
         assert_eq!(Config::from_value(&v).unwrap(), c);
+        assert!(
+            !format!("{c:?}").contains("12345678"),
+            "Debug hides the password"
+        );
         // every secret option of the schema is a key of the config
         for o in schema().iter().filter(|o| o.secret) {
             assert!(v.get(&o.name).is_some(), "{}", o.name);
         }
+    }
+
+    #[test]
+    fn defaults_live_only_in_the_schema() {
+        // without the host applying them, an option with a default is simply missing
+        let bare = Options::from(
+            json!({"vmwarevsphere-vcenter": "vc", "vmwarevsphere-username": "root",
+                   "vmwarevsphere-password": "p"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        let e = Config::from_options("m", &bare).unwrap_err();
+        assert!(e.message.contains("--vmwarevsphere-vcenter-port"), "{e}");
     }
 
     #[test]
@@ -399,6 +377,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("--vmwarevsphere-password"));
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let e = Config::from_options(
+            "m",
+            &opts(
+                json!({"vmwarevsphere-vcenter": "vc", "vmwarevsphere-username": "u",
+                         "vmwarevsphere-password": "p", "vmwarevsphere-cpu-count": 0}),
+            ),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("--vmwarevsphere-cpu-count"), "{e}");
     }
 
     #[test]

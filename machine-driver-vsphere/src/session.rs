@@ -1,12 +1,20 @@
-//! A logged-in vCenter session: the service content, `Login`/`Logout`, the property collector
-//! (read properties of one object, or of every object of some types under a container), tasks,
-//! and the mapping of SOAP failures to the protocol's error kinds.
+//! vCenter sessions: the service content, `Login`/`Logout`, the property collector (read
+//! properties of one object, or of every object of some types under a container), tasks, and the
+//! mapping of SOAP failures to the protocol's error kinds.
+//!
+//! A driver process keeps one session per vCenter and credentials ([`SessionPool`]): every call
+//! for every machine with the same endpoint, user, password and certificate trust shares it, and
+//! a machine is never served with another's credentials. When vCenter says the session is no
+//! longer authenticated (it expired, or was terminated), the session logs in again and the failed
+//! SOAP call is retried once.
 
 use crate::options::Config;
 use crate::soap::{MoRef, Soap, SoapError, Trust};
 use crate::xml::{self, tag, Element};
-use driver_protocol::{DriverError, ErrorKind};
+use driver_protocol::{Context, DriverError, ErrorKind};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The properties read from one object, by property path; values are the `val` elements.
@@ -20,14 +28,38 @@ pub struct ServiceContent {
     pub view_manager: MoRef,
     pub search_index: MoRef,
     pub session_manager: MoRef,
+    /// Absent on some ESXi versions.
+    pub file_manager: Option<MoRef>,
 }
 
-/// A logged-in session.
+/// The user and password a session logs in (and in again) with. Never printed.
+struct Credentials {
+    username: String,
+    password: crate::options::Secret,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+/// A logged-in session, shared by every call with the same credentials.
 pub struct Session {
     pub soap: Soap,
     pub sc: ServiceContent,
     /// `https://HOST:PORT`, for messages.
     pub url: String,
+    creds: Credentials,
+    /// Bumped by every login after the first: a call that failed on an older generation retries
+    /// without logging in again when another call already did.
+    generation: AtomicU64,
+    relogin: tokio::sync::Mutex<()>,
+    /// Counts every `Login` this session made (shared with its pool).
+    logins: Arc<AtomicU64>,
 }
 
 /// Maps a SOAP failure to a driver error; `what` says what the driver was doing.
@@ -46,24 +78,52 @@ pub fn error(what: &str, e: SoapError) -> DriverError {
     DriverError::new(kind, format!("{what}: {e}"))
 }
 
+/// How this config trusts vCenter's certificate (reads the CA file).
+pub fn trust(cfg: &Config) -> Result<Trust, DriverError> {
+    let ca_pem = match &cfg.ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            DriverError::invalid_option(format!("cannot read --vmwarevsphere-ca-cert {path}: {e}"))
+        })?),
+        None => None,
+    };
+    Ok(Trust {
+        insecure: cfg.insecure,
+        ca_pem,
+        thumbprint: cfg.thumbprint.clone(),
+    })
+}
+
+/// Whether an answer says the session is not (or no longer) authenticated without being a fault:
+/// a property read whose every property is missing with `NotAuthenticated` (vcsim answers so).
+fn not_authenticated(resp: &Element) -> bool {
+    resp.children_named("returnval").any(|rv| {
+        rv.children_named("objects").any(|o| {
+            // missingSet/fault is a LocalizedMethodFault; its own `fault` holds the type
+            o.children_named("missingSet").any(|m| {
+                [m.child("fault"), m.at("fault/fault")]
+                    .into_iter()
+                    .flatten()
+                    .any(|f| f.xsi_type() == Some("NotAuthenticated"))
+            })
+        })
+    })
+}
+
 impl Session {
-    /// Connects and logs in. Errors never contain the password.
+    /// Connects and logs in: a session of its own, outside any pool. Errors never contain the
+    /// password.
     pub async fn login(cfg: &Config) -> Result<Session, DriverError> {
+        Session::connect(cfg, &trust(cfg)?, Arc::new(AtomicU64::new(0))).await
+    }
+
+    /// Connects and logs in, counting the login in `logins`.
+    async fn connect(
+        cfg: &Config,
+        trust: &Trust,
+        logins: Arc<AtomicU64>,
+    ) -> Result<Session, DriverError> {
         let url = cfg.base_url();
-        let ca_pem = match &cfg.ca_cert {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                DriverError::invalid_option(format!(
-                    "cannot read --vmwarevsphere-ca-cert {path}: {e}"
-                ))
-            })?),
-            None => None,
-        };
-        let trust = Trust {
-            insecure: cfg.insecure,
-            ca_pem,
-            thumbprint: cfg.thumbprint.clone(),
-        };
-        let soap = Soap::new(url.clone(), &trust).map_err(DriverError::invalid_option)?;
+        let soap = Soap::new(url.clone(), trust).map_err(DriverError::invalid_option)?;
         let resp = soap
             .call(r#"<RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent>"#)
             .await
@@ -92,29 +152,65 @@ impl Session {
             view_manager: get("viewManager")?,
             search_index: get("searchIndex")?,
             session_manager: get("sessionManager")?,
+            file_manager: get("fileManager").ok(),
         };
+        let s = Session {
+            soap,
+            sc,
+            url,
+            creds: Credentials {
+                username: cfg.username.clone(),
+                password: cfg.password.clone(),
+            },
+            generation: AtomicU64::new(0),
+            relogin: tokio::sync::Mutex::new(()),
+            logins,
+        };
+        s.log_in().await?;
+        Ok(s)
+    }
+
+    /// Sends `Login`. The error never echoes vCenter's fault message (some servers quote the
+    /// request, password included).
+    async fn log_in(&self) -> Result<(), DriverError> {
         let body = format!(
             r#"<Login xmlns="urn:vim25">{}{}{}</Login>"#,
-            xml::moref("_this", &sc.session_manager),
-            tag("userName", &cfg.username),
-            tag("password", &cfg.password)
+            xml::moref("_this", &self.sc.session_manager),
+            tag("userName", &self.creds.username),
+            tag("password", self.creds.password.expose())
         );
-        soap.call(&body).await.map_err(|e| match e.fault_kind() {
-            Some("InvalidLogin") => DriverError::auth_failed(format!(
-                "vCenter at {url} refused the login of user {:?}: wrong user name or password \
-                 (--vmwarevsphere-username, --vmwarevsphere-password)",
-                cfg.username
+        self.logins.fetch_add(1, Ordering::Relaxed);
+        let url = &self.url;
+        let user = &self.creds.username;
+        self.soap
+            .call(&body)
+            .await
+            .map_err(|e| match e.fault_kind() {
+                Some("InvalidLogin") => DriverError::auth_failed(format!(
+                "vCenter at {url} refused the login of user {user:?}: wrong user name or password \
+                 (--vmwarevsphere-username, --vmwarevsphere-password)"
             )),
-            // never echo the fault message: some servers quote the request
-            _ => DriverError::new(
-                error("", e).kind,
-                format!(
-                    "logging in to vCenter at {url} as {:?} failed",
-                    cfg.username
+                _ => DriverError::new(
+                    error("", e).kind,
+                    format!("logging in to vCenter at {url} as {user:?} failed"),
                 ),
-            ),
-        })?;
-        Ok(Session { soap, sc, url })
+            })?;
+        tracing::debug!(url = %self.url, user = %self.creds.username, "logged in to vCenter");
+        Ok(())
+    }
+
+    /// Logs in again after vCenter said the session of generation `seen` is not authenticated,
+    /// unless another call already did.
+    async fn log_in_again(&self, seen: u64) -> Result<(), DriverError> {
+        let _one_at_a_time = self.relogin.lock().await;
+        if self.generation.load(Ordering::SeqCst) != seen {
+            return Ok(());
+        }
+        tracing::info!(url = %self.url, user = %self.creds.username, "the vCenter session expired; logging in again");
+        self.soap.clear_cookie();
+        self.log_in().await?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Ends the session (best effort).
@@ -126,9 +222,47 @@ impl Session {
         let _ = self.soap.call(&body).await;
     }
 
+    /// Calls a method; when vCenter says the session is not authenticated (expired), logs in
+    /// again and retries once. A call refused that way did not run, so retrying is safe.
+    pub async fn raw(&self, body: &str) -> Result<Element, SoapError> {
+        let seen = self.generation.load(Ordering::SeqCst);
+        let expired = |r: &Result<Element, SoapError>| match r {
+            Err(e) => e.fault_kind() == Some("NotAuthenticated"),
+            Ok(resp) => not_authenticated(resp),
+        };
+        let first = self.soap.call(body).await;
+        if !expired(&first) {
+            return first;
+        }
+        if let Err(e) = self.log_in_again(seen).await {
+            let message = format!("the session expired and {}", e.message);
+            return Err(match e.kind {
+                ErrorKind::Unreachable => SoapError::Transport(message),
+                ErrorKind::AuthFailed => SoapError::Fault {
+                    kind: "NotAuthenticated".into(),
+                    message,
+                },
+                _ => SoapError::Fault {
+                    kind: "LoginFailed".into(),
+                    message,
+                },
+            });
+        }
+        let second = self.soap.call(body).await;
+        if let Ok(resp) = &second {
+            if not_authenticated(resp) {
+                return Err(SoapError::Fault {
+                    kind: "NotAuthenticated".into(),
+                    message: "vCenter does not accept the session even after a new login".into(),
+                });
+            }
+        }
+        second
+    }
+
     /// Calls a method, mapping failures to driver errors that say what was being done.
     pub async fn call(&self, what: &str, body: &str) -> Result<Element, DriverError> {
-        self.soap.call(body).await.map_err(|e| error(what, e))
+        self.raw(body).await.map_err(|e| error(what, e))
     }
 
     /// Reads properties of one object. `NotFound` when the object is gone.
@@ -141,8 +275,7 @@ impl Session {
             xml::moref("obj", obj),
         );
         let resp = self
-            .soap
-            .call(&body)
+            .raw(&body)
             .await
             .map_err(|e| error(&format!("reading {obj} from vCenter"), e))?;
         let objects = collect_objects(&resp);
@@ -185,7 +318,7 @@ impl Session {
             r#"<DestroyView xmlns="urn:vim25">{}</DestroyView>"#,
             xml::moref("_this", &view)
         );
-        let _ = self.soap.call(&destroy).await;
+        let _ = self.raw(&destroy).await;
         result
     }
 
@@ -256,6 +389,14 @@ impl Session {
         }
     }
 
+    /// Calls a `..._Task` method; returns the task.
+    pub async fn start_task(&self, what: &str, body: &str) -> Result<MoRef, DriverError> {
+        let resp = self.call(what, body).await?;
+        resp.child("returnval")
+            .and_then(MoRef::from_element)
+            .ok_or_else(|| DriverError::internal(format!("{what}: vCenter returned no task")))
+    }
+
     /// Calls a `..._Task` method and waits for it.
     pub async fn run_task(
         &self,
@@ -263,12 +404,162 @@ impl Session {
         body: &str,
         timeout: Duration,
     ) -> Result<Option<Element>, DriverError> {
-        let resp = self.call(what, body).await?;
-        let task = resp
-            .child("returnval")
-            .and_then(MoRef::from_element)
-            .ok_or_else(|| DriverError::internal(format!("{what}: vCenter returned no task")))?;
+        let task = self.start_task(what, body).await?;
         self.wait_task(&task, what, timeout).await
+    }
+
+    /// Asks vCenter to cancel a task (best effort: not every task can be cancelled, and a
+    /// simulator may not implement it).
+    pub async fn cancel_task(&self, task: &MoRef) {
+        let body = format!(
+            r#"<CancelTask xmlns="urn:vim25">{}</CancelTask>"#,
+            xml::moref("_this", task)
+        );
+        let _ = self.raw(&body).await;
+    }
+
+    /// Runs a task for a call that the host may cancel. When it does, vCenter is asked to cancel
+    /// the task, and the task is still waited for to its end, so that nothing the driver started
+    /// goes on after it answered and whatever the task made is known (to be undone). Returns the
+    /// task's outcome and whether the call was cancelled.
+    pub async fn run_task_cancellable(
+        &self,
+        cx: &Context,
+        what: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> (Result<Option<Element>, DriverError>, bool) {
+        if cx.is_cancelled() {
+            return (
+                Err(DriverError::cancelled(format!("{what}: cancelled"))),
+                true,
+            );
+        }
+        let task = match self.start_task(what, body).await {
+            Ok(t) => t,
+            Err(e) => return (Err(e), cx.is_cancelled()),
+        };
+        tokio::select! {
+            r = self.wait_task(&task, what, timeout) => {
+                let cancelled = cx.is_cancelled();
+                (r, cancelled)
+            }
+            _ = cx.cancelled() => {
+                self.cancel_task(&task).await;
+                (self.wait_task(&task, what, timeout).await, true)
+            }
+        }
+    }
+}
+
+/// What tells one vCenter session from another: the endpoint, the user, a digest of the
+/// password, and how vCenter's certificate is trusted. Two machines share a session only when
+/// all of these are equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    url: String,
+    user: String,
+    password_sha256: Vec<u8>,
+    insecure: bool,
+    ca_sha256: Option<Vec<u8>>,
+    thumbprint: Option<String>,
+}
+
+impl SessionKey {
+    fn new(cfg: &Config, trust: &Trust) -> SessionKey {
+        let sha = |b: &[u8]| {
+            ring::digest::digest(&ring::digest::SHA256, b)
+                .as_ref()
+                .to_vec()
+        };
+        SessionKey {
+            url: cfg.base_url(),
+            user: cfg.username.clone(),
+            password_sha256: sha(cfg.password.expose().as_bytes()),
+            insecure: trust.insecure,
+            ca_sha256: trust.ca_pem.as_deref().map(sha),
+            thumbprint: trust.thumbprint.clone(),
+        }
+    }
+}
+
+/// The sessions of one driver process: one per vCenter and credentials, made on first use and
+/// reused by every later call, for any machine with the same credentials.
+#[derive(Default)]
+pub struct SessionPool {
+    sessions: Mutex<HashMap<SessionKey, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
+    logins: Arc<AtomicU64>,
+}
+
+impl SessionPool {
+    /// The session for this config's vCenter and credentials: an existing one, or a new login
+    /// (concurrent first calls wait for one login). A failed login is not kept.
+    pub async fn session(&self, cfg: &Config) -> Result<Arc<Session>, DriverError> {
+        let trust = trust(cfg)?;
+        let key = SessionKey::new(cfg, &trust);
+        let cell = self
+            .sessions
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let made = cell
+            .get_or_try_init(|| async {
+                Session::connect(cfg, &trust, self.logins.clone())
+                    .await
+                    .map(Arc::new)
+            })
+            .await;
+        match made {
+            Ok(s) => Ok(s.clone()),
+            Err(e) => {
+                let mut sessions = self.sessions.lock().unwrap();
+                if sessions
+                    .get(&key)
+                    .is_some_and(|c| Arc::ptr_eq(c, &cell) && c.get().is_none())
+                {
+                    sessions.remove(&key);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// How many times this pool logged in (first logins and logins after an expiry).
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
+    }
+
+    /// How many sessions are open.
+    pub fn len(&self) -> usize {
+        self.open().len()
+    }
+
+    /// Whether no session is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn open(&self) -> Vec<Arc<Session>> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .values()
+            .filter_map(|c| c.get().cloned())
+            .collect()
+    }
+
+    /// Logs every session out (best effort, a few seconds at most) and forgets them.
+    pub async fn logout_all(&self) {
+        let open = self.open();
+        self.sessions.lock().unwrap().clear();
+        let all = async {
+            for s in open {
+                s.logout().await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
     }
 }
 
@@ -295,4 +586,66 @@ fn collect_objects(resp: &Element) -> Vec<(MoRef, Props)> {
 /// The text of a property, or "".
 pub fn text<'a>(p: &'a Props, path: &str) -> &'a str {
     p.get(path).map(|e| e.text.trim()).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(user: &str, password: &str, insecure: bool) -> Config {
+        let o = crate::VsphereDriver::info().with_defaults(driver_protocol::Options::from(
+            json!({"vmwarevsphere-vcenter": "vc.example", "vmwarevsphere-username": user,
+                   "vmwarevsphere-password": password, "vmwarevsphere-insecure": insecure})
+            .as_object()
+            .unwrap()
+            .clone(),
+        ));
+        Config::from_options("m", &o).unwrap()
+    }
+
+    fn key(c: &Config) -> SessionKey {
+        SessionKey::new(c, &trust(c).unwrap())
+    }
+
+    #[test]
+    fn sessions_are_shared_only_with_the_same_credentials() {
+        let a = cfg("alice", "pw", false);
+        let mut other_machine = cfg("alice", "pw", false);
+        other_machine.vm_name = "another".into();
+        assert_eq!(key(&a), key(&other_machine), "machines share a session");
+        assert_ne!(key(&a), key(&cfg("bob", "pw", false)), "another user");
+        assert_ne!(
+            key(&a),
+            key(&cfg("alice", "pw2", false)),
+            "another password"
+        );
+        assert_ne!(key(&a), key(&cfg("alice", "pw", true)), "another trust");
+        let mut port = cfg("alice", "pw", false);
+        port.port = 8443;
+        assert_ne!(key(&a), key(&port), "another endpoint");
+        assert!(
+            !format!("{:?}", key(&a)).contains("pw"),
+            "the key holds a digest, not the password"
+        );
+    }
+
+    #[test]
+    fn missing_properties_say_not_authenticated() {
+        let resp = xml::parse(
+            r#"<RetrievePropertiesExResponse xmlns:xsi="x"><returnval><objects>
+<obj type="VirtualMachine">vm-1</obj><missingSet><path>runtime.powerState</path>
+<fault><fault xsi:type="NotAuthenticated"><object type="VirtualMachine">vm-1</object>
+<privilegeId>System.Read</privilegeId></fault><localizedMessage></localizedMessage></fault>
+</missingSet></objects></returnval></RetrievePropertiesExResponse>"#,
+        )
+        .unwrap();
+        assert!(not_authenticated(&resp));
+        let ok = xml::parse(
+            r#"<RetrievePropertiesExResponse><returnval><objects><obj type="VirtualMachine">vm-1</obj>
+<propSet><name>name</name><val>x</val></propSet></objects></returnval></RetrievePropertiesExResponse>"#,
+        )
+        .unwrap();
+        assert!(!not_authenticated(&ok));
+    }
 }

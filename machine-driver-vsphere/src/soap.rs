@@ -122,6 +122,11 @@ impl Soap {
         self.cookie.lock().unwrap().clone()
     }
 
+    /// Forgets the session cookie (before logging in again).
+    pub fn clear_cookie(&self) {
+        *self.cookie.lock().unwrap() = None;
+    }
+
     /// Calls one method. `body` is the method element (e.g. `<Login xmlns="urn:vim25">...`);
     /// the result is the response element (e.g. `LoginResponse`).
     pub async fn call(&self, body: &str) -> Result<Element, SoapError> {

@@ -1,5 +1,6 @@
 //! Virtual machines: clone or create, reconfigure (CPU, memory, disk, networks, extraConfig),
-//! power operations, destroy, and waiting for the guest's IP address.
+//! power operations, destroy, waiting for the guest's IP address, and finding a VM by the
+//! creation id it carries.
 
 use crate::inventory::{Entity, Placement};
 use crate::options::Config;
@@ -7,11 +8,15 @@ use crate::session::{text, Session};
 use crate::soap::MoRef;
 use crate::xml::{self, escape, tag, Element};
 use driver_protocol::calls::State;
-use driver_protocol::{DriverError, ErrorKind};
+use driver_protocol::{Context, DriverError, ErrorKind};
 use std::time::{Duration, Instant};
 
 /// How long a vCenter task may take (clones of big disks are slow).
 pub const TASK_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The extraConfig key that tags a VM with the host's creation id, so that `remove` finds the
+/// VM of a create that died before it reported the VM.
+pub const CREATION_ID_KEY: &str = "machine.creation-id";
 
 const NIC_TYPES: &[&str] = &[
     "VirtualVmxnet3",
@@ -159,14 +164,16 @@ fn new_nic(key: i32, backing: &str) -> String {
     )
 }
 
-/// Creates a VM from scratch: SCSI disk of the asked size, CD-ROM with the ISO, NICs.
-pub async fn create(
+/// The `CreateVM_Task` call for a VM from scratch: SCSI disk of the asked size, CD-ROM with the
+/// ISO, NICs, and the extraConfig (creation id and guestinfo included, so the VM carries them
+/// from its first moment).
+pub async fn create_body(
     s: &Session,
     cfg: &Config,
     pl: &Placement,
     iso_path: &str,
     extra: &[(String, String)],
-) -> Result<MoRef, DriverError> {
+) -> Result<String, DriverError> {
     let mut devices = String::new();
     devices.push_str(
         "<deviceChange><operation>add</operation><device xsi:type=\"ParaVirtualSCSIController\"><key>-100</key>\
@@ -201,21 +208,21 @@ pub async fn create(
         .as_ref()
         .map(|h| xml::moref("host", h))
         .unwrap_or_default();
-    let body = format!(
+    Ok(format!(
         "<CreateVM_Task xmlns=\"urn:vim25\">{}{config}{}{host}</CreateVM_Task>",
         xml::moref("_this", &pl.folder),
         xml::moref("pool", &pl.pool),
-    );
-    let res = s
-        .run_task(&format!("creating VM {}", cfg.vm_name), &body, TASK_TIMEOUT)
-        .await?;
-    res.as_ref()
-        .and_then(MoRef::from_element)
-        .ok_or_else(|| DriverError::internal("vCenter's CreateVM_Task returned no VM"))
+    ))
 }
 
-/// Clones the template (powered off; configured by [`reconfigure`] next).
-pub async fn clone(s: &Session, cfg: &Config, pl: &Placement) -> Result<MoRef, DriverError> {
+/// The `CloneVM_Task` call that clones the template powered off (configured by
+/// [`reconfigure_body`] next), with `extra` (the creation id) in the clone's extraConfig from
+/// its first moment.
+pub fn clone_body(
+    cfg: &Config,
+    pl: &Placement,
+    extra: &[(String, String)],
+) -> Result<String, DriverError> {
     let template = pl
         .template
         .as_ref()
@@ -225,35 +232,38 @@ pub async fn clone(s: &Session, cfg: &Config, pl: &Placement) -> Result<MoRef, D
         .as_ref()
         .map(|h| xml::moref("host", h))
         .unwrap_or_default();
-    let body = format!(
-        "<CloneVM_Task xmlns=\"urn:vim25\">{}{}{}<spec><location>{}{}{host}</location><template>false</template><powerOn>false</powerOn></spec></CloneVM_Task>",
+    let config = if extra.is_empty() {
+        String::new()
+    } else {
+        format!("<config>{}</config>", option_values(extra))
+    };
+    Ok(format!(
+        "<CloneVM_Task xmlns=\"urn:vim25\">{}{}{}<spec><location>{}{}{host}</location><template>false</template>{config}<powerOn>false</powerOn></spec></CloneVM_Task>",
         xml::moref("_this", &template.moref),
         xml::moref("folder", &pl.folder),
         tag("name", &cfg.vm_name),
         xml::moref("datastore", &pl.datastore.moref),
         xml::moref("pool", &pl.pool),
-    );
-    let res = s
-        .run_task(
-            &format!("cloning {} to VM {}", template.path, cfg.vm_name),
-            &body,
-            TASK_TIMEOUT,
-        )
-        .await?;
-    res.as_ref()
-        .and_then(MoRef::from_element)
-        .ok_or_else(|| DriverError::internal("vCenter's CloneVM_Task returned no VM"))
+    ))
 }
 
-/// Sets CPU, memory and extraConfig on a clone, grows its first disk to the asked size, and
-/// moves its NICs to the chosen networks (extra networks get new NICs).
-pub async fn reconfigure(
+/// The VM a create/clone task returned.
+pub fn made_vm(result: Option<&Element>, what: &str) -> Result<MoRef, DriverError> {
+    result
+        .and_then(MoRef::from_element)
+        .ok_or_else(|| DriverError::internal(format!("vCenter's {what} returned no VM")))
+}
+
+/// The `ReconfigVM_Task` call that sets CPU, memory and extraConfig on a clone, grows its first
+/// disk to the asked size, and moves its NICs to the chosen networks (extra networks get new
+/// NICs).
+pub async fn reconfigure_body(
     s: &Session,
     cfg: &Config,
     vm: &MoRef,
     networks: &[Entity],
     extra: &[(String, String)],
-) -> Result<(), DriverError> {
+) -> Result<String, DriverError> {
     let p = s.props(vm, &["config.hardware.device"]).await?;
     let devices: Vec<Element> = p
         .get("config.hardware.device")
@@ -310,34 +320,28 @@ pub async fn reconfigure(
             None => changes.push_str(&new_nic(-120 - i as i32, &backing)),
         }
     }
-    let body = format!(
+    Ok(format!(
         "<ReconfigVM_Task xmlns=\"urn:vim25\">{}<spec>{}{}{changes}{}</spec></ReconfigVM_Task>",
         xml::moref("_this", vm),
         tag("numCPUs", cfg.cpus),
         tag("memoryMB", cfg.memory_mb),
         option_values(extra),
-    );
-    s.run_task(
-        &format!("configuring VM {}", cfg.vm_name),
-        &body,
-        TASK_TIMEOUT,
-    )
-    .await?;
-    Ok(())
+    ))
 }
 
-/// Runs a task method that takes only the VM (`PowerOnVM_Task`, `Destroy_Task`, ...) to its end.
-async fn vm_task(s: &Session, method: &str, vm: &MoRef, what: &str) -> Result<(), DriverError> {
-    let body = format!(
+/// The call of a task method that takes only the VM (`PowerOnVM_Task`, `Destroy_Task`, ...).
+pub fn task_body(method: &str, vm: &MoRef) -> String {
+    format!(
         "<{method} xmlns=\"urn:vim25\">{}</{method}>",
         xml::moref("_this", vm)
-    );
-    s.run_task(what, &body, TASK_TIMEOUT).await?;
-    Ok(())
+    )
 }
 
-pub async fn power_on(s: &Session, vm: &MoRef, name: &str) -> Result<(), DriverError> {
-    vm_task(s, "PowerOnVM_Task", vm, &format!("powering on VM {name}")).await
+/// Runs a task method that takes only the VM to its end.
+async fn vm_task(s: &Session, method: &str, vm: &MoRef, what: &str) -> Result<(), DriverError> {
+    s.run_task(what, &task_body(method, vm), TASK_TIMEOUT)
+        .await?;
+    Ok(())
 }
 
 pub async fn power_off(s: &Session, vm: &MoRef, name: &str) -> Result<(), DriverError> {
@@ -373,16 +377,27 @@ pub async fn power_off_and_destroy(s: &Session, vm: &MoRef, name: &str) -> Resul
     }
 }
 
-/// Waits until vCenter reports the guest's IP address (from VMware Tools).
+/// Waits until vCenter reports the guest's IP address (from VMware Tools), or the call is
+/// cancelled ([`ErrorKind::Cancelled`]). The host waits for SSH; the driver only for what vCenter
+/// tells.
 pub async fn wait_for_ip(
+    cx: &Context,
     s: &Session,
     vm: &MoRef,
     name: &str,
     timeout: Duration,
 ) -> Result<String, DriverError> {
     let deadline = Instant::now() + timeout;
+    let cancelled = || {
+        DriverError::cancelled(format!(
+            "cancelled while waiting for the IP address of VM {name}"
+        ))
+    };
     loop {
-        let st = status(s, vm).await?;
+        let st = tokio::select! {
+            st = status(s, vm) => st?,
+            _ = cx.cancelled() => return Err(cancelled()),
+        };
         if !st.ip.is_empty() {
             return Ok(st.ip);
         }
@@ -394,42 +409,54 @@ pub async fn wait_for_ip(
                 st.describe()
             )));
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = cx.cancelled() => return Err(cancelled()),
+        }
     }
 }
 
-/// Waits until the SSH port accepts connections.
-pub async fn wait_for_ssh_port(
+/// The VMs that carry `creation_id` under [`CREATION_ID_KEY`] in their extraConfig. Only VMs
+/// named `name` are read (a VM's name is its machine's; reading every VM's extraConfig would be
+/// slow in a big vCenter), and only those whose tag matches are returned.
+pub async fn find_by_creation_id(
     s: &Session,
-    vm: &MoRef,
     name: &str,
-    ip: &str,
-    port: u16,
-    timeout: Duration,
-) -> Result<(), DriverError> {
-    let deadline = Instant::now() + timeout;
-    let addr = format!("{}:{port}", driver_protocol::sdk::bracket_ipv6(ip));
-    loop {
-        let attempt = tokio::time::timeout(
-            Duration::from_secs(3),
-            tokio::net::TcpStream::connect(&addr),
-        )
-        .await;
-        if let Ok(Ok(_)) = attempt {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let st = status(s, vm)
-                .await
-                .map(|s| s.describe())
-                .unwrap_or_default();
-            return Err(DriverError::timeout(format!(
-                "SSH on VM {name} ({addr}) did not answer within {}s; vCenter reports {st}. \
-                 Check that the image runs sshd and cloud-init with the VMware data source \
-                 (guestinfo), which installs the key",
-                timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    creation_id: &str,
+) -> Result<Vec<MoRef>, DriverError> {
+    if creation_id.is_empty() {
+        return Ok(Vec::new());
     }
+    let all = s
+        .list(
+            &s.sc.root_folder,
+            &["VirtualMachine"],
+            "VirtualMachine",
+            &["name"],
+        )
+        .await?;
+    let mut found = Vec::new();
+    for (vm, p) in all {
+        if crate::inventory::decode_name(text(&p, "name")) != name {
+            continue;
+        }
+        let extra = match s.props(&vm, &["config.extraConfig"]).await {
+            Ok(p) => p,
+            Err(e) if e.kind == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if extra_config_value(&extra, CREATION_ID_KEY).as_deref() == Some(creation_id) {
+            found.push(vm);
+        }
+    }
+    Ok(found)
+}
+
+/// The value of one extraConfig key, from properties that include `config.extraConfig`.
+pub fn extra_config_value(p: &crate::session::Props, key: &str) -> Option<String> {
+    p.get("config.extraConfig")?
+        .children
+        .iter()
+        .find(|c| c.text_at("key").map(str::trim) == Some(key))
+        .map(|c| c.text_at("value").unwrap_or("").to_string())
 }

@@ -125,13 +125,30 @@ async fn scenario_step5_create_from_iso_stop_start_remove() {
     assert_eq!(config["vm"]["ip"], ip);
     s.logout().await;
 
-    // SSH works with the key passed to create, as the ssh-user cloud-init made, with sudo
-    let ssh: SshDetails = d.call(SSH, &name, &config).await.unwrap();
+    // the VM carries the creation id, from its CreateVM_Task on
     assert_eq!(
-        (ssh.host.as_str(), ssh.port, ssh.user.as_str()),
+        machine_driver_vsphere::vm::extra_config_value(
+            &p,
+            machine_driver_vsphere::vm::CREATION_ID_KEY
+        ),
+        Some(creation_id(&name))
+    );
+    assert_eq!(config["creation_id"], json!(creation_id(&name)));
+
+    // access: the IP, SSH as the ssh-user cloud-init made, Docker on 2376
+    let access = d.access(&name, &config).await.unwrap();
+    assert_eq!(access.ip, ip);
+    assert_eq!(
+        (
+            access.ssh.host.as_str(),
+            access.ssh.port,
+            access.ssh.user.as_str()
+        ),
         (ip.as_str(), 22, "docker")
     );
-    assert_eq!(ssh.key_path, None);
+    assert_eq!(access.docker_url, format!("tcp://{ip}:2376"));
+    // SSH works with the key passed to create, with sudo (the driver did not wait for it: the
+    // host does)
     let out = ssh_until_ok(
         &ip,
         22,
@@ -143,8 +160,6 @@ async fn scenario_step5_create_from_iso_stop_start_remove() {
     assert_eq!(out, format!("0\n{name}"));
     let ssh_ok = t0.elapsed();
     assert_eq!(d.state(&name, &config).await.unwrap(), State::Running);
-    let url: UrlResult = d.call(URL, &name, &config).await.unwrap();
-    assert_eq!(url.url, format!("tcp://{ip}:2376"));
 
     // stop → poweredOff in vCenter; start → poweredOn, IP again
     let _: ConfigResult = d.call(STOP, &name, &config).await.unwrap();
@@ -161,9 +176,10 @@ async fn scenario_step5_create_from_iso_stop_start_remove() {
     let started: ConfigResult = d.call(START, &name, &config).await.unwrap();
     let config = started.config;
     assert_eq!(d.state(&name, &config).await.unwrap(), State::Running);
-    let ip2: IpResult = d.call(IP, &name, &config).await.unwrap();
+    let ip2 = d.access(&name, &config).await.unwrap().ip;
+    assert_eq!(config["vm"]["ip"], json!(ip2), "start records the new IP");
     ssh_until_ok(
-        &ip2.ip,
+        &ip2,
         22,
         "docker",
         &key.private,
@@ -346,6 +362,12 @@ async fn clone_from_template_one_of_each() {
         assert!(
             extra.iter().any(|(k, _)| k == "RUN.container"),
             "RUN.container reaches the clone"
+        );
+        assert!(
+            extra
+                .iter()
+                .any(|(k, v)| k == "machine.creation-id" && *v == creation_id(name)),
+            "the clone carries its creation id: {extra:?}"
         );
         let meta = &extra
             .iter()

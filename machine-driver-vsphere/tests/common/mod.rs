@@ -6,9 +6,14 @@
 
 use driver_protocol::calls::*;
 use driver_protocol::schema::InitializeParams;
-use driver_protocol::{Client, ClientError, ClientNotification, DriverError, DriverInfo};
+use driver_protocol::{
+    CancellationToken, Client, ClientError, ClientNotification, DriverError, DriverInfo, Options,
+};
 use machine_driver_vsphere::options::Config;
 use machine_driver_vsphere::session::{self, Session};
+use machine_driver_vsphere::soap::MoRef;
+use machine_driver_vsphere::xml;
+use machine_driver_vsphere::VsphereDriver;
 use machine_testsupport::vcsim;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -45,10 +50,20 @@ pub struct Vcsim {
 impl Vcsim {
     /// Starts vcsim over TLS with the user root / 12345678. `shape`: "one" or "multi".
     pub fn start(shape: &str, datastores: u32) -> Vcsim {
+        Vcsim::start_as(USER, PASSWORD, shape, datastores)
+    }
+
+    /// Starts vcsim accepting any non-empty user name and password (vcsim's default), to tell
+    /// sessions of different users apart.
+    pub fn start_open(shape: &str) -> Vcsim {
+        Vcsim::start_as("", "", shape, 1)
+    }
+
+    fn start_as(user: &str, password: &str, shape: &str, datastores: u32) -> Vcsim {
         let datastores = datastores.to_string();
         let sim = vcsim::launch(
-            USER,
-            PASSWORD,
+            user,
+            password,
             &["-shape", shape, "-datastores", &datastores],
         );
         Vcsim {
@@ -82,9 +97,7 @@ impl Vcsim {
 
     /// A session of our own, to look into vCenter through the API.
     pub async fn session(&self) -> Session {
-        let mut o = self.options();
-        o.insert("vmwarevsphere-ssh-user".into(), "x".into());
-        let cfg = Config::from_options("probe", &o).unwrap();
+        let cfg = Config::from_options("probe", &with_defaults(self.options())).unwrap();
         Session::login(&cfg).await.expect("login to vcsim")
     }
 
@@ -151,7 +164,8 @@ impl Drop for Vcsim {
 
 /// The driver binary, launched as the host launches it.
 pub struct Driver {
-    pub client: Client,
+    /// Shared, so that tests can call concurrently from spawned tasks.
+    pub client: std::sync::Arc<Client>,
     child: tokio::process::Child,
     pub notes: tokio::sync::mpsc::UnboundedReceiver<ClientNotification>,
     pub info: DriverInfo,
@@ -171,18 +185,15 @@ impl Driver {
             .spawn()
             .expect("driver binary");
         let (tx, notes) = tokio::sync::mpsc::unbounded_channel();
-        let client = Client::new(
+        let client = std::sync::Arc::new(Client::new(
             child.stdout.take().unwrap(),
             child.stdin.take().unwrap(),
             tx,
-        );
+        ));
         let info: DriverInfo = client
             .call(
                 driver_protocol::calls::INITIALIZE,
-                &InitializeParams {
-                    protocol_version: driver_protocol::PROTOCOL_VERSION,
-                    host: "vsphere-tests".into(),
-                },
+                &InitializeParams::new("vsphere-tests"),
             )
             .await
             .expect("initialize");
@@ -194,6 +205,7 @@ impl Driver {
         }
     }
 
+    /// `set_config` as the host calls it: with the schema's defaults applied.
     pub async fn set_config(
         &self,
         machine: &str,
@@ -203,11 +215,7 @@ impl Driver {
             SET_CONFIG,
             self.client.call(
                 SET_CONFIG,
-                &SetConfigParams {
-                    machine: machine.into(),
-                    options,
-                    machine_dir: std::env::temp_dir().to_string_lossy().into_owned(),
-                },
+                &SetConfigParams::new(machine, with_defaults(options)),
             ),
         )
         .await?;
@@ -220,17 +228,33 @@ impl Driver {
         machine: &str,
         config: &Value,
     ) -> Result<R, DriverError> {
-        bounded(
-            method,
-            self.client.call(
-                method,
-                &MachineParams {
-                    machine: machine.into(),
-                    config: config.clone(),
-                },
-            ),
-        )
-        .await
+        self.call_with(method, &MachineParams::new(machine, config.clone()))
+            .await
+    }
+
+    pub async fn call_with<R: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &MachineParams,
+    ) -> Result<R, DriverError> {
+        bounded(method, self.client.call(method, params)).await
+    }
+
+    /// `remove` with the host's creation id, as the host calls it.
+    pub async fn remove(
+        &self,
+        machine: &str,
+        config: &Value,
+        creation_id: &str,
+    ) -> Result<(), DriverError> {
+        let mut p = MachineParams::new(machine, config.clone());
+        p.creation_id = creation_id.to_string();
+        let _: ConfigResult = self.call_with(REMOVE, &p).await?;
+        Ok(())
+    }
+
+    pub async fn access(&self, machine: &str, config: &Value) -> Result<Access, DriverError> {
+        self.call(ACCESS, machine, config).await
     }
 
     pub async fn pre_create_check(&self, machine: &str, config: &Value) -> Result<(), DriverError> {
@@ -238,25 +262,31 @@ impl Driver {
         Ok(())
     }
 
+    /// `create` with the creation id [`creation_id`] of the machine.
     pub async fn create(
         &self,
         machine: &str,
         config: &Value,
         key: &str,
     ) -> Result<Value, DriverError> {
-        let r: ConfigResult = bounded(
+        let r: CreateResult = bounded(
             CREATE,
             self.client.call(
                 CREATE,
-                &CreateParams {
-                    machine: machine.into(),
-                    config: config.clone(),
-                    ssh_public_key: key.into(),
-                },
+                &CreateParams::new(machine, config.clone(), &creation_id(machine), key),
             ),
         )
         .await?;
+        assert_eq!(
+            r.ssh_host_key, None,
+            "the driver does not connect to the VM"
+        );
         Ok(r.config)
+    }
+
+    /// Kills the driver process at once, as a crash would.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
     }
 
     pub async fn state(&self, machine: &str, config: &Value) -> Result<State, DriverError> {
@@ -279,6 +309,215 @@ impl Driver {
         drop(self.client);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
+}
+
+/// `create` through `client`, cancelled when `cancel` fires; the creation id is
+/// [`creation_id`] of the machine.
+pub async fn create_cancellable(
+    client: &Client,
+    machine: &str,
+    config: &Value,
+    key: &str,
+    cancel: &CancellationToken,
+) -> Result<Value, DriverError> {
+    let r: CreateResult = bounded(
+        CREATE,
+        client.call_cancellable(
+            CREATE,
+            &CreateParams::new(machine, config.clone(), &creation_id(machine), key),
+            cancel,
+        ),
+    )
+    .await?;
+    Ok(r.config)
+}
+
+/// Waits for the next `made` notification (other notifications are dropped).
+pub async fn next_made(
+    notes: &mut tokio::sync::mpsc::UnboundedReceiver<ClientNotification>,
+) -> Made {
+    let wait = async {
+        loop {
+            match notes.recv().await {
+                Some(ClientNotification::Made(m)) => return m,
+                Some(_) => continue,
+                None => panic!("the driver closed its output before a made notification"),
+            }
+        }
+    };
+    tokio::time::timeout(CALL_TIMEOUT, wait)
+        .await
+        .expect("a made notification in time")
+}
+
+/// Makes `n` bare VMs named `PREFIX-i` (no backing container) through a session of the test's
+/// own; `ip` gives each its guest IP (vcsim's `SET.guest.ipAddress`), or none.
+pub async fn make_vms(
+    s: &Session,
+    prefix: &str,
+    n: usize,
+    ip: impl Fn(usize) -> Option<String>,
+) -> Vec<(String, MoRef)> {
+    let inv = machine_driver_vsphere::inventory::Inventory::load(s, false)
+        .await
+        .unwrap();
+    let folder = inv
+        .entities
+        .iter()
+        .find(|e| e.moref.kind == "Folder" && e.path == "/DC0/vm")
+        .unwrap()
+        .moref
+        .clone();
+    let pool = inv
+        .entities
+        .iter()
+        .find(|e| e.moref.kind == "ResourcePool" && e.path == "/DC0/host/DC0_H0/Resources")
+        .unwrap()
+        .moref
+        .clone();
+    let mut vms = Vec::new();
+    for i in 0..n {
+        let name = format!("{prefix}-{i}");
+        let extra = ip(i)
+            .map(|ip| {
+                format!(
+                    "<extraConfig><key>SET.guest.ipAddress</key><value xsi:type=\"xsd:string\">{ip}</value></extraConfig>"
+                )
+            })
+            .unwrap_or_default();
+        let body = format!(
+            "<CreateVM_Task xmlns=\"urn:vim25\">{}<config>{}<guestId>otherLinux64Guest</guestId><files><vmPathName>[LocalDS_0]</vmPathName></files>{extra}</config>{}</CreateVM_Task>",
+            xml::moref("_this", &folder),
+            xml::tag("name", &name),
+            xml::moref("pool", &pool),
+        );
+        let res = s
+            .run_task("making a test VM", &body, Duration::from_secs(60))
+            .await
+            .unwrap();
+        vms.push((name, MoRef::from_element(res.as_ref().unwrap()).unwrap()));
+    }
+    vms
+}
+
+/// A machine's config for an existing VM, as create would have left it, from a `set_config`
+/// result.
+pub fn config_for(base: &Value, name: &str, vm: &MoRef, last_ip: &str) -> Value {
+    let mut c = base.clone();
+    c["vm_name"] = json!(name);
+    c["vm"] = json!({ "moref": vm.value, "ip": last_ip });
+    c
+}
+
+/// The options as the host passes them to `set_config`: the schema's defaults applied.
+pub fn with_defaults(options: Map<String, Value>) -> Options {
+    VsphereDriver::info().with_defaults(Options::from(options))
+}
+
+/// The creation id these tests give a machine's create.
+pub fn creation_id(machine: &str) -> String {
+    format!("cid-{machine}")
+}
+
+/// The VMs named `name` in the inventory, with their extraConfig `machine.creation-id`.
+pub async fn vms_named(s: &Session, name: &str) -> Vec<(MoRef, Option<String>)> {
+    let list = s
+        .list(
+            &s.sc.root_folder,
+            &["VirtualMachine"],
+            "VirtualMachine",
+            &["name", "config.extraConfig"],
+        )
+        .await
+        .unwrap();
+    list.into_iter()
+        .filter(|(_, p)| session::text(p, "name") == name)
+        .map(|(vm, p)| {
+            let id = machine_driver_vsphere::vm::extra_config_value(
+                &p,
+                machine_driver_vsphere::vm::CREATION_ID_KEY,
+            );
+            (vm, id)
+        })
+        .collect()
+}
+
+/// One vCenter session as the SessionManager lists it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub key: String,
+    pub user: String,
+    pub call_count: u64,
+}
+
+/// Every session vCenter has open, and the key of `s`'s own.
+pub async fn open_sessions(s: &Session) -> (Vec<SessionInfo>, String) {
+    let p = s
+        .props(&s.sc.session_manager, &["sessionList", "currentSession"])
+        .await
+        .unwrap();
+    let list = p
+        .get("sessionList")
+        .map(|l| {
+            l.children
+                .iter()
+                .map(|u| SessionInfo {
+                    key: u.text_at("key").unwrap_or("").to_string(),
+                    user: u.text_at("userName").unwrap_or("").to_string(),
+                    call_count: u
+                        .text_at("callCount")
+                        .and_then(|c| c.trim().parse().ok())
+                        .unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let own = p
+        .get("currentSession")
+        .and_then(|c| c.text_at("key"))
+        .unwrap_or("")
+        .to_string();
+    (list, own)
+}
+
+/// The sessions other than `s`'s own.
+pub async fn other_sessions(s: &Session) -> Vec<SessionInfo> {
+    let (list, own) = open_sessions(s).await;
+    list.into_iter().filter(|i| i.key != own).collect()
+}
+
+/// Ends sessions from outside (as an expiry would).
+pub async fn terminate_sessions(s: &Session, keys: &[String]) {
+    let ids: String = keys.iter().map(|k| xml::tag("sessionId", k)).collect();
+    let body = format!(
+        "<TerminateSession xmlns=\"urn:vim25\">{}{ids}</TerminateSession>",
+        xml::moref("_this", &s.sc.session_manager)
+    );
+    s.call("terminating sessions", &body).await.unwrap();
+}
+
+/// The user names of every login vCenter recorded (its `UserLoginSessionEvent`s), oldest first.
+pub async fn logins(s: &Session) -> Vec<String> {
+    let em = MoRef::new("EventManager", "EventManager");
+    let body = format!(
+        "<QueryEvents xmlns=\"urn:vim25\">{}<filter><eventTypeId>UserLoginSessionEvent</eventTypeId><maxCount>1000</maxCount></filter></QueryEvents>",
+        xml::moref("_this", &em)
+    );
+    let resp = s.call("reading login events", &body).await.unwrap();
+    let mut v: Vec<(i64, String)> = resp
+        .children_named("returnval")
+        .filter(|e| e.xsi_type() == Some("UserLoginSessionEvent"))
+        .map(|e| {
+            (
+                e.text_at("key")
+                    .and_then(|k| k.trim().parse().ok())
+                    .unwrap_or(0),
+                e.text_at("userName").unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, u)| u).collect()
 }
 
 fn driver_err(e: ClientError) -> DriverError {
