@@ -290,6 +290,11 @@ impl DriverConn {
         &self.info
     }
 
+    /// The driver's process id (`None` for a driver running in this program).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.lock().unwrap().id())
+    }
+
     /// Receives the configs the driver reports with `made` for `machine` while the receiver
     /// lives (a create in progress).
     pub(crate) fn watch_made(&self, machine: &str) -> MadeWatch {

@@ -121,7 +121,7 @@ pub enum SshError {
         reason: String,
     },
     /// The host did not accept the key for the user.
-    #[error("the host refused {key} for user {user}")]
+    #[error("the host refused public key authentication with {key} for user {user}")]
     AuthFailed {
         /// The login user.
         user: String,

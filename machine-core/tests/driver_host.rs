@@ -135,6 +135,36 @@ async fn a_crashing_driver_is_an_error_and_is_started_again_for_the_next_call() 
 }
 
 #[tokio::test]
+async fn a_driver_killed_between_two_calls_costs_one_call() {
+    let host = DriverHost::with_search_path(vec![examples()], Events::none());
+    let params = json!({"machine": "m1", "config": {"ip": "127.0.0.1", "port": 1}});
+    let d = host.get("static").await.unwrap();
+    let _: StateResult = d
+        .call("m1", calls::STATE, &params, T, &no_cancel())
+        .await
+        .unwrap();
+    let pid = d.pid().expect("a process");
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = d
+        .call::<_, StateResult>("m1", calls::STATE, &params, T, &no_cancel())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DriverCrashed { .. }), "{err}");
+    // the next call gets a new process
+    let d = host.get("static").await.unwrap();
+    assert_ne!(d.pid(), Some(pid));
+    let s: StateResult = d
+        .call("m1", calls::STATE, &params, T, &no_cancel())
+        .await
+        .unwrap();
+    assert_eq!(s.state, State::Stopped);
+}
+
+#[tokio::test]
 async fn a_driver_of_another_protocol_version_is_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
     script(dir.path(), "old", &shell_driver(1, "exit 0"));

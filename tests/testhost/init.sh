@@ -1,10 +1,14 @@
 #!/bin/sh
-# Test-host entry point: install $PUBKEY for the sudo user, hand guestinfo (vcsim's
-# VMX_GUESTINFO* variables) to systemd services for cloud-init, then become systemd.
+# Test-host entry point: add $PUBKEY to the sudo user's authorized_keys (keeping what is there,
+# as a real host keeps it across reboots: machine installs its own key next to it), hand
+# guestinfo (vcsim's VMX_GUESTINFO* variables) to systemd services for cloud-init, then become
+# systemd.
 set -e
 if [ -n "${PUBKEY:-}" ]; then
   install -d -m 0700 -o nick -g nick /home/nick/.ssh
-  printf '%s\n' "$PUBKEY" > /home/nick/.ssh/authorized_keys
+  touch /home/nick/.ssh/authorized_keys
+  grep -qxF "$PUBKEY" /home/nick/.ssh/authorized_keys ||
+    printf '%s\n' "$PUBKEY" >> /home/nick/.ssh/authorized_keys
   chown nick:nick /home/nick/.ssh/authorized_keys
   chmod 0600 /home/nick/.ssh/authorized_keys
 fi

@@ -32,11 +32,12 @@ fn a_create_killed_while_installing_leaves_a_machine_rm_removes() {
     ];
     let mut child = cli
         .command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("machine create");
-    let stdout = child.stdout.take().unwrap();
+    // progress goes to stderr (stdout is for results)
+    let stdout = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

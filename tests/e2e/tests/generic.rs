@@ -159,6 +159,24 @@ fn generic_create_with_install_url_then_drive_remote_docker() {
 
     let env = check_created_machine(&cli, &host, &name);
 
+    // The user's key was used once, to install the machine's own key (as ssh-copy-id does): the
+    // store keeps no copy of the user's key, and the host now accepts the machine's key.
+    let user_key = std::fs::read(&host.key.private).unwrap();
+    for entry in std::fs::read_dir(cli.machine_dir(&name)).unwrap() {
+        let path = entry.unwrap().path();
+        assert_ne!(
+            std::fs::read(&path).ok().as_deref(),
+            Some(user_key.as_slice()),
+            "the store holds a copy of the user's key: {}",
+            path.display()
+        );
+    }
+    let authorized = host.exec("cat /home/nick/.ssh/authorized_keys");
+    assert!(
+        authorized.contains(&format!("machine-{name}")),
+        "the machine's key is not in authorized_keys:\n{authorized}"
+    );
+
     // A container on the remote engine, from an image imported there.
     timed("busybox image build (remote)", || {
         support::build_busybox_image(&env, IMAGE)
@@ -238,6 +256,16 @@ fn generic_create_with_install_url_then_drive_remote_docker() {
     assert_eq!(cli.ok(&["status", &name]).trim(), "Running");
 
     check_removed(&cli, &name);
+    // rm took the machine's key off the host, and only that key
+    let authorized = host.exec("cat /home/nick/.ssh/authorized_keys");
+    assert!(
+        !authorized.contains(&format!("machine-{name}")),
+        "rm left the machine's key in authorized_keys:\n{authorized}"
+    );
+    assert!(
+        authorized.contains(host.key.public.trim()),
+        "rm removed the user's own key:\n{authorized}"
+    );
 }
 
 /// The distribution-package install method (`--engine-install-method packages`).

@@ -10,8 +10,10 @@ use machine_e2e::support::{self, host_run_flags, vcsim, FileServer};
 use machine_e2e::{
     docker_ok, install_script, timed, unique_name, workspace_bin, Cli, CREATE_TIMEOUT,
 };
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 const IMAGE: &str = vcsim::VM_IMAGE;
 const USER: &str = "root";
@@ -119,6 +121,38 @@ fn prop<'a>(xml: &'a str, name: &str) -> &'a str {
     &rest[start..end]
 }
 
+/// The walkthrough's `machine create -d vmwarevsphere` arguments for `name` in `sim`, the
+/// install script served by `server`.
+fn create_args(sim: &mut Vcsim, server: &FileServer, name: &str) -> Vec<String> {
+    sim.vm_names.push(name.to_string());
+    let iso = sim.dir.path().join("docker-ready.iso");
+    std::fs::write(&iso, vec![1u8; 4096]).unwrap();
+    let mut run = host_run_flags();
+    run.extend(["--tmpfs".into(), "/sys/class".into(), IMAGE.into()]);
+    [
+        "create".to_string(),
+        "--driver".into(),
+        "vmwarevsphere".into(),
+        "--vmwarevsphere-vcenter=127.0.0.1".into(),
+        format!("--vmwarevsphere-vcenter-port={}", sim.port),
+        "--vmwarevsphere-username=root".into(),
+        "--vmwarevsphere-password=12345678".into(),
+        "--vmwarevsphere-cpu-count=1".into(),
+        "--vmwarevsphere-memory-size=512".into(),
+        "--vmwarevsphere-disk-size=10240".into(),
+        format!("--vmwarevsphere-ca-cert={}", sim.cert().display()),
+        format!("--vmwarevsphere-boot2docker-url={}", iso.display()),
+        format!(
+            "--vmwarevsphere-cfgparam=RUN.container={}",
+            serde_json::to_string(&run).unwrap()
+        ),
+        "--engine-install-url".into(),
+        server.url(),
+        name.to_string(),
+    ]
+    .to_vec()
+}
+
 /// Scenario step 5 with `machine`: create (the walkthrough's flags), ls, env + docker version,
 /// stop, start, rm.
 #[test]
@@ -127,43 +161,12 @@ fn vsphere_scenario_step5_with_the_cli() {
     let mut sim = Vcsim::start();
     let cli = Cli::new();
     let name = unique_name("testvm");
-    sim.vm_names.push(name.clone());
-    let iso = sim.dir.path().join("docker-ready.iso");
-    std::fs::write(&iso, vec![1u8; 4096]).unwrap();
-    let mut run = host_run_flags();
-    run.extend(["--tmpfs".into(), "/sys/class".into(), IMAGE.into()]);
-    let cfgparam = format!(
-        "--vmwarevsphere-cfgparam=RUN.container={}",
-        serde_json::to_string(&run).unwrap()
-    );
-    let port = format!("--vmwarevsphere-vcenter-port={}", sim.port);
-    let ca = format!("--vmwarevsphere-ca-cert={}", sim.cert().display());
-    let iso_flag = format!("--vmwarevsphere-boot2docker-url={}", iso.display());
     // get.docker.com is out of reach here: the same install script, served locally
     let server = FileServer::start("/install.sh", install_script());
-    let install_url = server.url();
+    let args = create_args(&mut sim, &server, &name);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = timed("machine create -d vmwarevsphere", || {
-        cli.call_with_timeout(
-            &[
-                "create",
-                "--driver",
-                "vmwarevsphere",
-                "--vmwarevsphere-vcenter=127.0.0.1",
-                &port,
-                "--vmwarevsphere-username=root",
-                "--vmwarevsphere-password=12345678",
-                "--vmwarevsphere-cpu-count=1",
-                "--vmwarevsphere-memory-size=512",
-                "--vmwarevsphere-disk-size=10240",
-                &ca,
-                &iso_flag,
-                &cfgparam,
-                "--engine-install-url",
-                &install_url,
-                &name,
-            ],
-            CREATE_TIMEOUT,
-        )
+        cli.call_with_timeout(&args, CREATE_TIMEOUT)
     });
     assert!(out.success, "create failed:\n{out}");
     assert!(
@@ -226,4 +229,112 @@ fn find_key(v: &serde_json::Value, key: &str) -> Option<String> {
         serde_json::Value::Array(a) => a.iter().find_map(|v| find_key(v, key)),
         _ => None,
     }
+}
+
+/// The VM's moref once the library has stored it (the driver reported the VM as made).
+fn stored_moref(cli: &Cli, name: &str) -> Option<String> {
+    let config = std::fs::read_to_string(cli.machine_dir(name).join("config.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&config).ok()?;
+    find_key(&json, "moref").filter(|m| !m.is_empty())
+}
+
+/// Starts `machine create`, sends `signal` once `ready` says so (given the stderr lines so far
+/// and the stored moref), and checks what a user would: the command ends saying it removed what
+/// it made, no VM is left in vCenter and no machine in the store.
+fn interrupt_create(signal: &str, ready: impl Fn(&[String], bool) -> bool) {
+    workspace_bin("machine-driver-vsphere");
+    let mut sim = Vcsim::start();
+    let cli = Cli::new();
+    let name = unique_name("cancelvm");
+    let server = FileServer::start("/install.sh", install_script());
+    let args = create_args(&mut sim, &server, &name);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = cli
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("machine create");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (stderr, seen) = (child.stderr.take().unwrap(), lines.clone());
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("create: {line}");
+            seen.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut moref = None;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "create never got to the point to interrupt"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "create ended before it was interrupted: {:?}",
+            lines.lock().unwrap()
+        );
+        if moref.is_none() {
+            moref = stored_moref(&cli, &name);
+        }
+        if ready(&lines.lock().unwrap(), moref.is_some()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let moref = moref.expect("the VM was stored before the interrupt");
+    assert!(
+        sim.vm_props(&moref).is_some(),
+        "the VM is in vCenter before the interrupt"
+    );
+    let started = Instant::now();
+    support::run(Command::new("kill").args([signal, &child.id().to_string()]));
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "create did not end within 120s of {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    reader.join().unwrap();
+    let text = lines.lock().unwrap().join("\n");
+    eprintln!(
+        "create ended {status} {:.1?} after {signal}",
+        started.elapsed()
+    );
+    assert!(
+        !status.success(),
+        "an interrupted create must fail:\n{text}"
+    );
+    assert!(
+        text.contains("Cancelled: removed what was made"),
+        "create must say it removed what it made:\n{text}"
+    );
+    assert!(
+        sim.vm_props(&moref).is_none(),
+        "the VM {moref} is still in vCenter after {signal}:\n{text}"
+    );
+    assert!(
+        cli.ls().row(&name).is_none(),
+        "the machine is still in the store"
+    );
+    assert!(!cli.machine_dir(&name).exists());
+}
+
+/// Ctrl-C once the VM is in the inventory (while the driver waits for its IP).
+#[test]
+fn sigint_during_create_once_the_vm_exists_leaves_nothing() {
+    interrupt_create("-INT", |_, stored| stored);
+}
+
+/// SIGTERM while Docker is being installed on the VM.
+#[test]
+fn sigterm_during_the_docker_install_leaves_nothing() {
+    interrupt_create("-TERM", |lines, _| {
+        lines.iter().any(|l| l.contains("with the install script"))
+    });
 }

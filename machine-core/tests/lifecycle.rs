@@ -1,0 +1,510 @@
+//! The library's lifecycle with an in-process driver (the same `Driver` trait, no executable)
+//! and the in-memory store: failed-create rollback, cancellation, an interrupted create that
+//! `rm` finds by its creation id, the fleet operations, and the store's guarantees — in
+//! milliseconds, without a network. (A create that succeeds needs SSH and Docker: that is the
+//! end-to-end tests' part.)
+
+use async_trait::async_trait;
+use driver_protocol::calls::*;
+use driver_protocol::{Capabilities, Context, Driver, DriverError, DriverInfo, OptionSpec};
+use machine_core::{
+    Action, CancellationToken, CreateOptions, DriverHost, Error, Event, Events, ListOptions,
+    Manager, MemoryStore, Phase, RowError, State, Step, Store, Timeouts,
+};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A pretend cloud: VMs by id, each tagged with the creation id of the create that made it.
+#[derive(Default)]
+struct Cloud {
+    vms: Mutex<HashMap<String, Vm>>,
+    next: Mutex<u32>,
+}
+
+#[derive(Clone)]
+struct Vm {
+    creation_id: String,
+    state: State,
+}
+
+impl Cloud {
+    fn count(&self) -> usize {
+        self.vms.lock().unwrap().len()
+    }
+}
+
+/// The fake driver. Options: `fake-mode` = `ok` (the VM boots, but SSH is a closed port on
+/// loopback), `fail` (create fails after making the VM), `hang` (create waits to be cancelled),
+/// `silent` (makes the VM without reporting it, then hangs); `fake-state`; `fake-slow` (state
+/// takes that many ms).
+struct Fake(Arc<Cloud>);
+
+#[async_trait]
+impl Driver for Fake {
+    fn info(&self) -> DriverInfo {
+        DriverInfo::new(
+            "fake",
+            "1",
+            Capabilities::all(),
+            vec![
+                OptionSpec::string("fake-mode", "what create does").default("ok"),
+                OptionSpec::string("fake-state", "the state reported").default("Running"),
+                OptionSpec::int("fake-slow", "ms state takes").default(0),
+            ],
+        )
+        .with_aliases(&["pretend"])
+    }
+
+    async fn set_config(
+        &self,
+        _cx: &Context,
+        p: SetConfigParams,
+    ) -> Result<ConfigResult, DriverError> {
+        // defaults come from the host
+        let mode = p.options.string("fake-mode")?.expect("default applied");
+        let state = p.options.string("fake-state")?.expect("default applied");
+        let slow = p.options.int("fake-slow")?.expect("default applied");
+        Ok(ConfigResult::new(
+            json!({"mode": mode, "state": state, "slow": slow}),
+        ))
+    }
+
+    async fn create(&self, cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
+        let id = {
+            let mut n = self.0.next.lock().unwrap();
+            *n += 1;
+            format!("vm-{n}")
+        };
+        self.0.vms.lock().unwrap().insert(
+            id.clone(),
+            Vm {
+                creation_id: p.creation_id.clone(),
+                state: State::Running,
+            },
+        );
+        let mut config = p.config.clone();
+        config["vm"] = json!(id);
+        let mode = p.config["mode"].as_str().unwrap_or("ok").to_string();
+        if mode != "silent" {
+            cx.made(&config);
+        }
+        match mode.as_str() {
+            "fail" => Err(DriverError::internal("the cloud ran out of capacity")),
+            "hang" | "silent" => {
+                cx.cancelled().await;
+                self.0.vms.lock().unwrap().remove(&id);
+                Err(DriverError::cancelled(format!("removed {id}")))
+            }
+            _ => Ok(CreateResult::new(config)),
+        }
+    }
+
+    async fn remove(&self, _cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
+        let mut vms = self.0.vms.lock().unwrap();
+        match p.config["vm"].as_str() {
+            Some(id) => {
+                vms.remove(id);
+            }
+            // what an interrupted create made, found by its creation id
+            None => vms.retain(|_, vm| vm.creation_id != p.creation_id || p.creation_id.is_empty()),
+        }
+        Ok(ConfigResult::unchanged())
+    }
+
+    async fn stop(&self, _cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
+        self.set_state(&p, State::Stopped)
+    }
+
+    async fn kill(&self, _cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
+        if p.machine.starts_with("unkillable") {
+            return Err(DriverError::internal("the power button is stuck"));
+        }
+        self.set_state(&p, State::Stopped)
+    }
+
+    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
+        let slow = p.config["slow"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(slow)).await;
+        if let Some(vm) = p.config["vm"].as_str() {
+            if let Some(vm) = self.0.vms.lock().unwrap().get(vm) {
+                return Ok(StateResult::new(vm.state));
+            }
+        }
+        let s: State = p.config["state"]
+            .as_str()
+            .unwrap_or("Running")
+            .parse()
+            .map_err(DriverError::internal)?;
+        Ok(StateResult::new(s))
+    }
+
+    async fn access(&self, _cx: &Context, _p: MachineParams) -> Result<Access, DriverError> {
+        // SSH on a closed port of loopback: a create fails quickly at the SSH wait
+        Ok(Access::new(
+            "127.0.0.1",
+            SshEndpoint::new("127.0.0.1", 1, "root"),
+            1,
+        ))
+    }
+}
+
+impl Fake {
+    fn set_state(&self, p: &MachineParams, s: State) -> Result<ConfigResult, DriverError> {
+        let id = p.config["vm"].as_str().unwrap_or_default();
+        match self.0.vms.lock().unwrap().get_mut(id) {
+            Some(vm) => {
+                vm.state = s;
+                Ok(ConfigResult::unchanged())
+            }
+            None => Err(DriverError::not_found(format!("no VM {id}"))),
+        }
+    }
+}
+
+struct Setup {
+    manager: Manager,
+    cloud: Arc<Cloud>,
+    store: Arc<MemoryStore>,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+fn setup() -> Setup {
+    let cloud = Arc::new(Cloud::default());
+    let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = seen.clone();
+    let events = Events::new(move |e| sink.lock().unwrap().push(e));
+    let drivers = DriverHost::with_search_path(vec![], events.clone());
+    drivers.register(Arc::new(Fake(cloud.clone())));
+    let store = Arc::new(MemoryStore::new());
+    let mut timeouts = Timeouts::default();
+    timeouts.ssh = Duration::from_millis(300);
+    let manager = Manager::with_drivers(store.clone(), drivers, events, timeouts);
+    Setup {
+        manager,
+        cloud,
+        store,
+        events: seen,
+    }
+}
+
+fn opts(mode: &str) -> CreateOptions {
+    let mut o = CreateOptions::new("fake");
+    o.driver_options.insert("fake-mode", mode);
+    o
+}
+
+/// A record of a created, ready machine, as a successful create leaves it (with a VM).
+async fn ready_machine(s: &Setup, name: &str, state: &str, labels: &[&str]) {
+    let mut c = machine_core::MachineConfig::new(name, "fake", "fake", Default::default());
+    c.phase = Phase::Ready;
+    c.engine.labels = labels.iter().map(|l| l.to_string()).collect();
+    c.driver_config = json!({"state": state, "slow": 0});
+    if state == "Running" || state == "Stopped" {
+        let id = format!("vm-{name}");
+        s.cloud.vms.lock().unwrap().insert(
+            id.clone(),
+            Vm {
+                creation_id: c.creation_id.clone(),
+                state: state.parse().unwrap(),
+            },
+        );
+        c.driver_config["vm"] = json!(id);
+    }
+    drop(s.store.create(&c).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_failed_create_removes_the_vm_and_the_record() {
+    let s = setup();
+    let started = Instant::now();
+    let err = s
+        .manager
+        .create("web1", opts("fail"), &CancellationToken::new())
+        .await
+        .err()
+        .expect("create fails");
+    assert!(
+        matches!(&err, Error::CreateFailed { kept: false, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("out of capacity"), "{err}");
+    assert_eq!(s.cloud.count(), 0, "the VM the driver made was not removed");
+    assert!(s.manager.names().await.unwrap().is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // the events tell the story, with steps a program can match on
+    let steps: Vec<Step> = s
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.step.clone())
+        .collect();
+    for step in [Step::Check, Step::SshKey, Step::CreateHost, Step::Rollback] {
+        assert!(steps.contains(&step), "no {step:?} event in {steps:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_create_that_fails_after_the_driver_is_rolled_back_too() {
+    // the VM boots, but SSH never answers (a closed port): the library's wait fails
+    let s = setup();
+    let err = s
+        .manager
+        .create("web2", opts("ok"), &CancellationToken::new())
+        .await
+        .err()
+        .expect("create fails at the SSH wait");
+    assert!(
+        matches!(&err, Error::CreateFailed { kept: false, .. }),
+        "{err}"
+    );
+    assert_eq!(s.cloud.count(), 0);
+    assert!(!s.store.exists("web2").await.unwrap());
+}
+
+#[tokio::test]
+async fn cancelling_a_create_returns_once_what_was_made_is_gone() {
+    let s = setup();
+    let token = CancellationToken::new();
+    let (m, t) = (s.manager.clone(), token.clone());
+    let create = tokio::spawn(async move { m.create("web3", opts("hang"), &t).await });
+    // wait until the VM exists and the library stored it
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.cloud.count() == 0
+        || s.store
+            .read_config("web3")
+            .await
+            .map(|c| c.driver_config["vm"].is_null())
+            .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "the VM was never reported");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    token.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(5), create)
+        .await
+        .expect("cancel returns promptly")
+        .unwrap()
+        .err()
+        .expect("a cancelled create is an error");
+    assert!(
+        matches!(err, Error::Cancelled { undone: true, .. }),
+        "{err}"
+    );
+    assert_eq!(s.cloud.count(), 0, "the VM survived the cancel");
+    assert!(s.manager.names().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_interrupted_create_is_listed_and_rm_finds_its_vm_by_creation_id() {
+    let s = setup();
+    // the driver makes the VM without reporting it, and the program dies (the future is dropped)
+    let m = s.manager.clone();
+    let create = tokio::spawn(async move {
+        m.create("web4", opts("silent"), &CancellationToken::new())
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.cloud.count() == 0 {
+        assert!(Instant::now() < deadline, "the VM was never made");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    create.abort();
+    let _ = create.await;
+
+    let rows = s.manager.list(&ListOptions::default()).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].error, Some(RowError::CreateUnfinished));
+    assert_eq!(
+        s.store.read_config("web4").await.unwrap().phase,
+        Phase::Creating
+    );
+
+    let results = s
+        .manager
+        .act(
+            &["web4".into()],
+            &Action::Remove { force: false },
+            4,
+            &CancellationToken::new(),
+        )
+        .await;
+    results[0].1.as_ref().unwrap();
+    assert_eq!(
+        s.cloud.count(),
+        0,
+        "rm did not find the VM by its creation id"
+    );
+    assert!(s.manager.names().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn listing_filters_before_asking_and_bounds_slow_machines() {
+    let s = setup();
+    ready_machine(&s, "web1", "Running", &["env=prod"]).await;
+    ready_machine(&s, "web2", "Stopped", &["env=dev"]).await;
+    ready_machine(&s, "db1", "Running", &["env=prod"]).await;
+    // a machine whose driver takes 5 s to say anything
+    let mut slow = machine_core::MachineConfig::new("slow1", "fake", "fake", Default::default());
+    slow.phase = Phase::Ready;
+    slow.driver_config = json!({"state": "Running", "slow": 5000});
+    drop(s.store.create(&slow).await.unwrap());
+    // a record that cannot be read is one row, not a failed listing: a record of a driver
+    // nobody has
+    let mut orphan =
+        machine_core::MachineConfig::new("orphan", "nosuch", "nosuch", Default::default());
+    orphan.phase = Phase::Ready;
+    orphan.driver_config = json!({});
+    drop(s.store.create(&orphan).await.unwrap());
+
+    let mut o = ListOptions::default();
+    o.timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let rows = s.manager.list(&o).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "one slow machine stalled the listing: {:?}",
+        started.elapsed()
+    );
+    let by: HashMap<_, _> = rows.iter().map(|r| (r.name.as_str(), r)).collect();
+    assert_eq!(by["web1"].state, Some(State::Running));
+    assert_eq!(by["web2"].state, Some(State::Stopped));
+    assert_eq!(by["slow1"].state, Some(State::Timeout));
+    assert!(matches!(by["slow1"].error, Some(RowError::StateTimeout(_))));
+    assert_eq!(by["orphan"].state, Some(State::Error));
+    // the URL of a running machine; its daemon does not answer (port 1): an error row, typed
+    assert_eq!(by["web1"].url.as_deref(), Some("tcp://127.0.0.1:1"));
+    assert!(
+        matches!(by["web1"].error, Some(RowError::Docker(_))),
+        "{:?}",
+        by["web1"].error
+    );
+
+    // filters: by name and label from the store alone, by state after asking
+    o.filter = machine_core::Filter::parse(&["name=^web".into(), "label=env=prod".into()]).unwrap();
+    let rows = s.manager.list(&o).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        vec!["web1"]
+    );
+    o.filter = machine_core::Filter::parse(&["state=stopped".into()]).unwrap();
+    let rows = s.manager.list(&o).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        vec!["web2"]
+    );
+    // records only: no machine is asked (the slow one would take 5 s)
+    let mut q = ListOptions::default();
+    q.records_only = true;
+    let started = Instant::now();
+    let rows = s.manager.list(&q).await.unwrap();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r.state.is_none()));
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn acting_on_many_machines_gives_a_result_each() {
+    let s = setup();
+    for name in ["a1", "a2", "a3", "unkillable1"] {
+        ready_machine(&s, name, "Running", &[]).await;
+    }
+    let names: Vec<String> = ["a1", "a2", "nosuch", "a3", "unkillable1"]
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let results = s
+        .manager
+        .act(&names, &Action::Kill, 2, &CancellationToken::new())
+        .await;
+    let order: Vec<&str> = results.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(order, vec!["a1", "a2", "nosuch", "a3", "unkillable1"]);
+    assert!(results[0].1.is_ok() && results[1].1.is_ok() && results[3].1.is_ok());
+    assert!(matches!(results[2].1, Err(Error::NotFound(_))));
+    assert!(matches!(&results[4].1, Err(e) if e.to_string().contains("power button")));
+    let rows = s.manager.list(&ListOptions::default()).await.unwrap();
+    let stopped = rows
+        .iter()
+        .filter(|r| r.state == Some(State::Stopped))
+        .count();
+    assert_eq!(stopped, 3);
+
+    // the generic "not supported" path: start needs capabilities, restart reboots, ... and rm
+    let results = s
+        .manager
+        .act(
+            &names,
+            &Action::Remove { force: true },
+            8,
+            &CancellationToken::new(),
+        )
+        .await;
+    assert!(results.iter().filter(|(_, r)| r.is_ok()).count() == 4);
+    assert!(s.manager.names().await.unwrap().is_empty());
+    assert_eq!(s.cloud.count(), 0);
+}
+
+#[tokio::test]
+async fn a_handle_never_acts_on_a_machine_created_again_under_its_name() {
+    let s = setup();
+    ready_machine(&s, "m", "Running", &[]).await;
+    let mut old = s.manager.load("m").await.unwrap();
+    s.manager
+        .load("m")
+        .await
+        .unwrap()
+        .remove(false, &CancellationToken::new())
+        .await
+        .unwrap();
+    ready_machine(&s, "m", "Running", &[]).await;
+    let err = old.kill(&CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+    assert_eq!(
+        s.manager.list(&ListOptions::default()).await.unwrap()[0].state,
+        Some(State::Running),
+        "the new machine was touched"
+    );
+}
+
+#[tokio::test]
+async fn names_are_checked_before_any_driver_is_called_and_aliases_work() {
+    let s = setup();
+    let err = s
+        .manager
+        .create("bad_name", opts("ok"), &CancellationToken::new())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::InvalidName(_)), "{err}");
+    assert_eq!(s.cloud.count(), 0);
+    assert!(s.events.lock().unwrap().is_empty(), "a driver was called");
+    // the alias the driver declares finds it
+    let info = s.manager.driver_info("pretend").await.unwrap();
+    assert_eq!(info.name, "fake");
+    let _: Value = json!(null);
+}
+
+#[tokio::test]
+async fn two_creates_of_one_name_exactly_one_wins() {
+    let s = setup();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let m = s.manager.clone();
+        tasks.push(tokio::spawn(async move {
+            m.create("same", opts("hang"), &CancellationToken::new())
+                .await
+        }));
+    }
+    // the losers fail at once; the winner hangs in the driver until the test ends
+    let mut already = 0;
+    for t in tasks {
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(500), t).await {
+            assert!(matches!(r.unwrap(), Err(Error::AlreadyExists(_))));
+            already += 1;
+        }
+    }
+    assert_eq!(already, 3);
+    assert_eq!(s.cloud.count(), 1, "only the winner reached the driver");
+}
