@@ -34,7 +34,7 @@
 //! in-process with [`DriverHost::register`]; see [`driver_host`]. What this crate is not: a CLI
 //! (that is `examples/machine`) or a driver.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod cert;
 mod certificates;

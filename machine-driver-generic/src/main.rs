@@ -104,14 +104,17 @@ impl Driver for Generic {
         let host_key = session.host_key().to_string();
         session.close().await;
         installed?;
+        config.installed_key = true;
         let mut result = CreateResult::new(config.to_value());
         result.ssh_host_key = Some(host_key);
         Ok(result)
     }
 
     async fn remove(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        // no SSH access: create never got as far as installing the machine's key
-        let Some(creds) = p.ssh.clone() else {
+        // only a key this driver installed is taken off (never the user's own key, which
+        // machines of earlier versions used); no SSH access: create never got that far
+        let installed = Config::from_value(&p.config).is_ok_and(|c| c.installed_key);
+        let (true, Some(creds)) = (installed, p.ssh.clone()) else {
             return Ok(ConfigResult::unchanged());
         };
         let target = machine_target(&creds)?;

@@ -43,6 +43,10 @@ pub struct Config {
     /// The user's own key, used by create only (to install the machine's key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_key: Option<PathBuf>,
+    /// Whether create installed the machine's own key on the host (and so `remove` takes it
+    /// off). Machines created by earlier versions used the user's key, which stays.
+    #[serde(default)]
+    pub installed_key: bool,
 }
 
 impl Config {
@@ -85,6 +89,7 @@ pub fn from_options(o: &Options) -> Result<Config, DriverError> {
         ssh_port: o.port("generic-ssh-port")?,
         engine_port: o.port("generic-engine-port")?,
         user_key: Some(key),
+        installed_key: false,
     })
 }
 

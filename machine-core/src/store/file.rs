@@ -433,6 +433,19 @@ mod tests {
         contract::check(&FileStore::open(dir.path().join("s")).unwrap()).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_eight_creates_of_one_name_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        contract::check_create_race(std::sync::Arc::new(FileStore::open(dir.path()).unwrap()))
+            .await;
+        // and the loser left no temporary folder behind
+        let left: Vec<_> = fs::read_dir(dir.path().join("machines"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, vec!["race"]);
+    }
+
     #[tokio::test]
     async fn layout_and_permissions_are_docker_machines() {
         let dir = tempfile::tempdir().unwrap();

@@ -174,4 +174,9 @@ mod tests {
     async fn keeps_the_store_contract() {
         crate::store::contract::check(&MemoryStore::new()).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_eight_creates_of_one_name_one_wins() {
+        crate::store::contract::check_create_race(std::sync::Arc::new(MemoryStore::new())).await;
+    }
 }
