@@ -504,6 +504,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_version_1_record_is_upgraded_on_read() {
+        // the committed store of the previous release (see its README)
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/e2e/fixtures/store-v1/store/machines/old1");
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let m = dir.path().join("machines/old1");
+        fs::create_dir_all(&m).unwrap();
+        for e in fs::read_dir(&fixture).unwrap() {
+            let e = e.unwrap();
+            let text = fs::read_to_string(e.path())
+                .unwrap()
+                .replace("@STORE@", dir.path().to_str().unwrap())
+                .replace("@IP@", "192.0.2.7")
+                .replace("@HOSTKEY@", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC8ZZUmGdZguG05T8g+2Ro2DSmLNtgfwrYMLXmCDiBbw");
+            fs::write(m.join(e.file_name()), text).unwrap();
+        }
+        let c = store.read_config("old1").await.unwrap();
+        assert_eq!(c.config_version, crate::config::CONFIG_VERSION);
+        assert_eq!(c.phase, crate::config::Phase::Ready);
+        assert!(c.creation_id.starts_with("v1-old1-"), "{}", c.creation_id);
+        assert_eq!(c.driver_config["ip"], "192.0.2.7");
+        assert!(c.driver_config.get("ssh_key").is_none());
+        assert!(c.driver_config.get("host_key").is_none());
+        assert_eq!(c.engine.labels, vec!["env=legacy"]);
+        // the key the host accepts (the user's key, copied by version 1) is the machine's key
+        assert_eq!(
+            store
+                .read_blob("old1", Blob::SshKey)
+                .await
+                .unwrap()
+                .unwrap(),
+            fs::read(m.join("id_generic")).unwrap()
+        );
+        // upgraded once, in place: reading again gives the same record
+        assert_eq!(store.read_config("old1").await.unwrap(), c);
+    }
+
+    #[tokio::test]
     async fn a_newer_config_is_refused_not_half_read() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::open(dir.path()).unwrap();
