@@ -46,6 +46,7 @@ impl std::fmt::Debug for Pem {
 
 /// What went wrong making or reading a certificate.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CertError {
     /// Generating a key or signing a certificate failed.
     #[error("cannot create the {what} certificate: {reason}")]
@@ -185,6 +186,7 @@ fn sign_leaf(
 
 /// What a certificate says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CertInfo {
     /// The subject's distinguished name.
     pub subject: String,

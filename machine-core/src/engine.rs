@@ -35,6 +35,7 @@ pub const SYSVINIT_DEFAULT_PATH: &str = "/etc/default/docker";
 /// How Docker gets onto the host when it is missing (and on `upgrade`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum InstallMethod {
     /// Download a script (get.docker.com or a compatible one) and run it with `sh`; a pinned
     /// version is passed as `VERSION=x.y.z` in its environment, as get.docker.com reads it.
@@ -45,6 +46,24 @@ pub enum InstallMethod {
     /// The distribution's own packages (`docker.io` on Debian and Ubuntu, `moby-engine` on Fedora,
     /// ...), pinned with the package manager's versioned name.
     Packages,
+}
+
+impl InstallMethod {
+    /// `script` or `packages`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            InstallMethod::Script { .. } => "script",
+            InstallMethod::Packages => "packages",
+        }
+    }
+
+    /// The install script's URL, for the script method.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            InstallMethod::Script { url } => Some(url),
+            InstallMethod::Packages => None,
+        }
+    }
 }
 
 impl Default for InstallMethod {
@@ -58,6 +77,7 @@ impl Default for InstallMethod {
 /// Everything about the engine a user chose at `create` (the `--engine-*` flags, `--tls-san`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct EngineOptions {
     /// `--engine-install-url` (script) or the packages method.
     pub install_method: InstallMethod,

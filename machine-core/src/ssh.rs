@@ -66,6 +66,7 @@ impl SshTarget {
 
 /// How to treat the server's host key.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HostKeyCheck {
     /// Accept any key and report it ([`Session::host_key`]): the first connection to a new machine.
     Record,
@@ -75,6 +76,7 @@ pub enum HostKeyCheck {
 
 /// The result of a remote command. Output is decoded as UTF-8, lossily.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Output {
     /// The exit status (0 is success).
     pub status: u32,
@@ -109,11 +111,13 @@ impl Output {
     }
 }
 
-/// What went wrong talking SSH. Each message says what to check.
+/// What went wrong talking SSH: the facts (address, user, fingerprints); what to do about it is
+/// the caller's to say.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SshError {
     /// The TCP connection to sshd could not be made.
-    #[error("cannot reach {addr}: {reason} — is the host up and is sshd listening on that port?")]
+    #[error("cannot reach {addr}: {reason}")]
     Unreachable {
         /// The `host:port` address.
         addr: String,
@@ -129,11 +133,7 @@ pub enum SshError {
         key: String,
     },
     /// The host presented a different host key than the one recorded.
-    #[error(
-        "the SSH host key of {addr} has changed: expected {expected}, got {actual}. Either the \
-         host was reinstalled (or its host keys regenerated), or someone is intercepting the \
-         connection. If you know the host was reinstalled, remove the machine and create it again"
-    )]
+    #[error("the SSH host key of {addr} has changed: expected {expected}, got {actual}")]
     HostKeyMismatch {
         /// The `host:port` address.
         addr: String,
@@ -143,11 +143,7 @@ pub enum SshError {
         actual: String,
     },
     /// An SSH operation did not finish in time.
-    #[error(
-        "{what} on {addr} did not finish within {}s: is the host overloaded or the network \
-         dropping packets?",
-        after.as_secs()
-    )]
+    #[error("{what} on {addr} did not finish within {}s", after.as_secs())]
     Timeout {
         /// The `host:port` address.
         addr: String,
@@ -167,10 +163,7 @@ pub enum SshError {
         stderr: String,
     },
     /// The connection closed while a command was running.
-    #[error(
-        "the connection to {addr} closed while `{command}` was running: did the host reboot or \
-         sshd restart?"
-    )]
+    #[error("the connection to {addr} closed while `{command}` was running")]
     Disconnected {
         /// The `host:port` address.
         addr: String,
@@ -178,10 +171,7 @@ pub enum SshError {
         command: String,
     },
     /// The recorded host key could not be parsed.
-    #[error(
-        "the recorded SSH host key is not an OpenSSH public key line ({reason}): the machine's \
-         configuration may be damaged"
-    )]
+    #[error("the recorded SSH host key is not an OpenSSH public key line ({reason})")]
     BadHostKey {
         /// Why it could not be parsed.
         reason: String,

@@ -162,10 +162,8 @@ async fn packages_on_a_fresh_bookworm_host_then_reprovision_and_upgrade() {
     let certs = Certs::for_host(&h.ip, name);
     let session = connect(&h, "nick", &h.key).await;
 
-    let engine = EngineOptions {
-        install_method: InstallMethod::Packages,
-        ..EngineOptions::default()
-    };
+    let mut engine = EngineOptions::default();
+    engine.install_method = InstallMethod::Packages;
     let (report, progress, took) = provision_with(&session, name, &engine, &certs, false).await;
     let report = report.unwrap_or_else(|e| panic!("provision failed: {e}"));
     eprintln!("first provision (apt-get install docker.io included): {took:.1?}");
@@ -189,13 +187,11 @@ async fn packages_on_a_fresh_bookworm_host_then_reprovision_and_upgrade() {
 
     // Again, with new labels, an option, an env entry and another port: nothing is installed, the
     // configuration is rewritten and the daemon restarted.
-    let engine2 = EngineOptions {
-        labels: vec!["env=test".into(), "team=a b".into()],
-        opts: vec!["log-level=warn".into()],
-        env: vec!["MACHINE_TEST=it works".into()],
-        port: 2377,
-        ..engine.clone()
-    };
+    let mut engine2 = engine.clone();
+    engine2.labels = vec!["env=test".into(), "team=a b".into()];
+    engine2.opts = vec!["log-level=warn".into()];
+    engine2.env = vec!["MACHINE_TEST=it works".into()];
+    engine2.port = 2377;
     let (report2, progress2, took2) = provision_with(&session, name, &engine2, &certs, false).await;
     report2.unwrap_or_else(|e| panic!("re-provision failed: {e}"));
     eprintln!("re-provision of a provisioned host: {took2:.1?}");
@@ -213,10 +209,8 @@ async fn packages_on_a_fresh_bookworm_host_then_reprovision_and_upgrade() {
     let madison = h.exec("apt-cache madison docker.io | head -1");
     let full = madison.split('|').nth(1).unwrap().trim().to_string();
     let upstream = full.split(['+', '-', '~']).next().unwrap().to_string();
-    let pinned = EngineOptions {
-        version: Some(upstream.clone()),
-        ..engine.clone()
-    };
+    let mut pinned = engine.clone();
+    pinned.version = Some(upstream.clone());
     let (report3, progress3, took3) = provision_with(&session, name, &pinned, &certs, true).await;
     let report3 = report3.unwrap_or_else(|e| panic!("upgrade failed: {e}"));
     eprintln!("upgrade to the pinned {upstream} ({full}): {took3:.1?}");
@@ -236,11 +230,9 @@ async fn unavailable_pinned_package_version_lists_the_available_ones() {
     let h = TestHost::start("bookworm");
     let certs = Certs::for_host(&h.ip, "prov-pin");
     let session = connect(&h, "nick", &h.key).await;
-    let engine = EngineOptions {
-        install_method: InstallMethod::Packages,
-        version: Some("1.0.0".into()),
-        ..EngineOptions::default()
-    };
+    let mut engine = EngineOptions::default();
+    engine.install_method = InstallMethod::Packages;
+    engine.version = Some("1.0.0".into());
     let (result, _, _) = provision_with(&session, "prov-pin", &engine, &certs, false).await;
     let err = result.expect_err("docker.io 1.0.0 does not exist");
     let msg = err.to_string();
@@ -281,11 +273,9 @@ async fn install_script_served_over_http_gets_the_pinned_version() {
     let name = "prov-script";
     let certs = Certs::for_host(&h.ip, name);
     let session = connect(&h, "nick", &h.key).await;
-    let engine = EngineOptions {
-        install_method: InstallMethod::Script { url: server.url() },
-        version: Some("20.10.24".into()),
-        ..EngineOptions::default()
-    };
+    let mut engine = EngineOptions::default();
+    engine.install_method = InstallMethod::Script { url: server.url() };
+    engine.version = Some("20.10.24".into());
     let (report, _, took) = provision_with(&session, name, &engine, &certs, false).await;
     report.unwrap_or_else(|e| panic!("provision failed: {e}"));
     eprintln!("provision by install script: {took:.1?}");
@@ -326,11 +316,9 @@ async fn packages_on(suite: &str, codename_version: &str, docker_major: &str) {
     let name = format!("prov-{suite}");
     let certs = Certs::for_host(&h.ip, &name);
     let session = connect(&h, "nick", &h.key).await;
-    let engine = EngineOptions {
-        install_method: InstallMethod::Packages,
-        labels: vec![format!("suite={suite}")],
-        ..EngineOptions::default()
-    };
+    let mut engine = EngineOptions::default();
+    engine.install_method = InstallMethod::Packages;
+    engine.labels = vec![format!("suite={suite}")];
     // Another process holds apt's lists lock for 3 s, as unattended-upgrades does on a cloud
     // host at boot (apt's own DPkg::Lock::Timeout does not cover this lock): the provisioner
     // waits and retries instead of failing.

@@ -3,7 +3,7 @@
 
 use crate::template;
 use crate::App;
-use machine_core::engine::{EngineOptions, InstallMethod};
+use machine_core::engine::EngineOptions;
 use machine_core::{Action, Machine};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -141,10 +141,10 @@ pub async fn inspect_value(m: &Machine) -> Result<Value, machine_core::Error> {
 /// The engine options under Docker Machine's names (`.HostOptions.EngineOptions.Labels`, ...),
 /// plus what it did not have: the install method and the pinned version.
 fn engine_options(e: &EngineOptions) -> Value {
-    let (method, url) = match &e.install_method {
-        InstallMethod::Script { url } => ("script", url.as_str()),
-        InstallMethod::Packages => ("packages", ""),
-    };
+    let (method, url) = (
+        e.install_method.name(),
+        e.install_method.url().unwrap_or_default(),
+    );
     json!({
         "ArbitraryFlags": e.opts,
         "Env": e.env,

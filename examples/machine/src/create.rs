@@ -200,18 +200,17 @@ fn engine_options(m: &ArgMatches) -> EngineOptions {
             url: url.unwrap_or_else(|| DEFAULT_INSTALL_URL.to_string()),
         },
     };
-    EngineOptions {
-        install_method: method,
-        version: m.get_one::<String>("engine-version").cloned(),
-        opts: strings(m, "engine-opt"),
-        env: strings(m, "engine-env"),
-        labels: strings(m, "engine-label"),
-        insecure_registries: strings(m, "engine-insecure-registry"),
-        registry_mirrors: strings(m, "engine-registry-mirror"),
-        storage_driver: m.get_one::<String>("engine-storage-driver").cloned(),
-        tls_san: strings(m, "tls-san"),
-        ..EngineOptions::default()
-    }
+    let mut e = EngineOptions::default();
+    e.install_method = method;
+    e.version = m.get_one::<String>("engine-version").cloned();
+    e.opts = strings(m, "engine-opt");
+    e.env = strings(m, "engine-env");
+    e.labels = strings(m, "engine-label");
+    e.insecure_registries = strings(m, "engine-insecure-registry");
+    e.registry_mirrors = strings(m, "engine-registry-mirror");
+    e.storage_driver = m.get_one::<String>("engine-storage-driver").cloned();
+    e.tls_san = strings(m, "tls-san");
+    e
 }
 
 pub async fn run(app: &App, args: Vec<String>) -> Result<ExitCode, Box<dyn std::error::Error>> {

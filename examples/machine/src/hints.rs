@@ -1,6 +1,9 @@
 //! What to do next, for each error the library reports: the library says what happened, the CLI
 //! says what the user can do about it.
 
+use machine_core::daemon::DaemonError;
+use machine_core::ssh::SshError;
+use machine_core::sshkey::SshKeyError;
 use machine_core::{Error, StoreError};
 
 /// Advice for `e`, if there is any.
@@ -16,10 +19,12 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::DriverNotFound { .. } => {
             "put machine-driver-NAME next to `machine` or on PATH".into()
         }
-        Error::DriverVersion { .. } => {
-            "install matching versions of machine and the driver".into()
-        }
-        Error::CreateFailed { machine, kept: true, .. } => {
+        Error::DriverVersion { .. } => "install matching versions of machine and the driver".into(),
+        Error::CreateFailed {
+            machine,
+            kept: true,
+            ..
+        } => {
             format!("the machine was kept: `machine rm -f {machine}` removes it")
         }
         Error::CreateFailed { source, .. } => return hint(source),
@@ -34,23 +39,84 @@ pub fn hint(e: &Error) -> Option<String> {
         {
             format!("`machine rm -f {machine}` removes it")
         }
-        Error::Missing { machine, what } if what.contains("certificate") => format!(
-            "`machine regenerate-certs --client-certs {machine}` issues new certificates"
-        ),
-        Error::Missing { machine, what } if what.contains("host key") => format!(
-            "the machine's create did not finish: `machine rm {machine}` removes it"
-        ),
+        Error::Missing { machine, what } if what.contains("certificate") => {
+            format!("`machine regenerate-certs --client-certs {machine}` issues new certificates")
+        }
+        Error::Missing { machine, what } if what.contains("host key") => {
+            format!("the machine's create did not finish: `machine rm {machine}` removes it")
+        }
         Error::KeyRefused { .. } => "the host did not install the machine's key (for a VM: is \
              cloud-init with the VMware guestinfo data source in the image?)"
             .into(),
         Error::StoreCa(_) => "use another --storage-path for machines under this CA".into(),
-        Error::Ssh(machine_core::ssh::SshError::AuthFailed { .. }) => {
-            "check --generic-ssh-user and that the key's .pub is in the user's ~/.ssh/authorized_keys"
+        Error::Ssh(e) => return ssh_hint(e),
+        Error::SshKey(e) => return key_hint(e),
+        Error::Daemon(e) => return daemon_hint(e),
+        Error::Driver {
+            kind: machine_core::ErrorKind::AuthFailed,
+            ..
+        } => "check the user and the key (or credentials) given to the driver; for the generic \
+              driver, --generic-ssh-user and that your key's .pub is in that user's \
+              ~/.ssh/authorized_keys"
+            .into(),
+        Error::Driver {
+            kind: machine_core::ErrorKind::Unreachable,
+            ..
+        } => "is the host (or vCenter) up, and is the port right?".into(),
+        _ => return None,
+    })
+}
+
+fn ssh_hint(e: &SshError) -> Option<String> {
+    Some(match e {
+        SshError::Unreachable { .. } => "is the host up and is sshd listening on that port?".into(),
+        SshError::AuthFailed { .. } => {
+            "check the user and that the key's .pub is in the user's ~/.ssh/authorized_keys".into()
+        }
+        SshError::HostKeyMismatch { .. } => "either the host was reinstalled (or its host keys \
+             regenerated), or someone is intercepting the connection; if you know the host was \
+             reinstalled, remove the machine and create it again"
+            .into(),
+        SshError::Timeout { .. } => {
+            "is the host overloaded or the network dropping packets?".into()
+        }
+        SshError::Disconnected { .. } => "did the host reboot or sshd restart?".into(),
+        SshError::BadHostKey { .. } => "the machine's record may be damaged".into(),
+        SshError::Key(k) => return key_hint(k),
+        _ => return None,
+    })
+}
+
+fn key_hint(e: &SshKeyError) -> Option<String> {
+    Some(match e {
+        SshKeyError::NotFound { .. } => {
+            "pass --generic-ssh-key with an existing private key".into()
+        }
+        SshKeyError::Unreadable { .. } => "check the file's permissions".into(),
+        SshKeyError::Encrypted { .. } => "use a key without a passphrase (for example a copy made \
+             with `ssh-keygen -p -N '' -f COPY`)"
+            .into(),
+        SshKeyError::PublicNotPrivate { .. } => {
+            "pass the private key file instead (usually the same name without .pub)".into()
+        }
+        SshKeyError::Invalid { .. } => {
+            "pass an ed25519, ECDSA or RSA private key in OpenSSH or PEM format".into()
+        }
+        _ => return None,
+    })
+}
+
+fn daemon_hint(e: &DaemonError) -> Option<String> {
+    Some(match e {
+        DaemonError::BadTls { .. } | DaemonError::Tls { .. } => {
+            "the daemon's certificate does not \
+             match this store's CA or this address: run `machine regenerate-certs` for this machine"
                 .into()
         }
-        Error::Ssh(machine_core::ssh::SshError::HostKeyMismatch { .. }) => {
-            "if you know the host was reinstalled, remove the machine and create it again".into()
-        }
+        DaemonError::Unreachable { .. } | DaemonError::NotReady { .. } => "is dockerd running and \
+             listening there (check `sudo journalctl -u docker` on the host, e.g. through \
+             `machine ssh`), and does a firewall allow the port?"
+            .into(),
         _ => return None,
     })
 }

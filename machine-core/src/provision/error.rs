@@ -6,6 +6,7 @@ use super::*;
 /// What can go wrong while provisioning. Every variant names the step and, for a failed remote
 /// command, the tail of what it printed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProvisionError {
     /// The command could not be run at all (the connection failed). `step` is filled in by the
     /// provisioner; a [`Remote`] leaves it `None`.

@@ -4,6 +4,7 @@ use super::*;
 
 /// The OS families with a provisioner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Family {
     /// Debian (and Raspbian).
     Debian,

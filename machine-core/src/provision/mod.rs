@@ -80,6 +80,7 @@ pub struct ProvisionRequest<'a> {
 
 /// What provisioning found and left on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProvisionReport {
     /// The host's `/etc/os-release`.
     pub os: OsRelease,
