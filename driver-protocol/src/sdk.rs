@@ -185,6 +185,49 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
 
 /// Runs the driver over any byte streams: used by [`serve`], by a host that runs a driver
 /// in-process, and by tests over in-memory pipes. Returns when `input` ends.
+///
+/// A driver and a host over an in-memory connection (this example runs as it is):
+///
+/// ```
+/// use driver_protocol::calls::*;
+/// use driver_protocol::schema::InitializeParams;
+/// use driver_protocol::*;
+/// use std::sync::Arc;
+///
+/// struct Up;
+/// #[async_trait::async_trait]
+/// impl Driver for Up {
+///     fn info(&self) -> DriverInfo {
+///         DriverInfo::new("up", "1", Capabilities::none(), vec![])
+///     }
+///     async fn set_config(&self, _: &Context, _: SetConfigParams) -> Result<ConfigResult, DriverError> {
+///         Ok(ConfigResult::new(serde_json::json!({})))
+///     }
+///     async fn state(&self, _: &Context, _: MachineParams) -> Result<StateResult, DriverError> {
+///         Ok(StateResult::new(State::Running))
+///     }
+///     async fn access(&self, _: &Context, _: MachineParams) -> Result<Access, DriverError> {
+///         Err(DriverError::not_supported("access"))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (host_end, driver_end) = tokio::io::duplex(1 << 16);
+/// let (dr, dw) = tokio::io::split(driver_end);
+/// tokio::spawn(serve_io(Arc::new(Up), dr, dw));
+/// let (hr, hw) = tokio::io::split(host_end);
+/// let (notes, _) = tokio::sync::mpsc::unbounded_channel();
+/// let client = Client::new(hr, hw, notes);
+/// let info: DriverInfo = client.call(INITIALIZE, &InitializeParams::new("example")).await.unwrap();
+/// assert_eq!(info.protocol_version, PROTOCOL_VERSION);
+/// let s: StateResult = client
+///     .call(STATE, &MachineParams::new("web1", serde_json::json!({})))
+///     .await
+///     .unwrap();
+/// assert_eq!(s.state, State::Running);
+/// # }
+/// ```
 pub async fn serve_io<R, W>(driver: Arc<dyn Driver>, input: R, mut output: W) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin + Send,

@@ -4,6 +4,60 @@
 //! queried, queries the rest with bounded concurrency and a per-machine timeout (one slow or
 //! dead machine never stalls the others), and turns a broken record into one row with an error.
 //! Here is where `ls` decides a machine is Running: its driver says so.
+//!
+//! A fleet served by a driver implemented in the program itself, kept in memory, listed with a
+//! state filter (this example runs as it is: no network, no executable):
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use driver_protocol::calls::*;
+//! use driver_protocol::{Context, DriverError};
+//! use machine_core::{
+//!     Capabilities, Driver, DriverHost, DriverInfo, Events, Filter, ListOptions, MachineConfig,
+//!     Manager, MemoryStore, Phase, State, Store, Timeouts,
+//! };
+//! use std::sync::Arc;
+//!
+//! /// Machines whose name starts with "up" are running.
+//! struct Names;
+//!
+//! #[async_trait]
+//! impl Driver for Names {
+//!     fn info(&self) -> DriverInfo {
+//!         DriverInfo::new("names", "1", Capabilities::none(), vec![])
+//!     }
+//!     async fn set_config(&self, _: &Context, _: SetConfigParams) -> Result<ConfigResult, DriverError> {
+//!         Ok(ConfigResult::new(serde_json::json!({})))
+//!     }
+//!     async fn state(&self, _: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
+//!         let up = p.machine.starts_with("up");
+//!         Ok(StateResult::new(if up { State::Running } else { State::Stopped }))
+//!     }
+//!     async fn access(&self, _: &Context, _: MachineParams) -> Result<Access, DriverError> {
+//!         Ok(Access::new("127.0.0.1", SshEndpoint::new("127.0.0.1", 1, "root"), 1))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(MemoryStore::new());
+//! for name in ["up1", "down1", "down2"] {
+//!     let mut c = MachineConfig::new(name, "names", "names", Default::default());
+//!     c.phase = Phase::Ready;
+//!     drop(store.create(&c).await?); // create returns the machine's lock, held
+//! }
+//! let drivers = DriverHost::with_search_path(vec![], Events::none());
+//! drivers.register(Arc::new(Names));
+//! let manager = Manager::with_drivers(store, drivers, Events::none(), Timeouts::default());
+//!
+//! let mut opts = ListOptions::default();
+//! opts.filter = Filter::parse(&["state=Stopped".to_string()])?;
+//! let rows = manager.list(&opts).await?;
+//! let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+//! assert_eq!(names, ["down1", "down2"]);
+//! assert!(rows.iter().all(|r| r.state == Some(State::Stopped)));
+//! # Ok(()) }
+//! ```
 
 use crate::config::{MachineConfig, Phase};
 use crate::error::{Error, Result};
