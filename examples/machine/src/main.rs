@@ -16,7 +16,6 @@ mod shell_env;
 mod template;
 
 use clap::{Parser, Subcommand};
-use machine_core::cert::Pem;
 use machine_core::{FileStore, Manager, StoreCerts};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,14 +88,9 @@ impl Cli {
                     .map_err(|e| format!("cannot read {flag} {}: {e}", file.display()))?,
             );
         }
-        let [ca_cert, ca_key, cert, key]: [String; 4] = texts.try_into().expect("four files");
-        Ok(Some(StoreCerts {
-            ca: Pem {
-                cert: ca_cert,
-                key: ca_key,
-            },
-            client: Pem { cert, key },
-        }))
+        Ok(Some(StoreCerts::from_pems(
+            texts.try_into().expect("four files"),
+        )))
     }
 }
 

@@ -17,7 +17,6 @@
 //! - the store is 0700 and secrets are 0600.
 
 use super::{legacy, Blob, ExportedFiles, LockGuard, MachineLock, Store, StoreCerts, StoreError};
-use crate::cert::Pem;
 use crate::config::MachineConfig;
 use async_trait::async_trait;
 use std::fs::{self, File, OpenOptions};
@@ -366,14 +365,9 @@ impl Store for FileStore {
                     }
                 }
             }
-            let [ca_cert, ca_key, cert, key]: [String; 4] = texts.try_into().expect("four files");
-            Ok(Some(StoreCerts {
-                ca: Pem {
-                    cert: ca_cert,
-                    key: ca_key,
-                },
-                client: Pem { cert, key },
-            }))
+            Ok(Some(StoreCerts::from_pems(
+                texts.try_into().expect("four files"),
+            )))
         })
         .await
     }

@@ -87,6 +87,20 @@ pub struct StoreCerts {
     pub client: Pem,
 }
 
+impl StoreCerts {
+    /// From the four PEM texts, in the order Docker Machine's files list them: the CA
+    /// certificate, the CA key, the client certificate, the client key.
+    pub fn from_pems([ca_cert, ca_key, cert, key]: [String; 4]) -> StoreCerts {
+        StoreCerts {
+            ca: Pem {
+                cert: ca_cert,
+                key: ca_key,
+            },
+            client: Pem { cert, key },
+        }
+    }
+}
+
 /// The files an outside program needs, written by the store into a folder it owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
