@@ -19,7 +19,18 @@ use russh::ChannelMsg;
 
 use crate::sshkey::SshKeyError;
 
-/// Where and as whom to connect, and with which key.
+/// How to authenticate.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum SshAuth {
+    /// With this private key.
+    Key(Arc<PrivateKey>),
+    /// With the keys the user's ssh-agent holds (`SSH_AUTH_SOCK`), tried in turn; the agent
+    /// signs, so passphrase-protected keys work and no key leaves the agent.
+    Agent,
+}
+
+/// Where and as whom to connect, and how to authenticate.
 #[derive(Clone)]
 pub struct SshTarget {
     /// Host name or IP address.
@@ -28,9 +39,9 @@ pub struct SshTarget {
     pub port: u16,
     /// Login user.
     pub user: String,
-    /// The private key to authenticate with.
-    pub key: Arc<PrivateKey>,
-    /// Where the key came from, for messages (a path, or "the machine's key").
+    /// The key, or the agent.
+    pub auth: SshAuth,
+    /// Where the key came from, for messages (a path, "the machine's key", "ssh-agent").
     pub key_label: String,
 }
 
@@ -53,8 +64,19 @@ impl SshTarget {
             host: host.into(),
             port,
             user: user.into(),
-            key: Arc::new(key),
+            auth: SshAuth::Key(Arc::new(key)),
             key_label: key_label.into(),
+        }
+    }
+
+    /// `user@host:port`, authenticating with the keys of the user's ssh-agent.
+    pub fn with_agent(host: &str, port: u16, user: &str) -> Self {
+        SshTarget {
+            host: host.into(),
+            port,
+            user: user.into(),
+            auth: SshAuth::Agent,
+            key_label: "the keys in ssh-agent".into(),
         }
     }
 
@@ -176,6 +198,12 @@ pub enum SshError {
         /// Why it could not be parsed.
         reason: String,
     },
+    /// The ssh-agent could not be used.
+    #[error("ssh-agent: {reason}")]
+    Agent {
+        /// What went wrong.
+        reason: String,
+    },
     /// The SSH key file could not be used.
     #[error(transparent)]
     Key(#[from] SshKeyError),
@@ -217,6 +245,57 @@ impl Handler for Client {
     }
 }
 
+/// The RSA signature hash the server prefers, for an RSA key.
+async fn rsa_hash(
+    handle: &mut Handle<Client>,
+    is_rsa: bool,
+    addr: &str,
+) -> Result<Option<HashAlg>, SshError> {
+    if !is_rsa {
+        return Ok(None);
+    }
+    Ok(handle
+        .best_supported_rsa_hash()
+        .await
+        .map_err(|e| classify(e, addr, "the SSH handshake"))?
+        .flatten()
+        .or(Some(HashAlg::Sha512)))
+}
+
+/// Tries each key the ssh-agent holds until one is accepted.
+async fn agent_auth(
+    handle: &mut Handle<Client>,
+    user: &str,
+    addr: &str,
+) -> Result<russh::client::AuthResult, SshError> {
+    use russh::keys::agent::client::AgentClient;
+    use russh::keys::agent::AgentIdentity;
+    let agent_error = |reason: String| SshError::Agent { reason };
+    let mut agent = AgentClient::connect_env()
+        .await
+        .map_err(|e| agent_error(e.to_string()))?;
+    let identities = agent
+        .request_identities()
+        .await
+        .map_err(|e| agent_error(e.to_string()))?;
+    let mut last = None;
+    for identity in identities {
+        let AgentIdentity::PublicKey { key, .. } = identity else {
+            continue;
+        };
+        let hash = rsa_hash(handle, key.algorithm().is_rsa(), addr).await?;
+        match handle
+            .authenticate_publickey_with(user.to_string(), key, hash, &mut agent)
+            .await
+        {
+            Ok(r) if r.success() => return Ok(r),
+            Ok(r) => last = Some(r),
+            Err(e) => return Err(agent_error(e.to_string())),
+        }
+    }
+    last.ok_or_else(|| agent_error("the agent holds no keys".into()))
+}
+
 /// One authenticated SSH connection. Commands may run concurrently over it (`&self` methods).
 pub struct Session {
     handle: Handle<Client>,
@@ -237,7 +316,6 @@ impl Session {
     ) -> Result<Session, SshError> {
         let started = Instant::now();
         let addr = target.addr();
-        let key = target.key.clone();
         let expected = match &check {
             HostKeyCheck::Record => None,
             HostKeyCheck::Expect(line) => Some(parse_key_line(line)?),
@@ -281,20 +359,19 @@ impl Session {
             let mut handle = russh::client::connect_stream(Arc::new(config), tcp, handler)
                 .await
                 .map_err(|e| classify(e, &addr, "the SSH handshake"))?;
-            let hash = if key.algorithm().is_rsa() {
-                handle
-                    .best_supported_rsa_hash()
-                    .await
-                    .map_err(|e| classify(e, &addr, "the SSH handshake"))?
-                    .flatten()
-                    .or(Some(HashAlg::Sha512))
-            } else {
-                None
+            let auth = match &target.auth {
+                SshAuth::Key(key) => {
+                    let hash = rsa_hash(&mut handle, key.algorithm().is_rsa(), &addr).await?;
+                    handle
+                        .authenticate_publickey(
+                            target.user.clone(),
+                            PrivateKeyWithHashAlg::new(key.clone(), hash),
+                        )
+                        .await
+                        .map_err(|e| classify(e, &addr, "authentication"))?
+                }
+                SshAuth::Agent => agent_auth(&mut handle, &target.user, &addr).await?,
             };
-            let auth = handle
-                .authenticate_publickey(target.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
-                .await
-                .map_err(|e| classify(e, &addr, "authentication"))?;
             if !auth.success() {
                 return Err(SshError::AuthFailed {
                     user: target.user.clone(),

@@ -1,6 +1,7 @@
 //! `machine-driver-generic`: the driver for an existing host reached over SSH.
 //!
-//! Nothing is created or destroyed. `create` logs in once with the user's own key and installs
+//! Nothing is created or destroyed. `create` logs in once with the user's own key (or the keys of
+//! the user's ssh-agent, which also serves passphrase-protected keys) and installs
 //! the machine's key in the login user's `authorized_keys` (as ssh-copy-id does); from then on
 //! the library reaches the host with the machine's key only, and `remove` takes that key off the
 //! host again. The host cannot be started, stopped or killed from here, and says so; `restart`
@@ -73,18 +74,21 @@ impl Driver for Generic {
 
     async fn create(&self, cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
         let mut config = Config::from_value(&p.config)?;
-        let user_key = config.user_key.take().ok_or_else(|| {
-            DriverError::invalid_option("create needs your SSH key (--generic-ssh-key)")
-        })?;
-        let key = machine_core::sshkey::load_private(&user_key)
-            .map_err(|e| DriverError::invalid_option(format!("--generic-ssh-key: {e}")))?;
-        let target = SshTarget::new(
-            &config.ip,
-            config.ssh_port,
-            &config.ssh_user,
-            key,
-            &user_key.display().to_string(),
-        );
+        // your key (or your ssh-agent), this once
+        let target = match config.user_key.take() {
+            Some(path) => {
+                let key = machine_core::sshkey::load_private(&path)
+                    .map_err(|e| DriverError::invalid_option(format!("--generic-ssh-key: {e}")))?;
+                SshTarget::new(
+                    &config.ip,
+                    config.ssh_port,
+                    &config.ssh_user,
+                    key,
+                    &path.display().to_string(),
+                )
+            }
+            None => SshTarget::with_agent(&config.ip, config.ssh_port, &config.ssh_user),
+        };
         cx.progress_step(
             "install-key",
             format!(
@@ -118,8 +122,10 @@ impl Driver for Generic {
             return Ok(ConfigResult::unchanged());
         };
         let target = machine_target(&creds)?;
-        let public = target
-            .key
+        let machine_core::ssh::SshAuth::Key(key) = &target.auth else {
+            return Ok(ConfigResult::unchanged());
+        };
+        let public = key
             .public_key()
             .to_openssh()
             .map_err(|e| DriverError::internal(e.to_string()))?;
@@ -183,7 +189,7 @@ pub(crate) fn ssh_error(e: SshError) -> DriverError {
         SshError::Unreachable { .. } => driver_protocol::ErrorKind::Unreachable,
         SshError::AuthFailed { .. } => driver_protocol::ErrorKind::AuthFailed,
         SshError::Timeout { .. } => driver_protocol::ErrorKind::Timeout,
-        SshError::Key(_) => driver_protocol::ErrorKind::InvalidOption,
+        SshError::Key(_) | SshError::Agent { .. } => driver_protocol::ErrorKind::InvalidOption,
         _ => driver_protocol::ErrorKind::Internal,
     };
     DriverError::new(kind, e.to_string())

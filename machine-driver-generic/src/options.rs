@@ -21,7 +21,8 @@ pub fn schema() -> Vec<OptionSpec> {
         OptionSpec::string(
             "generic-ssh-key",
             "Your SSH private key, used once to install the machine's own key \
-             (default: ~/.ssh/id_ed25519, else ~/.ssh/id_rsa)",
+             (default: ~/.ssh/id_ed25519, else ~/.ssh/id_rsa, else ssh-agent; a key with a \
+             passphrase is used through ssh-agent)",
         )
         .env("GENERIC_SSH_KEY"),
         OptionSpec::int("generic-ssh-port", "SSH port")
@@ -40,7 +41,8 @@ pub struct Config {
     pub ssh_user: String,
     pub ssh_port: u16,
     pub engine_port: u16,
-    /// The user's own key, used by create only (to install the machine's key).
+    /// The user's own key, used by create only (to install the machine's key); `None`: the
+    /// keys of the user's ssh-agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_key: Option<PathBuf>,
     /// Whether create installed the machine's own key on the host (and so `remove` takes it
@@ -74,23 +76,48 @@ pub fn from_options(o: &Options) -> Result<Config, DriverError> {
     }
     let user = o.required_string("generic-ssh-user", "the user to log in as")?;
     let key = match o.string("generic-ssh-key")? {
-        Some(k) => expand_home(&k),
-        None => default_key().ok_or_else(|| {
-            DriverError::invalid_option(
-                "no SSH key given and none found in ~/.ssh (id_ed25519, id_rsa): pass --generic-ssh-key PATH",
-            )
-        })?,
+        Some(k) => Some(expand_home(&k)),
+        None => default_key(),
     };
-    machine_core::sshkey::load_private(&key)
-        .map_err(|e| DriverError::invalid_option(format!("--generic-ssh-key: {e}")))?;
+    let user_key = match key {
+        Some(key) => usable_key(key)?,
+        None if agent_available() => None,
+        None => {
+            return Err(DriverError::invalid_option(
+                "no SSH key given, none found in ~/.ssh (id_ed25519, id_rsa) and no ssh-agent \
+                 (SSH_AUTH_SOCK): pass --generic-ssh-key PATH",
+            ))
+        }
+    };
     Ok(Config {
         ip,
         ssh_user: user,
         ssh_port: o.port("generic-ssh-port")?,
         engine_port: o.port("generic-engine-port")?,
-        user_key: Some(key),
+        user_key,
         installed_key: false,
     })
+}
+
+/// Whether the user runs an ssh-agent.
+pub fn agent_available() -> bool {
+    std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty())
+}
+
+/// `Some(key)` when the key file can be used as it is; `None` (the agent) when it is protected
+/// by a passphrase and an ssh-agent runs, which holds it unlocked (as the system ssh would use
+/// it); an error otherwise.
+fn usable_key(key: PathBuf) -> Result<Option<PathBuf>, DriverError> {
+    use machine_core::sshkey::{load_private, SshKeyError};
+    match load_private(&key) {
+        Ok(_) => Ok(Some(key)),
+        Err(SshKeyError::Encrypted { .. }) if agent_available() => Ok(None),
+        Err(e @ SshKeyError::Encrypted { .. }) => Err(DriverError::invalid_option(format!(
+            "--generic-ssh-key: {e}: add it to your ssh-agent (ssh-add), or use a key without \
+             a passphrase"
+        ))),
+        Err(e) => Err(DriverError::invalid_option(format!("--generic-ssh-key: {e}"))),
+    }
 }
 
 fn expand_home(p: &str) -> PathBuf {

@@ -541,3 +541,92 @@ fn generic_create_with_engine_version() {
     );
     check_removed(&cli, &name);
 }
+
+/// Your key can stay in ssh-agent: a passphrase-protected key is used through the agent, once,
+/// to install the machine's own key; the machine then works with its own key alone (the agent
+/// is gone for the later commands).
+#[test]
+fn generic_create_through_ssh_agent_with_a_passphrase_protected_key() {
+    let cli = Cli::new();
+    let host = timed("test host start", || TestHost::start(SUITE));
+    let dir = tempfile::tempdir().unwrap();
+    // the host accepts this key pair; the copy given to create has a passphrase
+    let locked = dir.path().join("id_locked");
+    std::fs::copy(&host.key.private, &locked).unwrap();
+    support::run(
+        std::process::Command::new("ssh-keygen")
+            .args(["-q", "-p", "-P", "", "-N", "correct horse battery", "-f"])
+            .arg(&locked),
+    );
+    // an agent holding the key unlocked (added from the unprotected original)
+    let sock = dir.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent (Debian: openssh-client)");
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    support::run(
+        std::process::Command::new("ssh-add")
+            .env("SSH_AUTH_SOCK", &sock)
+            .arg(&host.key.private),
+    );
+
+    let name = unique_name("e2e-agent");
+    let args = [
+        "create",
+        "-d",
+        "generic",
+        "--generic-ip-address",
+        &host.ip,
+        "--generic-ssh-user",
+        &host.user,
+        "--generic-ssh-key",
+        locked.to_str().unwrap(),
+        "--engine-install-method",
+        "packages",
+        &name,
+    ];
+    let mut cmd = cli.command(&args);
+    cmd.env("SSH_AUTH_SOCK", &sock);
+    let out = timed("create through ssh-agent", || {
+        machine_e2e::call(&mut cmd, &args, machine_e2e::CREATE_TIMEOUT)
+    });
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(out.success, "create through the agent failed:\n{out}");
+    // without the agent: the machine's own key
+    assert_eq!(cli.ok(&["ssh", &name, "hostname"]).trim(), name);
+    let authorized = host.exec("cat /home/nick/.ssh/authorized_keys");
+    assert!(authorized.contains(&format!("machine-{name}")), "{authorized}");
+
+    // a passphrase-protected key without an agent is a clear error, before anything is made
+    let args = [
+        "create",
+        "-d",
+        "generic",
+        "--generic-ip-address",
+        &host.ip,
+        "--generic-ssh-user",
+        &host.user,
+        "--generic-ssh-key",
+        locked.to_str().unwrap(),
+        "no-agent",
+    ];
+    let mut cmd = cli.command(&args);
+    cmd.env_remove("SSH_AUTH_SOCK");
+    let out = machine_e2e::call(&mut cmd, &args, machine_e2e::CREATE_TIMEOUT);
+    assert!(!out.success);
+    assert_mentions(&out, "the passphrase", &["passphrase"]);
+    assert_mentions(&out, "the agent", &["ssh-agent", "ssh-add"]);
+    assert!(cli.ls().row("no-agent").is_none());
+
+    cli.ok(&["rm", "-y", &name]);
+}
