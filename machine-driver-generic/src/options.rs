@@ -116,7 +116,9 @@ fn usable_key(key: PathBuf) -> Result<Option<PathBuf>, DriverError> {
             "--generic-ssh-key: {e}: add it to your ssh-agent (ssh-add), or use a key without \
              a passphrase"
         ))),
-        Err(e) => Err(DriverError::invalid_option(format!("--generic-ssh-key: {e}"))),
+        Err(e) => Err(DriverError::invalid_option(format!(
+            "--generic-ssh-key: {e}"
+        ))),
     }
 }
 

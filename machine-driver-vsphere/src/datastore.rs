@@ -123,7 +123,11 @@ pub async fn ensure_iso(
             let f = tokio::fs::File::open(&p).await.map_err(|e| {
                 DriverError::invalid_option(format!("cannot open {}: {e}", p.display()))
             })?;
-            (reqwest::Body::from(f), Some(meta.len()))
+            let chunks = tokio_util::io::ReaderStream::new(f);
+            (
+                counted(chunks, cx, &ds_path, Some(meta.len())),
+                Some(meta.len()),
+            )
         }
         Source::Http(u) => {
             if existing.is_some() {
@@ -142,7 +146,7 @@ pub async fn ensure_iso(
             .and_then(|r| r.error_for_status())
             .map_err(|e| DriverError::unreachable(format!("cannot download the ISO {u}: {e}")))?;
             let len = resp.content_length();
-            (reqwest::Body::wrap_stream(resp.bytes_stream()), len)
+            (counted(resp.bytes_stream(), cx, &ds_path, len), len)
         }
     };
     let (body, len) = body;
@@ -188,6 +192,33 @@ pub async fn ensure_iso(
         failed.kind,
         format!("{}; {undone}", failed.message),
     ))
+}
+
+/// The upload's body: `chunks`, reporting bytes sent as `upload-iso` progress (done/total) about
+/// every 2% (or every 8 MiB when the size is unknown).
+fn counted<S, E>(chunks: S, cx: &Context, ds_path: &str, total: Option<u64>) -> reqwest::Body
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Send + Sync + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    use futures_util::StreamExt;
+    let (cx, ds_path) = (cx.clone(), ds_path.to_string());
+    let step = total.map_or(8 << 20, |t| (t / 50).max(1 << 20));
+    let (mut done, mut reported) = (0u64, 0u64);
+    reqwest::Body::wrap_stream(chunks.map(move |chunk| {
+        if let Ok(b) = &chunk {
+            done += b.len() as u64;
+            if done - reported >= step || Some(done) == total {
+                reported = done;
+                cx.progress_step(
+                    "upload-iso",
+                    format!("Uploading to {ds_path}: {} MB", done >> 20),
+                    total.map(|t| (done, t)),
+                );
+            }
+        }
+        chunk
+    }))
 }
 
 /// Deletes a datastore file (a partial upload).

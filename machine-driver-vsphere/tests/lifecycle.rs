@@ -70,10 +70,16 @@ async fn made_comes_before_create_returns_and_the_vm_carries_its_creation_id() {
         let create = d.client.call::<_, CreateResult>(CREATE, &params);
         tokio::pin!(create);
         let mut made: Option<Made> = None;
+        let mut uploaded = None;
         let result = loop {
             tokio::select! {
                 biased;
                 n = d.notes.recv() => {
+                    if let Some(ClientNotification::Progress(p)) = &n {
+                        if p.step.as_deref() == Some("upload-iso") {
+                            uploaded = p.done.zip(p.total);
+                        }
+                    }
                     if let Some(ClientNotification::Made(m)) = n {
                         assert!(made.is_none(), "one made notification");
                         // the VM exists in vCenter, tagged, when the host hears of it
@@ -92,6 +98,10 @@ async fn made_comes_before_create_returns_and_the_vm_carries_its_creation_id() {
         };
         let result = result.unwrap_or_else(|e| panic!("create (clone {clone}): {e}"));
         let made = made.expect("a made notification before create returned");
+        if !clone {
+            // the ISO upload reported its bytes
+            assert_eq!(uploaded, Some((4096, 4096)), "upload-iso progress");
+        }
         assert_eq!(made.machine, name);
         assert_eq!(made.config["creation_id"], json!(creation_id(&name)));
         assert_eq!(moref_of(&made.config), moref_of(&result.config));

@@ -605,7 +605,10 @@ fn generic_create_through_ssh_agent_with_a_passphrase_protected_key() {
     // without the agent: the machine's own key
     assert_eq!(cli.ok(&["ssh", &name, "hostname"]).trim(), name);
     let authorized = host.exec("cat /home/nick/.ssh/authorized_keys");
-    assert!(authorized.contains(&format!("machine-{name}")), "{authorized}");
+    assert!(
+        authorized.contains(&format!("machine-{name}")),
+        "{authorized}"
+    );
 
     // a passphrase-protected key without an agent is a clear error, before anything is made
     let args = [

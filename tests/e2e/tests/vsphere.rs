@@ -338,3 +338,69 @@ fn sigterm_during_the_docker_install_leaves_nothing() {
         lines.iter().any(|l| l.contains("with the install script"))
     });
 }
+
+/// Ctrl-C twice: the second exits at once, leaving what was made; `rm` then removes the VM
+/// (found from the record the create left) and the machine.
+#[test]
+fn a_second_sigint_exits_at_once_and_rm_removes_what_was_left() {
+    workspace_bin("machine-driver-vsphere");
+    let mut sim = Vcsim::start();
+    let cli = Cli::new();
+    let name = unique_name("twicevm");
+    let server = FileServer::start("/install.sh", install_script());
+    let args = create_args(&mut sim, &server, &name);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = cli
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("machine create");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (stderr, seen) = (child.stderr.take().unwrap(), lines.clone());
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("create: {line}");
+            seen.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let moref = loop {
+        assert!(Instant::now() < deadline, "the VM was never stored");
+        if let Some(m) = stored_moref(&cli, &name) {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let pid = child.id().to_string();
+    support::run(Command::new("kill").args(["-INT", &pid]));
+    // the second interrupt once the first was taken (signals of one kind do not queue)
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("Interrupted"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first interrupt was not taken"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    support::run(Command::new("kill").args(["-INT", &pid]));
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let lines = lines.lock().unwrap().join("\n");
+    assert_eq!(status.code(), Some(130), "{lines}");
+    assert!(lines.contains("Exited at once"), "{lines}");
+
+    // what was left is listed as unfinished, and rm removes it with its VM
+    if sim.vm_props(&moref).is_some() {
+        let row = cli.ls();
+        let row = row.row(&name).expect("the unfinished machine is listed");
+        assert!(row["ERRORS"].contains("did not finish"), "{row:?}");
+    }
+    cli.ok(&["rm", "-y", &name]);
+    assert!(sim.vm_props(&moref).is_none(), "rm left the VM in vCenter");
+    assert!(cli.ls().row(&name).is_none());
+}
