@@ -38,7 +38,14 @@ for i in $(seq 1 $((n - 1))); do
   sed -i "s/\"name\": \"m00000\"/\"name\": \"$name\"/" "$store/machines/$name/config.json"
 done
 echo "== machine ls over $n machines (one real host behind them)"
-"$bin" -s "$store" ls | awk 'NR>1 {print $4, $6}' | sort | uniq -c
+# TCP connections the host accepted during one ls (TcpExt PassiveOpens): every Running row must
+# cost one TLS connection to its daemon, and nothing else (no SSH probe)
+opens() { docker exec "$host" awk '/^Tcp:/ {n++; if (n==2) print $7}' /proc/net/snmp; }
+before=$(opens)
+"$bin" -s "$store" ls > "$work/ls.out"
+after=$(opens)
+awk 'NR>1 {print $4, $6}' "$work/ls.out" | sort | uniq -c
+echo "connections the host accepted: $((after - before)); Running rows: $(awk 'NR>1 && $4=="Running"' "$work/ls.out" | wc -l)"
 if command -v hyperfine >/dev/null; then
   hyperfine --warmup 1 --runs 5 "$bin -s $store ls"
 else

@@ -137,38 +137,73 @@ pub fn https_base(url: &str) -> Result<String, DaemonError> {
     Ok(format!("https://{rest}"))
 }
 
-fn client(
-    url: &str,
-    ca_pem: &str,
-    identity: &Pem,
-    timeout: Duration,
-) -> Result<reqwest::Client, DaemonError> {
+/// HTTP clients for daemons, one per (CA, client certificate): building one parses and checks
+/// the certificates, which `ls` over a fleet would otherwise do for every row. A client never
+/// keeps a connection (each request is its own connection and TLS handshake) and never resumes a
+/// TLS session, so no two machines share either, even when they share a CA.
+static CLIENTS: std::sync::Mutex<Vec<((String, String), reqwest::Client)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// At most this many clients are kept (one per CA and client certificate in use).
+const CLIENTS_KEPT: usize = 16;
+
+fn client(url: &str, ca_pem: &str, identity: &Pem) -> Result<reqwest::Client, DaemonError> {
+    let key = (ca_pem.to_string(), identity.cert.clone());
+    if let Some((_, c)) = CLIENTS.lock().unwrap().iter().find(|(k, _)| *k == key) {
+        return Ok(c.clone());
+    }
+    let c = new_client(url, ca_pem, identity)?;
+    let mut cache = CLIENTS.lock().unwrap();
+    if cache.len() >= CLIENTS_KEPT {
+        cache.remove(0);
+    }
+    cache.push((key, c.clone()));
+    Ok(c)
+}
+
+fn new_client(url: &str, ca_pem: &str, identity: &Pem) -> Result<reqwest::Client, DaemonError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let bad = |reason: String| DaemonError::BadTls {
         url: url.to_string(),
         reason,
     };
-    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
-        .map_err(|e| bad(format!("CA certificate: {}", chain(&e))))?;
-    let mut both = identity.cert.trim_end().to_string();
-    both.push('\n');
-    both.push_str(&identity.key);
-    let id = reqwest::Identity::from_pem(both.as_bytes())
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| bad(format!("CA certificate: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("CA certificate: no certificate in it".into()));
+    }
+    let chain = CertificateDer::pem_slice_iter(identity.cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|_| bad("client certificate or key is not valid PEM".into()))?;
+    let key = PrivateKeyDer::from_pem_slice(identity.key.as_bytes())
+        .map_err(|_| bad("client certificate or key is not valid PEM".into()))?;
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .map_err(|e| bad(format!("client certificate: {e}")))?;
+    config.resumption = rustls::client::Resumption::disabled();
     reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .identity(id)
+        .use_preconfigured_tls(config)
         .https_only(true)
         .no_proxy()
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .timeout(timeout)
+        .pool_max_idle_per_host(0)
+        .connect_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| bad(chain(&e)))
+        .map_err(|e| bad(chain_of(&e)))
 }
 
 /// An error and its causes, joined: reqwest's own message alone rarely says what happened.
-fn chain(e: &dyn std::error::Error) -> String {
+fn chain_of(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -189,34 +224,17 @@ async fn get(
     timeout: Duration,
 ) -> Result<serde_json::Value, DaemonError> {
     let base = https_base(url)?;
-    let http = client(url, ca_pem, identity, timeout)?;
+    let http = client(url, ca_pem, identity)?;
     let resp = http
         .get(format!("{base}{path}"))
+        .timeout(timeout)
         .send()
         .await
-        .map_err(|e| {
-            let reason = chain(&e);
-            let lower = reason.to_ascii_lowercase();
-            if lower.contains("certificate")
-                || lower.contains("tls")
-                || lower.contains("handshake")
-                || lower.contains("alert")
-            {
-                DaemonError::Tls {
-                    url: url.to_string(),
-                    reason,
-                }
-            } else {
-                DaemonError::Unreachable {
-                    url: url.to_string(),
-                    reason,
-                }
-            }
-        })?;
+        .map_err(|e| send_error(url, &e))?;
     let status = resp.status();
     let body = resp.bytes().await.map_err(|e| DaemonError::Unreachable {
         url: url.to_string(),
-        reason: chain(&e),
+        reason: chain_of(&e),
     })?;
     if !status.is_success() {
         let text = String::from_utf8_lossy(&body);
@@ -240,7 +258,8 @@ pub async fn version(url: &str, ca_pem: &str, client: &Pem) -> Result<DaemonVers
     version_within(url, ca_pem, client, REQUEST_TIMEOUT).await
 }
 
-async fn version_within(
+/// `GET /version`, within `timeout` (connecting included).
+pub async fn version_within(
     url: &str,
     ca_pem: &str,
     client: &Pem,
@@ -252,6 +271,83 @@ async fn version_within(
         path: "/version".into(),
         reason: e.to_string(),
     })
+}
+
+/// `GET /_ping`: the cheapest authenticated request a daemon answers (no component versions are
+/// gathered for it), with the engine version from its `Server: Docker/VERSION (OS)` header —
+/// what a listing of many machines asks, within `timeout`.
+pub async fn ping_within(
+    url: &str,
+    ca_pem: &str,
+    identity: &Pem,
+    timeout: Duration,
+) -> Result<DaemonVersion, DaemonError> {
+    let base = https_base(url)?;
+    let http = client(url, ca_pem, identity)?;
+    let resp = http
+        .get(format!("{base}/_ping"))
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| send_error(url, &e))?;
+    let bad = |reason: &str| DaemonError::BadResponse {
+        url: url.to_string(),
+        path: "/_ping".into(),
+        reason: reason.to_string(),
+    };
+    if !resp.status().is_success() {
+        return Err(DaemonError::Http {
+            url: url.to_string(),
+            path: "/_ping".into(),
+            status: resp.status().as_u16(),
+            body: String::new(),
+        });
+    }
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Server: Docker/20.10.24+dfsg1 (linux)
+    let server = header("Server");
+    let version = server
+        .strip_prefix("Docker/")
+        .and_then(|v| v.split_whitespace().next())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            bad(&format!(
+                "no Docker version in its Server header {server:?}"
+            ))
+        })?;
+    Ok(DaemonVersion {
+        version: version.to_string(),
+        api_version: header("Api-Version"),
+        os: header("Ostype"),
+        arch: String::new(),
+    })
+}
+
+/// A failed request as a daemon error: TLS trouble apart from an unreachable daemon.
+fn send_error(url: &str, e: &reqwest::Error) -> DaemonError {
+    let reason = chain_of(e);
+    let lower = reason.to_ascii_lowercase();
+    if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("alert")
+    {
+        DaemonError::Tls {
+            url: url.to_string(),
+            reason,
+        }
+    } else {
+        DaemonError::Unreachable {
+            url: url.to_string(),
+            reason,
+        }
+    }
 }
 
 /// `GET /info` on the daemon: its labels, storage driver, counts and the rest, as JSON.

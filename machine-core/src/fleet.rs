@@ -69,6 +69,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long past the listing's timeout a driver may take to say a machine's state (its answer
+/// is in flight).
+const STATE_GRACE: Duration = Duration::from_millis(700);
+
 /// Which machines to list. Several values of one kind match any of them; different kinds must
 /// all match.
 #[derive(Debug, Clone, Default)]
@@ -184,7 +188,7 @@ impl Default for ListOptions {
         ListOptions {
             filter: Filter::default(),
             timeout: Duration::from_secs(10),
-            concurrency: 64,
+            concurrency: 256,
             records_only: false,
             docker_host: None,
         }
@@ -213,9 +217,6 @@ pub enum RowError {
     /// The daemon did not answer over TLS.
     #[error("Unable to query docker version: {0}")]
     Docker(String),
-    /// The daemon did not answer in time.
-    #[error("Docker did not answer within {}s", .0.as_secs())]
-    DockerTimeout(Duration),
 }
 
 /// One machine in a listing.
@@ -350,7 +351,7 @@ impl Manager {
     async fn row(&self, name: &str, opts: &ListOptions, query: bool) -> Option<MachineRow> {
         let started = Instant::now();
         let mut r = MachineRow::new(name);
-        let m = match self.load(name).await {
+        let m = match self.load_for_listing(name).await {
             Ok(m) => m,
             Err(e) => {
                 // a broken record matches no record filter, but is never hidden without one
@@ -378,32 +379,53 @@ impl Manager {
         if !query {
             return Some(r);
         }
+        // What a row needs decides what is asked: a daemon that answers over TLS is Running
+        // (and says its version), so the driver is asked for the state only when it does not.
         let t = opts.timeout;
-        match m.state_within(t).await {
-            Ok(s) => r.state = Some(s),
-            Err(Error::DriverTimeout { .. }) => {
-                r.state = Some(State::Timeout);
-                r.error = Some(RowError::StateTimeout(t));
-            }
-            Err(e) => {
-                r.state = Some(State::Error);
-                r.error = Some(RowError::Driver(e.to_string()));
-            }
-        }
-        if r.state == Some(State::Running) {
+        let deadline = started + t;
+        let mut docker_error = None;
+        if c.phase == Phase::Ready {
             if let Ok(a) = m.access_within(t).await {
-                r.url = Some(a.docker_url);
-            }
-            if let (Some(url), Phase::Ready) = (&r.url, c.phase) {
-                match tokio::time::timeout(t, m.docker_version_at(url)).await {
-                    Ok(Ok(v)) => r.docker_version = Some(v.version),
-                    Ok(Err(e)) => {
-                        r.error.get_or_insert(RowError::Docker(e.to_string()));
+                let first = (t / 3).clamp(Duration::from_millis(500), Duration::from_secs(2));
+                match m.ping_docker_at(&a.docker_url, first).await {
+                    Ok(v) => {
+                        r.state = Some(State::Running);
+                        r.docker_version = Some(v.version);
+                        r.url = Some(a.docker_url);
                     }
-                    Err(_) => {
-                        r.error.get_or_insert(RowError::DockerTimeout(t));
+                    Err(e) => {
+                        docker_error = Some(e.to_string());
+                        r.url = Some(a.docker_url);
                     }
                 }
+            }
+        }
+        if r.state.is_none() {
+            // what is left of the time, and a little grace for the driver's own answer
+            let left = deadline.saturating_duration_since(Instant::now()) + STATE_GRACE;
+            match m.state_within(left).await {
+                Ok(s) => r.state = Some(s),
+                Err(Error::DriverTimeout { .. }) => {
+                    r.state = Some(State::Timeout);
+                    r.error = Some(RowError::StateTimeout(t));
+                }
+                Err(e) => {
+                    r.state = Some(State::Error);
+                    r.error = Some(RowError::Driver(e.to_string()));
+                }
+            }
+            if r.state == Some(State::Running) {
+                if r.url.is_none() {
+                    if let Ok(a) = m.access_within(t).await {
+                        r.url = Some(a.docker_url);
+                    }
+                }
+                if let Some(e) = docker_error {
+                    r.error.get_or_insert(RowError::Docker(e));
+                }
+            } else {
+                // Docker Machine shows the URL of running machines only
+                r.url = None;
             }
         }
         r.active = match (&r.url, &opts.docker_host) {
@@ -412,6 +434,19 @@ impl Manager {
         };
         r.response_time = started.elapsed();
         Some(r)
+    }
+
+    /// A machine's handle with its client certificates read in the same store round trip.
+    async fn load_for_listing(&self, name: &str) -> Result<crate::Machine> {
+        crate::name::validate_name(name)?;
+        let (config, blobs) = self
+            .store()
+            .read_record(name, &crate::machine::CLIENT_BLOBS)
+            .await?;
+        let mut m = self.handle(config);
+        // a machine without certificates (an unfinished create) says so when pinged
+        m.client_pems = m.client_pems_from(blobs).ok();
+        Ok(m)
     }
 
     /// The machine whose Docker URL is `docker_host` (what `DOCKER_HOST` points at), asking

@@ -108,6 +108,7 @@ impl Manager {
         Machine {
             inner: self.inner.clone(),
             config,
+            client_pems: None,
         }
     }
 

@@ -162,9 +162,10 @@ impl Driver for Generic {
     async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
         let config = Config::from_value(&p.config)?;
         // as Docker Machine: the host is running when its SSH port answers; one more try
-        // before "Stopped", so that a dropped packet on a busy network is not a stopped host
+        // before "Stopped", so that a dropped packet on a busy network is not a stopped host.
+        // At most 2 s in all: `ls -t 3` must be able to say Stopped.
         let mut state = State::Stopped;
-        for wait in [Duration::from_secs(3), Duration::from_secs(4)] {
+        for wait in [Duration::from_secs(1), Duration::from_secs(1)] {
             if reboot::port_open(&config.ip, config.ssh_port, wait).await {
                 state = State::Running;
                 break;

@@ -27,6 +27,9 @@ pub struct DockerEnv {
     pub machine_name: String,
 }
 
+/// What talking to the daemon needs from the store: the CA, the client certificate and its key.
+pub(crate) const CLIENT_BLOBS: [Blob; 3] = [Blob::CaCert, Blob::ClientCert, Blob::ClientKey];
+
 /// Whether `host` is an IP address or a host name (nothing a shell or URL could misread).
 fn is_host(host: &str) -> bool {
     if host.parse::<std::net::IpAddr>().is_ok() {
@@ -252,22 +255,27 @@ impl Machine {
 
     /// The CA the daemon trusts and the client certificate, as recorded for this machine.
     pub(super) async fn client_pems(&self) -> Result<(String, Pem)> {
-        let read = |blob: Blob| async move {
-            let data = self
-                .inner
-                .store
-                .read_blob(self.name(), blob)
-                .await?
-                .ok_or_else(|| self.missing(&format!("{} certificate", blob.name())))?;
-            String::from_utf8(data).map_err(|_| self.missing(blob.name()))
-        };
-        Ok((
-            read(Blob::CaCert).await?,
-            Pem {
-                cert: read(Blob::ClientCert).await?,
-                key: read(Blob::ClientKey).await?,
-            },
-        ))
+        if let Some(p) = &self.client_pems {
+            return Ok(p.clone());
+        }
+        let found = self
+            .inner
+            .store
+            .read_blobs(self.name(), &CLIENT_BLOBS)
+            .await?;
+        self.client_pems_from(found)
+    }
+
+    /// The client certificates from the blobs [`CLIENT_BLOBS`] read.
+    pub(crate) fn client_pems_from(&self, found: Vec<Option<Vec<u8>>>) -> Result<(String, Pem)> {
+        let wanted = CLIENT_BLOBS;
+        let mut texts = Vec::with_capacity(3);
+        for (blob, data) in wanted.iter().zip(found) {
+            let data = data.ok_or_else(|| self.missing(&format!("{} certificate", blob.name())))?;
+            texts.push(String::from_utf8(data).map_err(|_| self.missing(blob.name()))?);
+        }
+        let [ca, cert, key]: [String; 3] = texts.try_into().expect("three blobs");
+        Ok((ca, Pem { cert, key }))
     }
 
     /// Asks the daemon its version over mutual TLS.
@@ -276,10 +284,15 @@ impl Machine {
         Ok(daemon::version(&self.url().await?, &ca, &client).await?)
     }
 
-    /// Asks the daemon at `url` its version over mutual TLS.
-    pub(crate) async fn docker_version_at(&self, url: &str) -> Result<DaemonVersion> {
+    /// Pings the daemon at `url` over mutual TLS, within `timeout`: the engine version, at the
+    /// least cost to the daemon.
+    pub(crate) async fn ping_docker_at(
+        &self,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<DaemonVersion> {
         let (ca, client) = self.client_pems().await?;
-        Ok(daemon::version(url, &ca, &client).await?)
+        Ok(daemon::ping_within(url, &ca, &client, timeout).await?)
     }
 
     /// The daemon's `/info` (labels, storage driver, ...), over mutual TLS.

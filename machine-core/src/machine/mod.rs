@@ -12,6 +12,7 @@ mod create;
 mod lifecycle;
 
 pub use access::DockerEnv;
+pub(crate) use access::CLIENT_BLOBS;
 pub use create::CreateOptions;
 
 use crate::config::MachineConfig;
@@ -29,6 +30,8 @@ use std::sync::Arc;
 pub struct Machine {
     pub(crate) inner: Arc<Inner>,
     pub(crate) config: MachineConfig,
+    /// The client certificates as read with the config, for a listing (one store round trip).
+    pub(crate) client_pems: Option<(String, crate::cert::Pem)>,
 }
 
 impl Machine {

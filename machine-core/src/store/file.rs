@@ -316,6 +316,40 @@ impl Store for FileStore {
         .await
     }
 
+    async fn read_blobs(
+        &self,
+        name: &str,
+        blobs: &[Blob],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let (name, blobs) = (name.to_string(), blobs.to_vec());
+        self.blocking(move |s| {
+            let dir = s.existing_machine_dir(&name)?;
+            blobs
+                .iter()
+                .map(|b| Self::read_file(&dir.join(blob_file(*b))))
+                .collect()
+        })
+        .await
+    }
+
+    async fn read_record(
+        &self,
+        name: &str,
+        blobs: &[Blob],
+    ) -> Result<(MachineConfig, Vec<Option<Vec<u8>>>), StoreError> {
+        let (name, blobs) = (name.to_string(), blobs.to_vec());
+        self.blocking(move |s| {
+            let config = s.read_config_sync(&name)?;
+            let dir = s.existing_machine_dir(&name)?;
+            let data = blobs
+                .iter()
+                .map(|b| Self::read_file(&dir.join(blob_file(*b))))
+                .collect::<Result<_, _>>()?;
+            Ok((config, data))
+        })
+        .await
+    }
+
     async fn write_blob(&self, name: &str, blob: Blob, data: &[u8]) -> Result<(), StoreError> {
         let (name, data) = (name.to_string(), data.to_vec());
         self.blocking(move |s| {

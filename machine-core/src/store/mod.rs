@@ -193,6 +193,31 @@ pub trait Store: Send + Sync {
     /// Reads a blob; `None` if the machine has none of that name.
     async fn read_blob(&self, name: &str, blob: Blob) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Reads several blobs at once (one round trip where the store can); `None` for each the
+    /// machine lacks.
+    async fn read_blobs(
+        &self,
+        name: &str,
+        blobs: &[Blob],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(blobs.len());
+        for b in blobs {
+            out.push(self.read_blob(name, *b).await?);
+        }
+        Ok(out)
+    }
+
+    /// Reads a machine's config and several of its blobs at once (one round trip where the
+    /// store can): what a listing needs of each machine.
+    async fn read_record(
+        &self,
+        name: &str,
+        blobs: &[Blob],
+    ) -> Result<(MachineConfig, Vec<Option<Vec<u8>>>), StoreError> {
+        let config = self.read_config(name).await?;
+        Ok((config, self.read_blobs(name, blobs).await?))
+    }
+
     /// Replaces a blob (atomically).
     async fn write_blob(&self, name: &str, blob: Blob, data: &[u8]) -> Result<(), StoreError>;
 
