@@ -194,10 +194,11 @@ pub struct CreateResult {
     /// The config that finds what was made.
     #[serde(default)]
     pub config: Value,
-    /// The SSH host key the driver saw while it made the host, if it connected (OpenSSH public
-    /// key line). The host then requires the same key on its own first connection.
+    /// Set when the host does not accept the machine's key yet (an existing host): the host
+    /// logs in this once with the user's own credentials, installs the machine's key in the
+    /// login user's `authorized_keys` and provisions over that same connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssh_host_key: Option<String>,
+    pub bootstrap: Option<Bootstrap>,
 }
 
 impl CreateResult {
@@ -205,8 +206,24 @@ impl CreateResult {
     pub fn new(config: Value) -> Self {
         CreateResult {
             config,
-            ssh_host_key: None,
+            bootstrap: None,
         }
+    }
+}
+
+/// The user's credentials for the first login to an existing host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Bootstrap {
+    /// The user's private key file; `None`: the keys of the user's ssh-agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<String>,
+}
+
+impl Bootstrap {
+    /// Log in with the key at `key_path`, or (`None`) through the user's ssh-agent.
+    pub fn new(key_path: Option<String>) -> Self {
+        Bootstrap { key_path }
     }
 }
 

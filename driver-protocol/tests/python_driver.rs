@@ -117,7 +117,7 @@ async fn the_python_driver_speaks_protocol_2() {
             .await
             .unwrap()
             .unwrap();
-    assert_eq!((r.config, r.ssh_host_key), (config.clone(), None));
+    assert_eq!((r.config, r.bootstrap), (config.clone(), None));
 
     let mp = MachineParams::new("m1", config);
     let a: Access = c.call(ACCESS, &mp).await.unwrap();

@@ -67,7 +67,7 @@ impl Driver for Toy {
             }
         }
         let mut r = CreateResult::new(json!({ "vm": made["vm"], "key": p.ssh_public_key }));
-        r.ssh_host_key = Some("ssh-ed25519 AAAAtoy".into());
+        r.bootstrap = Some(Bootstrap::new(Some("/home/toy/.ssh/id_ed25519".into())));
         Ok(r)
     }
 
@@ -375,7 +375,10 @@ async fn create_reports_made_and_progress_steps_before_its_response() {
         r.config,
         json!({"vm": "vm-c-42", "key": "ssh-ed25519 AAAAmachine"})
     );
-    assert_eq!(r.ssh_host_key.as_deref(), Some("ssh-ed25519 AAAAtoy"));
+    assert_eq!(
+        r.bootstrap.and_then(|b| b.key_path).as_deref(),
+        Some("/home/toy/.ssh/id_ed25519")
+    );
     // both notifications were routed before the response: they are already here
     match notes.try_recv().expect("progress before the response") {
         ClientNotification::Progress(p) => {

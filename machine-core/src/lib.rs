@@ -36,6 +36,7 @@
 
 #![deny(missing_docs)]
 
+pub mod authorized_keys;
 pub mod cert;
 mod certificates;
 pub mod config;

@@ -1,9 +1,10 @@
 //! `machine-driver-generic`: the driver for an existing host reached over SSH.
 //!
-//! Nothing is created or destroyed. `create` logs in once with the user's own key (or the keys of
-//! the user's ssh-agent, which also serves passphrase-protected keys) and installs
-//! the machine's key in the login user's `authorized_keys` (as ssh-copy-id does); from then on
-//! the library reaches the host with the machine's key only, and `remove` takes that key off the
+//! Nothing is created or destroyed. `create` tells the library to log in once with the user's own
+//! key (or the keys of the user's ssh-agent, which also serves passphrase-protected keys), to
+//! install the machine's key in the login user's `authorized_keys` (as ssh-copy-id does) and to
+//! provision over that same connection: one SSH login per create. From then on the library
+//! reaches the host with the machine's key only, and `remove` takes that key off the
 //! host again. The host cannot be started, stopped or killed from here, and says so; `restart`
 //! reboots it over SSH (`sudo shutdown -r now`, as Docker Machine did) and returns once the host
 //! runs a new boot. The SSH access for remove and restart comes from the library (the `ssh`
@@ -13,19 +14,16 @@
 //! `--generic-ssh-user` (root), `--generic-ssh-key`, `--generic-ssh-port` (22),
 //! `--generic-engine-port` (2376).
 
-mod authorized_keys;
 mod options;
 mod reboot;
 
 use async_trait::async_trait;
 use driver_protocol::calls::*;
 use driver_protocol::{serve, Capabilities, Context, Driver, DriverError, DriverInfo};
+use machine_core::authorized_keys;
 use machine_core::ssh::{HostKeyCheck, Session, SshError, SshTarget};
 use options::Config;
 use std::time::Duration;
-
-/// How long create waits for SSH on a host that should already be up.
-const CREATE_SSH_WAIT: Duration = Duration::from_secs(20);
 
 struct Generic;
 
@@ -72,45 +70,14 @@ impl Driver for Generic {
         ))
     }
 
-    async fn create(&self, cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
+    async fn create(&self, _cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
+        // Nothing to make. The host logs in once with your key (or agent), installs the
+        // machine's own key and provisions over that one connection.
         let mut config = Config::from_value(&p.config)?;
-        // your key (or your ssh-agent), this once
-        let target = match config.user_key.take() {
-            Some(path) => {
-                let key = machine_core::sshkey::load_private(&path)
-                    .map_err(|e| DriverError::invalid_option(format!("--generic-ssh-key: {e}")))?;
-                SshTarget::new(
-                    &config.ip,
-                    config.ssh_port,
-                    &config.ssh_user,
-                    key,
-                    &path.display().to_string(),
-                )
-            }
-            None => SshTarget::with_agent(&config.ip, config.ssh_port, &config.ssh_user),
-        };
-        cx.progress_step(
-            "install-key",
-            format!(
-                "Installing the machine's SSH key on {}@{}:{}...",
-                config.ssh_user, config.ip, config.ssh_port
-            ),
-            None,
-        );
-        let session = tokio::select! {
-            s = Session::wait(&target, HostKeyCheck::Record, CREATE_SSH_WAIT) => s.map_err(ssh_error)?,
-            _ = cx.cancelled() => return Err(DriverError::cancelled("cancelled before anything was changed on the host")),
-        };
-        let installed = session
-            .exec_ok(&authorized_keys::install_script(&p.ssh_public_key))
-            .await
-            .map_err(ssh_error);
-        let host_key = session.host_key().to_string();
-        session.close().await;
-        installed?;
+        let key_path = config.user_key.take().map(|k| k.display().to_string());
         config.installed_key = true;
         let mut result = CreateResult::new(config.to_value());
-        result.ssh_host_key = Some(host_key);
+        result.bootstrap = Some(Bootstrap::new(key_path));
         Ok(result)
     }
 

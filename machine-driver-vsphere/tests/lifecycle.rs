@@ -107,7 +107,7 @@ async fn made_comes_before_create_returns_and_the_vm_carries_its_creation_id() {
         assert_eq!(moref_of(&made.config), moref_of(&result.config));
         assert_eq!(result.config["creation_id"], json!(creation_id(&name)));
         assert_eq!(result.config["vm"]["ip"], "10.20.30.40");
-        assert_eq!(result.ssh_host_key, None);
+        assert_eq!(result.bootstrap, None);
         let p = probe
             .props(&vm_ref(&moref_of(&result.config)), &["config.extraConfig"])
             .await

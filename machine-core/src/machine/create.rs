@@ -17,7 +17,9 @@ use crate::name::validate_name;
 use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
 use crate::sshkey;
 use crate::store::Blob;
-use driver_protocol::calls::{self, ConfigResult, CreateParams, CreateResult, SetConfigParams};
+use driver_protocol::calls::{
+    self, Access, Bootstrap, ConfigResult, CreateParams, CreateResult, SetConfigParams,
+};
 use driver_protocol::{CancellationToken, ErrorKind, Options};
 use serde_json::Value;
 use std::time::Duration;
@@ -149,14 +151,38 @@ impl Machine {
 
         self.emit(Step::WaitForSsh, "Waiting for SSH...");
         let access = self.access().await?;
-        let target = self.target_at(&access).await?;
-        let check = match created.ssh_host_key {
-            Some(k) => HostKeyCheck::Expect(k),
-            None => HostKeyCheck::Record,
+        let session = match created.bootstrap {
+            // an existing host: the user's credentials this once, to install the machine's key
+            Some(b) => {
+                let session = self
+                    .or_cancel(cancel, "create", bootstrap_login(&access, &b))
+                    .await?;
+                self.emit(
+                    Step::SshKey,
+                    "Installing the machine's SSH key on the host...",
+                );
+                let install = crate::authorized_keys::install_script(&key.public);
+                let installed = self
+                    .or_cancel(cancel, "create", async {
+                        Ok(session.exec_ok(&install).await?)
+                    })
+                    .await;
+                if let Err(e) = installed {
+                    session.close().await;
+                    return Err(e);
+                }
+                session
+            }
+            None => {
+                let target = self.target_at(&access).await?;
+                self.or_cancel(
+                    cancel,
+                    "create",
+                    wait_for_login(&target, HostKeyCheck::Record, t.ssh),
+                )
+                .await?
+            }
         };
-        let session = self
-            .or_cancel(cancel, "create", wait_for_login(&target, check, t.ssh))
-            .await?;
         self.config.ssh_host_key = Some(session.host_key().to_string());
         if let Some(port) = url_port(&access.docker_url) {
             self.config.engine.port = port;
@@ -241,6 +267,23 @@ impl Machine {
             }
         }
     }
+}
+
+/// How long the first login to an existing host may take: it should be up already.
+const BOOTSTRAP_SSH_WAIT: Duration = Duration::from_secs(20);
+
+/// The first login to an existing host, with the user's key or ssh-agent, recording its host
+/// key. A refused login is not retried: the user's key will not become right.
+async fn bootstrap_login(access: &Access, b: &Bootstrap) -> Result<Session> {
+    let a = &access.ssh;
+    let target = match &b.key_path {
+        Some(path) => {
+            let key = sshkey::load_private(std::path::Path::new(path))?;
+            SshTarget::new(&a.host, a.port, &a.user, key, path)
+        }
+        None => SshTarget::with_agent(&a.host, a.port, &a.user),
+    };
+    Ok(Session::wait(&target, HostKeyCheck::Record, BOOTSTRAP_SSH_WAIT).await?)
 }
 
 /// Waits until a new host accepts the machine's key. A new VM's sshd often answers before

@@ -277,10 +277,7 @@ impl Driver {
             ),
         )
         .await?;
-        assert_eq!(
-            r.ssh_host_key, None,
-            "the driver does not connect to the VM"
-        );
+        assert_eq!(r.bootstrap, None, "the driver does not connect to the VM");
         Ok(r.config)
     }
 

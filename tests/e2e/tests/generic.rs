@@ -102,6 +102,14 @@ fn check_created_machine(cli: &Cli, host: &TestHost, name: &str) -> Vec<(String,
     env
 }
 
+/// Logins sshd on `host` has accepted so far (its log's "Accepted publickey" lines).
+fn ssh_logins(host: &TestHost) -> usize {
+    host.exec("journalctl -u ssh --no-pager -o cat | grep -c '^Accepted publickey' || true")
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
 /// `machine rm -y NAME` removes the machine and its folder; the name is then unknown.
 fn check_removed(cli: &Cli, name: &str) {
     cli.ok(&["rm", "-y", name]);
@@ -274,10 +282,19 @@ fn generic_create_with_distribution_packages() {
     let cli = Cli::new();
     let host = timed("test host start", || TestHost::start(SUITE));
     let name = unique_name("e2e-pkg");
+    let logins_before = ssh_logins(&host);
     let out = timed("create (packages)", || {
         cli.create_on(&host, &["--engine-install-method", "packages"], &name)
     });
     assert!(out.success, "create failed:\n{out}");
+    // one SSH login for the whole create: the user's key installs the machine's key, and the
+    // provisioning goes on over that same connection
+    assert_eq!(
+        ssh_logins(&host) - logins_before,
+        1,
+        "SSH logins during create (sshd's log):\n{}",
+        host.exec("journalctl -u ssh --no-pager | grep -i accepted || true")
+    );
     let pkg = host.exec("dpkg-query -W -f='${Status} ${Version}' docker.io");
     assert!(
         pkg.starts_with("install ok installed"),

@@ -1,6 +1,7 @@
-//! Installing the machine's own key on the host (as ssh-copy-id does) and taking it off again.
+//! Installing a machine's own key in the login user's `authorized_keys` (as ssh-copy-id does)
+//! and taking it off again: the scripts, for the shell the SSH session runs them in.
 
-use machine_core::shell;
+use crate::shell;
 
 /// A script that adds `public_key` to the login user's `~/.ssh/authorized_keys` unless it is
 /// there already, keeping OpenSSH's required modes.
