@@ -381,7 +381,7 @@ pub async fn wait_ready(
                     });
                 }
                 tracing::debug!(url, error = %e, "docker: not ready yet");
-                tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+                tokio::time::sleep(left.min(Duration::from_millis(100))).await;
             }
         }
     }

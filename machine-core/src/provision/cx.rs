@@ -19,7 +19,7 @@ pub(crate) struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            poll: Duration::from_millis(500),
+            poll: Duration::from_millis(100),
             daemon_timeout: Duration::from_secs(90),
             lock_retry_delay: Duration::from_secs(2),
             // three minutes: unattended-upgrades on a fresh cloud host can take that long

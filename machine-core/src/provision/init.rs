@@ -43,14 +43,15 @@ pub(crate) async fn configure_and_restart(
     match init {
         Init::Systemd => {
             let dropin = engine::systemd_dropin(dockerd, engine_opts, driver_name)?;
+            // the upload makes the drop-in's folder
             let step = "writing the systemd drop-in";
-            cx.sudo(step, "mkdir -p /etc/systemd/system/docker.service.d")
-                .await?;
             cx.upload(step, engine::SYSTEMD_DROPIN_PATH, dropin.as_bytes(), 0o644)
                 .await?;
+            // `enable` reloads systemd again: only when it is not enabled yet
             cx.sudo(
                 "enabling docker.service",
-                "systemctl daemon-reload && systemctl enable docker.service >/dev/null 2>&1; \
+                "systemctl daemon-reload && { systemctl is-enabled --quiet docker.service || \
+                 systemctl enable docker.service >/dev/null 2>&1; }; \
                  systemctl reset-failed docker.service >/dev/null 2>&1; true",
             )
             .await?;

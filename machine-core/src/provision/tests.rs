@@ -135,8 +135,7 @@ async fn debian_packages_on_a_fresh_host() {
         "install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold docker.io",
         "command -v dockerd",
         "mkdir -p /etc/docker",
-        "mkdir -p /etc/systemd/system/docker.service.d",
-        "systemctl daemon-reload && systemctl enable docker.service",
+        "systemctl daemon-reload && { systemctl is-enabled --quiet docker.service || systemctl enable docker.service",
         "systemctl restart docker.service",
         "docker version --format",
     ]);
