@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# The benchmarks (issue 8), all against real things, in one command:
+#
+#   scripts/bench.sh            (root, Debian 12; prepares its own environment with test-env.sh)
+#
+# Progress goes to stderr; ONE markdown table goes to stdout: each measure, its target, its
+# figure, and (in its header) the machine it ran on. Nothing here is a timed test: figures are
+# reported, never asserted. A measure that cannot be taken honestly says "not measured" and why.
+#
+# The hosts are the test hosts of tests/testhost (Debian 12 containers with systemd and sshd, a
+# sudo user `nick`); the vCenter is govmomi's simulator (tests/vcsim). The parts:
+#   protocol    driver-protocol/benches/protocol.rs (criterion, plus loops that time every call):
+#               a no-op `state` round trip over an in-memory connection (p50, p99), and spawning
+#               the real generic driver up to its answer to `initialize`.
+#   create      `create -d generic --engine-install-method packages` on a fresh host (Docker
+#               installed by us), next to the bare `apt-get install docker.io` over plain SSH on
+#               an identical fresh host.
+#   commands    `status`, `ip`, `url`, `env` and `ssh NAME true` of that machine: median of 20.
+#   ls          `machine ls` over 100, 1,000 and 5,000 machines that all point at that ONE host
+#               (its folder copied under other names): wall time and peak RSS, median of 3
+#               (5,000: one run when a run takes over 20 s); the TCP connections the host
+#               accepted during one 1,000-machine ls next to the Running rows.
+#   dockerhosts `create` on a host that already runs Docker (Debian's docker.io installed with
+#               apt-get, never provisioned by us: image machine-bench-dockerhost, built here):
+#               time and SSH logins (sshd's "Accepted publickey" lines); then 10 creates at once
+#               on one store, on 10 such hosts.
+#   vsphere     `machine ls` over 100 vSphere machines of the simulator (one VM made by `machine
+#               create -d vmwarevsphere`, its folder copied 99 times) with the VM running and
+#               stopped: time, and vCenter's own count of logins (UserLoginSessionEvent).
+#
+# Environment:
+#   BENCH_PARTS     the parts to run (default: all of "protocol create commands ls dockerhosts vsphere")
+#   BENCH_LS_SIZES  machine counts for ls (default "100 1000 5000")
+#   BENCH_RUNS      runs per ls measure (default 3)
+#   TESTHOST_SUITES passed to test-env.sh (default here: bookworm, the only one used)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+t_start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+parts=" ${BENCH_PARTS:-protocol create commands ls dockerhosts vsphere} "
+sizes=${BENCH_LS_SIZES:-100 1000 5000}
+runs=${BENCH_RUNS:-3}
+part() { [[ $parts == *" $1 "* ]]; }
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------------
+# the environment
+export TESTHOST_SUITES=${TESTHOST_SUITES:-bookworm}
+log "preparing the environment (scripts/test-env.sh)"
+scripts/test-env.sh
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -q && apt-get install -y -q "${missing[@]}"; } >/dev/null 2>&1 \
+    || log "could not install ${missing[*]}; falling back where possible"
+fi
+[ -x /usr/bin/time ] || { log "/usr/bin/time is needed (apt-get install time)"; exit 1; }
+
+work=$(mktemp -d /tmp/bench-XXXXXX)
+prefix="bench$$" # every container this run starts is named $prefix-... (or vcsim-${prefix}v...)
+vcsim_pid=""
+vsphere_store=""
+cleanup() {
+  set +e
+  if [ -n "$vsphere_store" ] && [ -d "$vsphere_store/machines/${prefix}v00000" ]; then
+    timeout 60 "$bin" -s "$vsphere_store" rm -y -f "${prefix}v00000" >/dev/null 2>&1
+  fi
+  if [ -n "$vcsim_pid" ]; then kill "$vcsim_pid" 2>/dev/null; wait "$vcsim_pid" 2>/dev/null; fi
+  local ids
+  ids=$(docker ps -aq --filter "name=^${prefix}-" --filter "name=^vcsim-${prefix}v")
+  # shellcheck disable=SC2086 # one word per container
+  [ -z "$ids" ] || docker rm -f -v $ids >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building the release binaries"
+cargo build --release -q -p machine -p machine-driver-generic -p machine-driver-vsphere
+# a copy, so that a build running meanwhile cannot swap the binaries under a measure (machine
+# finds its drivers next to itself first)
+mkdir -p "$work/bin"
+cp target/release/machine target/release/machine-driver-generic target/release/machine-driver-vsphere "$work/bin/"
+bin=$work/bin/machine
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+ssh-keygen -q -t ed25519 -N '' -f "$work/key"
+SSH=(ssh -i "$work/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes)
+
+start_host() { # NAME IMAGE
+  docker run -d --name "$1" --hostname "$1" --restart unless-stopped \
+    --cap-add ALL --cap-drop SYS_RESOURCE \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw -v /var/lib/docker \
+    --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
+    -e PUBKEY="$(cat "$work/key.pub")" "$2" >/dev/null
+}
+host_ip() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
+wait_ssh() { # NAME: until sshd takes a login (logins are counted as differences, so this one is not)
+  local ip i
+  ip=$(host_ip "$1")
+  for i in $(seq 1 150); do
+    "${SSH[@]}" -o ConnectTimeout=2 "nick@$ip" true 2>/dev/null && return 0
+    sleep 0.2
+  done
+  log "$1: sshd did not answer"
+  return 1
+}
+wait_docker() { # NAME: until the host's own dockerd answers
+  local i
+  for i in $(seq 1 300); do
+    docker exec "$1" docker version >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  log "$1: its dockerd did not come up"
+  return 1
+}
+# SSH logins the host accepted so far (sshd's own log lines, by its syslog identifier: a line
+# from a session process moved into its session scope is not always filed under ssh.service)
+logins() { docker exec "$1" journalctl -t sshd --no-pager -q 2>/dev/null | { grep -c 'Accepted publickey' || true; }; }
+plural() { if [ "$1" = 1 ]; then echo "1 $2"; else echo "$1 $2s"; fi; } # N WORD
+logins_word() { plural "$1" "SSH login"; }
+tcp_opens() { docker exec "$1" awk '/^Tcp:/ {n++; if (n==2) print $7}' /proc/net/snmp; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+fmt() { awk "BEGIN {printf \"${2:-%.2f}\", ($1)}"; } # EXPRESSION [FORMAT]
+thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a < b)}'; }
+verdict() { if lt "$1" "$2"; then echo "met"; else echo "missed"; fi; }
+since() { fmt "$EPOCHREALTIME - $1" "${2:-%.2f}"; } # seconds since an $EPOCHREALTIME
+
+# the table, filled as measures finish
+rows=()
+row() { rows+=("| $1 | $2 | $3 | $4 |"); }
+
+# `machine create -d generic --engine-install-method packages` on HOST as NAME in STORE, its
+# progress lines timestamped into $work/create-NAME.log; prints the wall time in seconds
+create_generic() { # STORE NAME HOST
+  local ip s rc=0
+  ip=$(host_ip "$3")
+  s=$EPOCHREALTIME
+  "$bin" -s "$1" create -d generic --generic-ip-address "$ip" --generic-ssh-user nick \
+    --generic-ssh-key "$work/key" --engine-install-method packages "$2" >/dev/null \
+    2> >(while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$work/create-$2.log") \
+    || rc=$?
+  since "$s"
+  sleep 0.1 # let the timestamping reader finish its file
+  if [ $rc -ne 0 ]; then
+    log "create $2 failed:"
+    tail -5 "$work/create-$2.log" >&2
+    return $rc
+  fi
+}
+# seconds between the first progress line matching A and the first matching B of a create log
+between() { awk -v a="$2" -v b="$3" '$0 ~ a && !ta {ta=$1} $0 ~ b && !tb {tb=$1} END {if (ta && tb) printf "%.1f", tb - ta; else print "?"}' "$1"; }
+last_line() { tail -1 "$1" 2>/dev/null | cut -d' ' -f2- | tr '|' '/'; }
+
+# ---------------------------------------------------------------------------------------------
+bench_protocol() {
+  log "driver protocol: criterion + timed loops (cargo bench -p driver-protocol --bench protocol)"
+  if ! MACHINE_BENCH_DRIVER=$work/bin/machine-driver-generic \
+    cargo bench -q -p driver-protocol --bench protocol -- --output-format bencher \
+    >"$work/protocol.out" 2>"$work/protocol.err"; then
+    tail -20 "$work/protocol.err" >&2
+    row "driver protocol benchmarks" "p50 < 100 µs" "not measured: \`cargo bench -p driver-protocol\` failed (its output is above)" "—"
+    return
+  fi
+  local rt sp
+  rt=$(grep '^percentiles: round trip' "$work/protocol.out")
+  sp=$(grep '^percentiles: spawn' "$work/protocol.out")
+  pct() { sed -E "s/.* $2=([0-9.]+).*/\1/" <<<"$1"; }
+  crit() { grep "$1" "$work/protocol.out" | sed -E 's/.*bench: *([0-9,]+) ns\/iter.*/\1/' | tr -d ,; }
+  local rt50 rt99 sp50 sp99
+  rt50=$(pct "$rt" p50_us); rt99=$(pct "$rt" p99_us)
+  sp50=$(pct "$sp" p50_us); sp99=$(pct "$sp" p99_us)
+  row "driver protocol: no-op \`state\` round trip over an in-memory connection (10,000 calls timed one by one; and criterion's mean of calls in a loop)" \
+    "p50 < 100 µs" "p50 $(fmt "$rt50" %.1f) µs, p99 $(fmt "$rt99" %.1f) µs; criterion $(fmt "$(crit '^test round trip')e-3" %.1f) µs" "$(verdict "$rt50" 100)"
+  row "driver protocol: spawn \`machine-driver-generic\` (release) until its answer to \`initialize\` (100 spawns timed one by one; and criterion)" \
+    "—" "p50 $(fmt "${sp50}e-3" %.2f) ms, p99 $(fmt "${sp99}e-3" %.2f) ms; criterion $(fmt "$(crit '^test spawn')e-6" %.2f) ms" "—"
+}
+
+# the machine m00000 in $store on a fresh host $fresh (Docker installed by us); with the part
+# "create", next to a bare install over plain SSH on an identical host
+store="$work/store"
+fresh="$prefix-fresh"
+bench_fresh() {
+  local bare="$prefix-bare" l0 t fig_fresh fig_bare s
+  log "starting a fresh host$(part create && echo ' and an identical one for the bare install')"
+  start_host "$fresh" machine-testhost:bookworm
+  if part create; then start_host "$bare" machine-testhost:bookworm; fi
+  wait_ssh "$fresh"
+  log "create on a fresh host (Docker from Debian's packages, installed by machine)"
+  l0=$(logins "$fresh")
+  if t=$(create_generic "$store" m00000 "$fresh"); then
+    fresh_ok=yes
+    sleep 1 # journald
+    fig_fresh="create $(fmt "$t" %.1f) s ($(logins_word $(($(logins "$fresh") - l0))); its install step about $(between "$work/create-m00000.log" "Installing Docker" "Copying certificates|Configuring the Docker daemon") s)"
+  else
+    fig_fresh="create: not measured, it failed ($(last_line "$work/create-m00000.log"))"
+  fi
+  part create || return 0
+  wait_ssh "$bare"
+  log "bare install over plain SSH on an identical host (apt-get update, apt-get install docker.io)"
+  s=$EPOCHREALTIME
+  if "${SSH[@]}" "nick@$(host_ip "$bare")" \
+    'sudo DEBIAN_FRONTEND=noninteractive apt-get -q update >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io >/dev/null' \
+    2>"$work/bare.err"; then
+    fig_bare="bare install $(since "$s" %.1f) s"
+  else
+    fig_bare="bare install: not measured, it failed ($(tail -1 "$work/bare.err" | tr '|' '/'))"
+  fi
+  docker rm -f -v "$bare" >/dev/null
+  row "\`create -d generic --engine-install-method packages\` on a fresh host (Docker installed by us, up to a TLS-verified daemon), next to the bare \`apt-get update && apt-get install -y docker.io\` over plain SSH on an identical fresh host" \
+    "—" "$fig_fresh vs $fig_bare" "—"
+}
+
+bench_commands() {
+  local tool c ms
+  hf() { # CMD...: median of 20 runs in milliseconds, or nan when the command fails
+    if command -v hyperfine >/dev/null; then
+      hyperfine -N --style none --warmup 3 --runs 20 --export-csv "$work/hf.csv" "$*" >/dev/null 2>&1 \
+        || { echo nan; return; }
+      awk -F, 'NR==2 {printf "%.1f", $4 * 1000}' "$work/hf.csv"
+    else
+      local i s
+      "$@" >/dev/null 2>&1 || { echo nan; return; }
+      for i in $(seq 1 22); do
+        s=$(date +%s%N)
+        "$@" >/dev/null 2>&1
+        echo $((($(date +%s%N) - s) / 1000))
+      done | tail -n 20 | median | awk '{printf "%.1f", $1 / 1000}'
+    fi
+  }
+  if command -v hyperfine >/dev/null; then tool="hyperfine"; else tool="a timed loop"; fi
+  log "one machine's commands (median of 20 runs after 3 warm-ups, $tool)"
+  for c in status ip url env "ssh m00000 true"; do
+    local target=10 what="\`machine $c\` of one generic machine"
+    if [ "${c%% *}" = ssh ]; then target=150; what="\`machine ssh NAME true\`"; fi
+    # shellcheck disable=SC2086 # the command's words
+    if [ "${c%% *}" = ssh ]; then ms=$(hf "$bin" -s "$store" $c); else ms=$(hf "$bin" -s "$store" "$c" m00000); fi
+    if [ "$ms" = nan ]; then
+      row "$what" "< $target ms" "not measured: the command failed" "—"
+    else
+      row "$what (median of 20 runs after 3 warm-ups, $tool)" "< $target ms" "$ms ms" "$(verdict "$ms" "$target")"
+    fi
+  done
+}
+
+bench_ls() {
+  local n r k t u sy m ts cs ms running how what fig conns="" running1000=""
+  declare -A ls_t ls_c ls_m ls_runs
+  make_store() { # N DIR: m00000 and N-1 copies of it under other names
+    local n=$1 dir=$2 src="$store/machines/m00000" cfg name i
+    cp -a "$store" "$dir"
+    cfg=$(cat "$src/config.json")
+    for ((i = 1; i < n; i++)); do
+      printf -v name 'm%05d' "$i"
+      cp -a "$src" "$dir/machines/$name"
+      printf '%s\n' "${cfg/\"name\": \"m00000\"/\"name\": \"$name\"}" >"$dir/machines/$name/config.json"
+    done
+  }
+  for n in $sizes; do
+    log "ls over $n machines: building the store"
+    make_store "$n" "$work/ls$n"
+    r=$runs
+    ts=()
+    cs=()
+    ms=()
+    for ((k = 1; k <= r; k++)); do
+      /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" -s "$work/ls$n" ls >"$work/ls.out" 2>"$work/ls.err" || true
+      read -r t u sy m < <(tail -1 "$work/time")
+      ts+=("$t")
+      cs+=("$(fmt "$u + $sy")")
+      ms+=("$m")
+      running=$(awk 'NR>1 && $4=="Running"' "$work/ls.out" | wc -l)
+      log "ls over $n: $t s wall, ${cs[-1]} s CPU, $m KiB peak RSS, $running/$n Running"
+      if [ "$k" = 1 ] && [ "$n" -ge 5000 ] && lt 20 "$t"; then r=1; fi
+    done
+    ls_runs[$n]=$r
+    ls_t[$n]=$(printf '%s\n' "${ts[@]}" | median)
+    ls_m[$n]=$(printf '%s\n' "${ms[@]}" | median)
+    ls_c[$n]=$(printf '%s\n' "${cs[@]}" | median)
+    if [ "$n" = 1000 ]; then
+      log "ls over 1000: the TCP connections the host accepts during one ls"
+      local before after
+      before=$(tcp_opens "$fresh")
+      "$bin" -s "$work/ls$n" ls >"$work/ls.out" 2>/dev/null || true
+      after=$(tcp_opens "$fresh")
+      conns=$((after - before))
+      running1000=$(awk 'NR>1 && $4=="Running"' "$work/ls.out" | wc -l)
+    fi
+    rm -rf "$work/ls$n"
+  done
+  for n in $sizes; do
+    t=${ls_t[$n]}
+    m=${ls_m[$n]}
+    how="median of ${ls_runs[$n]} runs"
+    if [ "${ls_runs[$n]}" = 1 ]; then
+      how="one run"
+      [ "$runs" = 1 ] || how="one run: a run takes over 20 s"
+    fi
+    what="\`machine ls\` over $(thousands "$n") generic machines, one real host behind them ($how)"
+    fig="$(fmt "$t" %.2f) s wall ($(fmt "$t*1000/$n" %.2f) ms per machine; $(fmt "${ls_c[$n]}" %.2f) s CPU, user + system), $(fmt "$m/1024" %.1f) MB peak RSS"
+    if [ "$n" = 1000 ]; then
+      row "$what" "< 1 s and < 100 MB" "$fig" "time $(verdict "$t" 1), memory $(verdict "$m" $((100 * 1024)))"
+    else
+      row "$what" "—" "$fig" "—"
+    fi
+  done
+  if [ -n "$conns" ]; then
+    row "TCP connections the host accepted during one \`ls\` over 1,000 machines, next to its Running rows" \
+      "equal" "$conns connections, $running1000 Running rows" "$(if [ "$conns" = "$running1000" ]; then echo met; else echo missed; fi)"
+  fi
+  local sz i a b growth="" ok=yes
+  read -r -a sz <<<"$sizes"
+  if [ ${#sz[@]} -ge 2 ]; then
+    for ((i = 1; i < ${#sz[@]}; i++)); do
+      a=${sz[$((i - 1))]}
+      b=${sz[$i]}
+      growth+="$(thousands "$a")→$(thousands "$b") machines (×$(fmt "$b/$a" %.0f)): time ×$(fmt "${ls_t[$b]}/${ls_t[$a]}" %.1f), memory ×$(fmt "${ls_m[$b]}/${ls_m[$a]}" %.1f); "
+      lt "$(fmt "${ls_t[$b]}/${ls_t[$a]}" %.3f)" "$(fmt "$b/$a*1.1" %.3f)" || ok=no
+      lt "$(fmt "${ls_m[$b]}/${ls_m[$a]}" %.3f)" "$(fmt "$b/$a*1.1" %.3f)" || ok=no
+    done
+    row "\`machine ls\`: how time and memory grow with the number of machines" "linear or better" "${growth%; }" \
+      "$(if [ $ok = yes ]; then echo met; else echo "missed (over 1.1× linear)"; fi)"
+  fi
+}
+
+# hosts that already run Docker: Debian's docker.io installed with apt-get outside machine
+# (baked into an image; systemd starts docker.service at boot), cached by a hash of the recipe
+DOCKER_HOST_IMAGE=machine-bench-dockerhost:bookworm
+build_dockerhost_image() {
+  local dockerfile recipe ctx
+  dockerfile='FROM machine-testhost:bookworm
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+CMD ["/usr/local/sbin/testhost-init"]'
+  recipe=$( { echo "$dockerfile"; docker image inspect -f '{{.Id}}' machine-testhost:bookworm; } | sha256sum | cut -c1-16)
+  if [ "$(docker image inspect -f '{{index .Config.Labels "recipe"}}' "$DOCKER_HOST_IMAGE" 2>/dev/null)" = "$recipe" ]; then
+    return 0
+  fi
+  log "building $DOCKER_HOST_IMAGE (docker.io from Debian's packages, about a minute)"
+  ctx="$work/dockerhost"
+  mkdir -p "$ctx"
+  echo "$dockerfile" >"$ctx/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q --label "recipe=$recipe" -t "$DOCKER_HOST_IMAGE" "$ctx" >"$ctx/build.log" 2>&1 \
+    || { tail -30 "$ctx/build.log" >&2; return 1; }
+}
+
+bench_dockerhosts() {
+  local i l0 l t before restart s p failed=0 lsum=0 times=() l0s=() per=()
+  if ! build_dockerhost_image; then
+    row "\`create\` on hosts that already run Docker, one and 10 at once" "< 1 s, 1 SSH login; about 6.7 s" "not measured: the host image with Docker could not be built" "—"
+    return
+  fi
+  log "starting 11 hosts that already run Docker"
+  for i in $(seq 0 10); do start_host "$prefix-d$i" "$DOCKER_HOST_IMAGE"; done
+  for i in $(seq 0 10); do
+    wait_ssh "$prefix-d$i"
+    wait_docker "$prefix-d$i"
+  done
+  sleep 3 # let the hosts' boot settle
+  log "create on a host that already runs Docker"
+  l0=$(logins "$prefix-d0")
+  if t=$(create_generic "$work/pre" p0 "$prefix-d0"); then
+    sleep 1 # journald
+    l=$(($(logins "$prefix-d0") - l0))
+    before=$(between "$work/create-p0.log" "pre-create checks" "Restarting Docker")
+    restart=$(between "$work/create-p0.log" "Restarting Docker" "Docker is up")
+    row "\`create -d generic --engine-install-method packages\` on a host that already runs Docker (Debian's docker.io, installed with apt-get, never provisioned by us), up to a TLS-verified daemon" \
+      "< 1 s, 1 SSH login" "$(fmt "$t" %.2f) s: about $before s up to restarting the host's dockerd, $restart s from there to its TLS answer; $(logins_word "$l")" \
+      "time $(verdict "$t" 1), logins $(if [ "$l" = 1 ]; then echo met; else echo missed; fi)"
+  else
+    row "\`create\` on a host that already runs Docker" "< 1 s, 1 SSH login" "not measured: create failed ($(last_line "$work/create-p0.log"))" "—"
+  fi
+  docker rm -f -v "$prefix-d0" >/dev/null
+  log "10 creates at once on one store"
+  for i in $(seq 1 10); do l0s[i]=$(logins "$prefix-d$i"); done
+  local pids=()
+  s=$EPOCHREALTIME
+  for i in $(seq 1 10); do
+    create_generic "$work/par" "p$i" "$prefix-d$i" >"$work/par-time-$i" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+  t=$(since "$s")
+  sleep 1 # journald
+  for i in $(seq 1 10); do
+    per+=("$(($(logins "$prefix-d$i") - l0s[i]))")
+    lsum=$((lsum + per[-1]))
+    times+=("$(cat "$work/par-time-$i")")
+  done
+  row "10 \`machine create\` at once on one store, on 10 hosts that already run Docker (wall time)" \
+    "about 6.7 s (the floor set by the hosts' own dockerd restarts on 2 shared cores)" \
+    "$(fmt "$t" %.2f) s; $((10 - failed))/10 succeeded; each create $(printf '%s\n' "${times[@]}" | sort -g | head -1)-$(printf '%s\n' "${times[@]}" | sort -g | tail -1) s; SSH logins per host: $(printf '%s\n' "${per[@]}" | sort -n | uniq -c | awk '{printf "%s%s on %s", (NR>1 ? ", " : ""), $2, $1}') hosts" "—"
+  for i in $(seq 1 10); do docker rm -f -v "$prefix-d$i" >/dev/null; done
+}
+
+bench_vsphere() {
+  local vc="$work/vcsim" port run s t i name src cfg
+  mkdir -p "$vc"
+  log "vSphere: starting the simulator"
+  VCSIM_BUSYBOX=machine-testhost-cloudinit:bookworm "$repo/target/vcsim/vcsim" -tls -listen 127.0.0.1:0 \
+    -username root -password 12345678 -shape one -cert-out "$vc/cert.pem" -url-out "$vc/url" \
+    >"$vc/out.log" 2>"$vc/err.log" &
+  vcsim_pid=$!
+  for _ in $(seq 1 300); do
+    [ -s "$vc/url" ] && break
+    sleep 0.1
+  done
+  if [ ! -s "$vc/url" ]; then
+    row "\`machine ls\` over 100 vSphere machines (simulator)" "1 vCenter login" "not measured: the simulator did not start" "—"
+    return
+  fi
+  port=$(sed -E 's#.*:([0-9]+)/.*#\1#' "$vc/url")
+  soap() {
+    curl -sS --cacert "$vc/cert.pem" -b "$vc/jar" -c "$vc/jar" -H 'Content-Type: text/xml' --data-binary \
+      "<?xml version=\"1.0\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>$1</soapenv:Body></soapenv:Envelope>" \
+      "https://127.0.0.1:$port/sdk"
+  }
+  # vCenter's own count of logins (UserLoginSessionEvent), read in one session of our own
+  soap '<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>root</userName><password>12345678</password></Login>' >/dev/null
+  vc_logins() {
+    soap '<QueryEvents xmlns="urn:vim25"><_this type="EventManager">EventManager</_this><filter><eventTypeId>UserLoginSessionEvent</eventTypeId><maxCount>1000</maxCount></filter></QueryEvents>' \
+      | { grep -o ':type="UserLoginSessionEvent"' || true; } | wc -l
+  }
+  head -c 4096 /dev/zero | tr '\0' '\1' >"$vc/docker-ready.iso"
+  # the VM's backing container: a test host with cloud-init (tests/support host_run_flags)
+  run='["--restart","unless-stopped","--cap-add","ALL","--cap-drop","SYS_RESOURCE","--security-opt","seccomp=unconfined","--security-opt","apparmor=unconfined","--cgroupns=host","-v","/sys/fs/cgroup:/sys/fs/cgroup:rw","-v","/var/lib/docker","--tmpfs","/run","--tmpfs","/run/lock","--tmpfs","/tmp","--stop-signal","SIGRTMIN+3","--tmpfs","/sys/class","machine-testhost-cloudinit:bookworm"]'
+  vsphere_store="$work/vstore"
+  log "vSphere: create one VM (Docker from Debian's packages)"
+  s=$EPOCHREALTIME
+  if ! "$bin" -s "$vsphere_store" create -d vmwarevsphere --vmwarevsphere-vcenter=127.0.0.1 \
+    --vmwarevsphere-vcenter-port="$port" --vmwarevsphere-username=root --vmwarevsphere-password=12345678 \
+    --vmwarevsphere-cpu-count=1 --vmwarevsphere-memory-size=512 --vmwarevsphere-disk-size=10240 \
+    --vmwarevsphere-ca-cert="$vc/cert.pem" --vmwarevsphere-boot2docker-url="$vc/docker-ready.iso" \
+    "--vmwarevsphere-cfgparam=RUN.container=$run" --engine-install-method packages "${prefix}v00000" \
+    >/dev/null 2>"$work/create-vsphere.log"; then
+    row "\`machine ls\` over 100 vSphere machines (simulator)" "1 vCenter login" \
+      "not measured: \`machine create -d vmwarevsphere\` failed ($(tail -1 "$work/create-vsphere.log" | tr '|' '/'))" "—"
+    return
+  fi
+  row "\`create -d vmwarevsphere\` in the simulator (a VM backed by a real test host; Docker from Debian's packages)" "—" "$(since "$s" %.1f) s" "—"
+  src="$vsphere_store/machines/${prefix}v00000"
+  cfg=$(cat "$src/config.json")
+  for ((i = 1; i < 100; i++)); do
+    printf -v name '%sv%05d' "$prefix" "$i"
+    cp -a "$src" "$vsphere_store/machines/$name"
+    printf '%s\n' "${cfg/\"name\": \"${prefix}v00000\"/\"name\": \"$name\"}" >"$vsphere_store/machines/$name/config.json"
+  done
+  local vt vlogins vrows vpeak
+  vs_ls() { # STATE: median time of $runs ls; logins during the last; its rows in STATE
+    local ts=() k before t m
+    for ((k = 1; k <= runs; k++)); do
+      before=$(vc_logins)
+      /usr/bin/time -f '%e %M' -o "$work/time" "$bin" -s "$vsphere_store" ls >"$work/ls.out" 2>/dev/null || true
+      read -r t m < <(tail -1 "$work/time")
+      ts+=("$t")
+      vlogins=$(($(vc_logins) - before))
+    done
+    vt=$(printf '%s\n' "${ts[@]}" | median)
+    vpeak=$m
+    vrows=$(awk -v w="$1" 'NR>1 && $4==w' "$work/ls.out" | wc -l)
+  }
+  log "vSphere: ls over 100 machines, the VM running"
+  vs_ls Running
+  row "\`machine ls\` over 100 vSphere machines of one vCenter (simulator), the VM running (median of $runs)" \
+    "1 vCenter login" "$(fmt "$vt" %.2f) s, $(fmt "$vpeak/1024" %.1f) MB peak RSS; $(plural "$vlogins" "vCenter login") in one ls; $vrows/100 Running" \
+    "$(if [ "$vlogins" = 1 ]; then echo met; else echo missed; fi)"
+  log "vSphere: stopping the VM; ls over 100 machines, the VM stopped (every row asks the driver)"
+  if "$bin" -s "$vsphere_store" stop "${prefix}v00000" >/dev/null 2>&1; then
+    vs_ls Stopped
+    row "\`machine ls\` over 100 vSphere machines, the VM stopped (no daemon answers: every row asks the driver for the state; median of $runs)" \
+      "1 vCenter login" "$(fmt "$vt" %.2f) s; $(plural "$vlogins" "vCenter login") in one ls; $vrows/100 Stopped" \
+      "$(if [ "$vlogins" = 1 ]; then echo met; else echo missed; fi)"
+  else
+    row "\`machine ls\` over 100 vSphere machines, the VM stopped" "1 vCenter login" "not measured: \`machine stop\` failed" "—"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# the run: the protocol first, while nothing else of ours runs
+if part protocol; then bench_protocol; fi
+if part create || part commands || part ls; then
+  fresh_ok=""
+  bench_fresh
+  if [ -n "$fresh_ok" ]; then
+    if part commands; then bench_commands; fi
+    if part ls; then bench_ls; fi
+  elif part commands || part ls; then
+    row "\`machine status/ip/url/env/ssh\`, \`machine ls\` over many machines" "see the targets above" "not measured: the machine they need could not be created ($(last_line "$work/create-m00000.log"))" "—"
+  fi
+  docker rm -f -v "$fresh" >/dev/null
+fi
+if part dockerhosts; then bench_dockerhosts; fi
+if part vsphere; then bench_vsphere; fi
+
+# ---------------------------------------------------------------------------------------------
+# the table
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+# shellcheck disable=SC1091
+os=$(. /etc/os-release && echo "$PRETTY_NAME")
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || rev="$rev + uncommitted changes"
+echo "### Benchmarks (\`scripts/bench.sh\`)"
+echo
+echo "Ran on: $(nproc) CPUs (nproc), $mem memory, CPU \"$cpu\"; $os, kernel $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC'); commit $rev, release build."
+echo "Load average at the start: $load_start (1, 5, 15 min); at the end: $(cut -d' ' -f1-3 /proc/loadavg). The whole run took $(($(date +%s) - t_start)) s."
+echo
+echo "| measure | target | figure | target met? |"
+echo "| --- | --- | --- | --- |"
+printf '%s\n' "${rows[@]}"
