@@ -321,11 +321,11 @@ bench_ls() {
     for ((i = 1; i < ${#sz[@]}; i++)); do
       a=${sz[$((i - 1))]}
       b=${sz[$i]}
-      growth+="$(thousands "$a")→$(thousands "$b") machines (×$(fmt "$b/$a" %.0f)): time ×$(fmt "${ls_t[$b]}/${ls_t[$a]}" %.1f), memory ×$(fmt "${ls_m[$b]}/${ls_m[$a]}" %.1f); "
+      growth+="$(thousands "$a")→$(thousands "$b") machines (×$(fmt "$b/$a" %.0f)): wall time ×$(fmt "${ls_t[$b]}/${ls_t[$a]}" %.1f) (CPU ×$(fmt "${ls_c[$b]}/${ls_c[$a]}" %.1f)), memory ×$(fmt "${ls_m[$b]}/${ls_m[$a]}" %.1f); "
       lt "$(fmt "${ls_t[$b]}/${ls_t[$a]}" %.3f)" "$(fmt "$b/$a*1.1" %.3f)" || ok=no
       lt "$(fmt "${ls_m[$b]}/${ls_m[$a]}" %.3f)" "$(fmt "$b/$a*1.1" %.3f)" || ok=no
     done
-    row "\`machine ls\`: how time and memory grow with the number of machines" "linear or better" "${growth%; }" \
+    row "\`machine ls\`: how wall time and memory grow with the number of machines (met: each within 1.1× of linear)" "linear or better" "${growth%; }" \
       "$(if [ $ok = yes ]; then echo met; else echo "missed (over 1.1× linear)"; fi)"
   fi
 }
