@@ -104,7 +104,10 @@ fn check_created_machine(cli: &Cli, host: &TestHost, name: &str) -> Vec<(String,
 
 /// Logins sshd on `host` has accepted so far (its log's "Accepted publickey" lines).
 fn ssh_logins(host: &TestHost) -> usize {
-    host.exec("journalctl -u ssh --no-pager -o cat | grep -c '^Accepted publickey' || true")
+    // by syslog identifier: journald may file the line under the login's session, not ssh.service
+    host.exec(
+        "journalctl -t sshd -t sshd-session --no-pager -o cat | grep -c '^Accepted publickey' || true",
+    )
         .trim()
         .parse()
         .expect("a count")
@@ -293,7 +296,7 @@ fn generic_create_with_distribution_packages() {
         ssh_logins(&host) - logins_before,
         1,
         "SSH logins during create (sshd's log):\n{}",
-        host.exec("journalctl -u ssh --no-pager | grep -i accepted || true")
+        host.exec("journalctl -t sshd -t sshd-session --no-pager | grep -i accepted || true")
     );
     let pkg = host.exec("dpkg-query -W -f='${Status} ${Version}' docker.io");
     assert!(
