@@ -238,6 +238,36 @@ fn stored_moref(cli: &Cli, name: &str) -> Option<String> {
     find_key(&json, "moref").filter(|m| !m.is_empty())
 }
 
+/// The stderr lines a running command printed so far.
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Starts `machine create` of `name` in `sim` (the install script served by the returned
+/// server), collecting its stderr lines as they come (a thread that ends with the command).
+fn start_create(
+    cli: &Cli,
+    sim: &mut Vcsim,
+    name: &str,
+) -> (FileServer, Child, Lines, std::thread::JoinHandle<()>) {
+    let server = FileServer::start("/install.sh", install_script());
+    let args = create_args(sim, &server, name);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = cli
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("machine create");
+    let lines = Lines::default();
+    let (stderr, seen) = (child.stderr.take().unwrap(), lines.clone());
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("create: {line}");
+            seen.lock().unwrap().push(line);
+        }
+    });
+    (server, child, lines, reader)
+}
+
 /// Starts `machine create`, sends `signal` once `ready` says so (given the stderr lines so far
 /// and the stored moref), and checks what a user would: the command ends saying it removed what
 /// it made, no VM is left in vCenter and no machine in the store.
@@ -246,23 +276,7 @@ fn interrupt_create(signal: &str, ready: impl Fn(&[String], bool) -> bool) {
     let mut sim = Vcsim::start();
     let cli = Cli::new();
     let name = unique_name("cancelvm");
-    let server = FileServer::start("/install.sh", install_script());
-    let args = create_args(&mut sim, &server, &name);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = cli
-        .command(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("machine create");
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let (stderr, seen) = (child.stderr.take().unwrap(), lines.clone());
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("create: {line}");
-            seen.lock().unwrap().push(line);
-        }
-    });
+    let (_server, mut child, lines, reader) = start_create(&cli, &mut sim, &name);
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut moref = None;
     loop {
@@ -347,23 +361,7 @@ fn a_second_sigint_exits_at_once_and_rm_removes_what_was_left() {
     let mut sim = Vcsim::start();
     let cli = Cli::new();
     let name = unique_name("twicevm");
-    let server = FileServer::start("/install.sh", install_script());
-    let args = create_args(&mut sim, &server, &name);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = cli
-        .command(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("machine create");
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let (stderr, seen) = (child.stderr.take().unwrap(), lines.clone());
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("create: {line}");
-            seen.lock().unwrap().push(line);
-        }
-    });
+    let (_server, mut child, lines, reader) = start_create(&cli, &mut sim, &name);
     let deadline = Instant::now() + Duration::from_secs(120);
     let moref = loop {
         assert!(Instant::now() < deadline, "the VM was never stored");
