@@ -350,9 +350,13 @@ impl Manager {
     /// One machine's row, or `None` when the record does not match the filter.
     async fn row(&self, name: &str, opts: &ListOptions, query: bool) -> Option<MachineRow> {
         let started = Instant::now();
-        let mut r = MachineRow::new(name);
-        let m = match self.load_for_listing(name).await {
-            Ok(m) => m,
+        match self.load_for_listing(name).await {
+            Ok(m) => {
+                if !opts.filter.matches_record(m.config()) {
+                    return None;
+                }
+                Some(row_of(&m, opts, query, started).await)
+            }
             Err(e) => {
                 // a broken record matches no record filter, but is never hidden without one
                 let record_filter =
@@ -360,80 +364,26 @@ impl Manager {
                 if record_filter || opts.filter.needs_state() {
                     return None;
                 }
+                let mut r = MachineRow::new(name);
                 r.state = Some(State::Error);
                 r.error = Some(RowError::BrokenRecord(e.to_string()));
-                return Some(r);
+                Some(r)
             }
+        }
+    }
+
+    /// One machine's row as `ls` makes it (so its state the fast way: a daemon that answers
+    /// over TLS is Running, and only otherwise is the driver asked), each question within
+    /// `timeout`. Errors only when the machine cannot be loaded; what the machine answers,
+    /// including its errors, is in the row.
+    pub async fn status(&self, name: &str, timeout: Duration) -> Result<MachineRow> {
+        let started = Instant::now();
+        let m = self.load_for_listing(name).await?;
+        let opts = ListOptions {
+            timeout,
+            ..ListOptions::default()
         };
-        let c = m.config();
-        if !opts.filter.matches_record(c) {
-            return None;
-        }
-        r.driver = c.driver_alias.clone();
-        r.labels = c.engine.labels.clone();
-        r.error = match (c.phase, &c.last_error) {
-            (Phase::Ready, _) => None,
-            (Phase::Failed, e) => Some(RowError::CreateFailed(e.clone())),
-            _ => Some(RowError::CreateUnfinished),
-        };
-        if !query {
-            return Some(r);
-        }
-        // What a row needs decides what is asked: a daemon that answers over TLS is Running
-        // (and says its version), so the driver is asked for the state only when it does not.
-        let t = opts.timeout;
-        let deadline = started + t;
-        let mut docker_error = None;
-        if c.phase == Phase::Ready {
-            if let Ok(a) = m.access_within(t).await {
-                let first = (t / 3).clamp(Duration::from_millis(500), Duration::from_secs(2));
-                match m.ping_docker_at(&a.docker_url, first).await {
-                    Ok(v) => {
-                        r.state = Some(State::Running);
-                        r.docker_version = Some(v.version);
-                        r.url = Some(a.docker_url);
-                    }
-                    Err(e) => {
-                        docker_error = Some(e.to_string());
-                        r.url = Some(a.docker_url);
-                    }
-                }
-            }
-        }
-        if r.state.is_none() {
-            // what is left of the time, and a little grace for the driver's own answer
-            let left = deadline.saturating_duration_since(Instant::now()) + STATE_GRACE;
-            match m.state_within(left).await {
-                Ok(s) => r.state = Some(s),
-                Err(Error::DriverTimeout { .. }) => {
-                    r.state = Some(State::Timeout);
-                    r.error = Some(RowError::StateTimeout(t));
-                }
-                Err(e) => {
-                    r.state = Some(State::Error);
-                    r.error = Some(RowError::Driver(e.to_string()));
-                }
-            }
-            if r.state == Some(State::Running) {
-                if r.url.is_none() {
-                    if let Ok(a) = m.access_within(t).await {
-                        r.url = Some(a.docker_url);
-                    }
-                }
-                if let Some(e) = docker_error {
-                    r.error.get_or_insert(RowError::Docker(e));
-                }
-            } else {
-                // Docker Machine shows the URL of running machines only
-                r.url = None;
-            }
-        }
-        r.active = match (&r.url, &opts.docker_host) {
-            (Some(u), Some(h)) => u == h,
-            _ => false,
-        };
-        r.response_time = started.elapsed();
-        Some(r)
+        Ok(row_of(&m, &opts, true, started).await)
     }
 
     /// A machine's handle with its client certificates read in the same store round trip.
@@ -508,6 +458,82 @@ impl Manager {
             }
         }
     }
+}
+
+/// A loaded machine's row (see [`Manager::status`]); `started` is when the row was begun.
+async fn row_of(
+    m: &crate::Machine,
+    opts: &ListOptions,
+    query: bool,
+    started: Instant,
+) -> MachineRow {
+    let c = m.config();
+    let mut r = MachineRow::new(&c.name);
+    r.driver = c.driver_alias.clone();
+    r.labels = c.engine.labels.clone();
+    r.error = match (c.phase, &c.last_error) {
+        (Phase::Ready, _) => None,
+        (Phase::Failed, e) => Some(RowError::CreateFailed(e.clone())),
+        _ => Some(RowError::CreateUnfinished),
+    };
+    if !query {
+        return r;
+    }
+    // What a row needs decides what is asked: a daemon that answers over TLS is Running
+    // (and says its version), so the driver is asked for the state only when it does not.
+    let t = opts.timeout;
+    let deadline = started + t;
+    let mut docker_error = None;
+    if c.phase == Phase::Ready {
+        if let Ok(a) = m.access_within(t).await {
+            let first = (t / 3).clamp(Duration::from_millis(500), Duration::from_secs(2));
+            match m.ping_docker_at(&a.docker_url, first).await {
+                Ok(v) => {
+                    r.state = Some(State::Running);
+                    r.docker_version = Some(v.version);
+                    r.url = Some(a.docker_url);
+                }
+                Err(e) => {
+                    docker_error = Some(e.to_string());
+                    r.url = Some(a.docker_url);
+                }
+            }
+        }
+    }
+    if r.state.is_none() {
+        // what is left of the time, and a little grace for the driver's own answer
+        let left = deadline.saturating_duration_since(Instant::now()) + STATE_GRACE;
+        match m.state_within(left).await {
+            Ok(s) => r.state = Some(s),
+            Err(Error::DriverTimeout { .. }) => {
+                r.state = Some(State::Timeout);
+                r.error = Some(RowError::StateTimeout(t));
+            }
+            Err(e) => {
+                r.state = Some(State::Error);
+                r.error = Some(RowError::Driver(e.to_string()));
+            }
+        }
+        if r.state == Some(State::Running) {
+            if r.url.is_none() {
+                if let Ok(a) = m.access_within(t).await {
+                    r.url = Some(a.docker_url);
+                }
+            }
+            if let Some(e) = docker_error {
+                r.error.get_or_insert(RowError::Docker(e));
+            }
+        } else {
+            // Docker Machine shows the URL of running machines only
+            r.url = None;
+        }
+    }
+    r.active = match (&r.url, &opts.docker_host) {
+        (Some(u), Some(h)) => u == h,
+        _ => false,
+    };
+    r.response_time = started.elapsed();
+    r
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 use crate::template;
 use crate::App;
 use machine_core::engine::EngineOptions;
-use machine_core::{Action, Machine};
+use machine_core::{Action, Machine, RowError, State};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
@@ -16,6 +17,9 @@ pub const DEFAULT_NAME: &str = "default";
 
 /// How many machines one command works on at once.
 const CONCURRENCY: usize = 16;
+
+/// How long `status` waits for each answer (the daemon's, then the driver's).
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn names_or_default(names: Vec<String>) -> Vec<String> {
     if names.is_empty() {
@@ -26,9 +30,19 @@ fn names_or_default(names: Vec<String>) -> Vec<String> {
 }
 
 pub async fn status(app: &App, name: &str) -> CmdResult {
-    let m = app.manager.load(name).await?;
-    println!("{}", m.state().await?);
-    Ok(ExitCode::SUCCESS)
+    // as `ls` asks: a daemon that answers over TLS is Running, else the driver says
+    let row = app.manager.status(name, STATUS_TIMEOUT).await?;
+    match (row.state, &row.error) {
+        (
+            Some(State::Error | State::Timeout) | None,
+            Some(e @ (RowError::Driver(_) | RowError::StateTimeout(_))),
+        ) => Err(format!("Error getting state for host {name}: {e}").into()),
+        (Some(state), _) => {
+            println!("{state}");
+            Ok(ExitCode::SUCCESS)
+        }
+        (None, _) => Err(format!("Error getting state for host {name}: unknown").into()),
+    }
 }
 
 pub async fn url(app: &App, name: &str) -> CmdResult {

@@ -72,4 +72,12 @@ fn ls_with_unreachable_machines_returns_within_its_timeout() {
         assert_eq!(state("closed"), "Stopped", "{}", table.raw);
         assert_eq!(state(&stopped), "Stopped", "{}", table.raw);
     }
+    // `status` decides as `ls` does: the daemon answers → Running, else the driver's state
+    for (name, want) in [
+        (&healthy[..], "Running"),
+        ("closed", "Stopped"),
+        (&stopped[..], "Stopped"),
+    ] {
+        assert_eq!(cli.ok(&["status", name]).trim(), want, "status {name}");
+    }
 }

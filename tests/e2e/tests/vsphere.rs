@@ -202,6 +202,7 @@ fn vsphere_scenario_step5_with_the_cli() {
     let props = sim.vm_props(&moref).unwrap();
     assert_eq!(prop(&props, "runtime.powerState"), "poweredOff");
     assert_eq!(cli.ls().row(&name).unwrap()["STATE"], "Stopped");
+    assert_eq!(cli.ok(&["status", &name]).trim(), "Stopped");
     timed("machine start", || {
         cli.call_with_timeout(&["start", &name], CREATE_TIMEOUT)
     });
