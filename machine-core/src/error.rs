@@ -3,6 +3,7 @@
 //! type (ssh, cert, provision, store, ...) that converts into [`Error`] with `?`.
 
 use crate::store::StoreError;
+use driver_protocol::calls::State;
 use driver_protocol::ErrorKind;
 use std::path::PathBuf;
 
@@ -17,10 +18,10 @@ pub enum Error {
     #[error("invalid machine name \"{0}\": use letters, digits, dots and dashes, starting and ending each part with a letter or digit, at most 63 characters")]
     InvalidName(String),
     /// No machine of that name.
-    #[error("machine \"{0}\" does not exist")]
+    #[error("Docker machine \"{0}\" does not exist")]
     NotFound(String),
     /// A machine of that name exists.
-    #[error("machine \"{0}\" already exists")]
+    #[error("Docker machine \"{0}\" already exists")]
     AlreadyExists(String),
     /// The store failed, or holds a broken record.
     #[error(transparent)]
@@ -130,6 +131,22 @@ pub enum Error {
         /// Why create failed.
         source: Box<Error>,
     },
+    /// The machine is not running, so its daemon cannot be reached.
+    #[error("machine \"{machine}\" is not running (its state is {state})")]
+    NotRunning {
+        /// The machine.
+        machine: String,
+        /// Its state, as its driver reports it.
+        state: State,
+    },
+    /// The driver's pre-create check refused the machine's options (nothing was made).
+    #[error("Error with pre-create check: {source}")]
+    PreCreateCheck {
+        /// The driver.
+        driver: String,
+        /// Why the driver refused.
+        source: Box<Error>,
+    },
     /// The operation was cancelled; `undone` says whether what it had made was removed.
     #[error("{operation} of machine \"{machine}\" was cancelled")]
     Cancelled {
@@ -214,8 +231,19 @@ impl Error {
     pub fn driver_kind(&self) -> Option<ErrorKind> {
         match self {
             Error::Driver { kind, .. } => Some(*kind),
-            Error::CreateFailed { source, .. } => source.driver_kind(),
+            Error::CreateFailed { source, .. } | Error::PreCreateCheck { source, .. } => {
+                source.driver_kind()
+            }
             _ => None,
+        }
+    }
+
+    /// Whether the driver's pre-create check failed (Docker Machine exits with status 3 then).
+    pub fn is_pre_create_check(&self) -> bool {
+        match self {
+            Error::PreCreateCheck { .. } => true,
+            Error::CreateFailed { source, .. } => source.is_pre_create_check(),
+            _ => false,
         }
     }
 

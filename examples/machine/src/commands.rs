@@ -77,7 +77,7 @@ pub async fn config(app: &App, name: &str) -> CmdResult {
         files.ca_cert.display(),
         files.client_cert.display(),
         files.client_key.display(),
-        m.url().await?
+        m.checked_url().await?
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -240,7 +240,17 @@ pub async fn each(app: &App, names: Vec<String>, action: Action) -> CmdResult {
     })
 }
 
-fn confirm(question: &str) -> std::io::Result<bool> {
+/// Asks on the terminal; without one (a script, CI) there is nobody to ask, and that is an
+/// error naming the flag that answers yes, never a silent "no".
+fn confirm(question: &str, yes_flag: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        let first = question.lines().next().unwrap_or(question);
+        return Err(format!(
+            "{first}: there is no terminal to confirm on; pass {yes_flag} to go ahead without asking"
+        )
+        .into());
+    }
     print!("{question} (y/n): ");
     std::io::stdout().flush()?;
     let mut answer = String::new();
@@ -254,17 +264,25 @@ pub async fn regenerate_certs(
     client_certs: bool,
     names: Vec<String>,
 ) -> CmdResult {
-    if !force && !confirm("Regenerate TLS machine certs?  Warning: this is irreversible.")? {
+    if !force
+        && !confirm(
+            "Regenerate TLS machine certs?  Warning: this is irreversible.",
+            "-f",
+        )?
+    {
         return Ok(ExitCode::SUCCESS);
     }
     each(app, names, Action::RegenerateCerts { client_certs }).await
 }
 
 pub async fn rm(app: &App, force: bool, yes: bool, names: Vec<String>) -> CmdResult {
-    if !yes {
-        println!("About to remove {}", names.join(", "));
-        println!("WARNING: This action will delete both local reference and remote instance.");
-        if !confirm("Are you sure?")? {
+    // as in Docker Machine, -f also means yes
+    if !(yes || force) {
+        let question = format!(
+            "About to remove {}\nWARNING: This action will delete both local reference and remote instance.\nAre you sure?",
+            names.join(", ")
+        );
+        if !confirm(&question, "-y")? {
             return Ok(ExitCode::SUCCESS);
         }
     }

@@ -77,10 +77,32 @@ fn engine_flags(cmd: Command) -> Command {
             .help("Storage driver (default: the daemon's choice)"),
     )
     .arg(list("tls-san", "Extra name or address in the server certificate (repeatable)"))
-    // Docker Machine's swarm flags: accepted so old scripts parse, refused when used
-    .arg(Arg::new("swarm").long("swarm").action(ArgAction::SetTrue).hide(true))
-    .arg(Arg::new("swarm-master").long("swarm-master").action(ArgAction::SetTrue).hide(true))
-    .arg(Arg::new("swarm-discovery").long("swarm-discovery").hide(true))
+    .args(swarm_flags())
+}
+
+/// Docker Machine's classic-Swarm flags (with whether each takes a value): accepted so old
+/// scripts parse, refused with one message when used.
+const SWARM_FLAGS: [(&str, bool); 10] = [
+    ("swarm", false),
+    ("swarm-master", false),
+    ("swarm-experimental", false),
+    ("swarm-image", true),
+    ("swarm-discovery", true),
+    ("swarm-strategy", true),
+    ("swarm-host", true),
+    ("swarm-addr", true),
+    ("swarm-opt", true),
+    ("swarm-join-opt", true),
+];
+
+fn swarm_flags() -> impl Iterator<Item = Arg> {
+    SWARM_FLAGS.iter().map(|&(name, value)| {
+        let arg = Arg::new(name).long(name).hide(true);
+        match value {
+            true => arg.action(ArgAction::Append),
+            false => arg.action(ArgAction::SetTrue),
+        }
+    })
 }
 
 fn driver_flag(o: &OptionSpec) -> Arg {
@@ -108,7 +130,7 @@ fn driver_flag(o: &OptionSpec) -> Arg {
     match o.kind {
         OptionType::Bool => arg
             .action(ArgAction::SetTrue)
-            .value_parser(clap::builder::FalseyValueParser::new()),
+            .value_parser(clap::builder::BoolishValueParser::new()),
         OptionType::StringList => arg.action(ArgAction::Append).value_name("VALUE"),
         OptionType::Int => arg.value_name("N").value_parser(clap::value_parser!(i64)),
         _ => arg.value_name("VALUE"),
@@ -168,11 +190,27 @@ fn driver_options(info: &DriverInfo, m: &ArgMatches) -> Map<String, Value> {
                 .map(|n| Value::from(*n))
                 .unwrap_or(Value::Null),
 
-            OptionType::StringList => Value::Array(
-                m.get_many::<String>(&o.name)
-                    .map(|vals| vals.map(|s| Value::String(s.clone())).collect())
-                    .unwrap_or_default(),
-            ),
+            // a list from the environment is comma-separated, as Docker Machine read it
+            // (`VSPHERE_NETWORK=a,b`); on the command line the flag is repeated
+            OptionType::StringList => {
+                let from_env =
+                    m.value_source(&o.name) == Some(clap::parser::ValueSource::EnvVariable);
+                Value::Array(
+                    m.get_many::<String>(&o.name)
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|v| match from_env {
+                            true => v
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|p| !p.is_empty())
+                                .collect(),
+                            false => vec![v.as_str()],
+                        })
+                        .map(|s| Value::String(s.to_string()))
+                        .collect(),
+                )
+            }
             _ => m
                 .get_one::<String>(&o.name)
                 .map(|s| Value::String(s.clone()))
@@ -249,11 +287,11 @@ pub async fn run(app: &App, args: Vec<String>) -> Result<ExitCode, Box<dyn std::
     let Some(name) = m.get_one::<String>("name") else {
         return Err("no machine name given: `machine create -d DRIVER [FLAGS] NAME`".into());
     };
-    if m.get_flag("swarm")
-        || m.get_flag("swarm-master")
-        || m.get_one::<String>("swarm-discovery").is_some()
+    if SWARM_FLAGS
+        .iter()
+        .any(|(f, _)| m.value_source(f) == Some(clap::parser::ValueSource::CommandLine))
     {
-        return Err("Docker Swarm (classic) flags are not supported: create the machines, then `docker swarm init` on one of them".into());
+        return Err(crate::hints::SWARM_CLASSIC.into());
     }
     let mut opts = CreateOptions::new(driver);
     opts.driver_options = driver_options(&info, &m).into();
@@ -340,6 +378,44 @@ mod tests {
         assert_eq!(engine_options(&m).labels, vec!["env=prod"]);
         assert!(command(Some(&info), &[])
             .try_get_matches_from(s(&["machine create", "--t-port", "many", "n"]))
+            .is_err());
+    }
+
+    #[test]
+    fn lists_from_the_environment_split_on_commas_and_booleans_take_1_and_0() {
+        let info = DriverInfo::new(
+            "t",
+            "1",
+            Default::default(),
+            vec![
+                OptionSpec::list("e-net", "net").env("MACHINE_TEST_E_NET"),
+                OptionSpec::bool("e-on", "on").env("MACHINE_TEST_E_ON"),
+                OptionSpec::bool("e-off", "off").env("MACHINE_TEST_E_OFF"),
+                OptionSpec::bool("e-bad", "bad").env("MACHINE_TEST_E_BAD"),
+            ],
+        );
+        std::env::set_var("MACHINE_TEST_E_NET", "VM Network, second");
+        std::env::set_var("MACHINE_TEST_E_ON", "1");
+        std::env::set_var("MACHINE_TEST_E_OFF", "0");
+        let m = command(Some(&info), &[])
+            .try_get_matches_from(s(&["machine create", "-d", "t", "n"]))
+            .unwrap();
+        let o = driver_options(&info, &m);
+        assert_eq!(o["e-net"], serde_json::json!(["VM Network", "second"]));
+        assert_eq!(o["e-on"], true);
+        assert_eq!(o["e-off"], false);
+        // on the command line a value is never split
+        let m = command(Some(&info), &[])
+            .try_get_matches_from(s(&["machine create", "--e-net", "a,b", "n"]))
+            .unwrap();
+        assert_eq!(
+            driver_options(&info, &m)["e-net"],
+            serde_json::json!(["a,b"])
+        );
+        // a word that is not a boolean is refused, not taken as true
+        std::env::set_var("MACHINE_TEST_E_BAD", "maybe");
+        assert!(command(Some(&info), &[])
+            .try_get_matches_from(s(&["machine create", "n"]))
             .is_err());
     }
 }

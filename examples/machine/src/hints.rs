@@ -6,6 +6,11 @@ use machine_core::ssh::SshError;
 use machine_core::sshkey::SshKeyError;
 use machine_core::{Error, StoreError};
 
+/// The one answer to Docker Machine's classic-Swarm flags.
+pub const SWARM_CLASSIC: &str = "Docker Swarm (classic) is not supported: Docker removed it. Drop \
+     the --swarm* flags and use swarm mode: create the machines, then `docker swarm init` on one \
+     and `docker swarm join` on the others";
+
 /// Advice for `e`, if there is any.
 pub fn hint(e: &Error) -> Option<String> {
     Some(match e {
@@ -27,7 +32,9 @@ pub fn hint(e: &Error) -> Option<String> {
         } => {
             format!("the machine was kept: `machine rm -f {machine}` removes it")
         }
-        Error::CreateFailed { source, .. } => return hint(source),
+        Error::CreateFailed { source, .. } | Error::PreCreateCheck { source, .. } => {
+            return hint(source)
+        }
         Error::Cancelled {
             machine,
             undone: false,
@@ -48,6 +55,7 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::KeyRefused { .. } => "the host did not install the machine's key (for a VM: is \
              cloud-init with the VMware guestinfo data source in the image?)"
             .into(),
+        Error::NotRunning { machine, .. } => format!("`machine start {machine}` starts it"),
         Error::StoreCa(_) => "use another --storage-path for machines under this CA".into(),
         Error::Ssh(e) => return ssh_hint(e),
         Error::SshKey(e) => return key_hint(e),
@@ -119,6 +127,15 @@ fn daemon_hint(e: &DaemonError) -> Option<String> {
             .into(),
         _ => return None,
     })
+}
+
+/// The exit status for a failed command: Docker Machine's 3 when a driver's pre-create check
+/// refused the machine (scripts test for it), 1 otherwise.
+pub fn exit_code(e: &(dyn std::error::Error + 'static)) -> std::process::ExitCode {
+    match e.downcast_ref::<Error>() {
+        Some(e) if e.is_pre_create_check() => std::process::ExitCode::from(3),
+        _ => std::process::ExitCode::FAILURE,
+    }
 }
 
 /// `Error: ...` and the advice, as printed on stderr.

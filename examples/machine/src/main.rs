@@ -15,6 +15,7 @@ mod remote;
 mod shell_env;
 mod template;
 
+use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
 use machine_core::{FileStore, Manager, StoreCerts};
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 #[command(
     name = "machine",
     version,
+    disable_version_flag = true,
     about = "Create Docker hosts, install Docker on them, and manage them from here",
     after_help = "Run `machine create -d DRIVER --help` for a driver's flags."
 )]
@@ -33,11 +35,11 @@ pub struct Cli {
     #[arg(short = 's', long, env = "MACHINE_STORAGE_PATH", global = true)]
     storage_path: Option<PathBuf>,
     /// Print debug logs (never secrets) to stderr
-    #[arg(short = 'D', long, env = "MACHINE_DEBUG", global = true)]
+    #[arg(short = 'D', long, env = "MACHINE_DEBUG", global = true, value_parser = BoolishValueParser::new())]
     debug: bool,
     /// Accepted for Docker Machine compatibility: the built-in SSH client is always used for
     /// commands, the system `ssh` for interactive sessions
-    #[arg(long, env = "MACHINE_NATIVE_SSH", global = true, hide = true)]
+    #[arg(long, env = "MACHINE_NATIVE_SSH", global = true, hide = true, value_parser = BoolishValueParser::new())]
     native_ssh: bool,
     /// CA certificate for the store (with --tls-ca-key, --tls-client-cert, --tls-client-key:
     /// the store uses this CA and client certificate instead of making its own)
@@ -62,6 +64,9 @@ pub struct Cli {
         value_name = "FILE"
     )]
     tls_client_key: Option<PathBuf>,
+    /// Print the version
+    #[arg(short = 'v', long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -106,7 +111,7 @@ enum Cmd {
     Config {
         #[arg(default_value = "default")]
         name: String,
-        /// Accepted for compatibility; swarm is not supported
+        /// Docker Machine's classic-Swarm flag: refused
         #[arg(long, hide = true)]
         swarm: bool,
     },
@@ -159,7 +164,7 @@ enum Cmd {
     Restart { names: Vec<String> },
     /// Remove machines (and what their drivers made)
     Rm {
-        /// Remove the local machine even if the driver fails to remove the host
+        /// Remove the local machine even if the driver fails to remove the host (implies -y)
         #[arg(short = 'f', long)]
         force: bool,
         /// Do not ask for confirmation
@@ -235,7 +240,7 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{}", hints::render(&*e));
-            ExitCode::FAILURE
+            hints::exit_code(&*e)
         }
     }
 }
@@ -281,6 +286,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
     use machine_core::Action;
     match command {
         Cmd::Active { timeout } => active(app, timeout).await,
+        Cmd::Config { swarm: true, .. } => Err(hints::SWARM_CLASSIC.into()),
         Cmd::Config { name, .. } => config(app, &name).await,
         Cmd::Create { args } => create::run(app, args).await,
         Cmd::Env(args) => shell_env::run(app, args).await,

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct EnvArgs {
-    #[arg(default_value = "default")]
-    name: String,
+    /// The machine [default: default]
+    name: Option<String>,
     /// bash, fish, powershell, cmd, emacs, tcsh (default: from $SHELL)
     #[arg(long)]
     shell: Option<String>,
@@ -18,7 +18,7 @@ pub struct EnvArgs {
     /// Add the machine's IP to NO_PROXY
     #[arg(long)]
     no_proxy: bool,
-    /// Accepted for compatibility; swarm is not supported
+    /// Docker Machine's classic-Swarm flag: refused
     #[arg(long, hide = true)]
     swarm: bool,
 }
@@ -132,7 +132,13 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
         None => Shell::detect(),
     };
     let c = shell.comment();
+    if args.swarm {
+        return Err(crate::hints::SWARM_CLASSIC.into());
+    }
     if args.unset {
+        if args.name.is_some() {
+            return Err("Expected no machine name when the -u flag is present".into());
+        }
         for k in VARS {
             println!("{}", shell.unset(k));
         }
@@ -143,7 +149,11 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
         println!("{c} {}", shell.eval_hint("machine env -u"));
         return Ok(ExitCode::SUCCESS);
     }
-    let m = app.manager.load(&args.name).await?;
+    let name = args
+        .name
+        .as_deref()
+        .unwrap_or(crate::commands::DEFAULT_NAME);
+    let m = app.manager.load(name).await?;
     let env = m.docker_env().await?;
     println!("{}", shell.set("DOCKER_TLS_VERIFY", "1"));
     println!("{}", shell.set("DOCKER_HOST", &env.host));
@@ -161,7 +171,7 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
         cmd.push_str(&format!(" --shell {s}"));
     }
     cmd.push(' ');
-    cmd.push_str(&args.name);
+    cmd.push_str(name);
     println!("{c} Run this command to configure your shell: ");
     println!("{c} {}", shell.eval_hint(&cmd));
     Ok(ExitCode::SUCCESS)

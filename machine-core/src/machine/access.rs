@@ -88,6 +88,9 @@ fn check_access(a: &Access) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// How long `checked_url` waits for the daemon before asking the driver why it is silent.
+const CHECK_PING: Duration = Duration::from_secs(3);
+
 /// The port of a `tcp://host:port` URL.
 pub(super) fn url_port(url: &str) -> Option<u16> {
     url.rsplit_once(':')
@@ -242,15 +245,33 @@ impl Machine {
         Ok(self.inner.store.export(self.name(), &known_hosts).await?)
     }
 
-    /// DOCKER_HOST and friends for this machine.
+    /// DOCKER_HOST and friends for this machine, once its daemon has answered over mutual
+    /// TLS with the recorded certificates (so a stopped machine is [`Error::NotRunning`], and
+    /// certificates the daemon refuses are [`Error::Daemon`]).
     pub async fn docker_env(&self) -> Result<DockerEnv> {
-        let host = self.url().await?;
+        let host = self.checked_url().await?;
         Ok(DockerEnv {
             tls_verify: true,
             host,
             cert_path: self.files().await?.dir,
             machine_name: self.name().to_string(),
         })
+    }
+
+    /// The Docker URL, once the daemon there answered over mutual TLS. When it does not, the
+    /// driver's state says whether the machine is simply not running.
+    pub async fn checked_url(&self) -> Result<String> {
+        let url = self.url().await?;
+        match self.ping_docker_at(&url, CHECK_PING).await {
+            Ok(_) => Ok(url),
+            Err(e) => match self.state().await {
+                Ok(state) if state != State::Running => Err(Error::NotRunning {
+                    machine: self.name().to_string(),
+                    state,
+                }),
+                _ => Err(e),
+            },
+        }
     }
 
     /// The CA the daemon trusts and the client certificate, as recorded for this machine.

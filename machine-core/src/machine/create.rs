@@ -81,6 +81,18 @@ impl Manager {
 }
 
 impl Machine {
+    /// The driver refused the options (set_config) or its pre-create check failed: nothing
+    /// was made yet.
+    fn check_failed(&self, e: Error) -> Error {
+        match self.cancel_kind(e, "create") {
+            e @ Error::Cancelled { .. } => e,
+            e => Error::PreCreateCheck {
+                driver: self.config.driver.clone(),
+                source: Box::new(e),
+            },
+        }
+    }
+
     async fn create_steps(
         &mut self,
         driver: &DriverConn,
@@ -94,7 +106,7 @@ impl Machine {
         let r: ConfigResult = driver
             .call(&name, calls::SET_CONFIG, &set, t.query, cancel)
             .await
-            .map_err(|e| self.cancel_kind(e, "create"))?;
+            .map_err(|e| self.check_failed(e))?;
         self.config.driver_config = r.config;
         self.save().await?;
         driver
@@ -106,7 +118,7 @@ impl Machine {
                 cancel,
             )
             .await
-            .map_err(|e| self.cancel_kind(e, "create"))?;
+            .map_err(|e| self.check_failed(e))?;
 
         self.emit(Step::SshKey, "Creating SSH key...");
         let key = sshkey::generate(&format!("machine-{name}"))?;

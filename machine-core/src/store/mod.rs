@@ -124,10 +124,10 @@ pub struct ExportedFiles {
 #[non_exhaustive]
 pub enum StoreError {
     /// No machine of that name.
-    #[error("machine \"{0}\" does not exist")]
+    #[error("Docker machine \"{0}\" does not exist")]
     NotFound(String),
     /// A machine of that name exists.
-    #[error("machine \"{0}\" already exists")]
+    #[error("Docker machine \"{0}\" already exists")]
     AlreadyExists(String),
     /// A record (or part of one) cannot be read.
     #[error("the record of machine \"{machine}\" is broken: {what} ({reason})")]
