@@ -508,6 +508,88 @@ impl Session {
         check_ok(&what, out).map(|_| ())
     }
 
+    /// Runs `command` with its streams connected to `stdin`, `stdout` and `stderr` as data
+    /// comes (no terminal: for that, the system `ssh -t`). Returns the command's exit status
+    /// (255 when a signal ended it) as soon as it ends, whether or not `stdin` was read to its
+    /// end.
+    pub async fn exec_io<I, O, E>(
+        &self,
+        command: &str,
+        mut stdin: I,
+        mut stdout: O,
+        mut stderr: E,
+    ) -> Result<u32, SshError>
+    where
+        I: tokio::io::AsyncRead + Unpin,
+        O: tokio::io::AsyncWrite + Unpin,
+        E: tokio::io::AsyncWrite + Unpin,
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.target.addr();
+        tracing::debug!(addr = %addr, command = %short(command), "ssh: exec with streams");
+        let lost = |e: russh::Error| match e {
+            russh::Error::SendError | russh::Error::RecvError | russh::Error::Disconnect => {
+                SshError::Disconnected {
+                    addr: addr.clone(),
+                    command: short(command),
+                }
+            }
+            other => classify(other, &addr, "a command"),
+        };
+        let channel = self.handle.channel_open_session().await.map_err(lost)?;
+        let (mut read, write) = channel.split();
+        write.exec(true, command).await.map_err(lost)?;
+        let send = async {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match stdin.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if write.data(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = write.eof().await;
+            // nothing more to send: wait for the command to end
+            std::future::pending::<()>().await
+        };
+        let local =
+            |e: std::io::Error| SshError::Protocol(format!("writing the output of {addr}: {e}"));
+        let receive = async {
+            let mut status = None;
+            while let Some(msg) = read.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => {
+                        stdout.write_all(&data).await.map_err(local)?;
+                        stdout.flush().await.map_err(local)?;
+                    }
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        stderr.write_all(&data).await.map_err(local)?;
+                        stderr.flush().await.map_err(local)?;
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        let line = format!("killed by signal {signal_name:?}\n");
+                        stderr.write_all(line.as_bytes()).await.map_err(local)?;
+                        status = Some(255);
+                    }
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            status.ok_or_else(|| SshError::Disconnected {
+                addr: addr.clone(),
+                command: short(command),
+            })
+        };
+        tokio::select! {
+            status = receive => status,
+            _ = send => unreachable!("sending never ends by itself"),
+        }
+    }
+
     /// Ends the connection politely.
     pub async fn close(self) {
         let _ = self

@@ -175,8 +175,11 @@ enum Cmd {
     },
     /// Copy files to, from or between machines: `machine scp [-r] [-d] SRC DEST` (NAME:path)
     Scp(remote::ScpArgs),
-    /// Log into a machine, or run a command on it
+    /// Log into a machine, or run a command on it (stdin passed, output as it comes)
     Ssh {
+        /// Give the command a terminal (the system ssh's -t), for interactive commands
+        #[arg(short = 't')]
+        tty: bool,
         name: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -308,7 +311,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
         Cmd::Restart { names } => each(app, names, Action::Restart).await,
         Cmd::Rm { force, yes, names } => rm(app, force, yes, names).await,
         Cmd::Scp(args) => remote::scp(app, args).await,
-        Cmd::Ssh { name, command } => remote::ssh(app, &name, command).await,
+        Cmd::Ssh { tty, name, command } => remote::ssh(app, &name, tty, command).await,
         Cmd::Start { names } => each(app, names, Action::Start).await,
         Cmd::Status { name } => status(app, &name).await,
         Cmd::Stop { names } => each(app, names, Action::Stop).await,

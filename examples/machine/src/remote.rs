@@ -4,7 +4,6 @@
 
 use crate::App;
 use clap::Args;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -63,20 +62,86 @@ fn run_tool(cmd: &mut Command, tool: &str, package: &str) -> CmdResult {
     }
 }
 
-pub async fn ssh(app: &App, name: &str, command: Vec<String>) -> CmdResult {
-    if command.is_empty() {
+/// `machine ssh [-t] NAME [COMMAND...]`: without a command (or with `-t`, also accepted as the
+/// command's first word as Docker Machine users type it) the system `ssh` with a terminal;
+/// otherwise the built-in client, with stdin passed through and output streamed as it comes.
+/// Either way the exit status is the remote command's.
+pub async fn ssh(app: &App, name: &str, tty: bool, mut command: Vec<String>) -> CmdResult {
+    let tty = tty || command.first().is_some_and(|w| w == "-t");
+    if command.first().is_some_and(|w| w == "-t") {
+        command.remove(0);
+    }
+    if command.is_empty() || tty {
         let target = resolve(app, name).await?;
         let mut cmd = Command::new("ssh");
+        // asked for (-t), a terminal is given even when stdin is not one (-tt)
         cmd.args(ssh_options(&target, &target.known_hosts))
-            .args(["-t", "-p", &target.port.to_string()])
+            .arg(if tty { "-tt" } else { "-t" })
+            .args(["-p", &target.port.to_string()])
             .arg(format!("{}@{}", target.user, target.host));
+        if !command.is_empty() {
+            cmd.arg("--").arg(command.join(" "));
+        }
         return run_tool(&mut cmd, "ssh", "openssh-client");
     }
     let m = app.manager.load(name).await?;
-    let out = m.exec(&command.join(" ")).await?;
-    std::io::stdout().write_all(out.stdout.as_bytes())?;
-    std::io::stderr().write_all(out.stderr.as_bytes())?;
-    Ok(ExitCode::from(out.status.min(255) as u8))
+    let status = m
+        .exec_io(
+            &command.join(" "),
+            stdin_reader(),
+            tokio::io::stdout(),
+            tokio::io::stderr(),
+        )
+        .await?;
+    Ok(ExitCode::from(status.min(255) as u8))
+}
+
+/// This process's stdin, read on a thread of its own: a read from a terminal cannot be
+/// cancelled, and the command's end must not wait for the user to press a key (as it would
+/// with tokio's stdin when the runtime shuts down).
+fn stdin_reader() -> StdinReader {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(n @ 1..) = stdin.read(&mut buf) {
+            if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    StdinReader {
+        rx,
+        pending: Vec::new(),
+    }
+}
+
+/// Chunks from the stdin thread, as an `AsyncRead`; the end of stdin is the end of the channel.
+struct StdinReader {
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+}
+
+impl tokio::io::AsyncRead for StdinReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if self.pending.is_empty() {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => self.pending = chunk,
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = self.pending.len().min(buf.remaining());
+        buf.put_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Poll::Ready(Ok(()))
+    }
 }
 
 #[derive(Args)]
@@ -94,20 +159,44 @@ pub struct ScpArgs {
     destination: String,
 }
 
-/// `NAME:path` or a local path.
+/// `[USER@]NAME:path`, or a local path (also written `localhost:path`, as Docker Machine took).
+#[derive(Debug, PartialEq)]
 enum Location {
     Local(String),
-    Remote { machine: String, path: String },
+    Remote {
+        user: Option<String>,
+        machine: String,
+        path: String,
+    },
 }
 
 fn location(s: &str) -> Location {
     match s.split_once(':') {
-        // a drive-like or path-like prefix is local (`./a:b`, `/x:y`)
-        Some((m, p)) if !m.is_empty() && !m.contains('/') => Location::Remote {
-            machine: m.to_string(),
-            path: p.to_string(),
-        },
+        // a path-like prefix is local (`./a:b`, `/x:y`)
+        Some((m, p)) if !m.is_empty() && !m.contains('/') => {
+            let (user, machine) = match m.rsplit_once('@') {
+                Some((u, m)) => (Some(u.to_string()), m),
+                None => (None, m),
+            };
+            if machine == "localhost" {
+                return Location::Local(p.to_string());
+            }
+            Location::Remote {
+                user,
+                machine: machine.to_string(),
+                path: p.to_string(),
+            }
+        }
         _ => Location::Local(s.to_string()),
+    }
+}
+
+/// A host as it goes before `:path` or `:port`: an IPv6 address in brackets.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
     }
 }
 
@@ -130,16 +219,17 @@ pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
     let mut uri = |l: &Location, rsync: bool| -> String {
         match l {
             Location::Local(p) => p.clone(),
-            Location::Remote { path, .. } => {
-                let r = remote_iter.next().expect("resolved");
-                let t = r;
+            Location::Remote { path, user, .. } => {
+                let t = remote_iter.next().expect("resolved");
+                let user = user.as_deref().unwrap_or(&t.user);
+                let host = bracketed(&t.host);
                 if rsync {
-                    format!("{}@{}:{}", t.user, t.host, path)
+                    format!("{user}@{host}:{path}")
                 } else {
                     // scp's URI form: the path after the first slash is relative to the home
                     // folder, so an absolute path keeps its own slash (`//var/log`)
                     let path = path.strip_prefix("~/").unwrap_or(path);
-                    format!("scp://{}@{}:{}/{}", t.user, t.host, t.port, path)
+                    format!("scp://{user}@{host}:{}/{path}", t.port)
                 }
             }
         }
@@ -201,7 +291,12 @@ pub async fn mount(app: &App, unmount: bool, source: &str, target: &Path) -> Cmd
         cmd.arg("-u").arg(target);
         return run_tool(&mut cmd, "fusermount", "fuse3");
     }
-    let Location::Remote { machine, path } = location(source) else {
+    let Location::Remote {
+        user,
+        machine,
+        path,
+    } = location(source)
+    else {
         return Err(
             "the source must be NAME:PATH, e.g. `machine mount web1:/var/log ./logs`".into(),
         );
@@ -209,9 +304,45 @@ pub async fn mount(app: &App, unmount: bool, source: &str, target: &Path) -> Cmd
     let r = resolve(app, &machine).await?;
     let t = &r;
     let mut cmd = Command::new("sshfs");
-    cmd.arg(format!("{}@{}:{}", t.user, t.host, path))
+    let user = user.as_deref().unwrap_or(&t.user);
+    cmd.arg(format!("{user}@{}:{path}", bracketed(&t.host)))
         .arg(target)
         .args(["-p", &t.port.to_string()])
         .args(ssh_options(t, &r.known_hosts));
     run_tool(&mut cmd, "sshfs", "sshfs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(user: Option<&str>, machine: &str, path: &str) -> Location {
+        Location::Remote {
+            user: user.map(str::to_string),
+            machine: machine.into(),
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn the_forms_docker_machine_took() {
+        assert_eq!(location("web:/var/log"), remote(None, "web", "/var/log"));
+        assert_eq!(
+            location("root@web:/etc"),
+            remote(Some("root"), "web", "/etc")
+        );
+        assert_eq!(
+            location("web:my file.txt"),
+            remote(None, "web", "my file.txt")
+        );
+        assert_eq!(
+            location("localhost:/tmp/x"),
+            Location::Local("/tmp/x".into())
+        );
+        assert_eq!(location("./a:b"), Location::Local("./a:b".into()));
+        assert_eq!(location("/x:y"), Location::Local("/x:y".into()));
+        assert_eq!(location("plain.txt"), Location::Local("plain.txt".into()));
+        assert_eq!(bracketed("fd00::5"), "[fd00::5]");
+        assert_eq!(bracketed("192.0.2.5"), "192.0.2.5");
+    }
 }

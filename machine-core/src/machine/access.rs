@@ -224,6 +224,26 @@ impl Machine {
         Ok(Session::connect(&target, self.host_key_check()?, Duration::from_secs(20)).await?)
     }
 
+    /// Runs a command on the machine over SSH with its streams connected to the given ones
+    /// (see [`Session::exec_io`]); returns its exit status.
+    pub async fn exec_io<I, O, E>(
+        &self,
+        command: &str,
+        stdin: I,
+        stdout: O,
+        stderr: E,
+    ) -> Result<u32>
+    where
+        I: tokio::io::AsyncRead + Unpin,
+        O: tokio::io::AsyncWrite + Unpin,
+        E: tokio::io::AsyncWrite + Unpin,
+    {
+        let session = self.session().await?;
+        let status = session.exec_io(command, stdin, stdout, stderr).await?;
+        session.close().await;
+        Ok(status)
+    }
+
     /// Runs a command on the machine over SSH.
     pub async fn exec(&self, command: &str) -> Result<ssh::Output> {
         let session = self.session().await?;

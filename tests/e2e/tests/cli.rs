@@ -357,6 +357,50 @@ fn cli_commands_on_a_real_machine() {
     let err = cli.call(&["ssh", &name, "echo oops >&2; false"]);
     assert_eq!(err.code, Some(1), "{err}");
     assert_eq!(err.stderr, "oops\n", "{err}");
+    // stdin passes through; output comes as the command prints it, not at its end
+    {
+        use std::io::{BufRead, Write};
+        let mut child = cli
+            .command(&[
+                "ssh",
+                &name,
+                "cat; echo first; sleep 3; echo second; exit 7",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("machine ssh");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"through stdin\n").unwrap();
+        drop(stdin);
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "through stdin\n");
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "first\n");
+        let first_at = std::time::Instant::now();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "second\n");
+        let gap = first_at.elapsed();
+        assert!(
+            gap > std::time::Duration::from_secs(2),
+            "`first` came {gap:?} before `second`, not 3 s: the output is not streamed"
+        );
+        assert_eq!(child.wait().unwrap().code(), Some(7));
+    }
+    // -t gives the command a terminal (also as the command's first word, as typed for
+    // Docker Machine)
+    for args in [
+        &["ssh", "-t", &name, "tty"][..],
+        &["ssh", &name, "-t", "tty"],
+    ] {
+        let tty = cli.call(args);
+        assert!(tty.success, "{tty}");
+        assert!(tty.stdout.starts_with("/dev/pts/"), "{tty}");
+    }
 
     // ---- ssh with no command: an interactive login (in a pseudo-terminal made by `script`),
     // no password asked, and the recorded host key accepted without a prompt
@@ -409,6 +453,25 @@ fn cli_commands_on_a_real_machine() {
         down.to_str().unwrap(),
     ]);
     assert_eq!(read(&down), format!("{name}\n"));
+    // Docker Machine's other forms: USER@NAME:path, localhost:path, paths with spaces
+    let spaced = local.path().join("with space.txt");
+    std::fs::write(&spaced, "spaced out\n").expect("write");
+    cli.ok(&[
+        "scp",
+        &format!("localhost:{}", spaced.display()),
+        &format!("nick@{name}:/tmp/with space.txt"),
+    ]);
+    assert_eq!(
+        cli.ok(&["ssh", &name, "cat '/tmp/with space.txt'"]),
+        "spaced out\n"
+    );
+    let back_spaced = local.path().join("back spaced.txt");
+    cli.ok(&[
+        "scp",
+        &format!("{name}:/tmp/with space.txt"),
+        back_spaced.to_str().unwrap(),
+    ]);
+    assert_eq!(read(&back_spaced), "spaced out\n");
     // -r both ways
     let tree = local.path().join("tree");
     std::fs::create_dir_all(tree.join("sub/deeper")).expect("mkdir");
