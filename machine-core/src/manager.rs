@@ -92,9 +92,13 @@ impl Manager {
         Ok(self.inner.drivers.get(driver).await?.info().clone())
     }
 
-    /// Names of all machines in the store, sorted. Reads no record.
+    /// Names of all machines in the store, in Docker Machine's order (natural and
+    /// case-insensitive: `web2` before `web10`, see [`crate::name::natural_cmp`]). Reads no
+    /// record.
     pub async fn names(&self) -> Result<Vec<String>> {
-        Ok(self.inner.store.names().await?)
+        let mut names = self.inner.store.names().await?;
+        names.sort_by(|a, b| crate::name::natural_cmp(a, b));
+        Ok(names)
     }
 
     /// Loads a machine's handle.

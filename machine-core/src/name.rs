@@ -27,8 +27,49 @@ pub fn is_valid_name(name: &str) -> bool {
         })
 }
 
+/// Docker Machine's order of names: case-insensitive, and runs of digits compared as numbers
+/// (`web2` before `web10`); names equal that way keep a stable order by their bytes.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let n = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let m = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (p, q) = (&x[..n], &y[..m]);
+                let trim = |s: &[u8]| -> usize { s.iter().take_while(|&&c| c == b'0').count() };
+                let (p, q) = (&p[trim(p)..], &q[trim(q)..]);
+                let by_value = p.len().cmp(&q.len()).then_with(|| p.cmp(q));
+                if by_value != Ordering::Equal {
+                    return by_value;
+                }
+                (x, y) = (&x[n..], &y[m..]);
+            }
+            (Some(c), Some(d)) => {
+                let by_letter = c.to_ascii_lowercase().cmp(&d.to_ascii_lowercase());
+                if by_letter != Ordering::Equal {
+                    return by_letter;
+                }
+                (x, y) = (&x[1..], &y[1..]);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn names_sort_naturally_and_without_case() {
+        let mut names = vec!["web10", "Web2", "db", "web1", "web02", "API", "web2"];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(names, ["API", "db", "web1", "Web2", "web02", "web2", "web10"]);
+    }
+
     use super::*;
 
     #[test]

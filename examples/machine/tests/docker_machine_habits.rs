@@ -169,3 +169,17 @@ fn every_classic_swarm_flag_is_refused_with_one_message() {
         );
     }
 }
+
+#[test]
+fn ls_sorts_names_naturally_and_without_case() {
+    let (_dir, store) = store_with_one_machine();
+    for n in ["web10", "Web2", "web1", "db"] {
+        std::fs::create_dir_all(store.join("machines").join(n)).unwrap();
+    }
+    let out = machine(&store, &["ls", "-q"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "db\nold\nweb1\nWeb2\nweb10\n"
+    );
+}
