@@ -173,7 +173,11 @@ pub struct DriverInfo {
     pub options: Vec<OptionSpec>,
     /// Other names users may type for this driver (e.g. `vmwarevsphere`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
+    pub aliases: Vec<String>,    /// Docker Machine's names for fields of this driver's machine config (`CPU` →
+    /// `vmwarevsphere-cpu-count`), so `inspect` shows them where Docker Machine's users and
+    /// tools look (`.Driver.CPU`). Secret fields stay hidden under either name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub docker_machine_fields: std::collections::BTreeMap<String, String>,
 }
 
 impl InitializeParams {
@@ -201,6 +205,7 @@ impl DriverInfo {
             capabilities,
             options,
             aliases: Vec::new(),
+            docker_machine_fields: Default::default(),
         }
     }
     /// The spec of option `name`, found by its name or an alias.
@@ -213,6 +218,15 @@ impl DriverInfo {
     /// With these aliases (other names users may type for the driver).
     pub fn with_aliases(mut self, aliases: &[&str]) -> Self {
         self.aliases = aliases.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// With Docker Machine's names for fields of the machine config: `(name, config key)`.
+    pub fn with_docker_machine_fields(mut self, fields: &[(&str, &str)]) -> Self {
+        self.docker_machine_fields = fields
+            .iter()
+            .map(|(dm, key)| (dm.to_string(), key.to_string()))
+            .collect();
         self
     }
 

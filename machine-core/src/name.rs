@@ -67,7 +67,10 @@ mod tests {
     fn names_sort_naturally_and_without_case() {
         let mut names = vec!["web10", "Web2", "db", "web1", "web02", "API", "web2"];
         names.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(names, ["API", "db", "web1", "Web2", "web02", "web2", "web10"]);
+        assert_eq!(
+            names,
+            ["API", "db", "web1", "Web2", "web02", "web2", "web10"]
+        );
     }
 
     use super::*;

@@ -108,7 +108,7 @@ pub async fn active(app: &App, timeout: u64) -> CmdResult {
 
 /// The machine as JSON, in Docker Machine's shape where scripts read it
 /// (`.Driver.IPAddress`, `.DriverName`, `.HostOptions.EngineOptions`, ...). Secrets are hidden.
-pub async fn inspect_value(m: &Machine) -> Result<Value, machine_core::Error> {
+pub async fn inspect_value(app: &App, m: &Machine) -> Result<Value, machine_core::Error> {
     let c = m.config();
     let files = m.files().await?;
     let dir = &files.dir;
@@ -116,6 +116,15 @@ pub async fn inspect_value(m: &Machine) -> Result<Value, machine_core::Error> {
         Value::Object(map) => map,
         _ => Default::default(),
     };
+    // the driver's fields under Docker Machine's names too (`.Driver.CPU`), from the
+    // redacted config, so a secret stays hidden under either name
+    if let Ok(info) = app.manager.driver_info(&c.driver).await {
+        for (dm, key) in &info.docker_machine_fields {
+            if let Some(v) = driver.get(key).cloned() {
+                driver.entry(dm.clone()).or_insert(v);
+            }
+        }
+    }
     driver.insert("MachineName".into(), json!(c.name));
     driver.insert("StorePath".into(), json!(dir.display().to_string()));
     driver.insert(
@@ -126,6 +135,13 @@ pub async fn inspect_value(m: &Machine) -> Result<Value, machine_core::Error> {
         driver.insert("IPAddress".into(), json!(a.ip));
         driver.insert("SSHUser".into(), json!(a.ssh.user));
         driver.insert("SSHPort".into(), json!(a.ssh.port));
+        if let Some(port) = a
+            .docker_url
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+        {
+            driver.entry("EnginePort").or_insert(json!(port));
+        }
     }
     let file = |f: &std::path::Path| f.display().to_string();
     Ok(json!({
@@ -176,7 +192,7 @@ fn engine_options(e: &EngineOptions) -> Value {
 
 pub async fn inspect(app: &App, name: &str, format: Option<&str>) -> CmdResult {
     let m = app.manager.load(name).await?;
-    let v = inspect_value(&m).await?;
+    let v = inspect_value(app, &m).await?;
     match format {
         Some(f) => println!("{}", template::render(f, &v)?),
         None => println!("{}", serde_json::to_string_pretty(&v)?),

@@ -163,6 +163,10 @@ fn cli_commands_on_a_real_machine() {
     assert_eq!(inspect["DriverName"], "generic");
     assert_eq!(inspect["Driver"]["IPAddress"], host.ip.as_str());
     assert_eq!(inspect["Driver"]["SSHUser"], "nick");
+    // Docker Machine's names for the generic driver's fields
+    assert_eq!(inspect["Driver"]["EnginePort"], 2376);
+    assert_eq!(inspect["Driver"]["MachineName"], name.as_str());
+    assert!(inspect["Driver"]["SSHKeyPath"].is_string(), "{inspect}");
     assert_eq!(
         cli.ok(&["inspect", "--format", "{{.Driver.IPAddress}}", &name]),
         format!("{}\n", host.ip)

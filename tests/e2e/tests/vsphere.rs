@@ -181,6 +181,13 @@ fn vsphere_scenario_step5_with_the_cli() {
         "inspect shows the password:\n{inspect}"
     );
     let json: serde_json::Value = serde_json::from_str(&inspect).expect("inspect is JSON");
+    // Docker Machine's names for the vSphere driver's fields; the password hidden there too
+    let d = &json["Driver"];
+    assert_eq!(d["CPU"], 1, "{d}");
+    assert_eq!(d["Memory"], 512, "{d}");
+    assert!(d["Datastore"].is_string(), "{d}");
+    assert_eq!(d["Username"], "root", "{d}");
+    assert_eq!(d["Password"], "<hidden>", "{d}");
     let moref = find_key(&json, "moref").expect("the VM's moref in inspect");
     let props = sim.vm_props(&moref).expect("the VM exists in vCenter");
     assert_eq!(prop(&props, "name"), name);
