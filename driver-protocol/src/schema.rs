@@ -173,7 +173,8 @@ pub struct DriverInfo {
     pub options: Vec<OptionSpec>,
     /// Other names users may type for this driver (e.g. `vmwarevsphere`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,    /// Docker Machine's names for fields of this driver's machine config (`CPU` →
+    pub aliases: Vec<String>,
+    /// Docker Machine's names for fields of this driver's machine config (`CPU` →
     /// `vmwarevsphere-cpu-count`), so `inspect` shows them where Docker Machine's users and
     /// tools look (`.Driver.CPU`). Secret fields stay hidden under either name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

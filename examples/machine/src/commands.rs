@@ -154,6 +154,7 @@ pub async fn inspect_value(app: &App, m: &Machine) -> Result<Value, machine_core
             "AuthOptions": {
                 "ServerCertSANs": c.engine.tls_san,
                 "CertDir": dir.display().to_string(),
+                "StorePath": dir.display().to_string(),
                 "CaCertPath": file(&files.ca_cert),
                 "ClientCertPath": file(&files.client_cert),
                 "ClientKeyPath": file(&files.client_key),

@@ -64,6 +64,10 @@ pub struct Cli {
         value_name = "FILE"
     )]
     tls_client_key: Option<PathBuf>,
+    /// Docker Machine's crash-report token (GitLab Runner passes it): accepted, ignored;
+    /// nothing is ever reported anywhere
+    #[arg(long, global = true, hide = true, value_name = "TOKEN")]
+    bugsnag_api_token: Option<String>,
     /// Print the version
     #[arg(short = 'v', long, action = clap::ArgAction::Version)]
     version: Option<bool>,
