@@ -223,14 +223,59 @@ async fn get(
     path: &str,
     timeout: Duration,
 ) -> Result<serde_json::Value, DaemonError> {
+    request(
+        url,
+        ca_pem,
+        identity,
+        reqwest::Method::GET,
+        path,
+        None,
+        timeout,
+    )
+    .await
+}
+
+/// `GET path` on the daemon at `url`, over mutual TLS: the answer's JSON.
+pub async fn get_json(
+    url: &str,
+    ca_pem: &str,
+    identity: &Pem,
+    path: &str,
+) -> Result<serde_json::Value, DaemonError> {
+    get(url, ca_pem, identity, path, REQUEST_TIMEOUT).await
+}
+
+/// `POST path` with a JSON `body` (or none) on the daemon at `url`, over mutual TLS; the
+/// answer's JSON (`null` when the answer is empty).
+pub async fn post(
+    url: &str,
+    ca_pem: &str,
+    identity: &Pem,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value, DaemonError> {
+    let method = reqwest::Method::POST;
+    request(url, ca_pem, identity, method, path, body, REQUEST_TIMEOUT).await
+}
+
+async fn request(
+    url: &str,
+    ca_pem: &str,
+    identity: &Pem,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    timeout: Duration,
+) -> Result<serde_json::Value, DaemonError> {
     let base = https_base(url)?;
     let http = client(url, ca_pem, identity)?;
-    let resp = http
-        .get(format!("{base}{path}"))
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| send_error(url, &e))?;
+    let mut req = http
+        .request(method, format!("{base}{path}"))
+        .timeout(timeout);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await.map_err(|e| send_error(url, &e))?;
     let status = resp.status();
     let body = resp.bytes().await.map_err(|e| DaemonError::Unreachable {
         url: url.to_string(),
@@ -244,6 +289,9 @@ async fn get(
             status: status.as_u16(),
             body: text.chars().take(500).collect(),
         });
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
     }
     serde_json::from_slice(&body).map_err(|e| DaemonError::BadResponse {
         url: url.to_string(),

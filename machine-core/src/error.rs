@@ -139,6 +139,14 @@ pub enum Error {
         /// Its state, as its driver reports it.
         state: State,
     },
+    /// A swarm step was refused before anything changed.
+    #[error("swarm: machine \"{machine}\": {reason}")]
+    Swarm {
+        /// The machine.
+        machine: String,
+        /// Why.
+        reason: String,
+    },
     /// The driver's pre-create check refused the machine's options (nothing was made).
     #[error("Error with pre-create check: {source}")]
     PreCreateCheck {

@@ -54,6 +54,7 @@ pub mod shell;
 pub mod ssh;
 pub mod sshkey;
 pub mod store;
+pub mod swarm;
 
 pub use config::{MachineConfig, Phase};
 pub use driver_host::DriverHost;

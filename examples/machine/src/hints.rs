@@ -8,8 +8,8 @@ use machine_core::{Error, StoreError};
 
 /// The one answer to Docker Machine's classic-Swarm flags.
 pub const SWARM_CLASSIC: &str = "Docker Swarm (classic) is not supported: Docker removed it. Drop \
-     the --swarm* flags and use swarm mode: create the machines, then `docker swarm init` on one \
-     and `docker swarm join` on the others";
+     the --swarm* flags and use swarm mode: create the machines, then `machine swarm init \
+     MANAGER` and `machine swarm join MANAGER WORKER...`";
 
 /// Advice for `e`, if there is any.
 pub fn hint(e: &Error) -> Option<String> {

@@ -13,6 +13,7 @@ mod ls;
 mod progress;
 mod remote;
 mod shell_env;
+mod swarm;
 mod template;
 
 use clap::builder::BoolishValueParser;
@@ -197,6 +198,9 @@ enum Cmd {
     },
     /// Stop machines
     Stop { names: Vec<String> },
+    /// Swarm mode across machines: init, join, leave
+    #[command(subcommand)]
+    Swarm(swarm::SwarmCmd),
     /// Upgrade Docker on machines (with the install method they were created with)
     Upgrade {
         /// Install this Docker version instead (kept for later upgrades)
@@ -319,6 +323,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
         Cmd::Start { names } => each(app, names, Action::Start).await,
         Cmd::Status { name } => status(app, &name).await,
         Cmd::Stop { names } => each(app, names, Action::Stop).await,
+        Cmd::Swarm(cmd) => swarm::run(app, cmd).await,
         Cmd::Upgrade {
             engine_version,
             names,
