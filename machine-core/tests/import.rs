@@ -196,7 +196,7 @@ async fn each_machine_that_cannot_be_brought_is_named_with_its_reason_and_nothin
         matches!(vs, ImportError::Driver(e) if matches!(**e, Error::DriverNotFound { .. })),
         "{vs:?}"
     );
-    for (_, e) in &by_name {
+    for e in by_name.values() {
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains("fixture-vsphere-password"), "{shown}");
     }

@@ -68,8 +68,8 @@ fn hint(name: &str, e: &ImportError) -> Option<String> {
             "`machine create` a machine with one of the installed drivers instead".into()
         }
         ImportError::AlreadyExists => format!(
-            "`machine rm {name}` first (or import into another --storage-path): the machine here \
-             was left as it is"
+            "the machine here was left as it is: `machine rm {name}` first, or import into \
+             another --storage-path"
         ),
         ImportError::Docker(e)
             if matches!(
