@@ -35,6 +35,12 @@ pub const STATE: &str = "state";
 /// How to reach the machine: IP, SSH and Docker URL in one answer. Params: [`MachineParams`];
 /// result: [`Access`].
 pub const ACCESS: &str = "access";
+/// Take a machine that exists already (made by another tool, e.g. Docker Machine) under
+/// management: the options as `set_config` takes them; the driver finds what exists (for
+/// vSphere, the VM of the machine's name) and answers the config that reaches it, as `create`
+/// would have left it. Nothing is made or changed. Params: [`SetConfigParams`]; result:
+/// [`ConfigResult`]. Optional: a driver that cannot adopt answers `not-supported`.
+pub const ADOPT: &str = "adopt";
 
 /// Notification, driver to host: progress for the user. Params: [`Progress`].
 pub const PROGRESS: &str = "progress";

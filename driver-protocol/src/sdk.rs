@@ -136,6 +136,13 @@ pub trait Driver: Send + Sync + 'static {
         Ok(CreateResult::new(p.config))
     }
 
+    /// Takes an existing machine (made by another tool) under management: validates the options
+    /// (defaults applied), finds what exists and returns the config that reaches it. Makes and
+    /// changes nothing. Drivers that cannot do this keep the default "not supported".
+    async fn adopt(&self, _cx: &Context, _p: SetConfigParams) -> Result<ConfigResult, DriverError> {
+        Err(DriverError::not_supported("adopt"))
+    }
+
     /// Destroys what create made. For existing hosts there is nothing to destroy.
     async fn remove(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
         Ok(ConfigResult::unchanged())
@@ -378,6 +385,7 @@ async fn dispatch(
         calls::SET_CONFIG => run(req.params, |p| driver.set_config(&cx, p)).await,
         calls::PRE_CREATE_CHECK => run(req.params, |p| driver.pre_create_check(&cx, p)).await,
         calls::CREATE => run(req.params, |p| driver.create(&cx, p)).await,
+        calls::ADOPT => run(req.params, |p| driver.adopt(&cx, p)).await,
         calls::REMOVE => run(req.params, |p| driver.remove(&cx, p)).await,
         calls::START => run(req.params, |p| driver.start(&cx, p)).await,
         calls::STOP => run(req.params, |p| driver.stop(&cx, p)).await,

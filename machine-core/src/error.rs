@@ -192,6 +192,14 @@ pub enum Error {
         /// How long it was tried.
         seconds: u64,
     },
+    /// There is no Docker Machine store to import from.
+    #[error("no Docker Machine store at {}: {reason}", .path.display())]
+    NoDockerMachineStore {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
     /// A provisioning step failed.
     #[error(transparent)]
     Provision(#[from] crate::provision::ProvisionError),

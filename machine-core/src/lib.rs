@@ -46,6 +46,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod fleet;
+pub mod import;
 pub mod machine;
 mod manager;
 pub mod name;
@@ -65,6 +66,7 @@ pub use driver_protocol::{
 pub use error::{Error, Result};
 pub use events::{Event, Events, Level, Step};
 pub use fleet::{Action, Filter, FilterError, ListOptions, MachineRow, RowError};
+pub use import::{ImportError, ImportOptions, ImportResult, Imported};
 pub use machine::{CreateOptions, DockerEnv, Machine};
 pub use manager::{Manager, Timeouts};
 pub use store::{Blob, FileStore, MemoryStore, Store, StoreCerts, StoreError};

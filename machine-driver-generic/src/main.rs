@@ -76,6 +76,15 @@ impl Driver for Generic {
         ))
     }
 
+    /// A host another tool provisioned: its address and login, nothing else. No key of the
+    /// user's is needed (the library logs in with the key the machine came with), and `remove`
+    /// leaves that key on the host: this driver did not install it.
+    async fn adopt(&self, _cx: &Context, p: SetConfigParams) -> Result<ConfigResult, DriverError> {
+        Ok(ConfigResult::new(
+            options::existing_host(&p.options)?.to_value(),
+        ))
+    }
+
     async fn create(&self, _cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
         // Nothing to make. The host logs in once with your key (or agent), installs the
         // machine's own key and provisions over that one connection.

@@ -65,16 +65,7 @@ impl Config {
 
 /// Validates the user's options; the user's key must be a readable private key.
 pub fn from_options(o: &Options) -> Result<Config, DriverError> {
-    let ip = o.required_string(
-        "generic-ip-address",
-        "the IP address or host name of the host to use",
-    )?;
-    if ip.chars().any(|c| c.is_whitespace() || c == '/') {
-        return Err(DriverError::invalid_option(format!(
-            "--generic-ip-address {ip:?} is not an IP address or host name"
-        )));
-    }
-    let user = o.required_string("generic-ssh-user", "the user to log in as")?;
+    let host = existing_host(o)?;
     let key = match o.string("generic-ssh-key")? {
         Some(k) => Some(expand_home(&k)),
         None => default_key(),
@@ -89,12 +80,27 @@ pub fn from_options(o: &Options) -> Result<Config, DriverError> {
             ))
         }
     };
+    Ok(Config { user_key, ..host })
+}
+
+/// The config of a host already set up (by another tool): where it is and how to log in; no
+/// user key, no key installed by this driver.
+pub fn existing_host(o: &Options) -> Result<Config, DriverError> {
+    let ip = o.required_string(
+        "generic-ip-address",
+        "the IP address or host name of the host to use",
+    )?;
+    if ip.chars().any(|c| c.is_whitespace() || c == '/') {
+        return Err(DriverError::invalid_option(format!(
+            "--generic-ip-address {ip:?} is not an IP address or host name"
+        )));
+    }
     Ok(Config {
         ip,
-        ssh_user: user,
+        ssh_user: o.required_string("generic-ssh-user", "the user to log in as")?,
         ssh_port: o.port("generic-ssh-port")?,
         engine_port: o.port("generic-engine-port")?,
-        user_key,
+        user_key: None,
         installed_key: false,
     })
 }
@@ -170,6 +176,20 @@ mod tests {
         assert_eq!(c.user_key.as_deref(), Some(key.as_path()));
         // nothing was written next to the key
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_existing_host_needs_no_key_of_the_users() {
+        let c = existing_host(&opts(
+            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-user": "nick", "generic-ssh-port": 2222}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.ip.as_str(), c.ssh_user.as_str(), c.ssh_port),
+            ("192.0.2.4", "nick", 2222)
+        );
+        assert_eq!((c.user_key, c.installed_key), (None, false));
+        assert!(existing_host(&opts(json!({"generic-ip-address": "a b"}))).is_err());
     }
 
     #[test]

@@ -131,8 +131,12 @@ async fn user_cloudinit(cfg: &Config) -> Result<Option<String>, DriverError> {
         })
 }
 
-/// Fails when a VM of that name already exists in the target folder.
-async fn check_name_free(s: &Session, cfg: &Config, pl: &Placement) -> Result<(), DriverError> {
+/// The VM of the machine's name in the target folder, if there is one.
+async fn find_by_name(
+    s: &Session,
+    cfg: &Config,
+    pl: &Placement,
+) -> Result<Option<MoRef>, DriverError> {
     let body = format!(
         "<FindChild xmlns=\"urn:vim25\">{}{}{}</FindChild>",
         xml::moref("_this", &s.sc.search_index),
@@ -140,11 +144,12 @@ async fn check_name_free(s: &Session, cfg: &Config, pl: &Placement) -> Result<()
         xml::tag("name", &cfg.vm_name)
     );
     let resp = s.call("looking up the VM name", &body).await?;
-    if resp
-        .child("returnval")
-        .and_then(MoRef::from_element)
-        .is_some()
-    {
+    Ok(resp.child("returnval").and_then(MoRef::from_element))
+}
+
+/// Fails when a VM of that name already exists in the target folder.
+async fn check_name_free(s: &Session, cfg: &Config, pl: &Placement) -> Result<(), DriverError> {
+    if find_by_name(s, cfg, pl).await?.is_some() {
         return Err(DriverError::new(
             ErrorKind::AlreadyExists,
             format!(
@@ -154,6 +159,31 @@ async fn check_name_free(s: &Session, cfg: &Config, pl: &Placement) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// The existing VM of the machine's name (made by Docker Machine, or by hand), as create would
+/// have recorded it.
+async fn adopt_in(s: &Session, mut cfg: Config) -> Result<Config, DriverError> {
+    let pl = inventory::resolve(s, &cfg).await?;
+    let vm = find_by_name(s, &cfg, &pl).await?.ok_or_else(|| {
+        DriverError::not_found(format!(
+            "no VM named {} in that folder of vCenter {}",
+            cfg.vm_name, cfg.vcenter
+        ))
+    })?;
+    let uuid = s
+        .props(&vm, &["config.uuid"])
+        .await
+        .map(|p| crate::session::text(&p, "config.uuid").to_string())
+        .unwrap_or_default();
+    let ip = vm::status(s, &vm).await?.ip;
+    cfg.vm = Some(VmRef {
+        moref: vm.value.clone(),
+        uuid,
+        ip,
+        instance_id: String::new(),
+    });
+    Ok(cfg)
 }
 
 async fn pre_check(s: &Session, cfg: &Config) -> Result<Placement, DriverError> {
@@ -476,6 +506,12 @@ impl Driver for VsphereDriver {
     ) -> Result<ConfigResult, DriverError> {
         let cfg = Config::from_options(&p.machine, &p.options)?;
         Ok(ConfigResult::new(cfg.to_value()))
+    }
+
+    async fn adopt(&self, _cx: &Context, p: SetConfigParams) -> Result<ConfigResult, DriverError> {
+        let cfg = Config::from_options(&p.machine, &p.options)?;
+        let s = self.session(&cfg).await?;
+        Ok(ConfigResult::new(adopt_in(&s, cfg).await?.to_value()))
     }
 
     async fn pre_create_check(&self, cx: &Context, p: MachineParams) -> Result<(), DriverError> {

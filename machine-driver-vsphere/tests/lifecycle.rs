@@ -391,3 +391,40 @@ async fn cancelled_upload_deletes_the_partial_iso() {
     probe.logout().await;
     d.shutdown().await;
 }
+
+/// `adopt` takes a VM that exists already (Docker Machine made it) by its name: the config
+/// reaches it as create would have left it, and nothing is made; a name with no VM is
+/// `not-found`, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn adopt_finds_an_existing_vm_by_name() {
+    let sim = Vcsim::start("one", 1);
+    let d = Driver::launch().await;
+    let probe = sim.session().await;
+    let before = sim.vm_names_in_inventory().await;
+
+    let config = d.adopt("DC0_H0_VM0", sim.options()).await.unwrap();
+    let vm = moref_of(&config);
+    let named = vms_named(&probe, "DC0_H0_VM0").await;
+    assert_eq!(named.len(), 1);
+    assert_eq!(named[0].0, vm_ref(&vm));
+    assert_eq!(config["vm_name"], "DC0_H0_VM0");
+    assert_eq!(
+        config["vmwarevsphere-password"],
+        sim.options()["vmwarevsphere-password"]
+    );
+    assert_eq!(
+        d.state("DC0_H0_VM0", &config).await.unwrap(),
+        State::Running
+    );
+
+    let e = d.adopt("no-such-vm", sim.options()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(e.message.contains("no VM named no-such-vm"), "{e}");
+    assert_eq!(
+        sim.vm_names_in_inventory().await,
+        before,
+        "nothing was made"
+    );
+    probe.logout().await;
+    d.shutdown().await;
+}

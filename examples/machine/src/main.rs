@@ -9,6 +9,7 @@ mod cancel;
 mod commands;
 mod create;
 mod hints;
+mod import;
 mod ls;
 mod progress;
 mod remote;
@@ -136,6 +137,8 @@ enum Cmd {
         #[arg(short = 'f', long)]
         format: Option<String>,
     },
+    /// Bring machines of a Docker Machine store under management (it is only read)
+    Import(import::ImportArgs),
     /// Print machines' IP addresses
     Ip {
         #[arg(default_value = "default")]
@@ -302,6 +305,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
         Cmd::Create { args } => create::run(app, args).await,
         Cmd::Env(args) => shell_env::run(app, args).await,
         Cmd::Inspect { name, format } => inspect(app, &name, format.as_deref()).await,
+        Cmd::Import(args) => import::run(app, args).await,
         Cmd::Ip { names } => ip(app, names).await,
         Cmd::Kill { names } => each(app, names, Action::Kill).await,
         Cmd::Ls(args) => ls::run(app, args).await,

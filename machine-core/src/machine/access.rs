@@ -92,7 +92,7 @@ fn check_access(a: &Access) -> std::result::Result<(), String> {
 const CHECK_PING: Duration = Duration::from_secs(3);
 
 /// The port of a `tcp://host:port` URL.
-pub(super) fn url_port(url: &str) -> Option<u16> {
+pub(crate) fn url_port(url: &str) -> Option<u16> {
     url.rsplit_once(':')
         .and_then(|(_, p)| p.trim_end_matches('/').parse().ok())
 }

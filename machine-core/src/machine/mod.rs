@@ -12,7 +12,7 @@ mod create;
 mod lifecycle;
 
 pub use access::DockerEnv;
-pub(crate) use access::CLIENT_BLOBS;
+pub(crate) use access::{url_port, CLIENT_BLOBS};
 pub use create::CreateOptions;
 
 use crate::config::MachineConfig;

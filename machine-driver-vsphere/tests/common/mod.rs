@@ -222,6 +222,23 @@ impl Driver {
         Ok(r.config)
     }
 
+    /// `adopt` as the host calls it: with the schema's defaults applied.
+    pub async fn adopt(
+        &self,
+        machine: &str,
+        options: Map<String, Value>,
+    ) -> Result<Value, DriverError> {
+        let r: ConfigResult = bounded(
+            ADOPT,
+            self.client.call(
+                ADOPT,
+                &SetConfigParams::new(machine, with_defaults(options)),
+            ),
+        )
+        .await?;
+        Ok(r.config)
+    }
+
     pub async fn call<R: serde::de::DeserializeOwned>(
         &self,
         method: &str,
