@@ -25,9 +25,15 @@ fn names_or_default(names: Vec<String>) -> Vec<String> {
     }
 }
 
-pub async fn status(app: &App, name: &str) -> CmdResult {
+pub async fn status(app: &App, name: &str, format: Option<&str>) -> CmdResult {
     let m = app.manager.load(name).await?;
-    println!("{}", m.state().await?);
+    let state = m.state().await?;
+    let v = json!({"Name": name, "State": state.to_string()});
+    match format.filter(|f| !f.is_empty()) {
+        None => println!("{state}"),
+        Some("json") => println!("{v}"),
+        Some(f) => println!("{}", template::render(f, &v)?),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -163,9 +169,9 @@ fn engine_options(e: &EngineOptions) -> Value {
 pub async fn inspect(app: &App, name: &str, format: Option<&str>) -> CmdResult {
     let m = app.manager.load(name).await?;
     let v = inspect_value(&m).await?;
-    match format {
+    match format.filter(|f| !f.is_empty()) {
+        None | Some("json") => println!("{}", serde_json::to_string_pretty(&v)?),
         Some(f) => println!("{}", template::render(f, &v)?),
-        None => println!("{}", serde_json::to_string_pretty(&v)?),
     }
     Ok(ExitCode::SUCCESS)
 }

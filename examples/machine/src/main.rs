@@ -122,7 +122,8 @@ enum Cmd {
     Inspect {
         #[arg(default_value = "default")]
         name: String,
-        /// Go-template format, e.g. '{{.Driver.IPAddress}}'
+        /// Go-template format, e.g. '{{.Driver.IPAddress}}' or '{{json .HostOptions}}'; 'json'
+        /// prints the whole JSON (the default)
         #[arg(short = 'f', long)]
         format: Option<String>,
     },
@@ -182,6 +183,9 @@ enum Cmd {
     Status {
         #[arg(default_value = "default")]
         name: String,
+        /// 'json' for {"Name": ..., "State": ...}, or a Go template over those fields
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Stop machines
     Stop { names: Vec<String> },
@@ -304,7 +308,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
         Cmd::Scp(args) => remote::scp(app, args).await,
         Cmd::Ssh { name, command } => remote::ssh(app, &name, command).await,
         Cmd::Start { names } => each(app, names, Action::Start).await,
-        Cmd::Status { name } => status(app, &name).await,
+        Cmd::Status { name, format } => status(app, &name, format.as_deref()).await,
         Cmd::Stop { names } => each(app, names, Action::Stop).await,
         Cmd::Upgrade {
             engine_version,
