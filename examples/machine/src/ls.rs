@@ -131,6 +131,9 @@ pub async fn run(app: &App, args: LsArgs) -> Result<ExitCode, Box<dyn std::error
 /// Docker Machine's `ls` table.
 const DEFAULT_FORMAT: &str = "table {{ .Name }}\t{{ .Active }}\t{{ .DriverName}}\t{{ .State }}\t{{ .URL }}\t{{ .Swarm }}\t{{ .DockerVersion }}\t{{ .Error}}";
 
+/// The fields of a row, for errors.
+const FIELDS: &str = "Name, Active, ActiveHost, ActiveSwarm, DriverName, State, URL, Swarm, DockerVersion, Error, ResponseTime";
+
 /// The column headers of `table` formats: Docker Machine's, field by field.
 const HEADERS: [(&str, &str); 13] = [
     ("Name", "NAME"),
@@ -152,6 +155,8 @@ const HEADERS: [(&str, &str); 13] = [
 /// tab-separated cells aligned into columns), spaces around it trimmed, `\t` and `\n` typed as
 /// two characters meaning a tab and a newline, and a newline after each row.
 struct LsFormat {
+    /// As the user gave it, for errors.
+    format: String,
     table: bool,
     row: Format,
 }
@@ -170,11 +175,26 @@ fn parse(format: &str) -> Result<LsFormat, FormatError> {
         template: format.to_string(),
         ..e
     })?;
-    Ok(LsFormat { table, row })
+    Ok(LsFormat {
+        format: format.to_string(),
+        table,
+        row,
+    })
 }
 
 impl LsFormat {
     fn render(&self, rows: &[serde_json::Value]) -> Result<String, FormatError> {
+        self.render_all(rows).map_err(|e| FormatError {
+            template: self.format.clone(),
+            message: if e.message.starts_with("map has no entry for key") {
+                format!("{}; the fields are {}", e.message, FIELDS)
+            } else {
+                e.message
+            },
+        })
+    }
+
+    fn render_all(&self, rows: &[serde_json::Value]) -> Result<String, FormatError> {
         let mut out = String::new();
         if self.table {
             let headers: serde_json::Map<_, _> = HEADERS
