@@ -90,10 +90,12 @@ pub async fn run(app: &App, args: LsArgs) -> Result<ExitCode, Box<dyn std::error
     opts.records_only = args.quiet;
     opts.docker_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
     let format = args.format.as_deref().filter(|f| !f.is_empty());
-    // parsed before the machines are asked, so a bad template fails at once
-    let parsed = match format {
-        Some("json") | None => None,
-        Some(f) => Some(parse(f)?),
+    // parsed before the machines are asked, so a bad template fails at once (`-q` ignores it,
+    // as Docker Machine's did)
+    let template = match format {
+        _ if args.quiet => None,
+        Some("json") => None,
+        f => Some(parse(f.unwrap_or(DEFAULT_FORMAT))?),
     };
     let queried = !opts.records_only;
     let rows: Vec<Row> = app
@@ -114,16 +116,13 @@ pub async fn run(app: &App, args: LsArgs) -> Result<ExitCode, Box<dyn std::error
         .iter()
         .map(serde_json::to_value)
         .collect::<Result<Vec<_>, _>>()?;
-    if format == Some("json") {
-        for r in &rows {
-            println!("{r}");
+    match template {
+        Some(t) => print!("{}", t.render(&rows)?),
+        None => {
+            for r in &rows {
+                println!("{r}");
+            }
         }
-    } else {
-        let parsed = match parsed {
-            Some(p) => p,
-            None => parse(DEFAULT_FORMAT)?,
-        };
-        print!("{}", parsed.render(&rows)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -117,6 +117,9 @@ fn a_bad_template_fails_and_says_what_is_wrong() {
             "{format}: {err}"
         );
     }
+    // `-q` prints names and reads no template, as Docker Machine's did
+    let out = machine(s.path(), &["ls", "-q", "--format", "{{.Name"]);
+    assert_eq!(stdout(&out), "a-one\nb-two\n");
     let out = machine(s.path(), &["inspect", "-f", "{{.Name.First}}", "a-one"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("First"));
