@@ -53,6 +53,7 @@ impl std::fmt::Display for FormatError {
 impl std::error::Error for FormatError {}
 
 impl Format {
+    /// Parses `source` with Go's rules and this module's functions.
     pub fn parse(source: &str, fields: Fields) -> Result<Format, FormatError> {
         let error = |message: String| FormatError {
             template: source.to_string(),
@@ -72,6 +73,7 @@ impl Format {
         })
     }
 
+    /// The template's output for `data`.
     pub fn render(&self, data: &serde_json::Value) -> Result<String, FormatError> {
         self.template
             .execute_to_string(&value(data))
