@@ -29,20 +29,24 @@ fn names_or_default(names: Vec<String>) -> Vec<String> {
     }
 }
 
-pub async fn status(app: &App, name: &str) -> CmdResult {
+pub async fn status(app: &App, name: &str, format: Option<&str>) -> CmdResult {
     // as `ls` asks: a daemon that answers over TLS is Running, else the driver says
     let row = app.manager.status(name, STATUS_TIMEOUT).await?;
-    match (row.state, &row.error) {
+    let state = match (row.state, &row.error) {
         (
             Some(State::Error | State::Timeout) | None,
             Some(e @ (RowError::Driver(_) | RowError::StateTimeout(_))),
-        ) => Err(format!("Error getting state for host {name}: {e}").into()),
-        (Some(state), _) => {
-            println!("{state}");
-            Ok(ExitCode::SUCCESS)
-        }
-        (None, _) => Err(format!("Error getting state for host {name}: unknown").into()),
+        ) => return Err(format!("Error getting state for host {name}: {e}").into()),
+        (Some(state), _) => state,
+        (None, _) => return Err(format!("Error getting state for host {name}: unknown").into()),
+    };
+    let v = json!({"Name": name, "State": state.to_string()});
+    match format.filter(|f| !f.is_empty()) {
+        None => println!("{state}"),
+        Some("json") => println!("{v}"),
+        Some(f) => println!("{}", template::render(f, &v)?),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn url(app: &App, name: &str) -> CmdResult {
@@ -194,9 +198,9 @@ fn engine_options(e: &EngineOptions) -> Value {
 pub async fn inspect(app: &App, name: &str, format: Option<&str>) -> CmdResult {
     let m = app.manager.load(name).await?;
     let v = inspect_value(app, &m).await?;
-    match format {
+    match format.filter(|f| !f.is_empty()) {
+        None | Some("json") => println!("{}", serde_json::to_string_pretty(&v)?),
         Some(f) => println!("{}", template::render(f, &v)?),
-        None => println!("{}", serde_json::to_string_pretty(&v)?),
     }
     Ok(ExitCode::SUCCESS)
 }

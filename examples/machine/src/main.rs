@@ -133,7 +133,8 @@ enum Cmd {
     Inspect {
         #[arg(default_value = "default")]
         name: String,
-        /// Go-template format, e.g. '{{.Driver.IPAddress}}'
+        /// Go-template format, e.g. '{{.Driver.IPAddress}}' or '{{json .HostOptions}}'; 'json'
+        /// prints the whole JSON (the default)
         #[arg(short = 'f', long)]
         format: Option<String>,
     },
@@ -198,6 +199,9 @@ enum Cmd {
     Status {
         #[arg(default_value = "default")]
         name: String,
+        /// 'json' for {"Name": ..., "State": ...}, or a Go template over those fields
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Stop machines
     Stop { names: Vec<String> },
@@ -325,7 +329,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
         Cmd::Scp(args) => remote::scp(app, args).await,
         Cmd::Ssh { tty, name, command } => remote::ssh(app, &name, tty, command).await,
         Cmd::Start { names } => each(app, names, Action::Start).await,
-        Cmd::Status { name } => status(app, &name).await,
+        Cmd::Status { name, format } => status(app, &name, format.as_deref()).await,
         Cmd::Stop { names } => each(app, names, Action::Stop).await,
         Cmd::Swarm(cmd) => swarm::run(app, cmd).await,
         Cmd::Upgrade {

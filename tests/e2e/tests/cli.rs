@@ -145,8 +145,21 @@ fn cli_commands_on_a_real_machine() {
     );
     assert_eq!(
         cli.ok(&["ls", "--format", "{{.Name}}\t{{.State}}\t{{.DriverName}}"]),
-        format!("{name}   Running   generic\n"),
-        "a tab-separated format is aligned into columns"
+        format!("{name}\tRunning\tgeneric\n"),
+        "without `table` the template's output is printed as it is"
+    );
+    let w = name.len() + 3;
+    assert_eq!(
+        cli.ok(&[
+            "ls",
+            "--format",
+            "table {{.Name}}\t{{.State}}\t{{.DriverName}}"
+        ]),
+        format!(
+            "{:w$}STATE     DRIVER\n{name:w$}Running   generic\n",
+            "NAME"
+        ),
+        "`table` aligns the columns under Docker Machine's headers"
     );
     assert_eq!(cli.ok(&["ls", "-q"]), format!("{name}\n"));
     let quick = cli.call(&["ls", "-t", "5"]);

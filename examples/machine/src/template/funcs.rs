@@ -1,0 +1,220 @@
+//! The functions `--format` templates have besides Go's built-ins: Docker Machine's `json`
+//! (Go's `json.Marshal`: sorted keys, `<>&` escaped) and `prettyjson` (`json.MarshalIndent`,
+//! four spaces), and docker's `split`, `join`, `title`, `lower`, `upper` (Go's `strings`
+//! functions; `join` takes a list of strings).
+
+use gotmpl::{TemplateError, Value};
+
+pub fn register(t: gotmpl::Template) -> gotmpl::Template {
+    t.func("json", |a| {
+        let [v] = args("json", a)?;
+        Ok(Value::String(go_json(v, None)?.into()))
+    })
+    .func("prettyjson", |a| {
+        let [v] = args("prettyjson", a)?;
+        Ok(Value::String(go_json(v, Some("    "))?.into()))
+    })
+    .func("split", |a| {
+        let [s, sep] = args("split", a)?;
+        let (s, sep) = (string("split", s)?, string("split", sep)?);
+        let parts: Vec<Value> = if sep.is_empty() {
+            s.chars()
+                .map(|c| Value::String(c.to_string().into()))
+                .collect()
+        } else {
+            s.split(sep).map(|p| Value::String(p.into())).collect()
+        };
+        Ok(Value::List(parts.into()))
+    })
+    .func("join", |a| {
+        let [list, sep] = args("join", a)?;
+        let sep = string("join", sep)?;
+        let Value::List(items) = list else {
+            return Err(exec(format!("join: {} is not a list", list.type_name())));
+        };
+        let parts = items
+            .iter()
+            .map(|i| string("join", i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Value::String(parts.join(sep).into()))
+    })
+    .func("title", |a| {
+        let [s] = args("title", a)?;
+        Ok(Value::String(title(string("title", s)?).into()))
+    })
+    .func("lower", |a| {
+        let [s] = args("lower", a)?;
+        Ok(Value::String(
+            map_chars(string("lower", s)?, |c| c.to_lowercase()).into(),
+        ))
+    })
+    .func("upper", |a| {
+        let [s] = args("upper", a)?;
+        Ok(Value::String(
+            map_chars(string("upper", s)?, |c| c.to_uppercase()).into(),
+        ))
+    })
+}
+
+fn exec(message: String) -> TemplateError {
+    TemplateError::Exec(message)
+}
+
+/// Exactly `N` arguments, as Go checks a function's arity.
+fn args<'a, const N: usize>(name: &str, a: &'a [Value]) -> Result<&'a [Value; N], TemplateError> {
+    a.try_into().map_err(|_| {
+        exec(format!(
+            "wrong number of args for {name}: want {N} got {}",
+            a.len()
+        ))
+    })
+}
+
+fn string<'a>(name: &str, v: &'a Value) -> Result<&'a str, TemplateError> {
+    match v {
+        Value::String(s) => Ok(s),
+        Value::Nil => Err(exec(format!("{name}: expected a string, got no value"))),
+        other => Err(exec(format!(
+            "{name}: expected a string, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Go's `strings.ToUpper`/`ToLower`: each character mapped on its own (no `ß` -> `SS`).
+fn map_chars<I: Iterator<Item = char> + ExactSizeIterator>(
+    s: &str,
+    f: impl Fn(char) -> I,
+) -> String {
+    s.chars()
+        .map(|c| {
+            let mut m = f(c);
+            match (m.len(), m.next()) {
+                (1, Some(one)) => one,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// Go's `strings.Title`: the first letter of each word upper-cased.
+fn title(s: &str) -> String {
+    let separator = |c: char| {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
+        } else {
+            !c.is_alphanumeric() && c.is_whitespace()
+        }
+    };
+    let mut prev = ' ';
+    s.chars()
+        .map(|c| {
+            let out = if separator(prev) {
+                map_chars(c.encode_utf8(&mut [0; 4]), |c| c.to_uppercase())
+            } else {
+                c.to_string()
+            };
+            prev = c;
+            out
+        })
+        .collect()
+}
+
+/// Go's `json.Marshal` (with `indent`: `json.MarshalIndent(v, "", indent)`).
+fn go_json(v: &Value, indent: Option<&str>) -> Result<String, TemplateError> {
+    let mut out = String::new();
+    write_json(v, indent, 0, &mut out)?;
+    Ok(out)
+}
+
+fn write_json(
+    v: &Value,
+    indent: Option<&str>,
+    depth: usize,
+    out: &mut String,
+) -> Result<(), TemplateError> {
+    let newline = |out: &mut String, depth: usize| {
+        if let Some(i) = indent {
+            out.push('\n');
+            out.push_str(&i.repeat(depth));
+        }
+    };
+    match v {
+        Value::Nil => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Uint(u) => out.push_str(&u.to_string()),
+        Value::Float(f) => out.push_str(&go_json_float(*f)?),
+        Value::String(s) => go_json_string(s, out),
+        Value::List(items) if items.is_empty() => out.push_str("[]"),
+        Value::List(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                write_json(item, indent, depth + 1, out)?;
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        Value::Map(map) if map.is_empty() => out.push_str("{}"),
+        Value::Map(map) => {
+            out.push('{');
+            for (n, (k, item)) in map.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                go_json_string(k, out);
+                out.push(':');
+                if indent.is_some() {
+                    out.push(' ');
+                }
+                write_json(item, indent, depth + 1, out)?;
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        Value::Function(_) => return Err(exec("json: cannot encode a function".into())),
+    }
+    Ok(())
+}
+
+/// Go's float encoding: plain decimals, exponents below 1e-6 and from 1e21 (`1e+21`, `1e-7`).
+fn go_json_float(f: f64) -> Result<String, TemplateError> {
+    if !f.is_finite() {
+        return Err(exec(format!("json: unsupported value: {f}")));
+    }
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return Ok(format!("{f}"));
+    }
+    let e = format!("{f:e}");
+    Ok(match e.split_once('e') {
+        Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
+        _ => e,
+    })
+}
+
+/// A JSON string as Go writes it: `<`, `>`, `&`, U+2028, U+2029 and control characters as
+/// `\u00XX`, except `\n`, `\r`, `\t`.
+fn go_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
