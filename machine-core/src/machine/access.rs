@@ -254,7 +254,7 @@ impl Machine {
     }
 
     /// The CA the daemon trusts and the client certificate, as recorded for this machine.
-    pub(super) async fn client_pems(&self) -> Result<(String, Pem)> {
+    pub(crate) async fn client_pems(&self) -> Result<(String, Pem)> {
         if let Some(p) = &self.client_pems {
             return Ok(p.clone());
         }
