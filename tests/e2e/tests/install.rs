@@ -48,11 +48,22 @@ fn install_script_puts_machine_drivers_link_completion_and_man_pages_in_place() 
         .arg("--binaries")
         .arg(bin_dir())
         .args(["--docker-machine-link", "--completions"]));
-    assert!(out.contains("is not on PATH"), "the script must say PATH lacks the folder:\n{out}");
+    assert!(
+        out.contains("is not on PATH"),
+        "the script must say PATH lacks the folder:\n{out}"
+    );
 
     let bin = prefix.join("bin");
-    for p in ["machine", "machine-driver-generic", "machine-driver-vsphere"] {
-        assert!(bin.join(p).is_file(), "{p} not installed in {}", bin.display());
+    for p in [
+        "machine",
+        "machine-driver-generic",
+        "machine-driver-vsphere",
+    ] {
+        assert!(
+            bin.join(p).is_file(),
+            "{p} not installed in {}",
+            bin.display()
+        );
     }
     // machine finds both drivers next to itself (PATH holds neither)
     let help = run(isolated(bin.join("machine"), home).args(["create", "--help"]));
@@ -89,20 +100,31 @@ fn install_script_puts_machine_drivers_link_completion_and_man_pages_in_place() 
     };
     assert_eq!(complete("machine ssh we"), ["web1", "web2"]);
     assert_eq!(complete("machine rm -y d"), ["db1"]);
-    assert!(complete("machine regen").iter().any(|c| c.starts_with("regenerate-certs")));
+    assert!(complete("machine regen")
+        .iter()
+        .any(|c| c.starts_with("regenerate-certs")));
     for f in [
         home.join("data/zsh/site-functions/_machine"),
         home.join("config/fish/completions/machine.fish"),
     ] {
         let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        assert!(text.contains(&bin.join("machine").display().to_string()), "{}", f.display());
+        assert!(
+            text.contains(&bin.join("machine").display().to_string()),
+            "{}",
+            f.display()
+        );
     }
 
     // man pages for the program and its commands
     let man = prefix.join("share/man/man1");
-    for page in ["machine.1", "machine-use.1", "machine-create.1", "machine-ls.1"] {
-        let text = std::fs::read_to_string(man.join(page))
-            .unwrap_or_else(|e| panic!("{page}: {e}"));
+    for page in [
+        "machine.1",
+        "machine-use.1",
+        "machine-create.1",
+        "machine-ls.1",
+    ] {
+        let text =
+            std::fs::read_to_string(man.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
         assert!(text.contains(".TH"), "{page} is not a man page");
     }
 
