@@ -76,7 +76,9 @@ if $completions; then
     config=${XDG_CONFIG_HOME:-$HOME/.config}
     mkdir -p "$data/bash-completion/completions" "$data/zsh/site-functions" "$config/fish/completions"
     "$bin/machine" completion bash > "$data/bash-completion/completions/machine"
-    "$bin/machine" completion zsh > "$data/zsh/site-functions/_machine"
+    # autoloaded as _machine by compinit: define the completer, then answer this first Tab too
+    { "$bin/machine" completion zsh; echo '_clap_dynamic_completer_machine "$@"'; } \
+        > "$data/zsh/site-functions/_machine"
     "$bin/machine" completion fish > "$config/fish/completions/machine.fish"
     echo "Installed completion for bash ($data/bash-completion/completions/machine),"
     echo "  zsh ($data/zsh/site-functions/_machine: that folder must be in \$fpath) and"
