@@ -215,6 +215,9 @@ pub enum Error {
     /// The Docker daemon failed to answer over TLS.
     #[error(transparent)]
     Daemon(#[from] crate::daemon::DaemonError),
+    /// A docker context could not be written, or is not the machine's.
+    #[error(transparent)]
+    DockerContext(#[from] crate::docker_context::ContextError),
 }
 
 /// Why store certificates given by the user were refused.

@@ -41,6 +41,7 @@ pub mod cert;
 mod certificates;
 pub mod config;
 pub mod daemon;
+pub mod docker_context;
 pub mod driver_host;
 pub mod engine;
 pub mod error;

@@ -88,7 +88,11 @@ pub async fn config(app: &App, name: &str) -> CmdResult {
 
 pub async fn version(app: &App, name: Option<&str>) -> CmdResult {
     match name {
-        None => println!("machine version {}", env!("CARGO_PKG_VERSION")),
+        None => println!(
+            "{} version {}",
+            crate::program_name(),
+            env!("CARGO_PKG_VERSION")
+        ),
         Some(name) => {
             let m = app.manager.load(name).await?;
             println!("{}", m.docker_version().await?.version);
@@ -244,7 +248,12 @@ pub async fn each(app: &App, names: Vec<String>, action: Action) -> CmdResult {
     let mut failed = false;
     for (name, result) in app.manager.act(&names, &action, CONCURRENCY, &cancel).await {
         match result {
-            Ok(()) => println!("Machine \"{name}\" {}.", done(&action)),
+            Ok(()) => {
+                println!("Machine \"{name}\" {}.", done(&action));
+                if may_move(&action) {
+                    crate::use_context::refresh(app, &name).await;
+                }
+            }
             Err(e) => {
                 eprintln!(
                     "{}",
@@ -259,6 +268,15 @@ pub async fn each(app: &App, names: Vec<String>, action: Action) -> CmdResult {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether `action` may change the machine's address or certificates (and so its docker
+/// context).
+fn may_move(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::Start | Action::Restart | Action::Provision | Action::RegenerateCerts { .. }
+    )
 }
 
 /// Asks on the terminal; without one (a script, CI) there is nobody to ask, and that is an
@@ -307,12 +325,24 @@ pub async fn rm(app: &App, force: bool, yes: bool, names: Vec<String>) -> CmdRes
             return Ok(ExitCode::SUCCESS);
         }
     }
+    // read before the records go: a docker context is removed only if made for this machine
+    let mut configs = std::collections::HashMap::new();
+    for name in &names {
+        if let Ok(m) = app.manager.load(name).await {
+            configs.insert(name.clone(), m.config().clone());
+        }
+    }
     let cancel = app.cancel_on_signals();
     let mut failed = false;
     let action = Action::Remove { force };
     for (name, result) in app.manager.act(&names, &action, CONCURRENCY, &cancel).await {
         match result {
-            Ok(()) => println!("Successfully removed {name}"),
+            Ok(()) => {
+                println!("Successfully removed {name}");
+                if let Some(config) = configs.get(&name) {
+                    crate::use_context::after_remove(app, config);
+                }
+            }
             Err(e) => {
                 let mut msg = format!("Error removing host \"{name}\": {e}");
                 if e.is_broken_record() {

@@ -77,6 +77,12 @@ fn engine_flags(cmd: Command) -> Command {
             .help("Storage driver (default: the daemon's choice)"),
     )
     .arg(list("tls-san", "Extra name or address in the server certificate (repeatable)"))
+    .arg(
+        Arg::new("no-docker-context")
+            .long("no-docker-context")
+            .action(ArgAction::SetTrue)
+            .help("Make no docker context named after the machine (`machine use NAME` makes it later)"),
+    )
     .args(swarm_flags())
 }
 
@@ -303,6 +309,9 @@ pub async fn run(app: &App, args: Vec<String>) -> Result<ExitCode, Box<dyn std::
             .note(&format!("Cancelled: removed what was made for {name}."));
     }
     let machine = machine?;
+    if !m.get_flag("no-docker-context") {
+        crate::use_context::after_create(app, &machine).await;
+    }
     println!(
         "To see how to connect your Docker Client to the Docker Engine running on this machine, run: machine env {}",
         machine.name()

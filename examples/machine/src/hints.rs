@@ -2,6 +2,7 @@
 //! says what the user can do about it.
 
 use machine_core::daemon::DaemonError;
+use machine_core::docker_context::ContextError;
 use machine_core::ssh::SshError;
 use machine_core::sshkey::SshKeyError;
 use machine_core::{Error, StoreError};
@@ -57,6 +58,12 @@ pub fn hint(e: &Error) -> Option<String> {
             .into(),
         Error::NotRunning { machine, .. } => format!("`machine start {machine}` starts it"),
         Error::StoreCa(_) => "use another --storage-path for machines under this CA".into(),
+        Error::DockerContext(ContextError::NotOurs { name, .. }) => format!(
+            "`docker context rm {name}` removes that context; then `machine use {name}` makes the machine's"
+        ),
+        Error::DockerContext(ContextError::Reserved) => {
+            "`eval \"$(machine env default)\"` points the docker client at it instead".into()
+        }
         Error::Ssh(e) => return ssh_hint(e),
         Error::SshKey(e) => return key_hint(e),
         Error::Daemon(e) => return daemon_hint(e),

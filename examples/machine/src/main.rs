@@ -7,6 +7,7 @@
 
 mod cancel;
 mod commands;
+mod completion;
 mod create;
 mod hints;
 mod import;
@@ -16,9 +17,12 @@ mod remote;
 mod shell_env;
 mod swarm;
 mod template;
+mod use_context;
 
 use clap::builder::BoolishValueParser;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use completion::machine_names;
+use machine_core::docker_context::DockerConfigDir;
 use machine_core::{FileStore, Manager, StoreCerts};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,7 +119,7 @@ enum Cmd {
     },
     /// Print the connection flags for the docker client (--tlsverify ... -H=...)
     Config {
-        #[arg(default_value = "default")]
+        #[arg(default_value = "default", add = machine_names())]
         name: String,
         /// Docker Machine's classic-Swarm flag: refused
         #[arg(long, hide = true)]
@@ -131,7 +135,7 @@ enum Cmd {
     Env(shell_env::EnvArgs),
     /// Print a machine's details as JSON
     Inspect {
-        #[arg(default_value = "default")]
+        #[arg(default_value = "default", add = machine_names())]
         name: String,
         /// Go-template format, e.g. '{{.Driver.IPAddress}}' or '{{json .HostOptions}}'; 'json'
         /// prints the whole JSON (the default)
@@ -142,11 +146,14 @@ enum Cmd {
     Import(import::ImportArgs),
     /// Print machines' IP addresses
     Ip {
-        #[arg(default_value = "default")]
+        #[arg(default_value = "default", add = machine_names())]
         names: Vec<String>,
     },
     /// Power machines off at once
-    Kill { names: Vec<String> },
+    Kill {
+        #[arg(add = machine_names())]
+        names: Vec<String>,
+    },
     /// List machines
     Ls(ls::LsArgs),
     /// Mount a machine folder here with sshfs: `machine mount NAME:/path /local/dir`
@@ -158,7 +165,10 @@ enum Cmd {
         target: PathBuf,
     },
     /// Provision Docker on machines again
-    Provision { names: Vec<String> },
+    Provision {
+        #[arg(add = machine_names())]
+        names: Vec<String>,
+    },
     /// Issue new TLS certificates for machines and restart their Docker
     RegenerateCerts {
         /// Do not ask for confirmation
@@ -167,10 +177,14 @@ enum Cmd {
         /// Also issue a new CA and client certificate (all machines then need new certs)
         #[arg(long)]
         client_certs: bool,
+        #[arg(add = machine_names())]
         names: Vec<String>,
     },
     /// Restart machines
-    Restart { names: Vec<String> },
+    Restart {
+        #[arg(add = machine_names())]
+        names: Vec<String>,
+    },
     /// Remove machines (and what their drivers made)
     Rm {
         /// Remove the local machine even if the driver fails to remove the host (implies -y)
@@ -179,7 +193,7 @@ enum Cmd {
         /// Do not ask for confirmation
         #[arg(short = 'y')]
         yes: bool,
-        #[arg(required = true)]
+        #[arg(required = true, add = machine_names())]
         names: Vec<String>,
     },
     /// Copy files to, from or between machines: `machine scp [-r] [-d] SRC DEST` (NAME:path)
@@ -189,22 +203,29 @@ enum Cmd {
         /// Give the command a terminal (the system ssh's -t), for interactive commands
         #[arg(short = 't')]
         tty: bool,
+        #[arg(add = machine_names())]
         name: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
     /// Start machines
-    Start { names: Vec<String> },
+    Start {
+        #[arg(add = machine_names())]
+        names: Vec<String>,
+    },
     /// Print a machine's state
     Status {
-        #[arg(default_value = "default")]
+        #[arg(default_value = "default", add = machine_names())]
         name: String,
         /// 'json' for {"Name": ..., "State": ...}, or a Go template over those fields
         #[arg(short = 'f', long)]
         format: Option<String>,
     },
     /// Stop machines
-    Stop { names: Vec<String> },
+    Stop {
+        #[arg(add = machine_names())]
+        names: Vec<String>,
+    },
     /// Swarm mode across machines: init, join, leave
     #[command(subcommand)]
     Swarm(swarm::SwarmCmd),
@@ -213,21 +234,39 @@ enum Cmd {
         /// Install this Docker version instead (kept for later upgrades)
         #[arg(long, env = "MACHINE_DOCKER_VERSION")]
         engine_version: Option<String>,
+        #[arg(add = machine_names())]
         names: Vec<String>,
     },
     /// Print a machine's Docker URL
     Url {
-        #[arg(default_value = "default")]
+        #[arg(default_value = "default", add = machine_names())]
         name: String,
     },
     /// Print this program's version, or a machine's Docker version
-    Version { name: Option<String> },
+    Version {
+        #[arg(add = machine_names())]
+        name: Option<String>,
+    },
+    /// Make the docker client use a machine (its docker context) until told otherwise
+    Use {
+        #[arg(add = machine_names())]
+        name: Option<String>,
+        /// Go back to the docker client's default context
+        #[arg(short = 'u', long)]
+        unset: bool,
+    },
+    /// Print the shell completion script (bash, zsh, fish): `source <(machine completion bash)`
+    Completion { shell: completion::Shell },
+    /// Write the man pages (machine.1, machine-create.1, ...) into a folder
+    Manpages { dir: PathBuf },
 }
 
 /// What every command gets: the library's manager, and the progress display.
 pub struct App {
     pub manager: Manager,
     pub display: progress::Display,
+    /// The docker client's configuration folder, where machines' docker contexts go.
+    pub docker: DockerConfigDir,
 }
 
 impl App {
@@ -249,12 +288,31 @@ fn init_logging(debug: bool) {
         .init();
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The name this program was run as: `docker-machine` through the link the install script
+/// makes for tools that run Docker Machine's binary, else `machine`.
+pub fn program_name() -> &'static str {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    match std::path::Path::new(&argv0).file_name() {
+        Some(n) if n == "docker-machine" => "docker-machine",
+        _ => "machine",
+    }
+}
+
+/// The command line's definition, named as the program was run.
+pub fn command() -> clap::Command {
+    Cli::command().name(program_name()).bin_name(program_name())
+}
+
+fn main() -> ExitCode {
+    completion::answer_shell();
     quiet_on_closed_stdout();
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.format(&mut command()).exit(),
+    };
     init_logging(cli.debug);
-    match run(cli).await {
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{}", hints::render(&*e));
@@ -281,6 +339,12 @@ fn quiet_on_closed_stdout() {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    // what describes the program itself needs no store
+    match &cli.command {
+        Cmd::Completion { shell } => return completion::print(*shell),
+        Cmd::Manpages { dir } => return completion::manpages(dir),
+        _ => {}
+    }
     let storage = cli
         .storage_path
         .clone()
@@ -290,6 +354,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let app = App {
         manager: Manager::new(Arc::new(store), display.events()),
         display,
+        docker: DockerConfigDir::from_env(),
     };
     if let Some(certs) = cli.given_certs()? {
         app.manager.import_store_certs(&certs).await?;
@@ -347,5 +412,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
         }
         Cmd::Url { name } => url(app, &name).await,
         Cmd::Version { name } => version(app, name.as_deref()).await,
+        Cmd::Use { name, unset } => use_context::run(app, name.as_deref(), unset).await,
+        Cmd::Completion { .. } | Cmd::Manpages { .. } => unreachable!("answered by run"),
     }
 }

@@ -85,10 +85,12 @@ impl std::fmt::Display for CallOutput {
     }
 }
 
-/// The `machine` CLI with its own temporary store.
+/// The `machine` CLI with its own temporary store, and its own docker configuration folder
+/// (DOCKER_CONFIG, where it makes docker contexts).
 pub struct Cli {
     bin: PathBuf,
     store: tempfile::TempDir,
+    docker_config: tempfile::TempDir,
 }
 
 impl Default for Cli {
@@ -125,7 +127,16 @@ impl Cli {
                 .prefix("machine-e2e-store-")
                 .tempdir()
                 .expect("store tempdir"),
+            docker_config: tempfile::Builder::new()
+                .prefix("machine-e2e-docker-config-")
+                .tempdir()
+                .expect("docker config tempdir"),
         }
+    }
+
+    /// The docker configuration folder the CLI is given as DOCKER_CONFIG.
+    pub fn docker_config(&self) -> &Path {
+        self.docker_config.path()
     }
 
     /// The store folder passed as `--storage-path`.
@@ -139,12 +150,13 @@ impl Cli {
     }
 
     /// A command `machine --storage-path STORE ARGS...`, with no Docker or store settings
-    /// inherited from the environment.
+    /// inherited from the environment, and this CLI's own DOCKER_CONFIG.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         for v in support::docker::DOCKER_ENV_VARS {
             cmd.env_remove(v);
         }
+        cmd.env("DOCKER_CONFIG", self.docker_config());
         cmd.env_remove("MACHINE_STORAGE_PATH");
         cmd.arg("--storage-path").arg(self.store()).args(args);
         cmd
