@@ -44,6 +44,11 @@ pub struct OptionSpec {
     /// Other accepted flag names, e.g. `vmwarevsphere-iso-url`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// The field of Docker Machine's driver config that held this option (`CPU` for
+    /// `vmwarevsphere-cpu-count`): `inspect` shows the value under that name too
+    /// (`.Driver.CPU`), and `import` reads the option from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_machine_field: Option<String>,
 }
 
 impl OptionSpec {
@@ -57,6 +62,7 @@ impl OptionSpec {
             help: help.into(),
             secret: false,
             aliases: Vec::new(),
+            docker_machine_field: None,
         }
     }
     /// A string option.
@@ -93,6 +99,11 @@ impl OptionSpec {
     /// Another accepted flag name.
     pub fn alias(mut self, alias: &str) -> Self {
         self.aliases.push(alias.into());
+        self
+    }
+    /// The field of Docker Machine's driver config that held it.
+    pub fn docker_machine_field(mut self, field: &str) -> Self {
+        self.docker_machine_field = Some(field.into());
         self
     }
 }
@@ -174,11 +185,6 @@ pub struct DriverInfo {
     /// Other names users may type for this driver (e.g. `vmwarevsphere`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    /// Docker Machine's names for fields of this driver's machine config (`CPU` →
-    /// `vmwarevsphere-cpu-count`), so `inspect` shows them where Docker Machine's users and
-    /// tools look (`.Driver.CPU`). Secret fields stay hidden under either name.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub docker_machine_fields: std::collections::BTreeMap<String, String>,
 }
 
 impl InitializeParams {
@@ -206,7 +212,6 @@ impl DriverInfo {
             capabilities,
             options,
             aliases: Vec::new(),
-            docker_machine_fields: Default::default(),
         }
     }
     /// The spec of option `name`, found by its name or an alias.
@@ -219,15 +224,6 @@ impl DriverInfo {
     /// With these aliases (other names users may type for the driver).
     pub fn with_aliases(mut self, aliases: &[&str]) -> Self {
         self.aliases = aliases.iter().map(|a| a.to_string()).collect();
-        self
-    }
-
-    /// With Docker Machine's names for fields of the machine config: `(name, config key)`.
-    pub fn with_docker_machine_fields(mut self, fields: &[(&str, &str)]) -> Self {
-        self.docker_machine_fields = fields
-            .iter()
-            .map(|(dm, key)| (dm.to_string(), key.to_string()))
-            .collect();
         self
     }
 

@@ -58,12 +58,6 @@ impl Driver for Generic {
             Capabilities::none().with_restart(true).with_ssh(true),
             options::schema(),
         )
-        .with_docker_machine_fields(&[
-            ("IPAddress", "ip"),
-            ("SSHUser", "ssh_user"),
-            ("SSHPort", "ssh_port"),
-            ("EnginePort", "engine_port"),
-        ])
     }
 
     async fn set_config(

@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 pub fn schema() -> Vec<OptionSpec> {
     vec![
         OptionSpec::string("generic-ip-address", "IP address or host name of the host")
+            .docker_machine_field("IPAddress")
             .env("GENERIC_IP_ADDRESS"),
         OptionSpec::string(
             "generic-ssh-user",
             "SSH user (needs passwordless sudo unless root)",
         )
+        .docker_machine_field("SSHUser")
         .env("GENERIC_SSH_USER")
         .default("root"),
         OptionSpec::string(
@@ -26,9 +28,11 @@ pub fn schema() -> Vec<OptionSpec> {
         )
         .env("GENERIC_SSH_KEY"),
         OptionSpec::int("generic-ssh-port", "SSH port")
+            .docker_machine_field("SSHPort")
             .env("GENERIC_SSH_PORT")
             .default(22),
         OptionSpec::int("generic-engine-port", "Docker engine port")
+            .docker_machine_field("EnginePort")
             .env("GENERIC_ENGINE_PORT")
             .default(2376),
     ]

@@ -45,24 +45,6 @@ impl VsphereDriver {
             options::schema(),
         )
         .with_aliases(&["vmwarevsphere"])
-        .with_docker_machine_fields(&[
-            ("IP", "vmwarevsphere-vcenter"),
-            ("Port", "vmwarevsphere-vcenter-port"),
-            ("Username", "vmwarevsphere-username"),
-            ("Password", "vmwarevsphere-password"),
-            ("Datacenter", "vmwarevsphere-datacenter"),
-            ("Datastore", "vmwarevsphere-datastore"),
-            ("Networks", "vmwarevsphere-network"),
-            ("Folder", "vmwarevsphere-folder"),
-            ("Pool", "vmwarevsphere-pool"),
-            ("HostSystem", "vmwarevsphere-hostsystem"),
-            ("CPU", "vmwarevsphere-cpu-count"),
-            ("Memory", "vmwarevsphere-memory-size"),
-            ("DiskSize", "vmwarevsphere-disk-size"),
-            ("Boot2DockerURL", "vmwarevsphere-boot2docker-url"),
-            ("CfgParams", "vmwarevsphere-cfgparam"),
-            ("CloudInit", "vmwarevsphere-cloudinit"),
-        ])
     }
 
     /// The driver's vCenter sessions.

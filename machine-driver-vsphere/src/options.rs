@@ -49,41 +49,41 @@ pub mod name {
 pub fn schema() -> Vec<OptionSpec> {
     use name::*;
     vec![
-        OptionSpec::string(VCENTER, "vCenter (or ESXi) host name or IP address").env("VSPHERE_VCENTER"),
-        OptionSpec::int(PORT, "vCenter port").default(443).env("VSPHERE_VCENTER_PORT"),
-        OptionSpec::string(USERNAME, "vCenter user name").env("VSPHERE_USERNAME"),
-        OptionSpec::string(PASSWORD, "vCenter password").env("VSPHERE_PASSWORD").secret(),
-        OptionSpec::string(DATACENTER, "datacenter (name or inventory path; default: the only one)")
+        OptionSpec::string(VCENTER, "vCenter (or ESXi) host name or IP address").docker_machine_field("IP").env("VSPHERE_VCENTER"),
+        OptionSpec::int(PORT, "vCenter port").docker_machine_field("Port").default(443).env("VSPHERE_VCENTER_PORT"),
+        OptionSpec::string(USERNAME, "vCenter user name").docker_machine_field("Username").env("VSPHERE_USERNAME"),
+        OptionSpec::string(PASSWORD, "vCenter password").docker_machine_field("Password").env("VSPHERE_PASSWORD").secret(),
+        OptionSpec::string(DATACENTER, "datacenter (name or inventory path; default: the only one)").docker_machine_field("Datacenter")
             .env("VSPHERE_DATACENTER"),
-        OptionSpec::string(DATASTORE, "datastore (name or path; default: the only one)")
+        OptionSpec::string(DATASTORE, "datastore (name or path; default: the only one)").docker_machine_field("Datastore")
             .env("VSPHERE_DATASTORE"),
-        OptionSpec::list(NETWORK, "network, repeatable: one NIC each (default: the only one)")
+        OptionSpec::list(NETWORK, "network, repeatable: one NIC each (default: the only one)").docker_machine_field("Networks")
             .env("VSPHERE_NETWORK"),
-        OptionSpec::string(FOLDER, "VM folder, relative to the datacenter's VM folder")
+        OptionSpec::string(FOLDER, "VM folder, relative to the datacenter's VM folder").docker_machine_field("Folder")
             .env("VSPHERE_FOLDER"),
-        OptionSpec::string(POOL, "resource pool (name or path; default: the only one, or the host's)")
+        OptionSpec::string(POOL, "resource pool (name or path; default: the only one, or the host's)").docker_machine_field("Pool")
             .env("VSPHERE_POOL"),
-        OptionSpec::string(HOSTSYSTEM, "ESXi host to place the VM on (name or path)")
+        OptionSpec::string(HOSTSYSTEM, "ESXi host to place the VM on (name or path)").docker_machine_field("HostSystem")
             .env("VSPHERE_HOSTSYSTEM"),
-        OptionSpec::int(CPU, "number of virtual CPUs").default(2).env("VSPHERE_CPU_COUNT"),
-        OptionSpec::int(MEMORY, "memory in MB").default(2048).env("VSPHERE_MEMORY_SIZE"),
-        OptionSpec::int(DISK, "disk size in MB").default(20480).env("VSPHERE_DISK_SIZE"),
-        OptionSpec::string(ISO, "ISO to boot a VM created from scratch (http(s) URL or file); uploaded to the datastore once")
+        OptionSpec::int(CPU, "number of virtual CPUs").docker_machine_field("CPU").default(2).env("VSPHERE_CPU_COUNT"),
+        OptionSpec::int(MEMORY, "memory in MB").docker_machine_field("Memory").default(2048).env("VSPHERE_MEMORY_SIZE"),
+        OptionSpec::int(DISK, "disk size in MB").docker_machine_field("DiskSize").default(20480).env("VSPHERE_DISK_SIZE"),
+        OptionSpec::string(ISO, "ISO to boot a VM created from scratch (http(s) URL or file); uploaded to the datastore once").docker_machine_field("Boot2DockerURL")
             .default(DEFAULT_ISO_URL)
             .env("VSPHERE_BOOT2DOCKER_URL")
             .alias("vmwarevsphere-iso-url"),
-        OptionSpec::list(CFGPARAM, "key=value into the VM's extraConfig, repeatable")
+        OptionSpec::list(CFGPARAM, "key=value into the VM's extraConfig, repeatable").docker_machine_field("CfgParams")
             .env("VSPHERE_CFGPARAM"),
-        OptionSpec::string(CLOUDINIT, "cloud-init user-data (file or URL), merged with the driver's")
+        OptionSpec::string(CLOUDINIT, "cloud-init user-data (file or URL), merged with the driver's").docker_machine_field("CloudInit")
             .env("VSPHERE_CLOUDINIT"),
         OptionSpec::string(CREATION_TYPE, "how to make the VM: legacy (from scratch, booting the ISO), vm or template (clone --vmwarevsphere-clone-from); default: clone when clone-from is set, else legacy")
             .env("VSPHERE_CREATION_TYPE"),
         OptionSpec::string(CLONE_FROM, "VM or template to clone (name or inventory path), cloud-init ready")
             .env("VSPHERE_CLONE_FROM"),
-        OptionSpec::string(SSH_USER, "user that cloud-init creates with your key and passwordless sudo")
+        OptionSpec::string(SSH_USER, "user that cloud-init creates with your key and passwordless sudo").docker_machine_field("SSHUser")
             .default("docker")
             .env("VSPHERE_SSH_USER"),
-        OptionSpec::int(SSH_PORT, "SSH port of the VM").default(22).env("VSPHERE_SSH_PORT"),
+        OptionSpec::int(SSH_PORT, "SSH port of the VM").docker_machine_field("SSHPort").default(22).env("VSPHERE_SSH_PORT"),
         OptionSpec::bool(INSECURE, "do not verify vCenter's certificate").env("VSPHERE_INSECURE"),
         OptionSpec::string(CA_CERT, "PEM file of a CA (or vCenter's own certificate) to trust")
             .env("VSPHERE_CA_CERT"),

@@ -127,10 +127,12 @@ pub async fn inspect_value(app: &App, m: &Machine) -> Result<Value, machine_core
     // the driver's fields under Docker Machine's names too (`.Driver.CPU`), from the
     // redacted config, so a secret stays hidden under either name
     if let Ok(info) = app.manager.driver_info(&c.driver).await {
-        for (dm, key) in &info.docker_machine_fields {
-            if let Some(v) = driver.get(key).cloned() {
-                driver.entry(dm.clone()).or_insert(v);
-            }
+        for o in &info.options {
+            let (Some(field), Some(v)) = (&o.docker_machine_field, driver.get(&o.name).cloned())
+            else {
+                continue;
+            };
+            driver.entry(field.clone()).or_insert(v);
         }
     }
     driver.insert("MachineName".into(), json!(c.name));

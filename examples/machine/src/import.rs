@@ -64,9 +64,10 @@ fn hint(name: &str, e: &ImportError) -> Option<String> {
         ImportError::Read(ReadError::ConfigVersion { .. }) => "import reads records of Docker \
              Machine 0.6 to 0.16; let a newer Docker Machine upgrade this one first"
             .into(),
-        ImportError::Read(ReadError::UnsupportedDriver { .. }) => {
-            "`machine create` a machine with one of the installed drivers instead".into()
-        }
+        ImportError::Read(ReadError::UnsupportedDriver { driver }) => format!(
+            "put a machine-driver-{driver} that can adopt machines on PATH, or `machine create` \
+             a machine with one of the installed drivers instead"
+        ),
         ImportError::AlreadyExists => format!(
             "the machine here was left as it is: `machine rm {name}` first, or import into \
              another --storage-path"

@@ -11,7 +11,7 @@
 //! store that was copied or moved is read where it is now.
 
 use crate::engine::{EngineOptions, InstallMethod};
-use driver_protocol::Options;
+use driver_protocol::{OptionSpec, OptionType, Options};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ pub enum ReadError {
         found: String,
     },
     /// The machine's driver has no counterpart here.
-    #[error("its driver \"{driver}\" has no counterpart here: import brings generic and vmwarevsphere machines")]
+    #[error("its driver \"{driver}\" is not installed here (machine-driver-{driver}): import brings machines of installed drivers that can adopt a machine, such as generic and vmwarevsphere")]
     UnsupportedDriver {
         /// Docker Machine's driver name.
         driver: String,
@@ -52,9 +52,9 @@ pub struct DockerMachineHost {
     pub name: String,
     /// Docker Machine's driver name (`generic`, `vmwarevsphere`): our drivers answer to it.
     pub driver: String,
-    /// The driver's options under Docker Machine's flag names (`generic-ip-address`, ...),
-    /// which our drivers share.
-    pub options: Options,
+    /// Docker Machine's driver config (`IPAddress`, `CPU`, ...); [`options_from`] turns it
+    /// into the options of the driver that declares those fields.
+    pub driver_fields: Map<String, Value>,
     /// The `--engine-*` choices recorded.
     pub engine: EngineOptions,
     /// The machine's SSH private key.
@@ -146,11 +146,6 @@ pub async fn read(store: &Path, name: &str) -> Result<DockerMachineHost, ReadErr
         .filter(|d| !d.is_empty())
         .ok_or_else(|| bad("no DriverName".into()))?;
     let d = &host.driver;
-    let options = match driver.as_str() {
-        "generic" => generic_options(d),
-        "vmwarevsphere" => vsphere_options(d),
-        _ => return Err(ReadError::UnsupportedDriver { driver }),
-    };
     let opts = host.host_options.unwrap_or_default();
     let auth = opts.auth_options.unwrap_or_default();
     let recorded_root = str_field(d, "StorePath");
@@ -192,7 +187,7 @@ pub async fn read(store: &Path, name: &str) -> Result<DockerMachineHost, ReadErr
     Ok(DockerMachineHost {
         name: name.to_string(),
         driver,
-        options,
+        driver_fields: d.clone(),
         engine,
         ssh_key: read_file(&ssh_key_path).await?,
         ca_cert: read_file(&ca_path).await?,
@@ -237,60 +232,43 @@ fn int_field(d: &Map<String, Value>, key: &str) -> Option<i64> {
     d.get(key).and_then(Value::as_i64).filter(|n| *n != 0)
 }
 
-/// Sets `option` from the driver field `field` when Docker Machine recorded a value.
-fn copy(o: &mut Options, d: &Map<String, Value>, field: &str, option: &str) {
-    match d.get(field) {
-        Some(Value::String(s)) if !s.is_empty() => o.insert(option, s.clone()),
-        Some(Value::Number(_)) => {
-            if let Some(n) = int_field(d, field) {
-                o.insert(option, n)
+/// The options of a driver whose schema names the Docker Machine field of each option
+/// ([`OptionSpec::docker_machine_field`]), read from Docker Machine's driver config `d`: the
+/// driver is the one place that knows the mapping. A list option also takes a single value,
+/// and the singular field name older Docker Machine versions wrote (`Network` for `Networks`).
+pub fn options_from(d: &Map<String, Value>, schema: &[OptionSpec]) -> Options {
+    let mut o = Options::new();
+    for spec in schema {
+        let Some(field) = spec.docker_machine_field.as_deref() else {
+            continue;
+        };
+        match spec.kind {
+            OptionType::StringList => {
+                let mut values = strings(d.get(field));
+                if values.is_empty() {
+                    let singular = field.strip_suffix('s').unwrap_or(field);
+                    values.extend(str_field(d, field).or_else(|| str_field(d, singular)));
+                }
+                if !values.is_empty() {
+                    o.insert(&spec.name, values);
+                }
             }
+            OptionType::Int => {
+                if let Some(n) = int_field(d, field) {
+                    o.insert(&spec.name, n);
+                }
+            }
+            OptionType::Bool => {
+                if let Some(b) = d.get(field).and_then(Value::as_bool) {
+                    o.insert(&spec.name, b);
+                }
+            }
+            _ => match d.get(field) {
+                Some(Value::String(s)) if !s.is_empty() => o.insert(&spec.name, s.clone()),
+                Some(Value::Number(n)) => o.insert(&spec.name, n.to_string()),
+                _ => {}
+            },
         }
-        _ => {}
-    }
-}
-
-fn generic_options(d: &Map<String, Value>) -> Options {
-    let mut o = Options::new();
-    copy(&mut o, d, "IPAddress", "generic-ip-address");
-    copy(&mut o, d, "SSHUser", "generic-ssh-user");
-    copy(&mut o, d, "SSHPort", "generic-ssh-port");
-    copy(&mut o, d, "EnginePort", "generic-engine-port");
-    o
-}
-
-fn vsphere_options(d: &Map<String, Value>) -> Options {
-    let mut o = Options::new();
-    for (field, option) in [
-        ("IP", "vmwarevsphere-vcenter"),
-        ("Port", "vmwarevsphere-vcenter-port"),
-        ("Username", "vmwarevsphere-username"),
-        ("Password", "vmwarevsphere-password"),
-        ("Datacenter", "vmwarevsphere-datacenter"),
-        ("Datastore", "vmwarevsphere-datastore"),
-        ("Folder", "vmwarevsphere-folder"),
-        ("Pool", "vmwarevsphere-pool"),
-        ("HostSystem", "vmwarevsphere-hostsystem"),
-        ("CPU", "vmwarevsphere-cpu-count"),
-        ("Memory", "vmwarevsphere-memory-size"),
-        ("DiskSize", "vmwarevsphere-disk-size"),
-        ("Boot2DockerURL", "vmwarevsphere-boot2docker-url"),
-        ("SSHUser", "vmwarevsphere-ssh-user"),
-        ("SSHPort", "vmwarevsphere-ssh-port"),
-    ] {
-        copy(&mut o, d, field, option);
-    }
-    // 0.16 keeps a list of networks, earlier versions one
-    let mut networks = strings(d.get("Networks"));
-    if networks.is_empty() {
-        networks.extend(str_field(d, "Network"));
-    }
-    if !networks.is_empty() {
-        o.insert("vmwarevsphere-network", networks);
-    }
-    let cfgparams = strings(d.get("CfgParams"));
-    if !cfgparams.is_empty() {
-        o.insert("vmwarevsphere-cfgparam", cfgparams);
     }
     o
 }
@@ -351,25 +329,35 @@ mod tests {
     }
 
     #[test]
-    fn vsphere_fields_become_its_flags() {
+    fn fields_become_the_options_the_driver_declares_for_them() {
+        let schema = [
+            OptionSpec::string("x-vcenter", "").docker_machine_field("IP"),
+            OptionSpec::int("x-port", "").docker_machine_field("Port"),
+            OptionSpec::string("x-password", "").docker_machine_field("Password"),
+            OptionSpec::list("x-network", "").docker_machine_field("Networks"),
+            OptionSpec::int("x-cpu", "").docker_machine_field("CPU"),
+            OptionSpec::int("x-disk", "").docker_machine_field("DiskSize"),
+            OptionSpec::list("x-cfgparam", "").docker_machine_field("CfgParams"),
+            OptionSpec::string("x-undeclared", ""),
+        ];
         let d = serde_json::json!({
-            "IP": "vc.example", "Port": 443, "Username": "admin", "Password": "s3cret",
-            "Network": "VM Network", "Networks": null, "Datastore": "ds1", "CPU": 4,
-            "Memory": 4096, "DiskSize": 0, "SSHUser": "docker", "CfgParams": ["a=b"]
+            "IP": "vc.example", "Port": 443, "Password": "s3cret",
+            "Network": "VM Network", "Networks": null, "CPU": 4,
+            "DiskSize": 0, "CfgParams": ["a=b"], "Undeclared": "x"
         });
-        let o = vsphere_options(d.as_object().unwrap());
-        assert_eq!(o.get("vmwarevsphere-vcenter").unwrap(), "vc.example");
-        assert_eq!(o.get("vmwarevsphere-password").unwrap(), "s3cret");
+        let o = options_from(d.as_object().unwrap(), &schema);
+        assert_eq!(o.get("x-vcenter").unwrap(), "vc.example");
+        assert_eq!(o.get("x-port").unwrap(), 443);
+        assert_eq!(o.get("x-password").unwrap(), "s3cret");
+        // the singular field of older versions fills the list
         assert_eq!(
-            o.get("vmwarevsphere-network").unwrap(),
+            o.get("x-network").unwrap(),
             &serde_json::json!(["VM Network"])
         );
-        assert_eq!(o.get("vmwarevsphere-cpu-count").unwrap(), 4);
+        assert_eq!(o.get("x-cpu").unwrap(), 4);
         // a zero Go left unset is no choice: the driver's default applies
-        assert!(!o.contains("vmwarevsphere-disk-size"));
-        assert_eq!(
-            o.get("vmwarevsphere-cfgparam").unwrap(),
-            &serde_json::json!(["a=b"])
-        );
+        assert!(!o.contains("x-disk"));
+        assert_eq!(o.get("x-cfgparam").unwrap(), &serde_json::json!(["a=b"]));
+        assert!(!o.contains("x-undeclared"));
     }
 }

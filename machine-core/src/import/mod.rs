@@ -171,14 +171,18 @@ impl Manager {
             return Err(ImportError::AlreadyExists);
         }
         let driver_error = |e: Error| ImportError::Driver(Box::new(e));
-        let driver = self
-            .inner
-            .drivers
-            .get(&dm.driver)
-            .await
-            .map_err(driver_error)?;
+        let driver = match self.inner.drivers.get(&dm.driver).await {
+            Ok(d) => d,
+            Err(Error::DriverNotFound { .. }) => {
+                return Err(ImportError::Read(ReadError::UnsupportedDriver {
+                    driver: dm.driver.clone(),
+                }))
+            }
+            Err(e) => return Err(driver_error(e)),
+        };
         let info = driver.info().clone();
-        let adopt = SetConfigParams::new(name, info.with_defaults(dm.options));
+        let options = docker_machine::options_from(&dm.driver_fields, &info.options);
+        let adopt = SetConfigParams::new(name, info.with_defaults(options));
         let adopted: ConfigResult = driver
             .call(
                 name,
