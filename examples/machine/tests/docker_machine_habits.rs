@@ -3,25 +3,9 @@
 //! doing nothing, boolean environment variables take 1/0, the words scripts match on, exit
 //! status 3 for a failed pre-create check, `env -u NAME`, the classic-Swarm flags, `-v`.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn machine(store: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_machine"))
-        .arg("--storage-path")
-        .arg(store)
-        .args(args)
-        .env_remove("MACHINE_STORAGE_PATH")
-        .env_remove("MACHINE_DEBUG")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run machine")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{machine_with_env as machine, stderr};
 
 /// A store with one machine folder `rm` can remove (its record is unreadable, so nothing
 /// remote is involved).

@@ -3,20 +3,11 @@
 //! machine, a bad template fails naming itself; `inspect --format` likewise. The store holds
 //! records only (their driver is absent, so each row carries an error, not a state).
 
-use machine_core::{engine::EngineOptions, MachineConfig, Phase};
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn machine(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_machine"))
-        .arg("--storage-path")
-        .arg(store)
-        .args(args)
-        .env_remove("MACHINE_STORAGE_PATH")
-        .env_remove("DOCKER_HOST")
-        .output()
-        .expect("run machine")
-}
+use common::machine;
+use machine_core::{engine::EngineOptions, MachineConfig, Phase};
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     assert!(

@@ -2,26 +2,9 @@
 //! row and never hides the others; `rm -f` clears it; names are validated before anything is
 //! written; concurrent creates of one name cannot both win.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn machine(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_machine"))
-        .arg("--storage-path")
-        .arg(store)
-        .args(args)
-        .env_remove("MACHINE_STORAGE_PATH")
-        .output()
-        .expect("run machine")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{machine, text};
 
 #[test]
 fn broken_folders_are_one_row_each_and_rm_f_removes_them() {
