@@ -359,7 +359,7 @@ mod tests {
             let out = std::process::Command::new("bash")
                 .current_dir(dir.path())
                 .arg("-c")
-                .arg(format!("eval \"$1\"; printf %s \"$V\""))
+                .arg("eval \"$1\"; printf %s \"$V\"")
                 .arg("bash")
                 .arg(&line)
                 .output()

@@ -276,8 +276,8 @@ impl Machine {
 
     /// An SSH session, checking the host key recorded at create.
     pub async fn session(&self) -> Result<Session> {
-        let target = self.ssh_target().await?;
         let check = self.host_key_check()?;
+        let target = self.ssh_target().await?;
         Session::connect(&target, check, Duration::from_secs(20))
             .await
             .map_err(|e| self.ssh_failure(e))
