@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine for the end-to-end tests and the demo, idempotently:
-#   1. Debian packages (docker.io, debootstrap, busybox-static, Go + govmomi for the vCenter simulator, ...)
+#   1. Debian packages (docker.io, debootstrap, busybox-static, Go + govmomi for the vCenter simulator,
+#      fish and tcsh for `machine env`'s tests, ...)
 #   2. a Docker engine (started in the background if none answers)
 #   3. the test-host images (built from debootstrap, cached by tag)
 #   4. the vCenter simulator binary (target/vcsim/vcsim)
@@ -12,7 +13,7 @@ log() { printf '[test-env] %s\n' "$*" >&2; }
 SUITES=${TESTHOST_SUITES:-bookworm bullseye trixie}
 
 need_pkgs=()
-for p in docker.io debootstrap openssh-client busybox-static golang-go golang-github-vmware-govmomi-dev rsync sshfs curl ca-certificates; do
+for p in docker.io debootstrap openssh-client busybox-static golang-go golang-github-vmware-govmomi-dev rsync sshfs curl ca-certificates fish tcsh; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

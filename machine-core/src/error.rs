@@ -178,6 +178,18 @@ pub enum Error {
     /// already trusts another CA.
     #[error("{0}")]
     StoreCa(StoreCaError),
+    /// The machine's host presents another SSH host key than the one recorded for it.
+    #[error("the SSH host key of machine \"{machine}\" ({addr}) has changed: recorded {recorded}, presented {presented}")]
+    HostKeyChanged {
+        /// The machine.
+        machine: String,
+        /// The `host:port` address.
+        addr: String,
+        /// SHA256 fingerprint of the recorded key.
+        recorded: String,
+        /// SHA256 fingerprint of the key the host presented.
+        presented: String,
+    },
     /// The host answers SSH but keeps refusing the machine's key.
     #[error(
         "{host}:{port} answers SSH but refused the machine's key for user {user} for {seconds}s"

@@ -68,6 +68,6 @@ pub use error::{Error, Result};
 pub use events::{Event, Events, Level, Step};
 pub use fleet::{Action, Filter, FilterError, ListOptions, MachineRow, RowError};
 pub use import::{ImportError, ImportOptions, ImportResult, Imported};
-pub use machine::{CreateOptions, DockerEnv, Machine};
+pub use machine::{CreateOptions, DockerEnv, HostKeyScan, Machine};
 pub use manager::{Manager, Timeouts};
 pub use store::{Blob, FileStore, MemoryStore, Store, StoreCerts, StoreError};

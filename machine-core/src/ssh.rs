@@ -3,9 +3,11 @@
 //!
 //! Built on russh and tokio. Authentication is by private key only (see [`crate::sshkey`]).
 //! The server's host key is either recorded on first contact ([`HostKeyCheck::Record`], when a
-//! machine is created) or must match the recorded one ([`HostKeyCheck::Expect`]); a mismatch is
-//! an error naming both fingerprints. [`known_hosts_line`] turns a recorded key into a line for
-//! the system `ssh` client, for interactive sessions.
+//! machine is created), or must have a fingerprint given in advance ([`HostKeyCheck::Fingerprint`],
+//! a create that pins it), or must match the recorded one ([`HostKeyCheck::Expect`]); a mismatch
+//! is an error naming both fingerprints. [`scan_host_key`] reads the key a host presents without
+//! logging in (for accepting a changed key after showing it). [`known_hosts_line`] turns a
+//! recorded key into a line for the system `ssh` client, for interactive sessions.
 //!
 //! Errors say what failed and what to check. File contents sent by [`Session::upload`] go
 //! through the command's stdin, never its command line, and are never logged.
@@ -92,6 +94,9 @@ impl SshTarget {
 pub enum HostKeyCheck {
     /// Accept any key and report it ([`Session::host_key`]): the first connection to a new machine.
     Record,
+    /// Accept the key whose SHA256 fingerprint is this (`SHA256:...`, as `ssh-keygen -l` shows
+    /// it) and report it: the first connection to a new machine whose key the user knows.
+    Fingerprint(String),
     /// The key must be this OpenSSH public key line (`ssh-ed25519 AAAA...`, comment optional).
     Expect(String),
 }
@@ -154,12 +159,12 @@ pub enum SshError {
         /// Which key was refused (its label).
         key: String,
     },
-    /// The host presented a different host key than the one recorded.
-    #[error("the SSH host key of {addr} has changed: expected {expected}, got {actual}")]
+    /// The host presented another host key than the one expected (recorded, or pinned).
+    #[error("the SSH host key of {addr} is not the expected one: expected {expected}, presented {actual}")]
     HostKeyMismatch {
         /// The `host:port` address.
         addr: String,
-        /// SHA-256 fingerprint of the recorded host key.
+        /// SHA-256 fingerprint of the expected host key.
         expected: String,
         /// SHA-256 fingerprint of the key the host presented.
         actual: String,
@@ -192,6 +197,12 @@ pub enum SshError {
         /// The command that was running (shortened).
         command: String,
     },
+    /// A host key fingerprint given to check against is not one.
+    #[error("{given:?} is not a SHA256 host key fingerprint (SHA256: and 43 base64 characters, as `ssh-keygen -lf KEY.pub` shows it)")]
+    BadFingerprint {
+        /// What was given.
+        given: String,
+    },
     /// The recorded host key could not be parsed.
     #[error("the recorded SSH host key is not an OpenSSH public key line ({reason})")]
     BadHostKey {
@@ -222,9 +233,50 @@ impl SshError {
     }
 }
 
+/// Which host key the handler accepts.
+#[derive(Clone)]
+enum Accept {
+    /// Any (recorded on first contact).
+    Any,
+    /// Exactly this one.
+    Key(PublicKey),
+    /// The one with this SHA256 fingerprint.
+    Fingerprint(String),
+    /// None: the key is only read ([`scan_host_key`]).
+    Nothing,
+}
+
+impl Accept {
+    fn from_check(check: &HostKeyCheck) -> Result<Accept, SshError> {
+        Ok(match check {
+            HostKeyCheck::Record => Accept::Any,
+            HostKeyCheck::Fingerprint(fp) => Accept::Fingerprint(check_fingerprint(fp)?),
+            HostKeyCheck::Expect(line) => Accept::Key(parse_key_line(line)?),
+        })
+    }
+
+    fn accepts(&self, key: &PublicKey) -> bool {
+        match self {
+            Accept::Any => true,
+            Accept::Key(expected) => expected.key_data() == key.key_data(),
+            Accept::Fingerprint(fp) => key.fingerprint(HashAlg::Sha256).to_string() == *fp,
+            Accept::Nothing => false,
+        }
+    }
+
+    /// The fingerprint a mismatch names as expected.
+    fn expected(&self) -> Option<String> {
+        match self {
+            Accept::Key(k) => Some(k.fingerprint(HashAlg::Sha256).to_string()),
+            Accept::Fingerprint(fp) => Some(fp.clone()),
+            Accept::Any | Accept::Nothing => None,
+        }
+    }
+}
+
 /// The russh event handler: checks (or records) the server's host key.
 struct Client {
-    expected: Option<PublicKey>,
+    accept: Accept,
     seen: Arc<Mutex<Option<PublicKey>>>,
 }
 
@@ -236,10 +288,7 @@ impl Handler for Client {
         server_public_key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         let key = server_public_key.public_key();
-        let ok = match &self.expected {
-            None => true,
-            Some(expected) => expected.key_data() == key.key_data(),
-        };
+        let ok = self.accept.accepts(&key);
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
         Ok(ok)
     }
@@ -316,47 +365,16 @@ impl Session {
     ) -> Result<Session, SshError> {
         let started = Instant::now();
         let addr = target.addr();
-        let expected = match &check {
-            HostKeyCheck::Record => None,
-            HostKeyCheck::Expect(line) => Some(parse_key_line(line)?),
-        };
-
-        let tcp = match tokio::time::timeout(
-            timeout,
-            tokio::net::TcpStream::connect((target.host.as_str(), target.port)),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(SshError::Unreachable {
-                    addr,
-                    reason: format!("no answer within {}s", timeout.as_secs_f32()),
-                })
-            }
-            Ok(Err(e)) => {
-                return Err(SshError::Unreachable {
-                    addr,
-                    reason: io_reason(&e),
-                })
-            }
-            Ok(Ok(s)) => s,
-        };
-        let _ = tcp.set_nodelay(true);
-
-        let config = russh::client::Config {
-            keepalive_interval: Some(KEEPALIVE),
-            keepalive_max: 3,
-            nodelay: true,
-            ..Default::default()
-        };
+        let accept = Accept::from_check(&check)?;
+        let tcp = tcp_connect(&target.host, target.port, timeout).await?;
         let seen = Arc::new(Mutex::new(None));
         let handler = Client {
-            expected: expected.clone(),
+            accept: accept.clone(),
             seen: seen.clone(),
         };
         let remaining = timeout.saturating_sub(started.elapsed());
         let handshake = async {
-            let mut handle = russh::client::connect_stream(Arc::new(config), tcp, handler)
+            let mut handle = russh::client::connect_stream(client_config(), tcp, handler)
                 .await
                 .map_err(|e| classify(e, &addr, "the SSH handshake"))?;
             let auth = match &target.auth {
@@ -393,11 +411,11 @@ impl Session {
             Ok(h) => h,
             Err(e) => {
                 // A rejected host key surfaces from russh as a generic error: report it properly.
-                if let (Some(expected), Some(actual)) = (&expected, &seen_key) {
-                    if expected.key_data() != actual.key_data() {
+                if let (Some(expected), Some(actual)) = (accept.expected(), &seen_key) {
+                    if !accept.accepts(actual) {
                         return Err(SshError::HostKeyMismatch {
                             addr,
-                            expected: expected.fingerprint(HashAlg::Sha256).to_string(),
+                            expected,
                             actual: actual.fingerprint(HashAlg::Sha256).to_string(),
                         });
                     }
@@ -750,7 +768,8 @@ fn short(command: &str) -> String {
     }
 }
 
-fn addr(host: &str, port: u16) -> String {
+/// `host:port`, or `[host]:port` for an IPv6 address.
+pub(crate) fn addr(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -790,6 +809,87 @@ fn classify(e: russh::Error, addr: &str, during: &str) -> SshError {
             }
         }
         other => SshError::Protocol(format!("{during} with {addr} failed: {other}")),
+    }
+}
+
+/// The client settings of every connection.
+fn client_config() -> Arc<russh::client::Config> {
+    Arc::new(russh::client::Config {
+        keepalive_interval: Some(KEEPALIVE),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+/// The TCP connection to `host:port`, within `timeout`.
+async fn tcp_connect(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, SshError> {
+    let unreachable = |reason| SshError::Unreachable {
+        addr: addr(host, port),
+        reason,
+    };
+    let tcp =
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {}s",
+                    timeout.as_secs_f32()
+                )))
+            }
+            Ok(Err(e)) => return Err(unreachable(io_reason(&e))),
+            Ok(Ok(s)) => s,
+        };
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+/// The host key `host:port` presents, as an OpenSSH public key line, read from the start of
+/// the handshake (as `ssh-keyscan` does): nothing is authenticated and the connection is
+/// dropped at once. The key is the one a [`Session`] to that host would check.
+pub async fn scan_host_key(host: &str, port: u16, timeout: Duration) -> Result<String, SshError> {
+    let address = addr(host, port);
+    let tcp = tcp_connect(host, port, timeout).await?;
+    let seen = Arc::new(Mutex::new(None));
+    let handler = Client {
+        accept: Accept::Nothing,
+        seen: seen.clone(),
+    };
+    let handshake = russh::client::connect_stream(client_config(), tcp, handler);
+    let result = tokio::time::timeout(timeout, handshake).await;
+    let key = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match (key, result) {
+        (Some(key), _) => key.to_openssh().map_err(|e| {
+            SshError::Protocol(format!("cannot encode the host key of {address}: {e}"))
+        }),
+        (None, Err(_)) => Err(SshError::Timeout {
+            addr: address,
+            what: "reading the host key".into(),
+            after: timeout,
+        }),
+        (None, Ok(Err(e))) => Err(classify(e, &address, "reading the host key")),
+        (None, Ok(Ok(_))) => Err(SshError::Protocol(format!(
+            "{address} presented no host key"
+        ))),
+    }
+}
+
+/// `fp` if it is a SHA256 fingerprint as `ssh-keygen -l` shows it (`SHA256:` and the
+/// unpadded base64 of 32 bytes).
+pub fn check_fingerprint(fp: &str) -> Result<String, SshError> {
+    let ok = fp.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+    });
+    if ok {
+        Ok(fp.to_string())
+    } else {
+        Err(SshError::BadFingerprint { given: fp.into() })
     }
 }
 
@@ -844,6 +944,39 @@ mod tests {
             fingerprint("nonsense"),
             Err(SshError::BadHostKey { .. })
         ));
+    }
+
+    #[test]
+    fn host_keys_are_accepted_only_as_asked() {
+        let line =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ c";
+        let key = parse_key_line(line).unwrap();
+        let other = parse_key_line(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAXajqrZJTwz1pY8eE2Gx/eCLAiJxdOCjtLYuEMz/55K",
+        )
+        .unwrap();
+        let fp = fingerprint(line).unwrap();
+        let pinned = Accept::from_check(&HostKeyCheck::Fingerprint(fp.clone())).unwrap();
+        assert!(pinned.accepts(&key));
+        assert!(!pinned.accepts(&other));
+        assert_eq!(pinned.expected(), Some(fp));
+        let recorded = Accept::from_check(&HostKeyCheck::Expect(line.into())).unwrap();
+        assert!(recorded.accepts(&key) && !recorded.accepts(&other));
+        assert!(Accept::from_check(&HostKeyCheck::Record)
+            .unwrap()
+            .accepts(&other));
+        assert!(!Accept::Nothing.accepts(&key));
+        for bad in [
+            "",
+            "SHA256:short",
+            "MD5:aa:bb",
+            "SHA256:$(touch${IFS}pwned)aaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(matches!(
+                Accept::from_check(&HostKeyCheck::Fingerprint(bad.into())),
+                Err(SshError::BadFingerprint { .. })
+            ));
+        }
     }
 
     #[test]

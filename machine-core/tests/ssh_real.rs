@@ -174,6 +174,29 @@ async fn real_host_ssh() {
     assert!(matches!(e, SshError::HostKeyMismatch { .. }), "{e}");
     assert!(started.elapsed() < Duration::from_secs(5));
 
+    // Pinned by fingerprint: the right one logs in, another is a mismatch naming both.
+    let fp = machine_core::ssh::fingerprint(&recorded).unwrap();
+    let pinned = Session::connect(&t, HostKeyCheck::Fingerprint(fp.clone()), T)
+        .await
+        .unwrap();
+    assert_eq!(pinned.host_key(), recorded);
+    pinned.close().await;
+    let other_fp = machine_core::ssh::fingerprint(&other.public).unwrap();
+    let e = Session::connect(&t, HostKeyCheck::Fingerprint(other_fp.clone()), T)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&e, SshError::HostKeyMismatch { expected, actual, .. }
+            if *expected == other_fp && *actual == fp),
+        "{e}"
+    );
+    // Read without logging in (as ssh-keyscan): the same key.
+    let scanned = machine_core::ssh::scan_host_key(&t.host, t.port, T)
+        .await
+        .unwrap();
+    assert_eq!(machine_core::ssh::fingerprint(&scanned).unwrap(), fp);
+
     // Wrong user: AuthFailed naming the user (and not retried by wait).
     let mut wrong_user = t.clone();
     wrong_user.user = "mallory".into();

@@ -14,7 +14,7 @@ const REBOOT_TIMEOUT: Duration = Duration::from_secs(300);
 const BOOT_MARKER: &str = "cat /proc/sys/kernel/random/boot_id; ps -o lstart= -p 1";
 
 /// Reboots the host and returns once it answers SSH from a new boot (the recorded host key
-/// checked throughout).
+/// checked throughout: a host that comes back with another key is an error at once).
 pub async fn reboot(cx: &Context, target: &SshTarget, host_key: &str) -> Result<(), DriverError> {
     let check = || HostKeyCheck::Expect(host_key.to_string());
     let session = Session::connect(target, check(), Duration::from_secs(20))
@@ -51,9 +51,11 @@ pub async fn reboot(cx: &Context, target: &SshTarget, host_key: &str) -> Result<
                     return Ok(());
                 }
             }
-            // a host that comes back with another host key says so at once
+            // a host that comes back with another host key says so at once, not at the timeout
             Err(e @ machine_core::ssh::SshError::HostKeyMismatch { .. }) => {
-                return Err(ssh_error(e))
+                return Err(DriverError::internal(format!(
+                    "the host came back from the reboot with another SSH host key: {e}"
+                )))
             }
             Err(_) => {}
         }

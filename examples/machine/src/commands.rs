@@ -283,7 +283,7 @@ fn may_move(action: &Action) -> bool {
 
 /// Asks on the terminal; without one (a script, CI) there is nobody to ask, and that is an
 /// error naming the flag that answers yes, never a silent "no".
-fn confirm(question: &str, yes_flag: &str) -> Result<bool, Box<dyn std::error::Error>> {
+pub(crate) fn confirm(question: &str, yes_flag: &str) -> Result<bool, Box<dyn std::error::Error>> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
         let first = question.lines().next().unwrap_or(question);

@@ -83,6 +83,12 @@ fn engine_flags(cmd: Command) -> Command {
             .action(ArgAction::SetTrue)
             .help("Make no docker context named after the machine (`machine use NAME` makes it later)"),
     )
+    .arg(
+        Arg::new("ssh-host-key-fingerprint")
+            .long("ssh-host-key-fingerprint")
+            .value_name("SHA256:...")
+            .help("The host's SSH host key fingerprint, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` shows it on the host: create fails before installing anything if the host presents another key (else the key it presents at the first login is recorded)"),
+    )
     .args(swarm_flags())
 }
 
@@ -302,6 +308,7 @@ pub async fn run(app: &App, args: Vec<String>) -> Result<ExitCode, Box<dyn std::
     let mut opts = CreateOptions::new(driver);
     opts.driver_options = driver_options(&info, &m).into();
     opts.engine = engine_options(&m);
+    opts.ssh_host_key_fingerprint = m.get_one::<String>("ssh-host-key-fingerprint").cloned();
     let cancel = app.cancel_on_signals();
     let machine = app.manager.create(name, opts, &cancel).await;
     if let Err(machine_core::Error::Cancelled { undone: true, .. }) = &machine {

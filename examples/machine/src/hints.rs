@@ -50,9 +50,17 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::Missing { machine, what } if what.contains("certificate") => {
             format!("`machine regenerate-certs --client-certs {machine}` issues new certificates")
         }
-        Error::Missing { machine, what } if what.contains("host key") => {
-            format!("the machine's create did not finish: `machine rm {machine}` removes it")
-        }
+        Error::Missing { machine, what } if what.contains("host key") => format!(
+            "`machine host-key accept {machine}` shows the fingerprint of the key the host \
+             presents and records it once you confirm (if its create did not finish, \
+             `machine rm {machine}` removes it instead)"
+        ),
+        Error::HostKeyChanged { machine, .. } => format!(
+            "nothing was sent to it. Either the host was reinstalled or its host keys \
+             regenerated, or someone is intercepting the connection. If you know why it \
+             changed, `machine host-key accept {machine}` shows both fingerprints and records \
+             the new key"
+        ),
         Error::KeyRefused { .. } => "the host did not install the machine's key (for a VM: is \
              cloud-init with the VMware guestinfo data source in the image?)"
             .into(),
@@ -88,9 +96,9 @@ fn ssh_hint(e: &SshError) -> Option<String> {
         SshError::AuthFailed { .. } => {
             "check the user and that the key's .pub is in the user's ~/.ssh/authorized_keys".into()
         }
-        SshError::HostKeyMismatch { .. } => "either the host was reinstalled (or its host keys \
-             regenerated), or someone is intercepting the connection; if you know the host was \
-             reinstalled, remove the machine and create it again"
+        SshError::HostKeyMismatch { .. } => "the host presents another key than the one \
+             expected: check the fingerprint (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` \
+             on the host shows it); if it is right, someone may be intercepting the connection"
             .into(),
         SshError::Timeout { .. } => {
             "is the host overloaded or the network dropping packets?".into()
@@ -152,4 +160,31 @@ pub fn render(e: &(dyn std::error::Error + 'static)) -> String {
         out.push_str(&format!("\n({h})"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_key_advice_names_the_command_that_accepts_a_key_never_rm() {
+        let changed = Error::HostKeyChanged {
+            machine: "web1".into(),
+            addr: "192.0.2.5:22".into(),
+            recorded: "SHA256:old".into(),
+            presented: "SHA256:new".into(),
+        };
+        let text = render(&changed);
+        for part in ["SHA256:old", "SHA256:new", "machine host-key accept web1"] {
+            assert!(text.contains(part), "{text}");
+        }
+        assert!(!text.contains("machine rm"), "{text}");
+        let missing = Error::Missing {
+            machine: "web1".into(),
+            what: "recorded SSH host key".into(),
+        };
+        assert!(hint(&missing)
+            .unwrap()
+            .contains("machine host-key accept web1"));
+    }
 }

@@ -10,6 +10,7 @@ mod commands;
 mod completion;
 mod create;
 mod hints;
+mod host_key;
 mod import;
 mod ls;
 mod progress;
@@ -133,6 +134,9 @@ enum Cmd {
     },
     /// Print the commands that point the docker client at a machine
     Env(shell_env::EnvArgs),
+    /// Trust a machine's new SSH host key after seeing its fingerprint: `machine host-key accept NAME`
+    #[command(subcommand)]
+    HostKey(host_key::HostKeyCmd),
     /// Print a machine's details as JSON
     Inspect {
         #[arg(default_value = "default", add = machine_names())]
@@ -373,6 +377,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
         Cmd::Config { name, .. } => config(app, &name).await,
         Cmd::Create { args } => create::run(app, args).await,
         Cmd::Env(args) => shell_env::run(app, args).await,
+        Cmd::HostKey(cmd) => host_key::run(app, cmd).await,
         Cmd::Inspect { name, format } => inspect(app, &name, format.as_deref()).await,
         Cmd::Import(args) => import::run(app, args).await,
         Cmd::Ip { names } => ip(app, names).await,

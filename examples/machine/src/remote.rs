@@ -1,6 +1,9 @@
 //! `ssh`, `scp` and `mount`: reaching into machines. Commands run over the built-in SSH client;
 //! interactive sessions, copies and mounts use the system's `ssh`, `scp`, `rsync` and `sshfs`
 //! with the machine's key and its recorded host key (never with host key checking turned off).
+//! Before those start, the library checks the key the host presents, so that a changed key is
+//! the same error, with the same advice, whichever tool was asked for; and they get a
+//! known_hosts file holding only the recorded key, no global one, and no leave to add keys.
 
 use crate::App;
 use clap::Args;
@@ -21,6 +24,7 @@ struct Resolved {
 
 async fn resolve(app: &App, machine: &str) -> Result<Resolved, Box<dyn std::error::Error>> {
     let m = app.manager.load(machine).await?;
+    m.verify_host_key().await?;
     let a = m.access().await?;
     let files = m.files().await?;
     Ok(Resolved {
@@ -32,19 +36,59 @@ async fn resolve(app: &App, machine: &str) -> Result<Resolved, Box<dyn std::erro
     })
 }
 
-/// `-o` options that make the system ssh use exactly the machine's key and recorded host key.
-fn ssh_options(target: &Resolved, known_hosts: &Path) -> Vec<String> {
-    [
+/// A path as an ssh option's value: in double quotes (spaces are fine), `%` doubled (ssh
+/// expands `%` tokens in key and known_hosts paths). A path with a `"` cannot be written.
+fn ssh_path(path: &Path) -> Result<String, String> {
+    let p = path.display().to_string();
+    if p.contains('"') || p.chars().any(char::is_control) {
+        return Err(format!(
+            "the system ssh cannot be given the path {p:?}: use a --storage-path without \" or control characters"
+        ));
+    }
+    Ok(format!("\"{}\"", p.replace('%', "%%")))
+}
+
+/// `-o` options that make the system ssh check the host key against the known_hosts files
+/// `known_hosts` only (never a global one; unknown or changed keys refused, none added) and log
+/// in with exactly the machine keys `keys`.
+fn ssh_options(keys: &[&Path], known_hosts: &[&Path]) -> Result<Vec<String>, String> {
+    let known: Vec<String> = known_hosts
+        .iter()
+        .map(|p| ssh_path(p))
+        .collect::<Result<_, _>>()?;
+    let mut opts = vec![
         "IdentitiesOnly=yes".to_string(),
         "StrictHostKeyChecking=yes".to_string(),
-        format!("UserKnownHostsFile={}", known_hosts.display()),
-        format!("IdentityFile={}", target.key.display()),
+        format!("UserKnownHostsFile={}", known.join(" ")),
+        "GlobalKnownHostsFile=/dev/null".to_string(),
+        "UpdateHostKeys=no".to_string(),
+        "CheckHostIP=no".to_string(),
         "LogLevel=ERROR".to_string(),
         "ConnectTimeout=10".to_string(),
-    ]
-    .into_iter()
-    .flat_map(|o| ["-o".to_string(), o])
-    .collect()
+    ];
+    for key in keys {
+        opts.push(format!("IdentityFile={}", ssh_path(key)?));
+    }
+    Ok(opts
+        .into_iter()
+        .flat_map(|o| ["-o".to_string(), o])
+        .collect())
+}
+
+/// A word of rsync's `-e` command: rsync splits it at spaces and takes single or double quotes,
+/// but no backslashes.
+fn rsync_word(w: &str) -> Result<String, String> {
+    if !w.contains([' ', '\'', '"']) {
+        Ok(w.to_string())
+    } else if !w.contains('\'') {
+        Ok(format!("'{w}'"))
+    } else if !w.contains('"') {
+        Ok(format!("\"{w}\""))
+    } else {
+        Err(format!(
+            "rsync cannot be given {w:?} (it holds both kinds of quotes)"
+        ))
+    }
 }
 
 fn exit_code(status: std::process::ExitStatus) -> ExitCode {
@@ -75,7 +119,7 @@ pub async fn ssh(app: &App, name: &str, tty: bool, mut command: Vec<String>) -> 
         let target = resolve(app, name).await?;
         let mut cmd = Command::new("ssh");
         // asked for (-t), a terminal is given even when stdin is not one (-tt)
-        cmd.args(ssh_options(&target, &target.known_hosts))
+        cmd.args(ssh_options(&[&target.key], &[&target.known_hosts])?)
             .arg(if tty { "-tt" } else { "-t" })
             .args(["-p", &target.port.to_string()])
             .arg(format!("{}@{}", target.user, target.host));
@@ -211,10 +255,6 @@ pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
     if remotes.is_empty() {
         return Err("neither side names a machine: use NAME:PATH on one side (or both)".into());
     }
-    let known: Vec<String> = remotes
-        .iter()
-        .map(|r| r.known_hosts.display().to_string())
-        .collect();
     let mut remote_iter = remotes.iter();
     let mut uri = |l: &Location, rsync: bool| -> String {
         match l {
@@ -236,20 +276,9 @@ pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
     };
     // the options shared by both ends: every key, every recorded host key
     let first = &remotes[0];
-    let mut opts = vec![
-        "-o".to_string(),
-        "IdentitiesOnly=yes".to_string(),
-        "-o".to_string(),
-        "StrictHostKeyChecking=yes".to_string(),
-        "-o".to_string(),
-        format!("UserKnownHostsFile={}", known.join(" ")),
-        "-o".to_string(),
-        "LogLevel=ERROR".to_string(),
-    ];
-    for r in &remotes {
-        opts.push("-i".into());
-        opts.push(r.key.display().to_string());
-    }
+    let keys: Vec<&Path> = remotes.iter().map(|r| r.key.as_path()).collect();
+    let known: Vec<&Path> = remotes.iter().map(|r| r.known_hosts.as_path()).collect();
+    let opts = ssh_options(&keys, &known)?;
     if a.delta {
         if remotes.len() > 1 {
             return Err(
@@ -258,7 +287,11 @@ pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
             );
         }
         let mut cmd = Command::new("rsync");
-        let e = format!("ssh -p {} {}", first.port, opts.join(" "));
+        let words: Vec<String> = opts
+            .iter()
+            .map(|o| rsync_word(o))
+            .collect::<Result<_, _>>()?;
+        let e = format!("ssh -p {} {}", first.port, words.join(" "));
         cmd.arg("-e")
             .arg(e)
             .arg(if a.recursive { "-avz" } else { "-vz" });
@@ -308,7 +341,7 @@ pub async fn mount(app: &App, unmount: bool, source: &str, target: &Path) -> Cmd
     cmd.arg(format!("{user}@{}:{path}", bracketed(&t.host)))
         .arg(target)
         .args(["-p", &t.port.to_string()])
-        .args(ssh_options(t, &r.known_hosts));
+        .args(ssh_options(&[&t.key], &[&r.known_hosts])?);
     run_tool(&mut cmd, "sshfs", "sshfs")
 }
 
@@ -344,5 +377,43 @@ mod tests {
         assert_eq!(location("plain.txt"), Location::Local("plain.txt".into()));
         assert_eq!(bracketed("fd00::5"), "[fd00::5]");
         assert_eq!(bracketed("192.0.2.5"), "192.0.2.5");
+    }
+
+    #[test]
+    fn the_system_ssh_trusts_only_the_recorded_key() {
+        let key = Path::new("/s/machines/a/id_ed25519");
+        let known = Path::new("/s/machines/a/known_hosts");
+        let opts = ssh_options(&[key], &[known]).unwrap();
+        let set: Vec<&str> = opts
+            .iter()
+            .filter(|o| *o != "-o")
+            .map(String::as_str)
+            .collect();
+        for o in [
+            "StrictHostKeyChecking=yes",
+            "GlobalKnownHostsFile=/dev/null",
+            "UpdateHostKeys=no",
+            "IdentitiesOnly=yes",
+            "UserKnownHostsFile=\"/s/machines/a/known_hosts\"",
+            "IdentityFile=\"/s/machines/a/id_ed25519\"",
+        ] {
+            assert!(set.contains(&o), "{o} missing from {set:?}");
+        }
+        assert!(!set
+            .iter()
+            .any(|o| o.contains("=no") && o.contains("Strict")));
+    }
+
+    #[test]
+    fn paths_with_spaces_quotes_and_percents_reach_ssh_intact() {
+        assert_eq!(
+            ssh_path(Path::new("/tmp/my store/100%/it's")).unwrap(),
+            "\"/tmp/my store/100%%/it's\""
+        );
+        assert!(ssh_path(Path::new("/tmp/a\"b")).is_err());
+        assert_eq!(rsync_word("-o").unwrap(), "-o");
+        assert_eq!(rsync_word("A=\"/a b\"").unwrap(), "'A=\"/a b\"'");
+        assert_eq!(rsync_word("A=it's").unwrap(), "\"A=it's\"");
+        assert!(rsync_word("A=\"it's\"").is_err());
     }
 }

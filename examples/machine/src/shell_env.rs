@@ -59,15 +59,75 @@ impl Shell {
             .unwrap_or(Shell::Bash)
     }
 
-    pub fn set(self, k: &str, v: &str) -> String {
+    /// The shell's name, as `--shell` takes it.
+    pub fn name(self) -> &'static str {
         match self {
-            Shell::Bash => format!("export {k}=\"{v}\""),
-            Shell::Fish => format!("set -gx {k} \"{v}\";"),
-            Shell::Powershell => format!("$Env:{k} = \"{v}\""),
-            Shell::Cmd => format!("SET {k}={v}"),
-            Shell::Emacs => format!("(setenv \"{k}\" \"{v}\")"),
-            Shell::Tcsh => format!("setenv {k} \"{v}\";"),
+            Shell::Bash => "bash",
+            Shell::Fish => "fish",
+            Shell::Powershell => "powershell",
+            Shell::Cmd => "cmd",
+            Shell::Emacs => "emacs",
+            Shell::Tcsh => "tcsh",
         }
+    }
+
+    /// `value` written so that this shell reads it back as exactly that text and runs nothing
+    /// in it; or why this shell cannot hold it safely (control characters such as a newline in
+    /// any shell, and the characters cmd and tcsh expand even inside quotes).
+    pub fn quote(self, value: &str) -> Result<String, String> {
+        let refuse = |c: char| {
+            Err(format!(
+                "{value:?} holds {c:?}, which {} cannot be given safely",
+                self.name()
+            ))
+        };
+        if let Some(c) = value.chars().find(|c| c.is_control()) {
+            return refuse(c);
+        }
+        Ok(match self {
+            // Docker Machine's `"VALUE"` when nothing in it is special inside double quotes,
+            // else single quotes
+            Shell::Bash if !value.contains(['$', '`', '"', '\\', '!']) => format!("\"{value}\""),
+            Shell::Bash => machine_core::shell::quote(value),
+            // inside fish's single quotes only \\ and \' are escapes
+            Shell::Fish => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'")),
+            // PowerShell's single quotes: a quote (any of the typographic ones too) is doubled
+            Shell::Powershell => {
+                let mut s = String::from("'");
+                for c in value.chars() {
+                    if matches!(c, '\'' | '\u{2018}'..='\u{201B}') {
+                        s.push(c);
+                    }
+                    s.push(c);
+                }
+                s.push('\'');
+                s
+            }
+            // `SET "K=V"`: cmd expands % and ! even there, and a " would end the quotes
+            Shell::Cmd => match value.chars().find(|c| "\"%!^&|<>".contains(*c)) {
+                Some(c) => return refuse(c),
+                None => value.to_string(),
+            },
+            Shell::Emacs => format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")),
+            // tcsh substitutes history (!) even inside single quotes
+            Shell::Tcsh if value.contains('!') => return refuse('!'),
+            Shell::Tcsh => format!("'{}'", value.replace('\'', "'\\''")),
+        })
+    }
+
+    /// The line that sets variable `k` (a plain name) to `v`, quoted for this shell.
+    pub fn set(self, k: &str, v: &str) -> Result<String, String> {
+        let q = self
+            .quote(v)
+            .map_err(|reason| format!("cannot print {k} for {}: {reason}", self.name()))?;
+        Ok(match self {
+            Shell::Bash => format!("export {k}={q}"),
+            Shell::Fish => format!("set -gx {k} {q};"),
+            Shell::Powershell => format!("$Env:{k} = {q}"),
+            Shell::Cmd => format!("SET \"{k}={q}\""),
+            Shell::Emacs => format!("(setenv \"{k}\" {q})"),
+            Shell::Tcsh => format!("setenv {k} {q};"),
+        })
     }
 
     pub fn unset(self, k: &str) -> String {
@@ -89,16 +149,45 @@ impl Shell {
         }
     }
 
-    fn eval_hint(self, cmd: &str) -> String {
+    /// A command line of `words`, each quoted for this shell when it needs it (in the hint the
+    /// words are a machine name and flags, which never need it; a word cmd cannot hold is
+    /// left out).
+    fn command_line(self, words: &[&str]) -> String {
+        let plain = |w: &str| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c))
+        };
+        let quoted: Vec<String> = words
+            .iter()
+            .filter_map(|w| match self {
+                _ if plain(w) => Some(w.to_string()),
+                // the command runs in /bin/sh from inside an elisp string
+                Shell::Emacs => Shell::Emacs
+                    .quote(&machine_core::shell::quote(w))
+                    .ok()
+                    .map(|q| q[1..q.len() - 1].to_string()),
+                Shell::Bash => Some(machine_core::shell::quote(w)),
+                _ => self.quote(w).ok(),
+            })
+            .collect();
+        quoted.join(" ")
+    }
+
+    /// How to run `machine env ...` (`words`) so that this shell takes what it prints.
+    fn eval_hint(self, words: &[&str]) -> String {
+        let cmd = self.command_line(words);
         match self {
-            Shell::Bash => format!("eval $({cmd})"),
-            Shell::Fish => format!("eval ({cmd})"),
+            Shell::Bash => format!("eval \"$({cmd})\""),
+            Shell::Fish => format!("{cmd} | source"),
             Shell::Powershell => format!("& {cmd} | Invoke-Expression"),
             Shell::Cmd => format!("@FOR /f \"tokens=*\" %i IN ('{cmd}') DO @%i"),
             Shell::Emacs => format!(
                 "(with-temp-buffer (shell-command \"{cmd}\" (current-buffer)) (eval-buffer))"
             ),
-            Shell::Tcsh => format!("eval `{cmd}`"),
+            // in double quotes: else tcsh splits the output at spaces and expands {a,b} and
+            // globs in it before eval reads it
+            Shell::Tcsh => format!("eval \"`{cmd}`\""),
         }
     }
 }
@@ -135,45 +224,46 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
     if args.swarm {
         return Err(crate::hints::SWARM_CLASSIC.into());
     }
+    let mut words = vec!["machine", "env"];
+    if args.shell.is_some() {
+        words.extend(["--shell", shell.name()]);
+    }
+    // every line is made before any is printed: a value the shell cannot take prints nothing
+    let mut lines = Vec::new();
     if args.unset {
         if args.name.is_some() {
             return Err("Expected no machine name when the -u flag is present".into());
         }
-        for k in VARS {
-            println!("{}", shell.unset(k));
+        lines.extend(VARS.iter().map(|k| shell.unset(k)));
+        if args.no_proxy {
+            lines.push(shell.unset("NO_PROXY"));
+        }
+        words.push("-u");
+    } else {
+        let name = args
+            .name
+            .as_deref()
+            .unwrap_or(crate::commands::DEFAULT_NAME);
+        let m = app.manager.load(name).await?;
+        let env = m.docker_env().await?;
+        let cert_path = env.cert_path.display().to_string();
+        for (k, v) in [
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_HOST", env.host.as_str()),
+            ("DOCKER_CERT_PATH", cert_path.as_str()),
+            ("DOCKER_MACHINE_NAME", env.machine_name.as_str()),
+        ] {
+            lines.push(shell.set(k, v)?);
         }
         if args.no_proxy {
-            println!("{}", shell.unset("NO_PROXY"));
+            let (var, value) = no_proxy_with(&m.ip().await?);
+            lines.push(shell.set(&var, &value)?);
         }
-        println!("{c} Run this command to configure your shell: ");
-        println!("{c} {}", shell.eval_hint("machine env -u"));
-        return Ok(ExitCode::SUCCESS);
+        words.push(name);
     }
-    let name = args
-        .name
-        .as_deref()
-        .unwrap_or(crate::commands::DEFAULT_NAME);
-    let m = app.manager.load(name).await?;
-    let env = m.docker_env().await?;
-    println!("{}", shell.set("DOCKER_TLS_VERIFY", "1"));
-    println!("{}", shell.set("DOCKER_HOST", &env.host));
-    println!(
-        "{}",
-        shell.set("DOCKER_CERT_PATH", &env.cert_path.display().to_string())
-    );
-    println!("{}", shell.set("DOCKER_MACHINE_NAME", &env.machine_name));
-    if args.no_proxy {
-        let (var, value) = no_proxy_with(&m.ip().await?);
-        println!("{}", shell.set(&var, &value));
-    }
-    let mut cmd = String::from("machine env");
-    if let Some(s) = &args.shell {
-        cmd.push_str(&format!(" --shell {s}"));
-    }
-    cmd.push(' ');
-    cmd.push_str(name);
-    println!("{c} Run this command to configure your shell: ");
-    println!("{c} {}", shell.eval_hint(&cmd));
+    lines.push(format!("{c} Run this command to configure your shell: "));
+    lines.push(format!("{c} {}", shell.eval_hint(&words)));
+    println!("{}", lines.join("\n"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -181,18 +271,129 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
 mod tests {
     use super::*;
 
+    const ALL: [Shell; 6] = [
+        Shell::Bash,
+        Shell::Fish,
+        Shell::Powershell,
+        Shell::Cmd,
+        Shell::Emacs,
+        Shell::Tcsh,
+    ];
+
+    /// Values an address or a path could hold to run something in the shell that evaluates
+    /// `machine env`'s output.
+    const HOSTILE: [&str; 8] = [
+        "$(touch${IFS}pwned)",
+        "`touch pwned`",
+        "a\"; touch pwned; echo \"",
+        "a'; touch pwned; echo '",
+        "a\\'; touch pwned #",
+        "(shell-command \"touch pwned\")",
+        "$Env:X; Invoke-Item pwned",
+        "/tmp/it's \"here\" $HOME {a,b} *",
+    ];
+
     #[test]
     fn every_shell_sets_and_unsets() {
-        assert_eq!(Shell::Bash.set("A", "1"), "export A=\"1\"");
-        assert_eq!(Shell::Fish.set("A", "1"), "set -gx A \"1\";");
-        assert_eq!(Shell::Powershell.set("A", "1"), "$Env:A = \"1\"");
-        assert_eq!(Shell::Cmd.set("A", "1"), "SET A=1");
-        assert_eq!(Shell::Emacs.set("A", "1"), "(setenv \"A\" \"1\")");
-        assert_eq!(Shell::Tcsh.set("A", "1"), "setenv A \"1\";");
+        assert_eq!(Shell::Bash.set("A", "1").unwrap(), "export A=\"1\"");
+        assert_eq!(Shell::Fish.set("A", "1").unwrap(), "set -gx A '1';");
+        assert_eq!(Shell::Powershell.set("A", "1").unwrap(), "$Env:A = '1'");
+        assert_eq!(Shell::Cmd.set("A", "1").unwrap(), "SET \"A=1\"");
+        assert_eq!(Shell::Emacs.set("A", "1").unwrap(), "(setenv \"A\" \"1\")");
+        assert_eq!(Shell::Tcsh.set("A", "1").unwrap(), "setenv A '1';");
         assert_eq!(Shell::Bash.unset("A"), "unset A");
         assert_eq!(Shell::Fish.unset("A"), "set -e A;");
         assert_eq!(Shell::Cmd.unset("A"), "SET A=");
         assert!(Shell::parse("zsh").is_ok());
         assert!(Shell::parse("nushell").unwrap_err().contains("bash, fish"));
+        for shell in ALL {
+            assert_eq!(Shell::parse(shell.name()).unwrap(), shell);
+        }
+    }
+
+    #[test]
+    fn hostile_values_are_quoted_for_each_shell() {
+        let v = "$(touch${IFS}pwned)";
+        assert_eq!(Shell::Bash.quote(v).unwrap(), "'$(touch${IFS}pwned)'");
+        assert_eq!(Shell::Fish.quote(v).unwrap(), "'$(touch${IFS}pwned)'");
+        assert_eq!(Shell::Tcsh.quote(v).unwrap(), "'$(touch${IFS}pwned)'");
+        assert_eq!(Shell::Powershell.quote(v).unwrap(), "'$(touch${IFS}pwned)'");
+        assert_eq!(Shell::Emacs.quote(v).unwrap(), "\"$(touch${IFS}pwned)\"");
+        assert!(Shell::Cmd.quote(v).is_ok(), "nothing cmd expands in it");
+
+        let v = "it's \"x\" \\ `y`";
+        assert_eq!(Shell::Bash.quote(v).unwrap(), r#"'it'\''s "x" \ `y`'"#);
+        assert_eq!(Shell::Fish.quote(v).unwrap(), r#"'it\'s "x" \\ `y`'"#);
+        assert_eq!(Shell::Tcsh.quote(v).unwrap(), r#"'it'\''s "x" \ `y`'"#);
+        assert_eq!(Shell::Powershell.quote(v).unwrap(), r#"'it''s "x" \ `y`'"#);
+        assert_eq!(Shell::Emacs.quote(v).unwrap(), r#""it's \"x\" \\ `y`""#);
+        assert!(Shell::Cmd.quote(v).unwrap_err().contains("cmd"));
+        // PowerShell takes typographic quotes for ' too
+        assert_eq!(
+            Shell::Powershell.quote("a\u{2019}b").unwrap(),
+            "'a\u{2019}\u{2019}b'"
+        );
+    }
+
+    #[test]
+    fn values_a_shell_cannot_hold_are_refused_naming_the_variable() {
+        for shell in ALL {
+            for v in ["a\nb", "a\rb", "a\u{1b}[2Jb", "a\0b"] {
+                let e = shell.set("DOCKER_HOST", v).unwrap_err();
+                assert!(e.contains("DOCKER_HOST") && e.contains(shell.name()), "{e}");
+            }
+        }
+        for v in ["%PATH%", "!x!", "a\"b", "a^b", "a&b", "a|b", "a>b"] {
+            assert!(Shell::Cmd.quote(v).is_err(), "{v:?}");
+        }
+        assert!(Shell::Tcsh.quote("a!b").is_err());
+        assert!(Shell::Bash.quote("a!b").is_ok());
+    }
+
+    /// The printed line, run by a real bash: the variable holds the value, nothing ran.
+    #[test]
+    fn bash_reads_back_every_hostile_value_and_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for v in HOSTILE {
+            let line = Shell::Bash.set("V", v).unwrap();
+            let out = std::process::Command::new("bash")
+                .current_dir(dir.path())
+                .arg("-c")
+                .arg("eval \"$1\"; printf %s \"$V\"")
+                .arg("bash")
+                .arg(&line)
+                .output()
+                .expect("bash");
+            assert!(out.status.success(), "{line}: {out:?}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), v, "{line}");
+            assert!(
+                std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+                "{line} created a file"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hint_is_quoted_too() {
+        assert_eq!(
+            Shell::Bash.eval_hint(&["machine", "env", "web1"]),
+            "eval \"$(machine env web1)\""
+        );
+        assert_eq!(
+            Shell::Bash.eval_hint(&["machine", "env", "$(x)"]),
+            "eval \"$(machine env '$(x)')\""
+        );
+        assert_eq!(
+            Shell::Tcsh.eval_hint(&["machine", "env", "--shell", "tcsh", "a.b"]),
+            "eval \"`machine env --shell tcsh a.b`\""
+        );
+        assert_eq!(
+            Shell::Emacs.eval_hint(&["machine", "env", "a\"b"]),
+            "(with-temp-buffer (shell-command \"machine env 'a\\\"b'\" (current-buffer)) (eval-buffer))"
+        );
+        assert_eq!(
+            Shell::Cmd.eval_hint(&["machine", "env", "a%b"]),
+            "@FOR /f \"tokens=*\" %i IN ('machine env') DO @%i"
+        );
     }
 }

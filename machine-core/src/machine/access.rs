@@ -1,11 +1,17 @@
 //! Reaching a machine: how (the driver's `access` answer, checked), SSH with the recorded host
 //! key, its Docker daemon over mutual TLS, and the files outside programs need.
+//!
+//! The recorded host key is the only one any path accepts after create: the built-in client
+//! checks it, the known_hosts file for the system `ssh`, `scp`, `rsync` and `sshfs` holds only
+//! it (at the address the driver reports now), and a changed key is
+//! [`Error::HostKeyChanged`] until [`Machine::accept_host_key`] records the new one, which a
+//! caller does after showing both fingerprints ([`Machine::scan_host_key`]).
 
 use super::Machine;
 use crate::cert::Pem;
 use crate::daemon::{self, DaemonVersion};
 use crate::error::{Error, Result};
-use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
+use crate::ssh::{self, HostKeyCheck, Session, SshError, SshTarget};
 use crate::store::{Blob, ExportedFiles};
 use driver_protocol::calls::{self, Access, SshCredentials, State, StateResult};
 use driver_protocol::CancellationToken;
@@ -25,6 +31,38 @@ pub struct DockerEnv {
     pub cert_path: PathBuf,
     /// DOCKER_MACHINE_NAME.
     pub machine_name: String,
+}
+
+/// The host key a machine's host presents, beside the one recorded for it
+/// ([`Machine::scan_host_key`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct HostKeyScan {
+    /// Where it was read, `host:port`.
+    pub addr: String,
+    /// The recorded key (an OpenSSH public key line), if any.
+    pub recorded: Option<String>,
+    /// The key the host presents now.
+    pub presented: String,
+}
+
+impl HostKeyScan {
+    /// The SHA256 fingerprint of the recorded key (`None` when there is none or it is unreadable).
+    pub fn recorded_fingerprint(&self) -> Option<String> {
+        self.recorded
+            .as_deref()
+            .and_then(|k| ssh::fingerprint(k).ok())
+    }
+
+    /// The SHA256 fingerprint of the presented key.
+    pub fn presented_fingerprint(&self) -> String {
+        ssh::fingerprint(&self.presented).unwrap_or_default()
+    }
+
+    /// Whether the host presents the recorded key.
+    pub fn matches(&self) -> bool {
+        self.recorded_fingerprint() == Some(self.presented_fingerprint())
+    }
 }
 
 /// What talking to the daemon needs from the store: the CA, the client certificate and its key.
@@ -218,10 +256,88 @@ impl Machine {
         )))
     }
 
+    /// An SSH failure of this machine: a host key that is not the recorded one is
+    /// [`Error::HostKeyChanged`].
+    pub(super) fn ssh_failure(&self, e: SshError) -> Error {
+        match e {
+            SshError::HostKeyMismatch {
+                addr,
+                expected,
+                actual,
+            } => Error::HostKeyChanged {
+                machine: self.name().to_string(),
+                addr,
+                recorded: expected,
+                presented: actual,
+            },
+            e => Error::Ssh(e),
+        }
+    }
+
     /// An SSH session, checking the host key recorded at create.
     pub async fn session(&self) -> Result<Session> {
+        let check = self.host_key_check()?;
         let target = self.ssh_target().await?;
-        Ok(Session::connect(&target, self.host_key_check()?, Duration::from_secs(20)).await?)
+        Session::connect(&target, check, Duration::from_secs(20))
+            .await
+            .map_err(|e| self.ssh_failure(e))
+    }
+
+    /// `e`, a driver's failure, unless the host presents another host key than the recorded
+    /// one: then that, which is what the user has to act on.
+    pub(super) async fn or_host_key_changed(&self, e: Error) -> Error {
+        if !matches!(e, Error::Driver { .. }) {
+            return e;
+        }
+        match self.verify_host_key().await {
+            Err(changed @ Error::HostKeyChanged { .. }) => changed,
+            _ => e,
+        }
+    }
+
+    /// The host key the machine's host presents now, beside the recorded one, read without
+    /// logging in. Nothing is recorded: [`Machine::accept_host_key`] does that.
+    pub async fn scan_host_key(&self) -> Result<HostKeyScan> {
+        let a = self.access().await?;
+        let presented =
+            ssh::scan_host_key(&a.ssh.host, a.ssh.port, Duration::from_secs(20)).await?;
+        Ok(HostKeyScan {
+            addr: ssh::addr(&a.ssh.host, a.ssh.port),
+            recorded: self.config.ssh_host_key.clone(),
+            presented,
+        })
+    }
+
+    /// Records `key` (an OpenSSH public key line, as [`Machine::scan_host_key`] read it) as the
+    /// machine's host key: from now on only it is accepted. The caller shows the fingerprints
+    /// and asks first; this accepts exactly the key shown, not whatever the host presents now.
+    pub async fn accept_host_key(&mut self, key: &str) -> Result<()> {
+        ssh::fingerprint(key)?;
+        let _lock = self.lock().await?;
+        self.config.ssh_host_key = Some(key.trim().to_string());
+        self.save().await
+    }
+
+    /// Checks, without logging in, that the host presents the recorded key: before the system
+    /// `ssh`, `scp`, `rsync` or `sshfs` start (which check it again themselves), so that a
+    /// changed key is this library's [`Error::HostKeyChanged`] and not their warning.
+    pub async fn verify_host_key(&self) -> Result<()> {
+        let recorded = self
+            .config
+            .ssh_host_key
+            .as_deref()
+            .ok_or_else(|| self.missing("recorded SSH host key"))?;
+        let recorded = ssh::fingerprint(recorded)?;
+        let scan = self.scan_host_key().await?;
+        if scan.presented_fingerprint() == recorded {
+            return Ok(());
+        }
+        Err(Error::HostKeyChanged {
+            machine: self.name().to_string(),
+            addr: scan.addr.clone(),
+            recorded,
+            presented: scan.presented_fingerprint(),
+        })
     }
 
     /// Runs a command on the machine over SSH with its streams connected to the given ones

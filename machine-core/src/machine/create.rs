@@ -35,6 +35,10 @@ pub struct CreateOptions {
     pub driver_options: Options,
     /// How Docker is installed and configured.
     pub engine: EngineOptions,
+    /// The SHA256 fingerprint (`SHA256:...`) the host's SSH host key must have: when set, a
+    /// host presenting another key fails the create before anything is installed on it. When
+    /// not, the key the host presents at the first login is recorded.
+    pub ssh_host_key_fingerprint: Option<String>,
 }
 
 impl CreateOptions {
@@ -44,6 +48,7 @@ impl CreateOptions {
             driver: driver.into(),
             driver_options: Options::new(),
             engine: EngineOptions::default(),
+            ssh_host_key_fingerprint: None,
         }
     }
 }
@@ -64,6 +69,10 @@ impl Manager {
         cancel: &CancellationToken,
     ) -> Result<Machine> {
         validate_name(name)?;
+        let host_key = match &opts.ssh_host_key_fingerprint {
+            Some(fp) => HostKeyCheck::Fingerprint(ssh::check_fingerprint(fp)?),
+            None => HostKeyCheck::Record,
+        };
         // an unknown driver fails before anything is written
         let driver = self.inner.drivers.get(&opts.driver).await?;
         let info = driver.info().clone();
@@ -73,7 +82,10 @@ impl Manager {
         config.secret_keys = info.secret_options();
         let _lock = self.inner.store.create(&config).await?;
         let mut machine = self.handle(config);
-        match machine.create_steps(&driver, options, cancel).await {
+        match machine
+            .create_steps(&driver, options, host_key, cancel)
+            .await
+        {
             Ok(()) => Ok(machine),
             Err(e) => Err(machine.undo_create(&driver, e).await),
         }
@@ -97,6 +109,7 @@ impl Machine {
         &mut self,
         driver: &DriverConn,
         options: Options,
+        host_key: HostKeyCheck,
         cancel: &CancellationToken,
     ) -> Result<()> {
         let name = self.config.name.clone();
@@ -167,7 +180,7 @@ impl Machine {
             // an existing host: the user's credentials this once, to install the machine's key
             Some(b) => {
                 let session = self
-                    .or_cancel(cancel, "create", bootstrap_login(&access, &b))
+                    .or_cancel(cancel, "create", bootstrap_login(&access, &b, host_key))
                     .await?;
                 self.emit(
                     Step::SshKey,
@@ -187,12 +200,8 @@ impl Machine {
             }
             None => {
                 let target = self.target_at(&access).await?;
-                self.or_cancel(
-                    cancel,
-                    "create",
-                    wait_for_login(&target, HostKeyCheck::Record, t.ssh),
-                )
-                .await?
+                self.or_cancel(cancel, "create", wait_for_login(&target, host_key, t.ssh))
+                    .await?
             }
         };
         self.config.ssh_host_key = Some(session.host_key().to_string());
@@ -285,8 +294,13 @@ impl Machine {
 const BOOTSTRAP_SSH_WAIT: Duration = Duration::from_secs(20);
 
 /// The first login to an existing host, with the user's key or ssh-agent, recording its host
-/// key. A refused login is not retried: the user's key will not become right.
-async fn bootstrap_login(access: &Access, b: &Bootstrap) -> Result<Session> {
+/// key (checked first when pinned). A refused login is not retried: the user's key will not
+/// become right.
+async fn bootstrap_login(
+    access: &Access,
+    b: &Bootstrap,
+    host_key: HostKeyCheck,
+) -> Result<Session> {
     let a = &access.ssh;
     let target = match &b.key_path {
         Some(path) => {
@@ -295,7 +309,7 @@ async fn bootstrap_login(access: &Access, b: &Bootstrap) -> Result<Session> {
         }
         None => SshTarget::with_agent(&a.host, a.port, &a.user),
     };
-    Ok(Session::wait(&target, HostKeyCheck::Record, BOOTSTRAP_SSH_WAIT).await?)
+    Ok(Session::wait(&target, host_key, BOOTSTRAP_SSH_WAIT).await?)
 }
 
 /// Waits until a new host accepts the machine's key. A new VM's sshd often answers before

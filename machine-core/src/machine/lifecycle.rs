@@ -96,8 +96,13 @@ impl Machine {
     /// Restarts the machine; returns once its Docker daemon answers again over TLS.
     pub async fn restart(&mut self, cancel: &CancellationToken) -> Result<()> {
         let allowed = self.capabilities().await?.restart;
-        self.lifecycle(calls::RESTART, Step::Restart, allowed, cancel)
-            .await?;
+        if let Err(e) = self
+            .lifecycle(calls::RESTART, Step::Restart, allowed, cancel)
+            .await
+        {
+            // a driver that reboots over SSH fails when the host comes back with another key
+            return Err(self.or_host_key_changed(e).await);
+        }
         self.after_boot(cancel).await
     }
 
@@ -117,7 +122,9 @@ impl Machine {
         let check = self.host_key_check()?;
         let session = self
             .or_cancel(cancel, "start", async {
-                Ok(Session::wait(&target, check, self.inner.timeouts.ssh).await?)
+                Session::wait(&target, check, self.inner.timeouts.ssh)
+                    .await
+                    .map_err(|e| self.ssh_failure(e))
             })
             .await?;
         let server = self

@@ -11,8 +11,8 @@ mod access;
 mod create;
 mod lifecycle;
 
-pub use access::DockerEnv;
 pub(crate) use access::{url_port, CLIENT_BLOBS};
+pub use access::{DockerEnv, HostKeyScan};
 pub use create::CreateOptions;
 
 use crate::config::MachineConfig;
