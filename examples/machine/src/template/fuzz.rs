@@ -35,12 +35,34 @@ fn fuzz_template_engine() {
     }
     fuzz.run(|bytes| {
         let source = String::from_utf8_lossy(bytes);
+        if counts_far(&source) {
+            return "skipped: range over a large number".into();
+        }
         let open = super::render(&source, &host);
         let known = crate::ls::render(Some(&source), &rows);
-        format!(
-            "inspect {} ls {}",
-            if open.is_ok() { "ok" } else { "error" },
-            if known.is_ok() { "ok" } else { "error" }
-        )
+        format!("inspect {} ls {}", outcome(&open), outcome(&known))
     });
+}
+
+/// `{{range N}}` with a large N runs N times, in Go's text/template too: what the user asked for,
+/// not a hang. Inputs with `range` and five digits or more (nested ranges multiply) are not run.
+fn counts_far(source: &str) -> bool {
+    source.contains("range") && source.chars().filter(char::is_ascii_digit).count() >= 5
+}
+
+/// An outcome word: `ok`, or the kind of error (its message up to the first quote, without
+/// positions), so that inputs reaching a new error join the pool.
+fn outcome(r: &Result<String, super::FormatError>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => e
+            .message
+            .split(['"', '`', '\''])
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .take(40)
+            .collect(),
+    }
 }
