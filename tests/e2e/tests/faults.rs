@@ -213,7 +213,19 @@ fn kill_create(cli: &Cli, host: &TestHost, name: &str, phase: Phase, delay: Dura
     hit
 }
 
-/// After a killed command: the store loads (`ls` works), nothing unfinished looks healthy, and
+/// After a killed `rm`: the store loads (`ls` works, whether the machine is still there or not)
+/// and `rm -f` removes whatever is left of `name`.
+fn assert_rm_recoverable(cli: &Cli, name: &str) {
+    let table = cli.ls();
+    if table.row(name).is_some() || cli.machine_dir(name).exists() {
+        let out = cli.call(&["rm", "-f", name]);
+        assert!(out.success, "rm -f after a killed rm failed:\n{out}");
+    }
+    assert!(cli.ls().row(name).is_none(), "{name} still listed");
+    assert!(!cli.machine_dir(name).exists());
+}
+
+/// After a killed create: the store loads (`ls` works), nothing unfinished looks healthy, and
 /// `rm -f` removes whatever is left of `name` (or it is gone already).
 fn assert_recoverable(cli: &Cli, name: &str) {
     // every record in the store loads: `ls` and `inspect` read them
@@ -248,11 +260,31 @@ fn sigkill_at_every_phase_of_create_and_rm_leaves_nothing_a_new_create_cannot_ha
     // the order matters: the store's CA exists only until the first create makes it, Docker is
     // installed by the create after the dpkg phase, and the later phases need it installed
     let rounds: &[(Phase, usize)] = &[
-        (phase("store certificates", "Creating CA and client certificates", 40), 1),
-        (phase("pre-create check", "Running pre-create checks", 30), 2),
+        (
+            phase(
+                "store certificates",
+                "Creating CA and client certificates",
+                40,
+            ),
+            1,
+        ),
+        (
+            phase("pre-create check", "Running pre-create checks", 30),
+            2,
+        ),
         (phase("driver create", "Creating machine...", 20), 2),
-        (phase("wait for SSH, key install", "Waiting for SSH...", 400), 2),
-        (phase("server certificate", "Generating the server certificate", 40), 2),
+        (
+            phase("wait for SSH, key install", "Waiting for SSH...", 400),
+            2,
+        ),
+        (
+            phase(
+                "server certificate",
+                "Generating the server certificate",
+                40,
+            ),
+            2,
+        ),
         (phase("host check", "Checking the host", 400), 2),
         (
             Phase {
@@ -261,9 +293,15 @@ fn sigkill_at_every_phase_of_create_and_rm_leaves_nothing_a_new_create_cannot_ha
             },
             1,
         ),
-        (phase("copying certificates", "Copying certificates", 200), 2),
+        (
+            phase("copying certificates", "Copying certificates", 200),
+            2,
+        ),
         (phase("daemon restart", "Restarting Docker", 1500), 2),
-        (phase("TLS check", "Checking the Docker daemon over TLS", 10), 2),
+        (
+            phase("TLS check", "Checking the Docker daemon over TLS", 10),
+            2,
+        ),
     ];
     let mut hits = 0;
     let mut iteration = 0;
@@ -292,13 +330,19 @@ fn sigkill_at_every_phase_of_create_and_rm_leaves_nothing_a_new_create_cannot_ha
             }
         }
     }
-    assert!(hits >= iteration - 2, "only {hits} of {iteration} kills hit a running create");
+    assert!(
+        hits >= iteration - 2,
+        "only {hits} of {iteration} kills hit a running create"
+    );
 
     // the host takes a full create after all that, and docker drives it
     let out = timed("create after the kills", || {
         cli.create_on(&host, &PACKAGES, &name)
     });
-    assert!(out.success, "create after the killed creates failed:\n{out}");
+    assert!(
+        out.success,
+        "create after the killed creates failed:\n{out}"
+    );
     let env = cli.env(&name);
     assert_eq!(
         docker_ok(&env, &["info", "--format", "{{.Name}}"]).trim(),
@@ -313,9 +357,13 @@ fn sigkill_at_every_phase_of_create_and_rm_leaves_nothing_a_new_create_cannot_ha
         let (hit, _) = run.kill();
         eprintln!(
             "[faults] rm round {round}: SIGKILL {delay:?} after it started ({})",
-            if hit { "rm was running" } else { "rm had ended" }
+            if hit {
+                "rm was running"
+            } else {
+                "rm had ended"
+            }
         );
-        assert_recoverable(&cli, &name);
+        assert_rm_recoverable(&cli, &name);
         let out = timed("create after a killed rm", || {
             cli.create_on(&host, &PACKAGES, &name)
         });
@@ -342,7 +390,10 @@ fn a_failing_package_manager_is_named_and_a_new_create_recovers() {
     let out = timed("create with a failing apt-get", || {
         cli.create_on(&host, &PACKAGES, &name)
     });
-    assert!(!out.success, "create succeeded with a failing apt-get:\n{out}");
+    assert!(
+        !out.success,
+        "create succeeded with a failing apt-get:\n{out}"
+    );
     let text = out.text_lower();
     assert!(
         text.contains("install") && text.contains("docker"),
@@ -368,13 +419,12 @@ fn a_failing_package_manager_is_named_and_a_new_create_recovers() {
     // ---- a daemon that does not start: an option dockerd rejects
     let bad = unique_name("e2e-baddaemon");
     let out = timed("create with an option dockerd rejects", || {
-        cli.create_on(
-            &host,
-            &["--engine-opt", "no-such-daemon-flag=1"],
-            &bad,
-        )
+        cli.create_on(&host, &["--engine-opt", "no-such-daemon-flag=1"], &bad)
     });
-    assert!(!out.success, "create succeeded with a bad daemon option:\n{out}");
+    assert!(
+        !out.success,
+        "create succeeded with a bad daemon option:\n{out}"
+    );
     let text = out.text_lower();
     assert!(
         text.contains("restarting docker"),
@@ -403,9 +453,8 @@ fn a_failing_package_manager_is_named_and_a_new_create_recovers() {
 /// drop-in with its mode and owner, and the contents of all but the keys and certificates (the
 /// server certificate is issued anew by every provision; key.json is the daemon's own identity).
 fn daemon_config(host: &TestHost) -> String {
-    let listing = host.exec(
-        "find /etc/docker /etc/systemd/system/docker.service.d -type f 2>/dev/null | sort",
-    );
+    let listing = host
+        .exec("find /etc/docker /etc/systemd/system/docker.service.d -type f 2>/dev/null | sort");
     let mut out = String::new();
     for file in listing.lines() {
         let stat = host.exec(&format!("stat -c '%a %U:%G' '{file}'"));
@@ -463,7 +512,9 @@ fn provision_is_repeatable_and_regenerated_certs_cut_off_the_old_client() {
 
     // keep the current client certificate, then rotate
     let env = cli.env(&name);
-    let cert_path = var(&env, "DOCKER_CERT_PATH").expect("DOCKER_CERT_PATH").to_string();
+    let cert_path = var(&env, "DOCKER_CERT_PATH")
+        .expect("DOCKER_CERT_PATH")
+        .to_string();
     let old = tempfile::tempdir().unwrap();
     for f in ["ca.pem", "cert.pem", "key.pem"] {
         std::fs::copy(Path::new(&cert_path).join(f), old.path().join(f)).unwrap();
@@ -702,8 +753,8 @@ fn sigkill_during_a_vsphere_create_leaves_no_vm_after_rm() {
     let args = vsphere_args(&sim, &server, &name);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let phases = [
-        phase("pre-create check", "Running pre-create checks", 300),
-        phase("driver create", "Creating machine...", 800),
+        phase("pre-create check", "Running pre-create checks", 50),
+        phase("driver create", "Creating machine...", 150),
         phase("power-on and IP", "Powering on VM", 1500),
         phase("wait for SSH", "Waiting for SSH...", 1000),
         phase("Docker install", "with the install script", 3000),
@@ -727,7 +778,11 @@ fn sigkill_during_a_vsphere_create_leaves_no_vm_after_rm() {
         eprintln!(
             "[faults] SIGKILL {delay:?} after {:?} ({}); last line {:?}",
             phase.marker,
-            if hit { "create was running" } else { "create had ended" },
+            if hit {
+                "create was running"
+            } else {
+                "create had ended"
+            },
             text.lines().last().unwrap_or("")
         );
         assert_recoverable(&cli, &name);
@@ -747,7 +802,10 @@ fn sigkill_during_a_vsphere_create_leaves_no_vm_after_rm() {
     let out = timed("vsphere create after the kills", || {
         cli.call_with_timeout(&args, CREATE_TIMEOUT)
     });
-    assert!(out.success, "create after the killed creates failed:\n{out}");
+    assert!(
+        out.success,
+        "create after the killed creates failed:\n{out}"
+    );
     assert_eq!(sim.vm_names().len(), before.len() + 1);
     let env = cli.env(&name);
     docker_ok(&env, &["version", "--format", "{{.Server.Version}}"]);
@@ -757,9 +815,17 @@ fn sigkill_during_a_vsphere_create_leaves_no_vm_after_rm() {
     let (hit, _) = run.kill();
     eprintln!(
         "[faults] vsphere rm: SIGKILL {delay:?} after it started ({})",
-        if hit { "rm was running" } else { "rm had ended" }
+        if hit {
+            "rm was running"
+        } else {
+            "rm had ended"
+        }
     );
-    assert_recoverable(&cli, &name);
-    assert_eq!(sim.vm_names(), before, "rm -f after a killed rm left the VM");
+    assert_rm_recoverable(&cli, &name);
+    assert_eq!(
+        sim.vm_names(),
+        before,
+        "rm -f after a killed rm left the VM"
+    );
     assert!(sim.containers_of(&name).is_empty());
 }

@@ -239,7 +239,8 @@ impl Fuzz {
                 8 if len > 0 => data.truncate(rng.below(len)),
                 9 => {
                     // a number replaced by an extreme one
-                    let digits: Vec<usize> = (0..len).filter(|&i| data[i].is_ascii_digit()).collect();
+                    let digits: Vec<usize> =
+                        (0..len).filter(|&i| data[i].is_ascii_digit()).collect();
                     let n = NUMBERS[rng.below(NUMBERS.len())].as_bytes();
                     if digits.is_empty() {
                         let i = rng.below(len + 1);

@@ -52,34 +52,35 @@ fn fuzz_config_loader() {
     });
     let file = store.root().join("machines/m/config.json");
     let current = serde_json::to_vec_pretty(&fresh).unwrap();
-    Fuzz::new("config", DICTIONARY)
-        .seed(current)
-        .run(|bytes| {
-            std::fs::write(&file, bytes).unwrap();
-            rt.block_on(async {
-                match store.read_config("m").await {
-                    Ok(config) if config.name != "m" => "ok, another name".to_string(),
-                    Ok(config) => {
-                        // what loads, saves and loads back the same
-                        store.write_config(&config).await.expect("save what loaded");
-                        let again = store.read_config("m").await.expect("load what was saved");
-                        assert_eq!(again, config, "a loaded record changed on save and load");
-                        format!("ok {:?}", config.phase)
-                    }
-                    Err(StoreError::Corrupt { reason, .. }) => {
-                        // serde's reason without the line and column: one outcome per kind
-                        let kind: String = reason
-                            .split(" at line")
-                            .next()
-                            .unwrap_or("")
-                            .chars()
-                            .filter(|c| !c.is_ascii_digit())
-                            .take(40)
-                            .collect();
-                        format!("corrupt {kind}")
-                    }
-                    Err(e) => format!("error {}", e.to_string().chars().take(30).collect::<String>()),
+    Fuzz::new("config", DICTIONARY).seed(current).run(|bytes| {
+        std::fs::write(&file, bytes).unwrap();
+        rt.block_on(async {
+            match store.read_config("m").await {
+                Ok(config) if config.name != "m" => "ok, another name".to_string(),
+                Ok(config) => {
+                    // what loads, saves and loads back the same
+                    store.write_config(&config).await.expect("save what loaded");
+                    let again = store.read_config("m").await.expect("load what was saved");
+                    assert_eq!(again, config, "a loaded record changed on save and load");
+                    format!("ok {:?}", config.phase)
                 }
-            })
-        });
+                Err(StoreError::Corrupt { reason, .. }) => {
+                    // serde's reason without the line and column: one outcome per kind
+                    let kind: String = reason
+                        .split(" at line")
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .filter(|c| !c.is_ascii_digit())
+                        .take(40)
+                        .collect();
+                    format!("corrupt {kind}")
+                }
+                Err(e) => format!(
+                    "error {}",
+                    e.to_string().chars().take(30).collect::<String>()
+                ),
+            }
+        })
+    });
 }

@@ -67,7 +67,11 @@ impl Driver for Echo {
         Ok(StateResult::new(driver_protocol::calls::State::Running))
     }
     async fn access(&self, _cx: &Context, _p: MachineParams) -> Result<Access, DriverError> {
-        Ok(Access::new("10.0.0.1", SshEndpoint::new("10.0.0.1", 22, "u"), 2376))
+        Ok(Access::new(
+            "10.0.0.1",
+            SshEndpoint::new("10.0.0.1", 22, "u"),
+            2376,
+        ))
     }
 }
 
