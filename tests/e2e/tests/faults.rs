@@ -678,6 +678,19 @@ impl Sim {
         names
     }
 
+    /// Whether the containers that backed VMs named `name` are gone (vcsim removes a destroyed
+    /// VM's container after the destroy task ends: a few seconds).
+    fn containers_gone(&self, name: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.containers_of(name).is_empty() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        true
+    }
+
     /// The test-host containers backing VMs named `name`.
     fn containers_of(&self, name: &str) -> Vec<String> {
         let out = support::run(Command::new("docker").args([
@@ -793,7 +806,7 @@ fn sigkill_during_a_vsphere_create_leaves_no_vm_after_rm() {
             phase.name
         );
         assert!(
-            sim.containers_of(&name).is_empty(),
+            sim.containers_gone(&name),
             "the VM's container is left after rm -f"
         );
     }
@@ -827,5 +840,5 @@ fn sigkill_during_a_vsphere_create_leaves_no_vm_after_rm() {
         before,
         "rm -f after a killed rm left the VM"
     );
-    assert!(sim.containers_of(&name).is_empty());
+    assert!(sim.containers_gone(&name));
 }
