@@ -6,9 +6,11 @@
 #   2. cargo build --workspace --bins (the e2e tests drive target/debug/machine and its drivers)
 #   3. the whole test suite: cargo nextest run --workspace (cargo test when nextest is missing);
 #      end-to-end tests at most two at a time (tests/e2e/nextest.toml)
-#   4. cargo fmt --all -- --check
-#   5. cargo clippy --workspace --all-targets -- -D warnings
-# Steps 3-5 all run even when one fails; the exit status says whether all passed.
+#   4. a bounded fuzz run: the driver protocol's decoder, the store's config loader and the
+#      --format template engine, FUZZ_SECONDS (default 20) each (tests/fuzz)
+#   5. cargo fmt --all -- --check
+#   6. cargo clippy --workspace --all-targets -- -D warnings
+# Steps 3-6 all run even when one fails; the exit status says whether all passed.
 # Extra arguments go to the test runner, e.g. `scripts/test.sh -E 'test(generic)'` (nextest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +57,11 @@ else
   step "tests (cargo test)" keep-going \
     cargo test --workspace --no-fail-fast "$@" -- --test-threads=2
 fi
+# the fuzz targets one after another, each for FUZZ_SECONDS with a fresh seed (printed)
+fuzz() {
+  FUZZ_SECONDS=${FUZZ_SECONDS:-20} cargo test -q -p machine-fuzz -p machine fuzz_ -- --test-threads=1 --nocapture
+}
+step "fuzz (${FUZZ_SECONDS:-20}s per target)" keep-going fuzz
 step "format" keep-going cargo fmt --all -- --check
 step "clippy" keep-going cargo clippy --workspace --all-targets -- -D warnings
 

@@ -88,11 +88,27 @@ impl Live {
                 let _ = self.multi.println(format!("({}) {}", e.machine, e.message));
                 match e.progress {
                     Some((done, total)) if total > 0 => {
-                        bar.set_message(format!("{} {}%", e.message, done * 100 / total))
+                        bar.set_message(format!("{} {}%", e.message, percent(done, total)))
                     }
                     _ => bar.set_message(e.message.clone()),
                 }
             }
         }
+    }
+}
+
+/// `done` of `total` in percent, at most 100; the numbers come from a driver and may be anything.
+fn percent(done: u64, total: u64) -> u128 {
+    u128::from(done.min(total)) * 100 / u128::from(total.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_of_any_numbers_a_driver_sends() {
+        assert_eq!(super::percent(1, 4), 25);
+        assert_eq!(super::percent(u64::MAX, u64::MAX), 100);
+        assert_eq!(super::percent(u64::MAX, 3), 100);
+        assert_eq!(super::percent(5, 0), 0);
     }
 }

@@ -14,6 +14,8 @@ mod structure;
 
 #[cfg(test)]
 mod differential;
+#[cfg(test)]
+mod fuzz;
 
 use gotmpl::{MissingKey, Value};
 use std::sync::Arc;
