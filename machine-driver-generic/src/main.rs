@@ -64,6 +64,8 @@ impl Driver for Generic {
             ("SSHPort", "ssh_port"),
             ("EnginePort", "engine_port"),
         ])
+        // the user's ssh-agent, used when no key file is given
+        .with_env(&["SSH_AUTH_SOCK"])
     }
 
     async fn set_config(
