@@ -255,16 +255,13 @@ while read line; do :; done
 #[tokio::test]
 async fn a_driver_gets_the_basics_and_its_declared_variables_only() {
     let dir = tempfile::tempdir().unwrap();
-    let dump = dir.path().join("env.json");
-    // python3 prints the environment exactly as it got it (a shell adds PWD and the like)
+    let dump = dir.path().join("environ");
+    // the environment the driver was started with, exactly (a shell or python adds its own)
     script(
         dir.path(),
         "envy",
         &env_driver(
-            &format!(
-                "/usr/bin/env python3 -c 'import os,json,sys; open(sys.argv[1],\"w\").write(json.dumps(dict(os.environ)))' {}",
-                dump.display()
-            ),
+            &format!("cat /proc/$$/environ > {}", dump.display()),
             "MACHINE_TEST_OWN",
         ),
     );
@@ -276,8 +273,12 @@ async fn a_driver_gets_the_basics_and_its_declared_variables_only() {
     std::env::set_var("https_proxy", "http://proxy.example:3128");
     let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
     host.get("envy").await.unwrap();
-    let env: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&std::fs::read_to_string(&dump).unwrap()).unwrap();
+    let env: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&dump)
+        .unwrap()
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     assert!(!env.contains_key("MACHINE_TEST_LEAKED_SECRET"), "{env:?}");
     assert_eq!(
         env.get("MACHINE_TEST_DECLARED").map(String::as_str),
@@ -289,7 +290,10 @@ async fn a_driver_gets_the_basics_and_its_declared_variables_only() {
         env.get("https_proxy").map(String::as_str),
         Some("http://proxy.example:3128")
     );
-    assert_eq!(env.get("PATH"), std::env::var("PATH").ok().as_ref());
+    assert!(
+        env.get("PATH").is_some_and(|p| p.contains("/bin")),
+        "{env:?}"
+    );
     let allowed = |k: &str| {
         [
             "PATH",

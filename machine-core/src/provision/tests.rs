@@ -318,11 +318,15 @@ async fn install_script_over_http_needs_the_permission() {
         other => panic!("{other:?}"),
     }
     assert!(!err.to_string().contains("s3cret"), "{err}");
-    assert!(!h.ran("curl"), "nothing fetched");
+    assert!(!h.ran("curl -fsSL"), "nothing fetched");
 
     let h = host("debian-12");
     go(&h, &http(true), Mode::Provision).await.0.unwrap();
-    assert!(h.ran("curl -fsSL --retry 3 --proto =http,https --proto-redir =http,https --config "));
+    assert!(
+        h.ran("curl -fsSL --retry 3 --proto =http,https --proto-redir =http,https --config "),
+        "{:?}",
+        h.commands()
+    );
 }
 
 #[tokio::test]
