@@ -61,15 +61,26 @@ pub struct SetConfigParams {
     /// Option values by option name, typed as the schema says, with the schema's defaults
     /// already applied by the host.
     pub options: Options,
+    /// The user allows downloads (an ISO, a cloud-init file) over plain http. Without it a
+    /// driver fetches https URLs only and follows no redirect to http.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http_downloads: bool,
 }
 
 impl SetConfigParams {
-    /// Parameters for `machine` with these options.
+    /// Parameters for `machine` with these options (https downloads only).
     pub fn new(machine: &str, options: Options) -> Self {
         SetConfigParams {
             machine: machine.into(),
             options,
+            allow_http_downloads: false,
         }
+    }
+
+    /// The same, allowing downloads over plain http when `allow`.
+    pub fn allow_http_downloads(mut self, allow: bool) -> Self {
+        self.allow_http_downloads = allow;
+        self
     }
 }
 

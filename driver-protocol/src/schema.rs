@@ -185,6 +185,11 @@ pub struct DriverInfo {
     /// Other names users may type for this driver (e.g. `vmwarevsphere`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// Environment variables the driver reads itself, besides its options' (e.g.
+    /// `SSH_AUTH_SOCK`). A host starts drivers with a minimal environment: these, the options'
+    /// variables, and the basics (PATH, HOME, locale, proxies, TMPDIR).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
 }
 
 impl InitializeParams {
@@ -212,6 +217,7 @@ impl DriverInfo {
             capabilities,
             options,
             aliases: Vec::new(),
+            env: Vec::new(),
         }
     }
     /// The spec of option `name`, found by its name or an alias.
@@ -225,6 +231,19 @@ impl DriverInfo {
     pub fn with_aliases(mut self, aliases: &[&str]) -> Self {
         self.aliases = aliases.iter().map(|a| a.to_string()).collect();
         self
+    }
+
+    /// With these environment variables, which the driver reads itself.
+    pub fn with_env(mut self, vars: &[&str]) -> Self {
+        self.env = vars.iter().map(|v| v.to_string()).collect();
+        self
+    }
+
+    /// Every environment variable the driver may read: its options' and [`DriverInfo::env`].
+    pub fn declared_env(&self) -> Vec<String> {
+        let mut vars: Vec<String> = self.options.iter().filter_map(|o| o.env.clone()).collect();
+        vars.extend(self.env.iter().cloned());
+        vars
     }
 
     /// `given` plus the declared default of every option the user did not give: the one place

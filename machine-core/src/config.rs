@@ -88,7 +88,8 @@ impl MachineConfig {
         }
     }
 
-    /// The driver config with every secret replaced by `"<hidden>"`: what may be shown.
+    /// The driver config with every secret replaced by `"<hidden>"` and the credentials of URLs
+    /// hidden ([`crate::download::redact`]): what may be shown.
     pub fn redacted_driver_config(&self) -> Value {
         let mut v = self.driver_config.clone();
         redact(&mut v, &self.secret_keys);
@@ -115,6 +116,11 @@ fn redact(v: &mut Value, keys: &[String]) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|i| redact(i, keys)),
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(hidden) = crate::download::redact(s) {
+                *s = hidden;
+            }
+        }
         _ => {}
     }
 }
@@ -127,7 +133,7 @@ mod tests {
     #[test]
     fn secrets_are_hidden_at_any_depth() {
         let mut c = MachineConfig::new("m", "vsphere", "vsphere", Default::default());
-        c.driver_config = json!({"vmwarevsphere-password": "hunter2", "nested": {"vmwarevsphere-password": "x"}, "user": "root"});
+        c.driver_config = json!({"vmwarevsphere-password": "hunter2", "nested": {"vmwarevsphere-password": "x"}, "user": "root", "iso": ["https://nick:tok@h.example/a.iso"]});
         c.secret_keys = vec!["vmwarevsphere-password".into()];
         let shown = c.redacted_driver_config().to_string();
         assert!(
@@ -135,6 +141,7 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("root"));
+        assert!(shown.contains("https://***@h.example/a.iso"), "{shown}");
     }
 
     #[test]

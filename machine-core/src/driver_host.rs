@@ -2,14 +2,22 @@
 //!
 //! A driver `NAME` is either registered in-process ([`DriverHost::register`]: the same
 //! [`driver_protocol::Driver`] trait, no executable, spoken to over in-memory pipes) or the
-//! executable `machine-driver-NAME`, looked for next to the running program first, then on
-//! `PATH`. A name no executable carries is looked up among the aliases the installed drivers
-//! declare (so `vmwarevsphere` finds `machine-driver-vsphere`).
+//! executable `machine-driver-NAME`, looked for next to the running program first, then in the
+//! absolute folders of `PATH` (never the current folder, nor an empty or relative entry).
+//! Drivers are found by file name only: nothing is run to learn what a driver is called, so an
+//! unknown name starts nothing. Docker Machine's names of the drivers here
+//! ([`DOCKER_MACHINE_NAMES`]: `vmwarevsphere`) find them.
 //!
 //! One connection per driver serves every machine of that driver, with calls in flight
 //! concurrently. A driver process that exited is started again on the next call: one failed
-//! call, never a dead host. Its stderr is forwarded to the log, and its last lines are kept to
-//! explain a crash. Processes are killed when the host drops.
+//! call, never a dead host. Its stderr is forwarded to the log (in lines of at most
+//! [`STDERR_LINE_MAX`] bytes), and its last lines are kept to explain a crash.
+//!
+//! A driver gets a minimal environment, not the user's: PATH, HOME, USER, the locale, proxy
+//! settings, TMPDIR, and the variables it declares (its options' and [`DriverInfo::env`]);
+//! a driver whose declared variables are set is started again with them after its handshake.
+//! It runs in a process group of its own, ended with it: when the connection drops (the host
+//! drops), or after it crashed, no child it started is left behind.
 
 use crate::error::{Error, Result};
 use crate::events::{Event, Events, Level, Step};
@@ -22,16 +30,41 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::BufReader;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 const EXE_PREFIX: &str = "machine-driver-";
 const STDERR_LINES_KEPT: usize = 20;
+/// The longest line of a driver's stderr that is kept and logged; longer ones are skipped.
+pub const STDERR_LINE_MAX: usize = 8 * 1024;
+/// Docker Machine's driver names of drivers that go by another name here: `(old, new)`.
+pub const DOCKER_MACHINE_NAMES: &[(&str, &str)] = &[("vmwarevsphere", "vsphere")];
+/// What every driver's environment keeps of the host's: names, then name prefixes.
+const BASE_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+];
+const BASE_ENV_PREFIXES: &[&str] = &["LC_"];
 /// How long a driver may take to answer the handshake.
 const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -41,6 +74,8 @@ pub struct DriverHost {
     events: Events,
     registered: Mutex<HashMap<String, Arc<dyn Driver>>>,
     running: tokio::sync::Mutex<HashMap<String, Arc<DriverConn>>>,
+    /// The variables each driver executable declared in its handshake.
+    declared_env: Mutex<HashMap<PathBuf, Vec<String>>>,
 }
 
 impl DriverHost {
@@ -67,6 +102,7 @@ impl DriverHost {
             events,
             registered: Mutex::default(),
             running: tokio::sync::Mutex::default(),
+            declared_env: Mutex::default(),
         }
     }
 
@@ -80,8 +116,9 @@ impl DriverHost {
         }
     }
 
-    /// The connection to driver `name` (or to the driver that declares `name` as an alias),
-    /// starting it on first use and again after it exited.
+    /// The connection to driver `name` (or to the driver of Docker Machine's name `name`, or
+    /// the registered driver that declares `name` as an alias), starting it on first use and
+    /// again after it exited.
     pub async fn get(&self, name: &str) -> Result<Arc<DriverConn>> {
         let mut running = self.running.lock().await;
         if let Some(c) = running.get(name) {
@@ -93,17 +130,44 @@ impl DriverHost {
         let registered = self.registered.lock().unwrap().get(name).cloned();
         let conn = match registered {
             Some(d) => DriverConn::in_process(d, self.events.clone()).await?,
-            None => match self.find(name) {
-                Some(path) => DriverConn::launch(&path, self.events.clone()).await?,
-                None => self
-                    .find_by_alias(name)
-                    .await?
-                    .ok_or_else(|| self.not_found(name))?,
-            },
+            None => {
+                let path = self
+                    .find(name)
+                    .or_else(|| {
+                        DOCKER_MACHINE_NAMES
+                            .iter()
+                            .find(|(old, _)| *old == name)
+                            .and_then(|(_, new)| self.find(new))
+                    })
+                    .ok_or_else(|| self.not_found(name))?;
+                self.launch(&path).await?
+            }
         };
         let conn = Arc::new(conn);
         running.insert(name.to_string(), conn.clone());
         running.insert(conn.info.name.clone(), conn.clone());
+        Ok(conn)
+    }
+
+    /// Starts the executable at `path` with the variables it declared (known from an earlier
+    /// handshake), or, the first time, with the basics only and then again if it declares
+    /// variables that are set here.
+    async fn launch(&self, path: &Path) -> Result<DriverConn> {
+        let known = self.declared_env.lock().unwrap().get(path).cloned();
+        let conn =
+            DriverConn::launch(path, known.as_deref().unwrap_or_default(), &self.events).await?;
+        if known.is_some() {
+            return Ok(conn);
+        }
+        let declared = conn.info.declared_env();
+        self.declared_env
+            .lock()
+            .unwrap()
+            .insert(path.to_path_buf(), declared.clone());
+        if declared.iter().any(|v| std::env::var_os(v).is_some()) {
+            drop(conn);
+            return DriverConn::launch(path, &declared, &self.events).await;
+        }
         Ok(conn)
     }
 
@@ -119,7 +183,7 @@ impl DriverHost {
     }
 
     /// Every installed driver: registered ones, then executables by driver name (first found
-    /// wins), sorted.
+    /// wins), sorted. Known by file name: nothing is run.
     pub fn installed(&self) -> Vec<String> {
         let mut found: Vec<String> = self.registered.lock().unwrap().keys().cloned().collect();
         for (name, _) in self.executables() {
@@ -151,17 +215,6 @@ impl DriverHost {
         found
     }
 
-    async fn find_by_alias(&self, alias: &str) -> Result<Option<DriverConn>> {
-        for (_, path) in self.executables() {
-            if let Ok(c) = DriverConn::launch(&path, self.events.clone()).await {
-                if c.info.aliases.iter().any(|a| a == alias) {
-                    return Ok(Some(c));
-                }
-            }
-        }
-        Ok(None)
-    }
-
     fn not_found(&self, name: &str) -> Error {
         Error::DriverNotFound {
             driver: name.to_string(),
@@ -169,6 +222,19 @@ impl DriverHost {
             installed: self.installed(),
         }
     }
+}
+
+/// The environment a driver starts with: the host's basics and the `declared` variables that
+/// are set, nothing else.
+fn driver_env(declared: &[String]) -> Vec<(OsString, OsString)> {
+    std::env::vars_os()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            BASE_ENV.contains(&k.as_ref())
+                || BASE_ENV_PREFIXES.iter().any(|p| k.starts_with(p))
+                || declared.iter().any(|d| *d == k)
+        })
+        .collect()
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -186,14 +252,19 @@ pub struct DriverConn {
     info: DriverInfo,
     client: Client,
     child: Option<Mutex<Child>>,
+    /// The driver's process group (its pid), ended with the connection.
+    group: Option<rustix::process::Pid>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     made: MadeListeners,
 }
 
 impl DriverConn {
-    /// Starts the executable and performs the handshake.
-    async fn launch(path: &Path, events: Events) -> Result<DriverConn> {
+    /// Starts the executable in a process group of its own, with the basics of the environment
+    /// and the `declared` variables, and performs the handshake.
+    async fn launch(path: &Path, declared: &[String], events: &Events) -> Result<DriverConn> {
         let mut child = Command::new(path)
+            .env_clear()
+            .envs(driver_env(declared))
             .env(
                 driver_protocol::PLUGIN_COOKIE_KEY,
                 driver_protocol::PLUGIN_COOKIE_VALUE,
@@ -201,12 +272,16 @@ impl DriverConn {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| Error::DriverStart {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let group = child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -220,25 +295,14 @@ impl DriverConn {
             .unwrap_or_default();
 
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let tail = stderr_tail.clone();
-        let log_label = label.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(driver = %log_label, "{line}");
-                let mut t = tail.lock().unwrap();
-                if t.len() == STDERR_LINES_KEPT {
-                    t.pop_front();
-                }
-                t.push_back(line);
-            }
-        });
+        tokio::spawn(read_stderr(stderr, label.clone(), stderr_tail.clone()));
         let made = MadeListeners::default();
-        let client = Client::new(stdout, stdin, notifications(events, made.clone()));
+        let client = Client::new(stdout, stdin, notifications(events.clone(), made.clone()));
         let conn = DriverConn {
             info: DriverInfo::new(&label, "", Default::default(), Vec::new()),
             client,
             child: Some(Mutex::new(child)),
+            group,
             stderr_tail,
             made,
         };
@@ -257,6 +321,7 @@ impl DriverConn {
             info: DriverInfo::new(&label, "", Default::default(), Vec::new()),
             client: Client::new(hr, hw, notifications(events, made.clone())),
             child: None,
+            group: None,
             stderr_tail: Arc::default(),
             made,
         };
@@ -342,7 +407,7 @@ impl DriverConn {
                 machine: machine.into(),
                 call: method.into(),
                 kind: e.kind,
-                message: e.message,
+                message: crate::download::redact(&e.message).into_owned(),
             }),
             Ok(Err(ClientError::Closed)) => {
                 let (status, stderr_tail) = self.crash_detail().await;
@@ -375,8 +440,46 @@ impl DriverConn {
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         }
+        // what the driver started goes with it
+        self.end_group();
         let tail = self.stderr_tail.lock().unwrap().iter().cloned().collect();
         (status, tail)
+    }
+
+    fn end_group(&self) {
+        if let Some(group) = self.group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for DriverConn {
+    fn drop(&mut self) {
+        self.end_group();
+    }
+}
+
+/// Logs a driver's stderr and keeps its last lines; a line longer than [`STDERR_LINE_MAX`] is
+/// skipped (noted, not kept), so a driver cannot make the host's memory grow.
+async fn read_stderr(
+    stderr: tokio::process::ChildStderr,
+    label: String,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    let mut reader = BufReader::new(stderr);
+    loop {
+        let line = match driver_protocol::framing::read_line(&mut reader, STDERR_LINE_MAX).await {
+            Ok(Some(line)) => crate::download::redact(&line).into_owned(),
+            Ok(None) => break,
+            Err(driver_protocol::framing::FrameError::Io(_)) => break,
+            Err(e) => format!("(a line that was skipped: {e})"),
+        };
+        tracing::debug!(driver = %label, "{line}");
+        let mut t = tail.lock().unwrap();
+        if t.len() == STDERR_LINES_KEPT {
+            t.pop_front();
+        }
+        t.push_back(line);
     }
 }
 

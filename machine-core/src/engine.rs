@@ -100,6 +100,9 @@ pub struct EngineOptions {
     pub tls_san: Vec<String>,
     /// The daemon's TLS port (`--generic-engine-port`).
     pub port: u16,
+    /// `--allow-http-downloads`: the install script (and a driver's ISO or cloud-init file) may
+    /// come over plain http. Off, downloads are https only and never follow a redirect to http.
+    pub allow_http_downloads: bool,
 }
 
 impl Default for EngineOptions {
@@ -115,6 +118,7 @@ impl Default for EngineOptions {
             storage_driver: None,
             tls_san: Vec::new(),
             port: DEFAULT_ENGINE_PORT,
+            allow_http_downloads: false,
         }
     }
 }

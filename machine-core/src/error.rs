@@ -215,6 +215,9 @@ pub enum Error {
     /// A provisioning step failed.
     #[error(transparent)]
     Provision(#[from] crate::provision::ProvisionError),
+    /// A download URL is refused (plain http without the permission, or not a URL).
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     /// SSH failed.
     #[error(transparent)]
     Ssh(#[from] crate::ssh::SshError),

@@ -3,7 +3,8 @@
 //!
 //! An [`Event`] names the machine, a [`Step`] a program can match on, a message, a [`Level`], and
 //! units done of a total where there is one (bytes of an ISO upload). The output of the Docker
-//! install streams as [`Level::Output`] events while it runs.
+//! install streams as [`Level::Output`] events while it runs. No event shows the credentials of
+//! a URL.
 
 use std::sync::Arc;
 
@@ -135,8 +136,12 @@ impl Events {
         Events(None)
     }
 
-    /// Sends `event` (and logs it at debug level).
-    pub fn send(&self, event: Event) {
+    /// Sends `event` (and logs it at debug level), credentials in URLs hidden
+    /// ([`crate::download::redact`]).
+    pub fn send(&self, mut event: Event) {
+        if let std::borrow::Cow::Owned(hidden) = crate::download::redact(&event.message) {
+            event.message = hidden;
+        }
         tracing::debug!(machine = %event.machine, step = %event.step.name(), "{}", event.message);
         if let Some(sink) = &self.0 {
             sink(event);
@@ -156,5 +161,27 @@ impl std::fmt::Debug for Events {
         } else {
             "Events(none)"
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn events_never_carry_url_credentials() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let events = Events::new(move |e| sink.lock().unwrap().push(e.message));
+        events.info(
+            "m",
+            Step::InstallDocker,
+            "fetching https://nick:s3cret@h.example/i.sh",
+        );
+        assert_eq!(
+            got.lock().unwrap().as_slice(),
+            ["fetching https://***@h.example/i.sh"]
+        );
     }
 }

@@ -42,6 +42,7 @@ mod certificates;
 pub mod config;
 pub mod daemon;
 pub mod docker_context;
+pub mod download;
 pub mod driver_host;
 pub mod engine;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The driver host against real driver processes: the Python example driver, a driver that
 //! crashes mid-call (and is started again for the next call), one that hangs, one that speaks
-//! an older protocol, and one that does not exist.
+//! an older protocol, and one that does not exist; what drivers get of the environment, where
+//! they are looked for, and that their stderr and their children are kept in bounds.
 
 use driver_protocol::calls::{self, MachineParams, SetConfigParams, State, StateResult};
 use driver_protocol::{CancellationToken, Options};
@@ -234,4 +235,222 @@ async fn a_driver_run_by_hand_explains_itself() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("plugin for `machine`"));
+}
+
+/// A driver that runs `before` when started, then answers the handshake declaring option
+/// variable `MACHINE_TEST_DECLARED` (and `env` as its own), then reads requests until stdin
+/// closes.
+fn env_driver(before: &str, env: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+{before}
+read line
+id=$(printf '%s' "$line" | sed 's/.*"id":\([0-9]*\).*/\1/')
+printf '{{"jsonrpc":"2.0","id":%s,"result":{{"name":"envy","version":"0","protocol_version":2,"capabilities":{{}},"options":[{{"name":"envy-x","type":"string","env":"MACHINE_TEST_DECLARED","help":"x"}}],"env":["{env}"]}}}}\n' "$id"
+while read line; do :; done
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_driver_gets_the_basics_and_its_declared_variables_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("environ");
+    // the environment the driver was started with, exactly (a shell or python adds its own)
+    script(
+        dir.path(),
+        "envy",
+        &env_driver(
+            &format!("cat /proc/$$/environ > {}", dump.display()),
+            "MACHINE_TEST_OWN",
+        ),
+    );
+    // tests of this binary set only variables of their own
+    std::env::set_var("MACHINE_TEST_LEAKED_SECRET", "s3cret");
+    std::env::set_var("MACHINE_TEST_DECLARED", "declared");
+    std::env::set_var("MACHINE_TEST_OWN", "own");
+    std::env::set_var("LC_TIME", "C");
+    std::env::set_var("https_proxy", "http://proxy.example:3128");
+    let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
+    host.get("envy").await.unwrap();
+    let env: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&dump)
+        .unwrap()
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert!(!env.contains_key("MACHINE_TEST_LEAKED_SECRET"), "{env:?}");
+    assert_eq!(
+        env.get("MACHINE_TEST_DECLARED").map(String::as_str),
+        Some("declared")
+    );
+    assert_eq!(env.get("MACHINE_TEST_OWN").map(String::as_str), Some("own"));
+    assert_eq!(env.get("LC_TIME").map(String::as_str), Some("C"));
+    assert_eq!(
+        env.get("https_proxy").map(String::as_str),
+        Some("http://proxy.example:3128")
+    );
+    assert!(
+        env.get("PATH").is_some_and(|p| p.contains("/bin")),
+        "{env:?}"
+    );
+    let allowed = |k: &str| {
+        [
+            "PATH",
+            "HOME",
+            "USER",
+            "LOGNAME",
+            "LANG",
+            "LANGUAGE",
+            "TZ",
+            "TMPDIR",
+            "MACHINE_TEST_DECLARED",
+            "MACHINE_TEST_OWN",
+            driver_protocol::PLUGIN_COOKIE_KEY,
+        ]
+        .contains(&k)
+            || k.starts_with("LC_")
+            || k.to_ascii_uppercase().ends_with("_PROXY")
+    };
+    let others: Vec<&String> = env.keys().filter(|k| !allowed(k)).collect();
+    assert!(others.is_empty(), "not allowed: {others:?}");
+}
+
+#[tokio::test]
+async fn drivers_are_never_taken_from_the_current_folder_or_an_empty_path_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    script(
+        dir.path(),
+        "planted",
+        &format!("#!/bin/sh\ntouch {}\n", marker.display()),
+    );
+    // "" and "." both mean the current folder, where a planted driver waits; a test of this
+    // binary may change the working folder only here
+    let old_path = std::env::var("PATH").unwrap_or_default();
+    let old_dir = std::env::current_dir().unwrap();
+    std::env::set_var("PATH", format!(":.:{old_path}"));
+    std::env::set_current_dir(dir.path()).unwrap();
+    let host = DriverHost::new(Events::none());
+    let found = host.get("planted").await.err();
+    let installed = host.installed();
+    std::env::set_var("PATH", old_path);
+    std::env::set_current_dir(old_dir).unwrap();
+    let err = found.expect("not found");
+    assert!(matches!(err, Error::DriverNotFound { .. }), "{err}");
+    assert!(!installed.contains(&"planted".to_string()));
+    assert!(!marker.exists(), "the planted driver ran");
+}
+
+#[tokio::test]
+async fn an_unknown_driver_name_starts_no_driver() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    script(
+        dir.path(),
+        "marker",
+        &format!("#!/bin/sh\ntouch {}\nsleep 5\n", marker.display()),
+    );
+    let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
+    for name in ["nosuch", "vmwarevsphere"] {
+        let err = host.get(name).await.err().expect("not found");
+        match err {
+            Error::DriverNotFound { installed, .. } => assert_eq!(installed, vec!["marker"]),
+            other => panic!("{other}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !marker.exists(),
+        "a driver was started to learn its aliases"
+    );
+}
+
+fn peak_memory_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_driver_spamming_stderr_does_not_grow_the_hosts_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    // 512 MiB on one line, then a last word
+    script(
+        dir.path(),
+        "spam",
+        &shell_driver(
+            2,
+            "head -c 536870912 /dev/zero | tr '\\0' x >&2; echo >&2; echo last words >&2; exit 3",
+        ),
+    );
+    let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
+    let before = peak_memory_kib();
+    let d = host.get("spam").await.unwrap();
+    let err = d
+        .call::<_, StateResult>(
+            "web1",
+            calls::STATE,
+            &json!({"machine": "web1", "config": {}}),
+            Duration::from_secs(120),
+            &no_cancel(),
+        )
+        .await
+        .unwrap_err();
+    let grown_mib = (peak_memory_kib() - before) / 1024;
+    assert!(grown_mib < 128, "the host grew by {grown_mib} MiB");
+    match err {
+        Error::DriverCrashed { stderr_tail, .. } => {
+            assert_eq!(stderr_tail.last().map(String::as_str), Some("last words"));
+            assert!(
+                stderr_tail.iter().any(|l| l.contains("skipped")),
+                "{stderr_tail:?}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
+
+fn process_gone(pid: u32) -> bool {
+    // gone, or a zombie nobody reaps (PID 1 of a container may not)
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[tokio::test]
+async fn a_drivers_children_end_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("child.pid");
+    script(
+        dir.path(),
+        "parent",
+        &env_driver(
+            &format!("sleep 600 &\necho $! > {}", pidfile.display()),
+            "NONE",
+        ),
+    );
+    let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
+    host.get("parent").await.unwrap();
+    let child: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!process_gone(child), "the child runs while the driver does");
+    drop(host);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !process_gone(child) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        process_gone(child),
+        "the driver's child {child} outlived it"
+    );
 }

@@ -58,6 +58,8 @@ impl Driver for Generic {
             Capabilities::none().with_restart(true).with_ssh(true),
             options::schema(),
         )
+        // the user's ssh-agent, used when no key file is given
+        .with_env(&["SSH_AUTH_SOCK"])
     }
 
     async fn set_config(

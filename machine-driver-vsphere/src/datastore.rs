@@ -9,6 +9,8 @@ use driver_protocol::{Context, DriverError};
 
 /// The datastore folder that holds uploaded ISOs.
 pub const ISO_FOLDER: &str = "machine-iso";
+/// The option naming the ISO, for messages.
+pub const ISO_FLAG: &str = "--vmwarevsphere-boot2docker-url";
 
 fn file_url(s: &Session, dc_path: &str, ds: &str, path: &str) -> Result<reqwest::Url, DriverError> {
     let mut url = reqwest::Url::parse(&format!("{}/folder", s.soap.base))
@@ -63,7 +65,7 @@ fn source(iso: &str) -> Result<Source, DriverError> {
     if let Some(p) = iso.strip_prefix("file://") {
         return Ok(Source::File(p.into()));
     }
-    if iso.starts_with("http://") || iso.starts_with("https://") {
+    if crate::download::is_url(iso) {
         return Ok(Source::Http(iso.to_string()));
     }
     if iso.contains("://") {
@@ -80,6 +82,7 @@ pub async fn ensure_iso(
     s: &Session,
     pl: &Placement,
     iso: &str,
+    allow_http: bool,
 ) -> Result<String, DriverError> {
     let (dc_path, ds) = (pl.dc_path.as_str(), pl.datastore.name.as_str());
     let src = source(iso)?;
@@ -136,15 +139,17 @@ pub async fn ensure_iso(
                 ));
                 return Ok(ds_path);
             }
-            cx.progress(format!("Downloading {u} and uploading it to {ds_path}"));
+            cx.progress(format!(
+                "Downloading {} and uploading it to {ds_path}",
+                crate::download::redact(&u)
+            ));
             let resp = tokio::select! {
-                r = reqwest::get(&u) => r,
+                r = crate::download::get(ISO_FLAG, &u, allow_http) => r?,
                 _ = cx.cancelled() => return Err(DriverError::cancelled(format!(
-                    "cancelled while downloading the ISO {u}; nothing was made"
+                    "cancelled while downloading the ISO {}; nothing was made",
+                    crate::download::redact(&u)
                 ))),
-            }
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| DriverError::unreachable(format!("cannot download the ISO {u}: {e}")))?;
+            };
             let len = resp.content_length();
             (counted(resp.bytes_stream(), cx, &ds_path, len), len)
         }

@@ -88,18 +88,13 @@ async fn user_cloudinit(cfg: &Config) -> Result<Option<String>, DriverError> {
     let Some(src) = cfg.cloudinit.as_deref() else {
         return Ok(None);
     };
-    if src.starts_with("http://") || src.starts_with("https://") {
-        let text = reqwest::get(src)
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| {
-                DriverError::unreachable(format!(
-                    "cannot fetch --vmwarevsphere-cloudinit {src}: {e}"
-                ))
-            })?
+    if crate::download::is_url(src) {
+        const OPTION: &str = "--vmwarevsphere-cloudinit";
+        let text = crate::download::get(OPTION, src, cfg.allow_http_downloads)
+            .await?
             .text()
             .await
-            .map_err(|e| DriverError::unreachable(format!("cannot fetch {src}: {e}")))?;
+            .map_err(|e| crate::download::failed(OPTION, src, e))?;
         return Ok(Some(text));
     }
     let path = src.strip_prefix("file://").unwrap_or(src);
@@ -173,7 +168,9 @@ async fn pre_check(s: &Session, cfg: &Config) -> Result<Placement, DriverError> 
     check_name_free(s, cfg, &pl).await?;
     if cfg.creation == Creation::Legacy {
         let iso = cfg.iso_url.as_str();
-        if !iso.contains("://") || iso.starts_with("file://") {
+        if crate::download::is_url(iso) {
+            crate::download::check(crate::datastore::ISO_FLAG, iso, cfg.allow_http_downloads)?;
+        } else if !iso.contains("://") || iso.starts_with("file://") {
             let p = iso.strip_prefix("file://").unwrap_or(iso);
             if !std::path::Path::new(p).is_file() {
                 return Err(DriverError::invalid_option(format!(
@@ -288,7 +285,9 @@ async fn create_in(
     }
     let (what, body) = match cfg.creation {
         Creation::Legacy => {
-            let iso = crate::datastore::ensure_iso(cx, s, &pl, &cfg.iso_url).await?;
+            let iso =
+                crate::datastore::ensure_iso(cx, s, &pl, &cfg.iso_url, cfg.allow_http_downloads)
+                    .await?;
             cx.progress_step(
                 "create-vm",
                 format!(
@@ -486,7 +485,8 @@ impl Driver for VsphereDriver {
         _cx: &Context,
         p: SetConfigParams,
     ) -> Result<ConfigResult, DriverError> {
-        let cfg = Config::from_options(&p.machine, &p.options)?;
+        let mut cfg = Config::from_options(&p.machine, &p.options)?;
+        cfg.allow_http_downloads = p.allow_http_downloads;
         Ok(ConfigResult::new(cfg.to_value()))
     }
 

@@ -7,6 +7,7 @@
 //! its process serves, and no other state: everything about a machine is in its config.
 
 pub mod datastore;
+pub mod download;
 pub mod driver;
 pub mod guestinfo;
 pub mod inventory;

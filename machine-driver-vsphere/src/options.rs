@@ -188,6 +188,10 @@ pub struct Config {
     /// (`machine.creation-id`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub creation_id: String,
+    /// The user allows the ISO and the cloud-init file over plain http (the host's
+    /// `allow_http_downloads`); otherwise they are fetched over https only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http_downloads: bool,
     /// Set as soon as the VM exists (reported to the host with `made`), completed by create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm: Option<VmRef>,
@@ -290,6 +294,7 @@ impl Config {
             ip_timeout_secs,
             vm_name: machine.to_string(),
             creation_id: String::new(),
+            allow_http_downloads: false,
             vm: None,
         })
     }

@@ -184,7 +184,7 @@ pub async fn inspect_value(app: &App, m: &Machine) -> Result<Value, machine_core
 fn engine_options(e: &EngineOptions) -> Value {
     let (method, url) = (
         e.install_method.name(),
-        e.install_method.url().unwrap_or_default(),
+        machine_core::download::redact(e.install_method.url().unwrap_or_default()),
     );
     json!({
         "ArbitraryFlags": e.opts,

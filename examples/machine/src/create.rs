@@ -65,6 +65,14 @@ fn engine_flags(cmd: Command) -> Command {
             .value_name("VERSION")
             .help("Docker version to install (default: the newest the method offers)"),
     )
+    .arg(
+        Arg::new("allow-http-downloads")
+            .long("allow-http-downloads")
+            .env("MACHINE_ALLOW_HTTP_DOWNLOADS")
+            .action(ArgAction::SetTrue)
+            .value_parser(clap::builder::BoolishValueParser::new())
+            .help("Allow the install script (and a driver's ISO or cloud-init file) over plain http; without it downloads are https only, redirects included"),
+    )
     .arg(list("engine-opt", "Extra dockerd flag, KEY=VALUE or KEY (repeatable)"))
     .arg(list("engine-insecure-registry", "Insecure registry to allow (repeatable)"))
     .arg(list("engine-registry-mirror", "Registry mirror (repeatable)"))
@@ -260,6 +268,7 @@ fn engine_options(m: &ArgMatches) -> EngineOptions {
     e.registry_mirrors = strings(m, "engine-registry-mirror");
     e.storage_driver = m.get_one::<String>("engine-storage-driver").cloned();
     e.tls_san = strings(m, "tls-san");
+    e.allow_http_downloads = m.get_flag("allow-http-downloads");
     e
 }
 

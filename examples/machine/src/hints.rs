@@ -3,6 +3,7 @@
 
 use machine_core::daemon::DaemonError;
 use machine_core::docker_context::ContextError;
+use machine_core::provision::ProvisionError;
 use machine_core::ssh::SshError;
 use machine_core::sshkey::SshKeyError;
 use machine_core::{Error, StoreError};
@@ -11,6 +12,9 @@ use machine_core::{Error, StoreError};
 pub const SWARM_CLASSIC: &str = "Docker Swarm (classic) is not supported: Docker removed it. Drop \
      the --swarm* flags and use swarm mode: create the machines, then `machine swarm init \
      MANAGER` and `machine swarm join MANAGER WORKER...`";
+
+const ALLOW_HTTP: &str = "use an https URL, or pass --allow-http-downloads (or set \
+     MACHINE_ALLOW_HTTP_DOWNLOADS=1) to allow plain http";
 
 /// Advice for `e`, if there is any.
 pub fn hint(e: &Error) -> Option<String> {
@@ -65,6 +69,12 @@ pub fn hint(e: &Error) -> Option<String> {
              cloud-init with the VMware guestinfo data source in the image?)"
             .into(),
         Error::NotRunning { machine, .. } => format!("`machine start {machine}` starts it"),
+        Error::Download(_) | Error::Provision(ProvisionError::Download { .. }) => {
+            ALLOW_HTTP.into()
+        }
+        Error::Driver { message, .. } if message.contains("downloads are https only") => {
+            ALLOW_HTTP.into()
+        }
         Error::StoreCa(_) => "use another --storage-path for machines under this CA".into(),
         Error::DockerContext(ContextError::NotOurs { name, .. }) => format!(
             "`docker context rm {name}` removes that context; then `machine use {name}` makes the machine's"

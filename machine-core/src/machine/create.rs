@@ -73,6 +73,9 @@ impl Manager {
             Some(fp) => HostKeyCheck::Fingerprint(ssh::check_fingerprint(fp)?),
             None => HostKeyCheck::Record,
         };
+        if let Some(url) = opts.engine.install_method.url() {
+            crate::download::check("install script", url, opts.engine.allow_http_downloads)?;
+        }
         // an unknown driver fails before anything is written
         let driver = self.inner.drivers.get(&opts.driver).await?;
         let info = driver.info().clone();
@@ -115,7 +118,8 @@ impl Machine {
         let name = self.config.name.clone();
         let t = self.inner.timeouts.clone();
         self.emit(Step::Check, "Running pre-create checks...");
-        let set = SetConfigParams::new(&name, options);
+        let set = SetConfigParams::new(&name, options)
+            .allow_http_downloads(self.config.engine.allow_http_downloads);
         let r: ConfigResult = driver
             .call(&name, calls::SET_CONFIG, &set, t.query, cancel)
             .await

@@ -69,6 +69,14 @@ pub enum ProvisionError {
     /// An engine option cannot be turned into a daemon configuration.
     #[error(transparent)]
     EngineOption(#[from] EngineOptionError),
+    /// A download was refused (plain http, or a redirect to it).
+    #[error("{step}: {source}")]
+    Download {
+        /// The provisioning step.
+        step: String,
+        /// What was refused.
+        source: crate::download::DownloadError,
+    },
     /// A step cannot be done on this host.
     #[error("{step}: {message}")]
     Unsupported {

@@ -28,36 +28,50 @@ pub(crate) async fn install_docker(
             if family == Family::Generic {
                 return Err(generic::cannot_install(cx));
             }
+            check_url(url, engine.allow_http_downloads)?;
             cx.progress(
                 Step::InstallDocker,
                 &format!("{verb} {what} with the install script {url}..."),
             );
-            run_install_script(cx, family, facts, url, version).await
+            run_install_script(cx, family, facts, url, version, engine.allow_http_downloads).await
         }
     }
 }
 
-/// Downloads the install script with curl (or wget, installing curl when neither is there) and
-/// runs it with `sh` as root, with `VERSION` set when a version is pinned.
+const SCRIPT: &str = "install script";
+const DOWNLOAD_STEP: &str = "downloading the install script";
+
+fn check_url(url: &str, allow_http: bool) -> Result<(), ProvisionError> {
+    crate::download::check(SCRIPT, url, allow_http).map_err(|source| ProvisionError::Download {
+        step: DOWNLOAD_STEP.into(),
+        source,
+    })
+}
+
+/// curl's exit status for a protocol it was told not to use (`--proto`, `--proto-redir`).
+const CURL_UNSUPPORTED_PROTOCOL: u32 = 1;
+
+/// Downloads the install script with curl (installing curl when it is missing) and runs it with
+/// `sh` as root, with `VERSION` set when a version is pinned.
+///
+/// curl reads the URL from a 0600 config file, so credentials in it never appear in a command
+/// line (the host's `ps`, our log), and is held to https, redirects included
+/// (`--proto =https --proto-redir =https`), unless `allow_http`.
 pub(crate) async fn run_install_script(
     cx: &Cx<'_>,
     family: Family,
     facts: &Facts,
     url: &str,
     version: Option<&str>,
+    allow_http: bool,
 ) -> Result<(), ProvisionError> {
-    let step = "downloading the install script";
-    let fetch = if facts.tool("curl").is_some() {
-        "curl -fsSL --retry 3"
-    } else if facts.tool("wget").is_some() {
-        "wget -q -O -"
-    } else {
+    let step = DOWNLOAD_STEP;
+    if facts.tool("curl").is_none() {
         cx.progress(Step::InstallDocker, "Installing curl...");
         family
             .install_tools(cx, &["curl", "ca-certificates"])
             .await?;
-        "curl -fsSL --retry 3"
-    };
+    }
     let dir = cx
         .check(step, "mktemp -d /tmp/machine-install.XXXXXX")
         .await?
@@ -65,30 +79,70 @@ pub(crate) async fn run_install_script(
         .trim()
         .to_string();
     let script_path = format!("{dir}/install.sh");
-    cx.check(
-        step,
-        &format!(
-            "{fetch} {} > {}",
-            crate::shell::quote(url),
-            crate::shell::quote(&script_path)
-        ),
-    )
-    .await?;
-    let mut env = String::from("DEBIAN_FRONTEND=noninteractive");
-    if let Some(v) = version {
-        env.push_str(&format!(" VERSION={}", crate::shell::quote(v)));
+    let config_path = format!("{dir}/curl.conf");
+    let config = format!(
+        "url = {}\noutput = {}\n",
+        curl_config_string(url),
+        curl_config_string(&script_path)
+    );
+    let protocols = if allow_http { "=http,https" } else { "=https" };
+    let fetched = async {
+        cx.remote
+            .upload(&config_path, config.as_bytes(), 0o600, false)
+            .await
+            .map_err(|e| e.in_step(step))?;
+        let command = format!(
+            "curl -fsSL --retry 3 --proto {protocols} --proto-redir {protocols} --config {}",
+            crate::shell::quote(&config_path)
+        );
+        let out = cx.run(step, &command).await?;
+        match out.status {
+            0 => Ok(()),
+            CURL_UNSUPPORTED_PROTOCOL if !allow_http => Err(ProvisionError::Download {
+                step: step.into(),
+                source: crate::download::redirected_to_http(SCRIPT, url),
+            }),
+            _ => Err(command_failed(step, &command, &out)),
+        }
     }
-    let result = cx
-        .sudo_streaming(
-            "running the install script",
-            Step::InstallDocker,
-            &format!("{env} sh {}", crate::shell::quote(&script_path)),
-        )
-        .await;
+    .await;
+    let result = match fetched {
+        Ok(()) => {
+            let mut env = String::from("DEBIAN_FRONTEND=noninteractive");
+            if let Some(v) = version {
+                env.push_str(&format!(" VERSION={}", crate::shell::quote(v)));
+            }
+            cx.sudo_streaming(
+                "running the install script",
+                Step::InstallDocker,
+                &format!("{env} sh {}", crate::shell::quote(&script_path)),
+            )
+            .await
+            .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
     let _ = cx
         .run(step, &format!("rm -rf {}", crate::shell::quote(&dir)))
         .await;
-    result.map(|_| ())
+    result
+}
+
+/// `s` as a double-quoted string of a curl config file.
+fn curl_config_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Where the host's `dockerd` is (never assumed: Debian puts it in /usr/sbin).

@@ -38,7 +38,7 @@ pub(super) async fn install_docker(
         "adding Docker's package repository",
         &format!(
             "[ -f /etc/yum.repos.d/docker-ce.repo ] || \
-             curl -fsSL --retry 3 {url} -o /etc/yum.repos.d/docker-ce.repo"
+             curl -fsSL --retry 3 --proto =https --proto-redir =https {url} -o /etc/yum.repos.d/docker-ce.repo"
         ),
     )
     .await?;

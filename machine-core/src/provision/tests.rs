@@ -257,52 +257,119 @@ async fn unavailable_package_version_lists_the_available_ones() {
     assert!(!h.ran("install -y"));
 }
 
+const CURL_HTTPS: &str = "curl -fsSL --retry 3 --proto =https --proto-redir =https \
+     --config /tmp/machine-install.abc123/curl.conf";
+
 #[tokio::test]
 async fn install_script_with_curl_and_a_pinned_version() {
     let h = host("ubuntu-22.04");
     let e = EngineOptions {
         install_method: InstallMethod::Script {
-            url: "http://10.0.0.1:8080/install.sh".into(),
+            url: "https://nick:s3cret@10.0.0.1:8443/install.sh".into(),
         },
         version: Some("24.0.7".into()),
         ..EngineOptions::default()
     };
-    go(&h, &e, Mode::Provision).await.0.unwrap();
+    let (result, progress) = go(&h, &e, Mode::Provision).await;
+    result.unwrap();
     h.assert_order(&[
         "mktemp -d",
-        "curl -fsSL --retry 3 http://10.0.0.1:8080/install.sh > /tmp/machine-install.abc123/install.sh",
+        CURL_HTTPS,
         "DEBIAN_FRONTEND=noninteractive VERSION=24.0.7 sh /tmp/machine-install.abc123/install.sh",
         "rm -rf /tmp/machine-install.abc123",
         "command -v dockerd",
     ]);
     assert!(!h.ran("apt-get"));
+    // the URL reaches curl in a file of the login user's, never on a command line
+    let conf = h
+        .upload_of("/tmp/machine-install.abc123/curl.conf")
+        .unwrap();
+    assert_eq!(
+        conf.contents,
+        "url = \"https://nick:s3cret@10.0.0.1:8443/install.sh\"\n\
+         output = \"/tmp/machine-install.abc123/install.sh\"\n"
+    );
+    assert_eq!((conf.mode, conf.sudo), (0o600, false));
+    assert!(!h.ran("s3cret"), "{:?}", h.commands());
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.contains("10.0.0.1:8443/install.sh")),
+        "{progress:?}"
+    );
 }
 
 #[tokio::test]
-async fn install_script_default_url_with_wget_and_without_either() {
-    let h = host_with("debian-12", "systemd", &["wget"]);
-    go(&h, &EngineOptions::default(), Mode::Provision)
-        .await
-        .0
-        .unwrap();
+async fn install_script_over_http_needs_the_permission() {
+    let http = |allow_http_downloads| EngineOptions {
+        install_method: InstallMethod::Script {
+            url: "http://nick:s3cret@10.0.0.1:8080/install.sh".into(),
+        },
+        allow_http_downloads,
+        ..EngineOptions::default()
+    };
+    let h = host("debian-12");
+    let err = go(&h, &http(false), Mode::Provision).await.0.unwrap_err();
+    match &err {
+        ProvisionError::Download { source, .. } => {
+            assert_eq!(source.reason, crate::download::DownloadRefusal::Http);
+            assert_eq!(source.url, "http://***@10.0.0.1:8080/install.sh");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    assert!(!h.ran("curl -fsSL"), "nothing fetched");
+
+    let h = host("debian-12");
+    go(&h, &http(true), Mode::Provision).await.0.unwrap();
     assert!(
-        h.ran("wget -q -O - https://get.docker.com > "),
+        h.ran("curl -fsSL --retry 3 --proto =http,https --proto-redir =http,https --config "),
         "{:?}",
         h.commands()
     );
+}
 
-    let h = host_with("debian-12", "systemd", &[]);
-    go(&h, &EngineOptions::default(), Mode::Provision)
+#[tokio::test]
+async fn a_redirect_to_http_is_refused_as_such() {
+    // curl exits with 1 when --proto-redir stops a redirect to http
+    let h = host("debian-12").fail("curl -fsSL", 1, "curl: (1) Protocol \"http\" disabled");
+    let err = go(&h, &EngineOptions::default(), Mode::Provision)
         .await
         .0
-        .unwrap();
-    h.assert_order(&[
-        "apt-get -q -o DPkg::Lock::Timeout=60 update",
-        "--force-confold curl ca-certificates",
-        "curl -fsSL --retry 3 https://get.docker.com > ",
-        "sh /tmp/machine-install.abc123/install.sh",
-    ]);
-    assert!(!h.ran("VERSION="), "no pin, no VERSION");
+        .unwrap_err();
+    match &err {
+        ProvisionError::Download { source, .. } => assert_eq!(
+            source.reason,
+            crate::download::DownloadRefusal::RedirectToHttp
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(!h.ran(" sh /tmp/machine-install"), "nothing run");
+    assert!(h.ran("rm -rf /tmp/machine-install.abc123"), "cleaned up");
+}
+
+#[tokio::test]
+async fn install_script_without_curl_installs_it() {
+    for tools in [&["wget"][..], &[]] {
+        let h = host_with("debian-12", "systemd", tools);
+        go(&h, &EngineOptions::default(), Mode::Provision)
+            .await
+            .0
+            .unwrap();
+        h.assert_order(&[
+            "apt-get -q -o DPkg::Lock::Timeout=60 update",
+            "--force-confold curl ca-certificates",
+            CURL_HTTPS,
+            "sh /tmp/machine-install.abc123/install.sh",
+        ]);
+        assert!(!h.ran("wget -"), "wget cannot be held to https everywhere");
+        assert!(!h.ran("VERSION="), "no pin, no VERSION");
+        assert!(h
+            .upload_of("/tmp/machine-install.abc123/curl.conf")
+            .unwrap()
+            .contents
+            .starts_with("url = \"https://get.docker.com\"\n"));
+    }
 }
 
 #[tokio::test]
@@ -596,7 +663,7 @@ async fn upgrade_reinstalls_by_the_machines_method() {
     });
     go(&h, &e, Mode::Upgrade).await.0.unwrap();
     h.assert_order(&[
-        "curl -fsSL --retry 3 https://example.test/install",
+        CURL_HTTPS,
         "sh /tmp/machine-install.abc123/install.sh",
         "systemctl restart docker.service",
     ]);
@@ -641,7 +708,7 @@ docker-ce.x86_64                3:25.0.0-1.el9                 docker-ce-stable
     ] {
         let h = host(os);
         go(&h, &packages(), Mode::Provision).await.0.unwrap();
-        assert!(h.ran("curl -fsSL --retry 3 https://download.docker.com/linux/centos/docker-ce.repo -o /etc/yum.repos.d/docker-ce.repo"), "{os}");
+        assert!(h.ran("curl -fsSL --retry 3 --proto =https --proto-redir =https https://download.docker.com/linux/centos/docker-ce.repo -o /etc/yum.repos.d/docker-ce.repo"), "{os}");
         assert!(h.ran("$(command -v dnf || command -v yum) -y install docker-ce docker-ce-cli containerd.io"), "{os}");
         assert!(!h.ran("apt-get"));
     }

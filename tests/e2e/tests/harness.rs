@@ -17,7 +17,7 @@ fn file_server_serves_the_install_script_to_a_test_host() {
     );
     let got = host.exec(&format!("curl -fsS {}", server.url()));
     assert_eq!(got, install_script(), "the host received another body");
-    let missing = host.exec_output(&format!("curl -fsS http://{}/nothing-here", server.addr()));
+    let missing = host.exec_output(&format!("curl -fsS https://{}/nothing-here", server.addr()));
     assert!(
         !missing.status.success(),
         "another path must answer 404, got {missing:?}"

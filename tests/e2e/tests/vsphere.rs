@@ -146,6 +146,8 @@ fn create_args(sim: &mut Vcsim, server: &FileServer, name: &str) -> Vec<String> 
             "--vmwarevsphere-cfgparam=RUN.container={}",
             serde_json::to_string(&run).unwrap()
         ),
+        // the simulator's VMs do not trust the test CA: the script comes over http
+        "--allow-http-downloads".into(),
         "--engine-install-url".into(),
         server.url(),
         name.to_string(),
@@ -162,7 +164,7 @@ fn vsphere_scenario_step5_with_the_cli() {
     let cli = Cli::new();
     let name = unique_name("testvm");
     // get.docker.com is out of reach here: the same install script, served locally
-    let server = FileServer::start("/install.sh", install_script());
+    let server = FileServer::start_http("/install.sh", install_script());
     let args = create_args(&mut sim, &server, &name);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = timed("machine create -d vmwarevsphere", || {
@@ -256,7 +258,7 @@ fn start_create(
     sim: &mut Vcsim,
     name: &str,
 ) -> (FileServer, Child, Lines, std::thread::JoinHandle<()>) {
-    let server = FileServer::start("/install.sh", install_script());
+    let server = FileServer::start_http("/install.sh", install_script());
     let args = create_args(sim, &server, name);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut child = cli

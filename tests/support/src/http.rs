@@ -1,8 +1,10 @@
-//! A tiny HTTP file server for the test hosts: one thread, one body, bound to the Docker bridge
+//! A tiny file server for the test hosts: one thread, one body, bound to the Docker bridge
 //! gateway on an ephemeral port, so a host container can `curl` what a test serves (an install
-//! script, for `--engine-install-url`). Standard library only.
+//! script, for `--engine-install-url`). It speaks https with a certificate of the test CA
+//! ([`TestCa`], which [`crate::TestHost::start`] makes every host trust), or plain http
+//! ([`FileServer::start_http`]); it can also answer with a redirect ([`FileServer::redirect`]).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,9 +27,18 @@ pub struct Request {
     pub status: u16,
 }
 
+/// What the server answers at its path.
+#[derive(Clone)]
+enum Answer {
+    Body(Arc<Vec<u8>>),
+    /// `302 Found` to this URL.
+    Redirect(String),
+}
+
 /// Serves `body` at `path` (404 elsewhere) until dropped.
 pub struct FileServer {
     addr: SocketAddr,
+    tls: bool,
     path: String,
     stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<Request>>>,
@@ -35,17 +46,42 @@ pub struct FileServer {
 }
 
 impl FileServer {
-    /// Starts serving `body` at `path` (e.g. `/install.sh`) on the Docker bridge gateway.
+    /// Starts serving `body` at `path` (e.g. `/install.sh`) over https on the Docker bridge
+    /// gateway.
     pub fn start(path: &str, body: impl Into<Vec<u8>>) -> FileServer {
         Self::start_on(bridge_gateway(), path, body)
     }
 
-    /// Starts serving on `ip` (port chosen by the kernel).
+    /// Starts serving over https on `ip` (port chosen by the kernel).
     pub fn start_on(ip: Ipv4Addr, path: &str, body: impl Into<Vec<u8>>) -> FileServer {
+        Self::serve(ip, path, Answer::Body(Arc::new(body.into())), true)
+    }
+
+    /// Starts serving `body` at `path` over plain http on the Docker bridge gateway.
+    pub fn start_http(path: &str, body: impl Into<Vec<u8>>) -> FileServer {
+        Self::serve(
+            bridge_gateway(),
+            path,
+            Answer::Body(Arc::new(body.into())),
+            false,
+        )
+    }
+
+    /// Starts answering `302 Found` to `location` at `path`, over https.
+    pub fn redirect(path: &str, location: &str) -> FileServer {
+        Self::serve(
+            bridge_gateway(),
+            path,
+            Answer::Redirect(location.to_string()),
+            true,
+        )
+    }
+
+    fn serve(ip: Ipv4Addr, path: &str, answer_with: Answer, tls: bool) -> FileServer {
         let listener = TcpListener::bind((ip, 0))
             .unwrap_or_else(|e| panic!("cannot listen on {ip}:0 for the test file server: {e}"));
         let addr = listener.local_addr().expect("local address");
-        let body: Arc<Vec<u8>> = Arc::new(body.into());
+        let tls_config = tls.then(|| TestCa::get().server_config(ip));
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let thread = {
@@ -56,7 +92,11 @@ impl FileServer {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
-                    if let Some(req) = answer(conn, &path, &body) {
+                    let req = match &tls_config {
+                        Some(config) => answer_tls(conn, config.clone(), &path, &answer_with),
+                        None => answer(conn, &path, &answer_with),
+                    };
+                    if let Some(req) = req {
                         requests.lock().expect("requests").push(req);
                     }
                 }
@@ -64,6 +104,7 @@ impl FileServer {
         };
         FileServer {
             addr,
+            tls,
             path: path.to_string(),
             stop,
             requests,
@@ -76,9 +117,10 @@ impl FileServer {
         self.addr
     }
 
-    /// The URL of the served file, e.g. `http://172.17.0.1:41234/install.sh`.
+    /// The URL of the served file, e.g. `https://172.17.0.1:41234/install.sh`.
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.addr, self.path)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.addr, self.path)
     }
 
     /// The requests answered so far.
@@ -98,11 +140,33 @@ impl Drop for FileServer {
     }
 }
 
-fn answer(mut conn: TcpStream, path: &str, body: &[u8]) -> Option<Request> {
+fn answer(conn: TcpStream, path: &str, answer_with: &Answer) -> Option<Request> {
     let peer = conn.peer_addr().ok()?;
     conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     conn.set_write_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
+    respond(conn, peer, path, answer_with)
+}
+
+fn answer_tls(
+    conn: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    path: &str,
+    answer_with: &Answer,
+) -> Option<Request> {
+    let peer = conn.peer_addr().ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    conn.set_write_timeout(Some(Duration::from_secs(30))).ok()?;
+    let tls = rustls::ServerConnection::new(config).ok()?;
+    respond(rustls::StreamOwned::new(tls, conn), peer, path, answer_with)
+}
+
+fn respond<S: Read + Write>(
+    stream: S,
+    peer: SocketAddr,
+    path: &str,
+    answer_with: &Answer,
+) -> Option<Request> {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
@@ -119,15 +183,16 @@ fn answer(mut conn: TcpStream, path: &str, body: &[u8]) -> Option<Request> {
         }
     }
     let req_path = target.split('?').next().unwrap_or("").to_string();
-    let (status, reason, content): (u16, &str, &[u8]) = if req_path == path {
-        (200, "OK", body)
-    } else {
-        (404, "Not Found", b"not found\n")
+    let (status, reason, extra, content): (u16, &str, String, &[u8]) = match answer_with {
+        _ if req_path != path => (404, "Not Found", String::new(), b"not found\n"),
+        Answer::Body(body) => (200, "OK", String::new(), body.as_slice()),
+        Answer::Redirect(to) => (302, "Found", format!("Location: {to}\r\n"), b""),
     };
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         content.len()
     );
+    let conn = reader.get_mut();
     let _ = conn.write_all(head.as_bytes());
     if method != "HEAD" {
         let _ = conn.write_all(content);
@@ -139,6 +204,66 @@ fn answer(mut conn: TcpStream, path: &str, body: &[u8]) -> Option<Request> {
         path: req_path,
         status,
     })
+}
+
+/// The test CA: made once per test process; its certificate is what test hosts trust
+/// ([`TestCa::install_command`]) and what signs the file server's certificate.
+pub struct TestCa {
+    /// The CA certificate, PEM.
+    pub cert_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    /// The test CA of this process.
+    pub fn get() -> &'static TestCa {
+        static CA: std::sync::OnceLock<TestCa> = std::sync::OnceLock::new();
+        CA.get_or_init(|| {
+            let key = rcgen::KeyPair::generate().expect("CA key");
+            let mut params = rcgen::CertificateParams::default();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "machine test CA");
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                rcgen::KeyUsagePurpose::KeyCertSign,
+                rcgen::KeyUsagePurpose::DigitalSignature,
+            ];
+            let cert = params.self_signed(&key).expect("CA certificate");
+            TestCa {
+                cert_pem: cert.pem(),
+                issuer: rcgen::Issuer::new(params, key),
+            }
+        })
+    }
+
+    /// A shell command that makes a Debian host trust this CA (as root).
+    pub fn install_command(&self) -> String {
+        format!(
+            "printf '%s' '{}' > /usr/local/share/ca-certificates/machine-test-ca.crt && \
+             update-ca-certificates >/dev/null",
+            self.cert_pem
+        )
+    }
+
+    /// A server config with a certificate for `ip` signed by this CA.
+    fn server_config(&self, ip: Ipv4Addr) -> Arc<rustls::ServerConfig> {
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let mut params = rcgen::CertificateParams::default();
+        params.subject_alt_names = vec![rcgen::SanType::IpAddress(ip.into())];
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("server certificate");
+        let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key_der)
+            .expect("server config");
+        Arc::new(config)
+    }
 }
 
 /// The gateway address of Docker's default bridge: the address of this machine that test-host

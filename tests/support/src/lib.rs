@@ -16,7 +16,7 @@ pub mod http;
 pub mod vcsim;
 
 pub use docker::{build_busybox_image, docker_cmd, parse_exports};
-pub use http::{bridge_gateway, FileServer};
+pub use http::{bridge_gateway, FileServer, TestCa};
 
 /// The command that prepares everything these tests need.
 pub const SETUP_HINT: &str =
@@ -178,6 +178,8 @@ impl TestHost {
             key,
         };
         host.wait_for_ssh(Duration::from_secs(60));
+        // install scripts come over https, from the file server's test CA
+        host.exec(&TestCa::get().install_command());
         host
     }
 
@@ -396,6 +398,7 @@ impl TestHost {
                     key,
                 };
                 host.wait_for_ssh(Duration::from_secs(60));
+                host.exec(&TestCa::get().install_command());
                 return host;
             }
             // most likely the address is taken: drop what was created, try another
