@@ -144,8 +144,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_survive_a_round_trip() {
-        let mut v = serde_json::to_value(MachineConfig::new("m", "d", "d", Default::default()))
-            .unwrap();
+        let mut v =
+            serde_json::to_value(MachineConfig::new("m", "d", "d", Default::default())).unwrap();
         v["shiny_new_field"] = json!({"keep": ["me"]});
         let c: MachineConfig = serde_json::from_value(v).unwrap();
         assert_eq!(c.extra["shiny_new_field"], json!({"keep": ["me"]}));

@@ -61,9 +61,9 @@
 
 use crate::cert::CertProblem;
 use crate::config::{MachineConfig, Phase};
-use crate::store::Blob;
 use crate::error::{Error, Result};
 use crate::manager::Manager;
+use crate::store::Blob;
 use driver_protocol::calls::State;
 use driver_protocol::CancellationToken;
 use regex::Regex;
@@ -426,12 +426,15 @@ impl Manager {
         let cert_error = match (&m.client_pems, server) {
             (Some((ca, client)), Some(server)) if m.config.phase == Phase::Ready => {
                 let server = String::from_utf8_lossy(&server).into_owned();
-                let found = [("server", server.as_str()), ("client", client.cert.as_str())]
-                    .into_iter()
-                    .find_map(|(which, pem)| {
-                        crate::cert::check_against_ca(pem, ca)
-                            .map(|problem| RowError::Certificate { which, problem })
-                    });
+                let found = [
+                    ("server", server.as_str()),
+                    ("client", client.cert.as_str()),
+                ]
+                .into_iter()
+                .find_map(|(which, pem)| {
+                    crate::cert::check_against_ca(pem, ca)
+                        .map(|problem| RowError::Certificate { which, problem })
+                });
                 found
             }
             _ => None,

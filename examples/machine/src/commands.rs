@@ -305,9 +305,11 @@ pub async fn regenerate_certs(
 ) -> CmdResult {
     if client_certs {
         // a new CA for some machines would cut off all the others
-        return Err("--client-certs would give the store a new CA that the other machines do \
+        return Err(
+            "--client-certs would give the store a new CA that the other machines do \
                     not trust: `machine rotate-ca` moves every machine to a new CA"
-            .into());
+                .into(),
+        );
     }
     if !force
         && !confirm(

@@ -31,6 +31,7 @@ fn broken_folders_are_one_row_each_and_rm_f_removes_them() {
     std::fs::create_dir_all(m.join("torn")).unwrap();
     std::fs::write(m.join("torn/config.json"), b"{\"config_version\": 1, \"na").unwrap();
     std::fs::create_dir_all(m.join("empty")).unwrap();
+    private(&store);
 
     let ls = machine(&store, &["ls"]);
     assert!(ls.status.success(), "{}", text(&ls));
@@ -198,4 +199,12 @@ fn tls_flags_give_the_store_its_ca_and_client_certificate() {
         std::fs::read_to_string(store.join("certs/ca.pem")).unwrap(),
         ca.cert
     );
+}
+
+/// Makes the store folder and its `machines` folder private, as `machine` requires of a store.
+fn private(store: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in [store.to_path_buf(), store.join("machines")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
 }

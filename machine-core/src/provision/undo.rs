@@ -78,14 +78,21 @@ mod tests {
     fn every_init_system_loses_our_files_and_restarts() {
         for init in [Init::Systemd, Init::OpenRc, Init::SysVinit] {
             let s = undo_script(init);
-            for f in [engine::CA_PATH, engine::SERVER_CERT_PATH, engine::SERVER_KEY_PATH] {
+            for f in [
+                engine::CA_PATH,
+                engine::SERVER_CERT_PATH,
+                engine::SERVER_KEY_PATH,
+            ] {
                 assert!(s.contains(f), "{init:?}: {s}");
             }
             assert!(s.contains("restart"), "{init:?}: {s}");
         }
         let s = undo_script(Init::Systemd);
         assert!(s.contains(engine::SYSTEMD_DROPIN_PATH) && s.contains("daemon-reload"));
-        assert!(s.contains("rmdir /etc/systemd/system/docker.service.d"), "{s}");
+        assert!(
+            s.contains("rmdir /etc/systemd/system/docker.service.d"),
+            "{s}"
+        );
         assert!(undo_script(Init::OpenRc).contains(engine::OPENRC_CONF_PATH));
         assert!(undo_script(Init::SysVinit).contains(engine::SYSVINIT_DEFAULT_PATH));
     }

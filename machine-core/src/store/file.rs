@@ -482,15 +482,23 @@ mod tests {
     use super::*;
     use crate::store::contract;
 
+    /// A temporary folder only its owner may access (tempfile's folders are 0755).
+    fn private_tempdir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .permissions(fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn keeps_the_store_contract() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         contract::check(&FileStore::open(dir.path().join("s")).unwrap()).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn of_eight_creates_of_one_name_one_wins() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         contract::check_create_race(std::sync::Arc::new(FileStore::open(dir.path()).unwrap()))
             .await;
         // and the loser left no temporary folder behind
@@ -503,14 +511,17 @@ mod tests {
 
     #[test]
     fn a_store_others_can_access_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let root = dir.path().join("store");
         FileStore::open(&root).unwrap();
-        let chmod = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+        let chmod =
+            |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
 
         chmod(&root, 0o755);
         match FileStore::open(&root) {
-            Err(StoreError::UnsafePermissions { path, mode, dir, .. }) => {
+            Err(StoreError::UnsafePermissions {
+                path, mode, dir, ..
+            }) => {
                 assert_eq!((path, mode, dir), (root.clone(), 0o755, true))
             }
             other => panic!("a 0755 store was opened: {other:?}"),
@@ -533,14 +544,17 @@ mod tests {
             matches!(&e, StoreError::UnsafePermissions { path, mode: 0o644, dir: false, .. } if *path == key),
             "{e:?}"
         );
-        assert!(e.to_string().contains("accessible to others (mode 0644)"), "{e}");
+        assert!(
+            e.to_string().contains("accessible to others (mode 0644)"),
+            "{e}"
+        );
         chmod(&key, 0o600);
         FileStore::open(&root).unwrap();
     }
 
     #[test]
     fn a_store_of_another_user_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let (path, other) = if rustix::process::geteuid().is_root() {
             // root gives a private folder away
             std::os::unix::fs::chown(dir.path(), Some(65534), None).unwrap();
@@ -554,12 +568,15 @@ mod tests {
             matches!(e, StoreError::UnsafePermissions { owner, .. } if owner == other),
             "{e:?}"
         );
-        assert!(e.to_string().contains(&format!("owned by user id {other}")), "{e}");
+        assert!(
+            e.to_string().contains(&format!("owned by user id {other}")),
+            "{e}"
+        );
     }
 
     #[tokio::test]
     async fn a_newer_config_is_refused_and_left_untouched() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         let config = MachineConfig::new("m1", "generic", "generic", Default::default());
         drop(store.create(&config).await.unwrap());
@@ -585,7 +602,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_fields_are_kept_on_save() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         let config = MachineConfig::new("m1", "generic", "generic", Default::default());
         drop(store.create(&config).await.unwrap());
@@ -604,7 +621,7 @@ mod tests {
 
     #[tokio::test]
     async fn layout_and_permissions_are_docker_machines() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let root = dir.path().join("store");
         let store = FileStore::open(&root).unwrap();
         assert_eq!(fs::metadata(&root).unwrap().mode() & 0o777, 0o700);
@@ -650,7 +667,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_config_names_its_file() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         fs::create_dir_all(dir.path().join("machines/m")).unwrap();
         fs::write(dir.path().join("machines/m/config.json"), b"{not json").unwrap();
@@ -664,7 +681,7 @@ mod tests {
         // the committed store of the previous release (see its README)
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/e2e/fixtures/store-v1/store/machines/old1");
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         let m = dir.path().join("machines/old1");
         fs::create_dir_all(&m).unwrap();
@@ -700,7 +717,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_newer_config_is_refused_not_half_read() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         fs::create_dir_all(dir.path().join("machines/m")).unwrap();
         fs::write(
@@ -716,7 +733,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lock_on_a_removed_and_recreated_machine_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         let config = MachineConfig::new("m", "d", "d", Default::default());
         let held = store.create(&config).await.unwrap();

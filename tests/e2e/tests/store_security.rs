@@ -93,9 +93,21 @@ fn a_store_others_can_access_or_a_mismatched_ca_key_is_refused() {
     };
     for n in ["a", "b"] {
         openssl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", &format!("{n}-key.pem"), "-out", &format!("{n}.pem"), "-days", "30",
-            "-subj", &format!("/CN={n}"),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{n}-key.pem"),
+            "-out",
+            &format!("{n}.pem"),
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={n}"),
         ]);
     }
     let p = |f: &str| dir.path().join(f).display().to_string();
@@ -107,7 +119,8 @@ fn a_store_others_can_access_or_a_mismatched_ca_key_is_refused() {
         "ls",
     ]);
     assert!(
-        out.stderr.contains("CA key does not belong to the CA certificate")
+        out.stderr
+            .contains("CA key does not belong to the CA certificate")
             && out.stderr.contains("--tls-ca-key"),
         "{out}"
     );
@@ -174,7 +187,10 @@ fn two_create_processes_of_one_name_leave_one_machine() {
     let row = table.row(&name).expect("the winner is listed");
     assert_eq!(row["STATE"], "Running", "{}", table.raw);
     assert_eq!(row["ERRORS"], "", "{}", table.raw);
-    let v = docker_ok(&cli.env(&name), &["version", "--format", "{{.Server.Version}}"]);
+    let v = docker_ok(
+        &cli.env(&name),
+        &["version", "--format", "{{.Server.Version}}"],
+    );
     assert!(!v.trim().is_empty());
     cli.ok(&["rm", "-y", &name]);
 }
@@ -201,7 +217,8 @@ fn rotate_ca_moves_reachable_machines_and_leaves_the_unreachable_working() {
     });
     assert!(!out.success, "a machine was not rotated: must fail:\n{out}");
     assert!(
-        out.stdout.contains(&format!("Machine \"{moved}\" trusts the new CA")),
+        out.stdout
+            .contains(&format!("Machine \"{moved}\" trusts the new CA")),
         "{out}"
     );
     assert!(
@@ -237,7 +254,10 @@ fn rotate_ca_moves_reachable_machines_and_leaves_the_unreachable_working() {
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    assert!(answered, "the machine left under the old CA does not answer with its record's certificates");
+    assert!(
+        answered,
+        "the machine left under the old CA does not answer with its record's certificates"
+    );
     let table = cli.ls();
     assert_eq!(table.row(&left).unwrap()["ERRORS"], "", "{}", table.raw);
 
@@ -258,14 +278,30 @@ fn certificates_are_checked_by_ls_renewed_by_provision_and_rm_takes_back_the_dae
     let host = timed("test host start", || TestHost::start(SUITE));
     let name = unique_name("e2e-rm");
     create(&cli, &host, &name);
-    assert!(port_open(&host.ip, 2376), "the daemon's TLS port is not open");
+    assert!(
+        port_open(&host.ip, 2376),
+        "the daemon's TLS port is not open"
+    );
 
     // a server certificate the machine's CA did not sign: ls says so
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new("openssl")
         .args([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "k.pem", "-out", "c.pem", "-days", "20", "-subj", "/CN=intruder",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-days",
+            "20",
+            "-subj",
+            "/CN=intruder",
         ])
         .current_dir(dir.path())
         .output()
@@ -294,7 +330,8 @@ fn certificates_are_checked_by_ls_renewed_by_provision_and_rm_takes_back_the_dae
         "rm must say it closes the daemon's TCP port:\n{out}"
     );
     assert!(!port_open(&host.ip, 2376), "port 2376 still open after rm");
-    let left = host.exec("ls /etc/docker; ls /etc/systemd/system/docker.service.d 2>/dev/null; true");
+    let left =
+        host.exec("ls /etc/docker; ls /etc/systemd/system/docker.service.d 2>/dev/null; true");
     for f in ["ca.pem", "server.pem", "server-key.pem", "10-machine.conf"] {
         assert!(!left.contains(f), "rm left {f} on the host:\n{left}");
     }
