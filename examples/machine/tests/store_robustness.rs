@@ -96,7 +96,7 @@ fn missing_machines_say_so() {
         &["inspect", "ghost"],
         &["rm", "-y", "ghost"],
     ] {
-        let out = machine(dir.path(), cmd);
+        let out = machine(&dir.path().join("store"), cmd);
         assert!(!out.status.success(), "{cmd:?}");
         assert!(
             text(&out).contains("\"ghost\" does not exist"),
@@ -109,7 +109,10 @@ fn missing_machines_say_so() {
 #[test]
 fn env_unset_needs_no_machine() {
     let dir = tempfile::tempdir().unwrap();
-    let out = machine(dir.path(), &["env", "--unset", "--shell", "bash"]);
+    let out = machine(
+        &dir.path().join("store"),
+        &["env", "--unset", "--shell", "bash"],
+    );
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
     for v in [
@@ -177,7 +180,16 @@ fn tls_flags_give_the_store_its_ca_and_client_certificate() {
     let other = cert::new_ca("other").unwrap();
     let foreign = cert::new_client(&other, "other").unwrap();
     let f_cert = write("foreign.pem", &foreign.cert);
-    let args = tls(&ca_cert, &f_cert);
+    let mut args = tls(&ca_cert, &f_cert);
+    // ... with the key of another certificate
+    let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        text(&out).contains("the client key does not belong to the client certificate"),
+        "{}",
+        text(&out)
+    );
+    // ... with its own key
+    args[7] = write("foreign-key.pem", &foreign.key);
     let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         text(&out).contains("not signed by the CA"),
@@ -187,7 +199,9 @@ fn tls_flags_give_the_store_its_ca_and_client_certificate() {
 
     // a store that already trusts another CA is left alone
     let other_cert = write("other-ca.pem", &other.cert);
-    let args = tls(&other_cert, &f_cert);
+    let mut args = tls(&other_cert, &f_cert);
+    args[3] = write("other-ca-key.pem", &other.key);
+    args[7] = write("foreign-key.pem", &foreign.key);
     let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!out.status.success());
     assert!(
