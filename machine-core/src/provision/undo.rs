@@ -6,7 +6,8 @@
 use super::*;
 
 /// The shell script, run as root, that removes our daemon configuration and TLS files for
-/// `init` and restarts Docker if it runs.
+/// `init` and restarts Docker if it runs. Under systemd the packaged unit listens on
+/// `fd://`, so its socket unit is started again first (our drop-in ran without it).
 pub(crate) fn undo_script(init: Init) -> String {
     let tls = format!(
         "rm -f {} {} {}",
@@ -18,7 +19,11 @@ pub(crate) fn undo_script(init: Init) -> String {
         Init::Systemd => format!(
             "rm -f {dropin} && {{ rmdir {dir} 2>/dev/null; true; }} && {tls} && \
              systemctl daemon-reload && \
-             if systemctl is-active --quiet docker.service; then systemctl restart docker.service; fi",
+             if systemctl is-active --quiet docker.service; then \
+               systemctl stop docker.service && \
+               {{ systemctl start docker.socket >/dev/null 2>&1; true; }} && \
+               systemctl start docker.service; \
+             fi",
             dropin = engine::SYSTEMD_DROPIN_PATH,
             dir = engine::SYSTEMD_DROPIN_PATH
                 .rsplit_once('/')

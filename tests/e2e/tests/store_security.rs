@@ -116,6 +116,10 @@ fn a_store_others_can_access_or_a_mismatched_ca_key_is_refused() {
         &p("a.pem"),
         "--tls-ca-key",
         &p("b-key.pem"),
+        "--tls-client-cert",
+        &p("b.pem"),
+        "--tls-client-key",
+        &p("b-key.pem"),
         "ls",
     ]);
     assert!(
@@ -335,8 +339,15 @@ fn certificates_are_checked_by_ls_renewed_by_provision_and_rm_takes_back_the_dae
     for f in ["ca.pem", "server.pem", "server-key.pem", "10-machine.conf"] {
         assert!(!left.contains(f), "rm left {f} on the host:\n{left}");
     }
-    let v = host.exec("docker version --format '{{.Server.Version}}'");
-    assert!(!v.trim().is_empty(), "docker on the local socket is gone");
+    let v = host.exec_output(
+        "docker version --format '{{.Server.Version}}'; systemctl status docker.service docker.socket --no-pager | tail -20",
+    );
+    assert!(
+        v.status.success(),
+        "docker on the local socket is gone: {}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
     let keys = host.exec(&format!("cat /home/{}/.ssh/authorized_keys", host.user));
     assert_eq!(keys.lines().count(), 1, "the machine's key stayed:\n{keys}");
 
