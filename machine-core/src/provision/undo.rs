@@ -90,10 +90,14 @@ mod tests {
             ] {
                 assert!(s.contains(f), "{init:?}: {s}");
             }
-            assert!(s.contains("restart"), "{init:?}: {s}");
+            assert!(
+                s.contains("restart") || s.contains("systemctl start docker.service"),
+                "{init:?}: {s}"
+            );
         }
         let s = undo_script(Init::Systemd);
         assert!(s.contains(engine::SYSTEMD_DROPIN_PATH) && s.contains("daemon-reload"));
+        assert!(s.contains("systemctl start docker.socket"), "{s}");
         assert!(
             s.contains("rmdir /etc/systemd/system/docker.service.d"),
             "{s}"
