@@ -129,6 +129,11 @@ pub struct Capabilities {
     /// [`crate::calls::SshCredentials`] with the machine's own key.
     #[serde(default)]
     pub ssh: bool,
+    /// `remove` leaves the host itself running (an existing host the driver did not make): the
+    /// host takes back over SSH what provisioning put there (the daemon's TCP listener and TLS
+    /// files) before calling `remove`.
+    #[serde(default)]
+    pub keeps_host: bool,
 }
 
 impl Capabilities {
@@ -144,6 +149,7 @@ impl Capabilities {
             restart: true,
             kill: true,
             ssh: false,
+            keeps_host: false,
         }
     }
     /// With `restart` set as given.
@@ -154,6 +160,11 @@ impl Capabilities {
     /// With `ssh` set as given.
     pub fn with_ssh(mut self, yes: bool) -> Capabilities {
         self.ssh = yes;
+        self
+    }
+    /// With `keeps_host` set as given.
+    pub fn with_keeps_host(mut self, yes: bool) -> Capabilities {
+        self.keeps_host = yes;
         self
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
 };
 use time::OffsetDateTime;
 
@@ -23,6 +23,8 @@ use time::OffsetDateTime;
 pub const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Validity of server and client certificates.
 pub const LEAF_VALIDITY: Duration = Duration::from_secs(3 * 365 * 24 * 3600);
+/// A certificate that expires within this time is reported by `ls` and renewed by `provision`.
+pub const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Certificates start being valid this long before they are made, for clocks that lag.
 const BACKDATE: Duration = Duration::from_secs(3600);
 
@@ -71,6 +73,12 @@ pub enum CertError {
         /// Why it could not be parsed.
         reason: String,
     },
+    /// A private key could not be parsed.
+    #[error("not a usable PEM private key ({reason})")]
+    BadKey {
+        /// Why it could not be parsed.
+        reason: String,
+    },
     /// A subject alternative name is neither an IP address nor a valid DNS name.
     #[error("invalid subject alternative name {san:?}: use an IP address or a DNS name")]
     BadSan {
@@ -101,17 +109,32 @@ pub fn new_ca(org: &str) -> Result<Pem, CertError> {
 
 /// Makes a client certificate (for the `docker` client and `machine` itself) signed by `ca`.
 pub fn new_client(ca: &Pem, org: &str) -> Result<Pem, CertError> {
+    new_client_valid_for(ca, org, LEAF_VALIDITY)
+}
+
+/// A client certificate valid for `validity` (tests make short-lived ones with it).
+pub fn new_client_valid_for(ca: &Pem, org: &str, validity: Duration) -> Result<Pem, CertError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = name(org, "client");
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    sign_leaf("client", ca, params)
+    sign_leaf("client", ca, params, validity)
 }
 
 /// Makes a server certificate for a Docker daemon, signed by `ca`. Each SAN that parses as an
 /// IP address becomes an IP SAN, any other a DNS SAN; duplicates and blanks are dropped. The
 /// first SAN becomes the common name.
 pub fn new_server(ca: &Pem, org: &str, sans: &[String]) -> Result<Pem, CertError> {
+    new_server_valid_for(ca, org, sans, LEAF_VALIDITY)
+}
+
+/// A server certificate valid for `validity` (tests make short-lived ones with it).
+pub fn new_server_valid_for(
+    ca: &Pem,
+    org: &str,
+    sans: &[String],
+    validity: Duration,
+) -> Result<Pem, CertError> {
     let mut params = CertificateParams::default();
     let mut seen = Vec::new();
     for san in sans.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -139,7 +162,7 @@ pub fn new_server(ca: &Pem, org: &str, sans: &[String]) -> Result<Pem, CertError
         KeyUsagePurpose::KeyEncipherment,
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    sign_leaf("server", ca, params)
+    sign_leaf("server", ca, params, validity)
 }
 
 fn name(org: &str, cn: &str) -> DistinguishedName {
@@ -159,6 +182,7 @@ fn sign_leaf(
     what: &'static str,
     ca: &Pem,
     mut params: CertificateParams,
+    validity: Duration,
 ) -> Result<Pem, CertError> {
     let ca_key = KeyPair::from_pem(&ca.key).map_err(|e| CertError::BadCa {
         reason: format!("CA key: {e}"),
@@ -166,7 +190,7 @@ fn sign_leaf(
     let issuer = Issuer::from_ca_cert_pem(&ca.cert, ca_key).map_err(|e| CertError::BadCa {
         reason: format!("CA certificate: {e}"),
     })?;
-    set_validity(&mut params, LEAF_VALIDITY);
+    set_validity(&mut params, validity);
     params.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate().map_err(|e| CertError::Generate {
         what,
@@ -289,6 +313,62 @@ pub fn signed_by(cert_pem: &str, ca_cert_pem: &str) -> Result<bool, CertError> {
     Ok(cert.verify_signature(Some(ca.public_key())).is_ok())
 }
 
+/// Whether the private key `key_pem` belongs to the certificate `cert_pem` (their public keys
+/// are the same).
+pub fn key_matches(cert_pem: &str, key_pem: &str) -> Result<bool, CertError> {
+    let key = KeyPair::from_pem(key_pem).map_err(|e| CertError::BadKey {
+        reason: e.to_string(),
+    })?;
+    let pem = parse_pem(cert_pem)?;
+    let cert = pem.parse_x509().map_err(|e| CertError::BadCert {
+        reason: format!("X.509: {e}"),
+    })?;
+    Ok(cert.public_key().raw == key.subject_public_key_info().as_slice())
+}
+
+/// What is wrong with a machine's certificate, as a listing checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertProblem {
+    /// It expires within [`RENEW_BEFORE`] (or has expired); `days_left` is 0 once expired.
+    Expiring {
+        /// Whole days left.
+        days_left: u64,
+    },
+    /// It is not signed by the CA the machine's record holds.
+    NotSignedByCa,
+    /// It cannot be parsed.
+    Unreadable,
+}
+
+/// Checks a machine's certificate against the CA its record holds: signed by it, and not
+/// expiring within [`RENEW_BEFORE`]. Parses each certificate once: cheap enough for a listing.
+pub fn check_against_ca(cert_pem: &str, ca_cert_pem: &str) -> Option<CertProblem> {
+    let Ok(pem) = parse_pem(cert_pem) else {
+        return Some(CertProblem::Unreadable);
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return Some(CertProblem::Unreadable);
+    };
+    let signed = parse_pem(ca_cert_pem)
+        .ok()
+        .and_then(|ca| {
+            ca.parse_x509()
+                .ok()
+                .map(|ca| cert.verify_signature(Some(ca.public_key())).is_ok())
+        })
+        .unwrap_or(false);
+    if !signed {
+        return Some(CertProblem::NotSignedByCa);
+    }
+    let not_after = to_system_time(cert.validity().not_after);
+    (SystemTime::now() + RENEW_BEFORE > not_after).then(|| CertProblem::Expiring {
+        days_left: not_after
+            .duration_since(SystemTime::now())
+            .map(|d| d.as_secs() / 86400)
+            .unwrap_or(0),
+    })
+}
+
 /// Why a machine's server certificate must be regenerated, or `None` when it still fits: it is
 /// not signed by `ca_cert_pem`, is not yet or no longer valid, expires within `min_remaining`,
 /// or misses one of `sans`.
@@ -404,6 +484,39 @@ mod tests {
         // Keys never show in Debug.
         let dbg = format!("{server:?}");
         assert!(!dbg.contains("PRIVATE KEY"), "{dbg}");
+    }
+
+    #[test]
+    fn keys_are_matched_to_their_certificates() {
+        let ca = new_ca("a").unwrap();
+        let other = new_ca("b").unwrap();
+        assert!(key_matches(&ca.cert, &ca.key).unwrap());
+        assert!(!key_matches(&ca.cert, &other.key).unwrap());
+        assert!(matches!(
+            key_matches(&ca.cert, "not a key"),
+            Err(CertError::BadKey { .. })
+        ));
+    }
+
+    #[test]
+    fn expiring_and_foreign_certificates_are_found() {
+        let ca = new_ca("a").unwrap();
+        let other = new_ca("b").unwrap();
+        let good = new_server(&ca, "a", &sans(&["10.0.0.1"])).unwrap();
+        assert_eq!(check_against_ca(&good.cert, &ca.cert), None);
+        assert_eq!(
+            check_against_ca(&good.cert, &other.cert),
+            Some(CertProblem::NotSignedByCa)
+        );
+        let soon = new_client_valid_for(&ca, "a", Duration::from_secs(10 * 86400 + 3600)).unwrap();
+        assert_eq!(
+            check_against_ca(&soon.cert, &ca.cert),
+            Some(CertProblem::Expiring { days_left: 10 })
+        );
+        assert_eq!(
+            check_against_ca("garbage", &ca.cert),
+            Some(CertProblem::Unreadable)
+        );
     }
 
     #[test]

@@ -16,24 +16,44 @@ pub(crate) fn new_store_certs() -> Result<StoreCerts> {
 }
 
 /// The store's CA and client certificate, made (under the store's certificate lock) on first
-/// use. `made` is told when they are made.
-pub(crate) async fn store_certs(store: &dyn Store, made: impl FnOnce()) -> Result<StoreCerts> {
+/// use; a client certificate that expires within [`cert::RENEW_BEFORE`] is renewed under the
+/// same CA. `made` is told what is made.
+pub(crate) async fn store_certs(store: &dyn Store, made: impl FnOnce(&str)) -> Result<StoreCerts> {
     if let Some(c) = store.read_store_certs().await? {
-        return Ok(c);
+        if !client_expiring(&c) {
+            return Ok(c);
+        }
     }
     let _lock = store.lock_store_certs().await?;
-    if let Some(c) = store.read_store_certs().await? {
-        return Ok(c);
+    match store.read_store_certs().await? {
+        Some(c) if !client_expiring(&c) => Ok(c),
+        Some(mut c) => {
+            made("Renewing the client certificate, which expires soon...");
+            c.client = cert::new_client(&c.ca, ORG)?;
+            store.write_store_certs(&c).await?;
+            Ok(c)
+        }
+        None => {
+            made("Creating CA and client certificates...");
+            let certs = new_store_certs()?;
+            store.write_store_certs(&certs).await?;
+            Ok(certs)
+        }
     }
-    made();
-    let certs = new_store_certs()?;
-    store.write_store_certs(&certs).await?;
-    Ok(certs)
+}
+
+fn client_expiring(c: &StoreCerts) -> bool {
+    cert::inspect(&c.client.cert).is_ok_and(|i| i.expires_within(cert::RENEW_BEFORE))
 }
 
 /// Makes `certs` the store's CA and client certificate, unless the store already trusts
 /// another CA.
 pub(crate) async fn import_store_certs(store: &dyn Store, certs: &StoreCerts) -> Result<()> {
+    for (which, pem) in [("CA", &certs.ca), ("client", &certs.client)] {
+        if !cert::key_matches(&pem.cert, &pem.key)? {
+            return Err(Error::StoreCa(StoreCaError::KeyMismatch { which }));
+        }
+    }
     if !cert::signed_by(&certs.client.cert, &certs.ca.cert)? {
         return Err(Error::StoreCa(StoreCaError::ClientNotSignedByCa));
     }

@@ -62,6 +62,10 @@ pub struct MachineConfig {
     /// The host's operating system (PRETTY_NAME), as detected at provision.
     #[serde(default)]
     pub os: Option<String>,
+    /// Fields this version does not know (written by a later release of the same config
+    /// version, or by another tool): kept as they are and written back on save.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl MachineConfig {
@@ -85,6 +89,7 @@ impl MachineConfig {
                 .unwrap_or(0),
             docker_version: None,
             os: None,
+            extra: serde_json::Map::new(),
         }
     }
 
@@ -142,6 +147,18 @@ mod tests {
         );
         assert!(shown.contains("root"));
         assert!(shown.contains("https://***@h.example/a.iso"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let mut v =
+            serde_json::to_value(MachineConfig::new("m", "d", "d", Default::default())).unwrap();
+        v["shiny_new_field"] = json!({"keep": ["me"]});
+        let c: MachineConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(c.extra["shiny_new_field"], json!({"keep": ["me"]}));
+        let again = serde_json::to_value(&c).unwrap();
+        assert_eq!(again["shiny_new_field"], json!({"keep": ["me"]}));
+        assert_eq!(again["name"], "m");
     }
 
     #[test]

@@ -242,6 +242,12 @@ pub enum StoreCaError {
     /// The client certificate is not signed by the CA given with it.
     #[error("the client certificate is not signed by the CA certificate given with it")]
     ClientNotSignedByCa,
+    /// A private key does not belong to the certificate given with it.
+    #[error("the {which} key does not belong to the {which} certificate given with it")]
+    KeyMismatch {
+        /// `CA` or `client`.
+        which: &'static str,
+    },
     /// The store already has another CA, which its machines trust.
     #[error("the store at {store} already has another CA, which its machines trust")]
     OtherCa {

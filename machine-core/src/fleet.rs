@@ -59,9 +59,11 @@
 //! # Ok(()) }
 //! ```
 
+use crate::cert::CertProblem;
 use crate::config::{MachineConfig, Phase};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
+use crate::store::Blob;
 use driver_protocol::calls::State;
 use driver_protocol::CancellationToken;
 use regex::Regex;
@@ -217,6 +219,28 @@ pub enum RowError {
     /// The daemon did not answer over TLS.
     #[error("Unable to query docker version: {0}")]
     Docker(String),
+    /// The machine's server or client certificate expires within 30 days, or is not signed by
+    /// the CA its record holds (`provision` issues new ones).
+    #[error("{}", cert_message(which, problem))]
+    Certificate {
+        /// `server` or `client`.
+        which: &'static str,
+        /// What is wrong with it.
+        problem: CertProblem,
+    },
+}
+
+fn cert_message(which: &str, problem: &CertProblem) -> String {
+    match problem {
+        CertProblem::Expiring { days_left: 0 } => format!("the {which} certificate has expired"),
+        CertProblem::Expiring { days_left } => {
+            format!("the {which} certificate expires in {days_left} days")
+        }
+        CertProblem::NotSignedByCa => {
+            format!("the {which} certificate is not signed by the machine's CA")
+        }
+        CertProblem::Unreadable => format!("the {which} certificate cannot be read"),
+    }
 }
 
 /// One machine in a listing.
@@ -275,6 +299,9 @@ pub enum Action {
     Remove {
         /// Remove the record even when the driver fails.
         force: bool,
+        /// On a host that outlives its machine (generic), leave the daemon's TCP listener, its
+        /// TLS files and the machine's SSH key, as Docker Machine did.
+        keep_on_host: bool,
     },
     /// Provision again.
     Provision,
@@ -283,11 +310,8 @@ pub enum Action {
         /// The version to pin.
         version: Option<String>,
     },
-    /// New certificates (and with `client_certs` a new CA and client certificate).
-    RegenerateCerts {
-        /// Also make a new CA and client certificate.
-        client_certs: bool,
-    },
+    /// A new server certificate under the store's CA.
+    RegenerateCerts,
 }
 
 /// Runs `f` on every item with at most `n` at once; results in the items' order.
@@ -351,11 +375,11 @@ impl Manager {
     async fn row(&self, name: &str, opts: &ListOptions, query: bool) -> Option<MachineRow> {
         let started = Instant::now();
         match self.load_for_listing(name).await {
-            Ok(m) => {
+            Ok((m, cert_error)) => {
                 if !opts.filter.matches_record(m.config()) {
                     return None;
                 }
-                Some(row_of(&m, opts, query, started).await)
+                Some(row_of(&m, cert_error, opts, query, started).await)
             }
             Err(e) => {
                 // a broken record matches no record filter, but is never hidden without one
@@ -378,25 +402,44 @@ impl Manager {
     /// including its errors, is in the row.
     pub async fn status(&self, name: &str, timeout: Duration) -> Result<MachineRow> {
         let started = Instant::now();
-        let m = self.load_for_listing(name).await?;
+        let (m, cert_error) = self.load_for_listing(name).await?;
         let opts = ListOptions {
             timeout,
             ..ListOptions::default()
         };
-        Ok(row_of(&m, &opts, true, started).await)
+        Ok(row_of(&m, cert_error, &opts, true, started).await)
     }
 
-    /// A machine's handle with its client certificates read in the same store round trip.
-    async fn load_for_listing(&self, name: &str) -> Result<crate::Machine> {
+    /// A machine's handle with its client certificates read in the same store round trip, and
+    /// what is wrong with its certificates (checked against the CA its record holds).
+    async fn load_for_listing(&self, name: &str) -> Result<(crate::Machine, Option<RowError>)> {
         crate::name::validate_name(name)?;
-        let (config, blobs) = self
+        let [ca, cert, key] = crate::machine::CLIENT_BLOBS;
+        let (config, mut blobs) = self
             .store()
-            .read_record(name, &crate::machine::CLIENT_BLOBS)
+            .read_record(name, &[ca, cert, key, Blob::ServerCert])
             .await?;
+        let server = blobs.pop().flatten();
         let mut m = self.handle(config);
         // a machine without certificates (an unfinished create) says so when pinged
         m.client_pems = m.client_pems_from(blobs).ok();
-        Ok(m)
+        let cert_error = match (&m.client_pems, server) {
+            (Some((ca, client)), Some(server)) if m.config.phase == Phase::Ready => {
+                let server = String::from_utf8_lossy(&server).into_owned();
+                let found = [
+                    ("server", server.as_str()),
+                    ("client", client.cert.as_str()),
+                ]
+                .into_iter()
+                .find_map(|(which, pem)| {
+                    crate::cert::check_against_ca(pem, ca)
+                        .map(|problem| RowError::Certificate { which, problem })
+                });
+                found
+            }
+            _ => None,
+        };
+        Ok((m, cert_error))
     }
 
     /// The machine whose Docker URL is `docker_host` (what `DOCKER_HOST` points at), asking
@@ -436,11 +479,32 @@ impl Manager {
         .await
     }
 
+    /// Rotates the store's CA: makes a new CA and client certificate, then re-issues every
+    /// machine's server certificate and daemon trust under it (at most `concurrency` at once);
+    /// a result per machine, in name order. The old CA's key is gone from the store; a machine
+    /// that could not be reached keeps the old CA and client certificate in its own record and
+    /// so goes on working under the old CA, until `provision` (or another rotation) moves it.
+    pub async fn rotate_ca(
+        &self,
+        concurrency: usize,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<(String, Result<()>)>> {
+        {
+            let _lock = self.store().lock_store_certs().await?;
+            let certs = crate::certificates::new_store_certs()?;
+            self.store().write_store_certs(&certs).await?;
+        }
+        let names = self.names().await?;
+        Ok(self
+            .act(&names, &Action::RegenerateCerts, concurrency, cancel)
+            .await)
+    }
+
     async fn act_on(&self, name: &str, action: &Action, cancel: &CancellationToken) -> Result<()> {
         let mut m = match (self.load(name).await, action) {
             (Ok(m), _) => m,
             // a record that cannot be read is removed as it is, when forced
-            (Err(e), Action::Remove { force: true }) if e.is_broken_record() => {
+            (Err(e), Action::Remove { force: true, .. }) if e.is_broken_record() => {
                 return Ok(self.store().remove(name).await?);
             }
             (Err(e), _) => return Err(e),
@@ -450,19 +514,22 @@ impl Manager {
             Action::Stop => m.stop(cancel).await,
             Action::Restart => m.restart(cancel).await,
             Action::Kill => m.kill(cancel).await,
-            Action::Remove { force } => m.remove(*force, cancel).await,
+            Action::Remove {
+                force,
+                keep_on_host,
+            } => m.remove(*force, *keep_on_host, cancel).await,
             Action::Provision => m.provision(cancel).await,
             Action::Upgrade { version } => m.upgrade(version.clone(), cancel).await,
-            Action::RegenerateCerts { client_certs } => {
-                m.regenerate_certs(*client_certs, cancel).await
-            }
+            Action::RegenerateCerts => m.regenerate_certs(cancel).await,
         }
     }
 }
 
-/// A loaded machine's row (see [`Manager::status`]); `started` is when the row was begun.
+/// A loaded machine's row (see [`Manager::status`]); `started` is when the row was begun. A
+/// certificate problem explains a daemon that does not answer, so it wins over that error.
 async fn row_of(
     m: &crate::Machine,
+    cert_error: Option<RowError>,
     opts: &ListOptions,
     query: bool,
     started: Instant,
@@ -472,7 +539,7 @@ async fn row_of(
     r.driver = c.driver_alias.clone();
     r.labels = c.engine.labels.clone();
     r.error = match (c.phase, &c.last_error) {
-        (Phase::Ready, _) => None,
+        (Phase::Ready, _) => cert_error,
         (Phase::Failed, e) => Some(RowError::CreateFailed(e.clone())),
         _ => Some(RowError::CreateUnfinished),
     };
@@ -521,6 +588,7 @@ async fn row_of(
                 }
             }
             if let Some(e) = docker_error {
+                // a certificate problem explains it
                 r.error.get_or_insert(RowError::Docker(e));
             }
         } else {

@@ -26,7 +26,7 @@
 //! for row in manager.list(&ListOptions::default()).await? {
 //!     println!("{} {:?} {:?}", row.name, row.state, row.docker_version);
 //! }
-//! machine.remove(false, &cancel).await?;
+//! machine.remove(false, false, &cancel).await?;
 //! # Ok(()) }
 //! ```
 //!

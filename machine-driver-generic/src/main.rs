@@ -5,7 +5,8 @@
 //! install the machine's key in the login user's `authorized_keys` (as ssh-copy-id does) and to
 //! provision over that same connection: one SSH login per create. From then on the library
 //! reaches the host with the machine's key only, and `remove` takes that key off the
-//! host again. The host cannot be started, stopped or killed from here, and says so; `restart`
+//! host again (the host survives its machine: the `keeps_host` capability has the library take
+//! back the daemon's TCP listener and TLS files first). The host cannot be started, stopped or killed from here, and says so; `restart`
 //! reboots it over SSH (`sudo shutdown -r now`, as Docker Machine did) and returns once the host
 //! runs a new boot. The SSH access for remove and restart comes from the library (the `ssh`
 //! capability), never from the user's environment.
@@ -55,7 +56,10 @@ impl Driver for Generic {
         DriverInfo::new(
             "generic",
             env!("CARGO_PKG_VERSION"),
-            Capabilities::none().with_restart(true).with_ssh(true),
+            Capabilities::none()
+                .with_restart(true)
+                .with_ssh(true)
+                .with_keeps_host(true),
             options::schema(),
         )
         // the user's ssh-agent, used when no key file is given

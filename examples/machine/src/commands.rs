@@ -220,7 +220,7 @@ fn doing(action: &Action) -> &'static str {
         Action::Kill => "Killing",
         Action::Provision => "Provisioning",
         Action::Upgrade { .. } => "Upgrading Docker on",
-        Action::RegenerateCerts { .. } => "Regenerating TLS certificates of",
+        Action::RegenerateCerts => "Regenerating TLS certificates of",
         _ => "Working on",
     }
 }
@@ -234,7 +234,7 @@ fn done(action: &Action) -> &'static str {
         Action::Kill => "was killed",
         Action::Provision => "was provisioned",
         Action::Upgrade { .. } => "was upgraded",
-        Action::RegenerateCerts { .. } => "has new TLS certificates",
+        Action::RegenerateCerts => "has new TLS certificates",
         _ => "is done",
     }
 }
@@ -277,7 +277,7 @@ pub async fn each(app: &App, names: Vec<String>, action: Action) -> CmdResult {
 fn may_move(action: &Action) -> bool {
     matches!(
         action,
-        Action::Start | Action::Restart | Action::Provision | Action::RegenerateCerts { .. }
+        Action::Start | Action::Restart | Action::Provision | Action::RegenerateCerts
     )
 }
 
@@ -305,6 +305,14 @@ pub async fn regenerate_certs(
     client_certs: bool,
     names: Vec<String>,
 ) -> CmdResult {
+    if client_certs {
+        // a new CA for some machines would cut off all the others
+        return Err(
+            "--client-certs would give the store a new CA that the other machines do \
+                    not trust: `machine rotate-ca` moves every machine to a new CA"
+                .into(),
+        );
+    }
     if !force
         && !confirm(
             "Regenerate TLS machine certs?  Warning: this is irreversible.",
@@ -313,10 +321,57 @@ pub async fn regenerate_certs(
     {
         return Ok(ExitCode::SUCCESS);
     }
-    each(app, names, Action::RegenerateCerts { client_certs }).await
+    each(app, names, Action::RegenerateCerts).await
 }
 
-pub async fn rm(app: &App, force: bool, yes: bool, names: Vec<String>) -> CmdResult {
+/// Rotates the store's CA over the whole fleet; fails if a machine could not be moved.
+pub async fn rotate_ca(app: &App, force: bool) -> CmdResult {
+    if !force
+        && !confirm(
+            "Replace the store's CA and move every machine to the new one (Docker restarts on each)?",
+            "-f",
+        )?
+    {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Making a new CA and client certificate...");
+    let cancel = app.cancel_on_signals();
+    let results = app.manager.rotate_ca(CONCURRENCY, &cancel).await?;
+    let mut left = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(()) => {
+                println!("Machine \"{name}\" trusts the new CA.");
+                crate::use_context::refresh(app, &name).await;
+            }
+            Err(e) => {
+                eprintln!(
+                    "{}",
+                    crate::hints::render(&e).replacen("Error: ", &format!("Error: {name}: "), 1)
+                );
+                left.push(name);
+            }
+        }
+    }
+    if left.is_empty() {
+        println!("Every machine trusts the new CA; the old one is retired.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "Not rotated: {}. They keep working under the old CA; `machine provision NAME` moves each \
+         to the new CA once it can be reached.",
+        left.join(", ")
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+pub async fn rm(
+    app: &App,
+    force: bool,
+    yes: bool,
+    keep_on_host: bool,
+    names: Vec<String>,
+) -> CmdResult {
     // as in Docker Machine, -f also means yes
     if !(yes || force) {
         let question = format!(
@@ -336,7 +391,10 @@ pub async fn rm(app: &App, force: bool, yes: bool, names: Vec<String>) -> CmdRes
     }
     let cancel = app.cancel_on_signals();
     let mut failed = false;
-    let action = Action::Remove { force };
+    let action = Action::Remove {
+        force,
+        keep_on_host,
+    };
     for (name, result) in app.manager.act(&names, &action, CONCURRENCY, &cancel).await {
         match result {
             Ok(()) => {

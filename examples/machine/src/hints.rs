@@ -45,14 +45,34 @@ pub fn hint(e: &Error) -> Option<String> {
             undone: false,
             ..
         } => format!("`machine rm -f {machine}` removes what was left"),
-        Error::Store(StoreError::Corrupt { machine, .. })
-        | Error::Store(StoreError::NewerVersion { machine, .. })
-            if !machine.is_empty() =>
-        {
+        Error::Store(StoreError::Corrupt { machine, .. }) if !machine.is_empty() => {
             format!("`machine rm -f {machine}` removes it")
         }
+        Error::Store(StoreError::NewerVersion { found, .. }) => format!(
+            "a newer release of machine wrote it: use that release (one that reads config \
+             version {found}); this one leaves the record untouched"
+        ),
+        Error::Store(StoreError::UnsafePermissions {
+            path,
+            owner,
+            user,
+            dir,
+            ..
+        }) => {
+            let p = machine_core::shell::quote(&path.display().to_string());
+            if owner != user {
+                format!(
+                    "make sure nobody else put it there, then take it over: `sudo chown -R {user} {p}`, \
+                     or use another --storage-path"
+                )
+            } else if *dir {
+                format!("`chmod 700 {p}` makes it private")
+            } else {
+                format!("`chmod 600 {p}` makes it private")
+            }
+        }
         Error::Missing { machine, what } if what.contains("certificate") => {
-            format!("`machine regenerate-certs --client-certs {machine}` issues new certificates")
+            format!("`machine regenerate-certs {machine}` issues new certificates")
         }
         Error::Missing { machine, what } if what.contains("host key") => format!(
             "`machine host-key accept {machine}` shows the fingerprint of the key the host \
@@ -75,6 +95,11 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::Driver { message, .. } if message.contains("downloads are https only") => {
             ALLOW_HTTP.into()
         }
+        Error::StoreCa(machine_core::error::StoreCaError::KeyMismatch { which }) => format!(
+            "pass the key made with that certificate (--tls-{} with its --tls-{})",
+            if *which == "CA" { "ca-key" } else { "client-key" },
+            if *which == "CA" { "ca-cert" } else { "client-cert" }
+        ),
         Error::StoreCa(_) => "use another --storage-path for machines under this CA".into(),
         Error::DockerContext(ContextError::NotOurs { name, .. }) => format!(
             "`docker context rm {name}` removes that context; then `machine use {name}` makes the machine's"

@@ -178,11 +178,18 @@ enum Cmd {
         /// Do not ask for confirmation
         #[arg(short = 'f', long)]
         force: bool,
-        /// Also issue a new CA and client certificate (all machines then need new certs)
+        /// Refused: a new CA for some machines cuts off the others (use `rotate-ca`)
         #[arg(long)]
         client_certs: bool,
         #[arg(add = machine_names())]
         names: Vec<String>,
+    },
+    /// Replace the store's CA and move every machine to it; machines that cannot be reached
+    /// keep working under the old CA and are listed
+    RotateCa {
+        /// Do not ask for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
     },
     /// Restart machines
     Restart {
@@ -197,6 +204,10 @@ enum Cmd {
         /// Do not ask for confirmation
         #[arg(short = 'y')]
         yes: bool,
+        /// On a host that outlives its machine (generic), leave the Docker daemon's TCP port,
+        /// its TLS files and the machine's SSH key in place, as Docker Machine did
+        #[arg(long)]
+        keep_on_host: bool,
         #[arg(required = true, add = machine_names())]
         names: Vec<String>,
     },
@@ -395,7 +406,13 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
             names,
         } => regenerate_certs(app, force, client_certs, names).await,
         Cmd::Restart { names } => each(app, names, Action::Restart).await,
-        Cmd::Rm { force, yes, names } => rm(app, force, yes, names).await,
+        Cmd::RotateCa { force } => rotate_ca(app, force).await,
+        Cmd::Rm {
+            force,
+            yes,
+            keep_on_host,
+            names,
+        } => rm(app, force, yes, keep_on_host, names).await,
         Cmd::Scp(args) => remote::scp(app, args).await,
         Cmd::Ssh { tty, name, command } => remote::ssh(app, &name, tty, command).await,
         Cmd::Start { names } => each(app, names, Action::Start).await,

@@ -14,6 +14,7 @@ fn store_with_one_machine() -> (tempfile::TempDir, std::path::PathBuf) {
     let store = dir.path().join("store");
     std::fs::create_dir_all(store.join("machines/old")).unwrap();
     std::fs::write(store.join("machines/old/config.json"), b"{").unwrap();
+    private(&store);
     (dir, store)
 }
 
@@ -166,4 +167,12 @@ fn ls_sorts_names_naturally_and_without_case() {
         String::from_utf8_lossy(&out.stdout),
         "db\nold\nweb1\nWeb2\nweb10\n"
     );
+}
+
+/// Makes the store folder and its `machines` folder private, as `machine` requires of a store.
+fn private(store: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in [store.to_path_buf(), store.join("machines")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
 }

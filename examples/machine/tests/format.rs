@@ -32,7 +32,16 @@ fn store() -> tempfile::TempDir {
         )
         .unwrap();
     }
+    private(dir.path());
     dir
+}
+
+/// Makes the store folder and its `machines` folder private, as `machine` requires of a store.
+fn private(store: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in [store.to_path_buf(), store.join("machines")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
 }
 
 #[test]

@@ -14,6 +14,7 @@ fn broken_folders_are_one_row_each_and_rm_f_removes_them() {
     std::fs::create_dir_all(m.join("torn")).unwrap();
     std::fs::write(m.join("torn/config.json"), b"{\"config_version\": 1, \"na").unwrap();
     std::fs::create_dir_all(m.join("empty")).unwrap();
+    private(&store);
 
     let ls = machine(&store, &["ls"]);
     assert!(ls.status.success(), "{}", text(&ls));
@@ -78,7 +79,7 @@ fn missing_machines_say_so() {
         &["inspect", "ghost"],
         &["rm", "-y", "ghost"],
     ] {
-        let out = machine(dir.path(), cmd);
+        let out = machine(&dir.path().join("store"), cmd);
         assert!(!out.status.success(), "{cmd:?}");
         assert!(
             text(&out).contains("\"ghost\" does not exist"),
@@ -91,7 +92,10 @@ fn missing_machines_say_so() {
 #[test]
 fn env_unset_needs_no_machine() {
     let dir = tempfile::tempdir().unwrap();
-    let out = machine(dir.path(), &["env", "--unset", "--shell", "bash"]);
+    let out = machine(
+        &dir.path().join("store"),
+        &["env", "--unset", "--shell", "bash"],
+    );
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
     for v in [
@@ -159,7 +163,16 @@ fn tls_flags_give_the_store_its_ca_and_client_certificate() {
     let other = cert::new_ca("other").unwrap();
     let foreign = cert::new_client(&other, "other").unwrap();
     let f_cert = write("foreign.pem", &foreign.cert);
-    let args = tls(&ca_cert, &f_cert);
+    let mut args = tls(&ca_cert, &f_cert);
+    // ... with the key of another certificate
+    let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        text(&out).contains("the client key does not belong to the client certificate"),
+        "{}",
+        text(&out)
+    );
+    // ... with its own key
+    args[7] = write("foreign-key.pem", &foreign.key);
     let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         text(&out).contains("not signed by the CA"),
@@ -169,7 +182,9 @@ fn tls_flags_give_the_store_its_ca_and_client_certificate() {
 
     // a store that already trusts another CA is left alone
     let other_cert = write("other-ca.pem", &other.cert);
-    let args = tls(&other_cert, &f_cert);
+    let mut args = tls(&other_cert, &f_cert);
+    args[3] = write("other-ca-key.pem", &other.key);
+    args[7] = write("foreign-key.pem", &foreign.key);
     let out = machine(&store, &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!out.status.success());
     assert!(
@@ -181,4 +196,12 @@ fn tls_flags_give_the_store_its_ca_and_client_certificate() {
         std::fs::read_to_string(store.join("certs/ca.pem")).unwrap(),
         ca.cert
     );
+}
+
+/// Makes the store folder and its `machines` folder private, as `machine` requires of a store.
+fn private(store: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in [store.to_path_buf(), store.join("machines")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
 }

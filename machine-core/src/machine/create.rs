@@ -143,8 +143,8 @@ impl Machine {
             .store
             .write_blob(&name, Blob::SshKey, key.private.as_bytes())
             .await?;
-        let certs = certificates::store_certs(&*self.inner.store, || {
-            self.emit(Step::Certificates, "Creating CA and client certificates...")
+        let certs = certificates::store_certs(&*self.inner.store, |what| {
+            self.emit(Step::Certificates, what)
         })
         .await?;
         if cancel.is_cancelled() {

@@ -164,7 +164,17 @@ impl Machine {
     /// Removes the machine: the driver destroys what it made (found by the creation id even
     /// when a create was interrupted before the driver reported it), then its record goes. With
     /// `force`, a driver failure does not stop the removal of the record.
-    pub async fn remove(mut self, force: bool, cancel: &CancellationToken) -> Result<()> {
+    ///
+    /// On a host that outlives its machine (a driver with the `keeps_host` capability: the
+    /// generic driver's existing host), what we put there is taken back first: the daemon's TCP
+    /// listener and TLS files over SSH (see [`provision::unprovision`]), then by the driver the
+    /// machine's SSH key. `keep_on_host` leaves all of it, as Docker Machine did.
+    pub async fn remove(
+        mut self,
+        force: bool,
+        keep_on_host: bool,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
         let _lock = self.lock().await?;
         self.emit(Step::Remove, "Removing...");
         let result = if self.config.driver_config.is_null() {
@@ -172,19 +182,36 @@ impl Machine {
             Ok(())
         } else {
             match self.driver().await {
+                Ok(driver) if keep_on_host && driver.info().capabilities.keeps_host => {
+                    self.emit(
+                        Step::Remove,
+                        "Leaving the Docker daemon's configuration, TLS files and the machine's SSH key on the host",
+                    );
+                    Ok(())
+                }
                 Ok(driver) => {
-                    let params = self.driver_params(&driver).await;
-                    driver
-                        .call::<_, ConfigResult>(
-                            self.name(),
-                            calls::REMOVE,
-                            &params,
-                            self.inner.timeouts.lifecycle,
-                            cancel,
-                        )
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| self.cancel_kind(e, "remove"))
+                    let undone = if driver.info().capabilities.keeps_host {
+                        self.or_cancel(cancel, "remove", self.unprovision()).await
+                    } else {
+                        Ok(())
+                    };
+                    match undone {
+                        Ok(()) => {
+                            let params = self.driver_params(&driver).await;
+                            driver
+                                .call::<_, ConfigResult>(
+                                    self.name(),
+                                    calls::REMOVE,
+                                    &params,
+                                    self.inner.timeouts.lifecycle,
+                                    cancel,
+                                )
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| self.cancel_kind(e, "remove"))
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 Err(e) => Err(e),
             }
@@ -201,10 +228,28 @@ impl Machine {
         Ok(self.inner.store.remove(self.name()).await?)
     }
 
+    /// Takes back what provisioning put on the host (when it did: a machine imported from
+    /// another tool's store and never provisioned here keeps its host as it was).
+    async fn unprovision(&self) -> Result<()> {
+        let ours = self.config.os.is_some() || self.config.phase != crate::config::Phase::Ready;
+        if !ours || self.config.ssh_host_key.is_none() {
+            return Ok(());
+        }
+        let session = self.session().await?;
+        let events = self.inner.events.clone();
+        let name = self.name().to_string();
+        let progress = move |step: Step, level: Level, m: &str| {
+            events.send(crate::events::Event::new(&name, step, m).at(level))
+        };
+        let r = provision::unprovision(&session, &progress).await;
+        session.close().await;
+        Ok(r?)
+    }
+
     /// The store's CA and client certificate.
     async fn certs(&self) -> Result<StoreCerts> {
-        certificates::store_certs(&*self.inner.store, || {
-            self.emit(Step::Certificates, "Creating CA and client certificates...")
+        certificates::store_certs(&*self.inner.store, |what| {
+            self.emit(Step::Certificates, what)
         })
         .await
     }
@@ -226,23 +271,10 @@ impl Machine {
         self.save().await
     }
 
-    /// Issues a new server certificate (and, with `client_certs`, a new store CA and client
-    /// certificate first), installs it and restarts Docker.
-    pub async fn regenerate_certs(
-        &mut self,
-        client_certs: bool,
-        cancel: &CancellationToken,
-    ) -> Result<()> {
+    /// Issues a new server certificate under the store's CA (moving the machine to it, if it
+    /// trusted another: see [`crate::Manager::rotate_ca`]), installs it and restarts Docker.
+    pub async fn regenerate_certs(&mut self, cancel: &CancellationToken) -> Result<()> {
         let _lock = self.lock().await?;
-        if client_certs {
-            let _certs = self.inner.store.lock_store_certs().await?;
-            self.emit(
-                Step::Certificates,
-                "Regenerating the CA and client certificates...",
-            );
-            let certs = certificates::new_store_certs()?;
-            self.inner.store.write_store_certs(&certs).await?;
-        }
         self.reprovision(cancel).await
     }
 
@@ -292,6 +324,11 @@ impl Machine {
             &access.ip,
             &self.config.engine.tls_san,
         )?;
+        let report = self
+            .run_provisioner(session, &certs.ca.cert, &server, false)
+            .await?;
+        // recorded once the host has them: a provision that fails before (an unreachable host
+        // during a CA rotation) leaves the machine working with what its record holds
         store
             .write_blob(name, Blob::ServerCert, server.cert.as_bytes())
             .await?;
@@ -306,9 +343,6 @@ impl Machine {
             .await?;
         store
             .write_blob(name, Blob::ClientKey, certs.client.key.as_bytes())
-            .await?;
-        let report = self
-            .run_provisioner(session, &certs.ca.cert, &server, false)
             .await?;
         self.emit(
             Step::WaitForDocker,

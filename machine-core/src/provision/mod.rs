@@ -37,6 +37,7 @@ mod redhat;
 mod remote;
 mod ssh_remote;
 mod suse;
+mod undo;
 
 #[cfg(test)]
 pub(crate) mod fake;
@@ -58,6 +59,7 @@ pub use init::Init;
 pub(crate) use install::{find_dockerd, install_docker, match_version, version_unavailable};
 pub use os_release::OsRelease;
 pub use remote::Remote;
+pub use undo::unprovision;
 
 /// What to provision.
 pub struct ProvisionRequest<'a> {

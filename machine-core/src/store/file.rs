@@ -59,7 +59,10 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> St
 }
 
 impl FileStore {
-    /// Opens (creating if needed, mode 0700) the store at `root`.
+    /// Opens (creating if needed, mode 0700) the store at `root`. A store folder, its `certs`
+    /// and `machines` folders, or the private keys in `certs` that another user owns or that
+    /// others may access are refused ([`StoreError::UnsafePermissions`]), as OpenSSH refuses
+    /// such keys: whoever can write there can plant a CA the machines trust.
     pub fn open(root: impl Into<PathBuf>) -> Result<FileStore, StoreError> {
         let root = root.into();
         for dir in [root.clone(), root.join(MACHINES), root.join(CERTS)] {
@@ -68,6 +71,13 @@ impl FileStore {
                 .mode(0o700)
                 .create(&dir)
                 .map_err(io("creating the store folder", &dir))?;
+            check_private(&dir, true)?;
+        }
+        for file in ["ca-key.pem", "key.pem"] {
+            let path = root.join(CERTS).join(file);
+            if path.exists() {
+                check_private(&path, false)?;
+            }
         }
         Ok(FileStore { root })
     }
@@ -243,6 +253,23 @@ impl FileStore {
             _ => Err(StoreError::NotFound(name.to_string())),
         }
     }
+}
+
+/// Refuses `path` unless this process's user owns it and nobody else may access it.
+fn check_private(path: &Path, dir: bool) -> Result<(), StoreError> {
+    let meta = fs::symlink_metadata(path).map_err(io("reading", path))?;
+    let user = rustix::process::geteuid().as_raw();
+    let mode = meta.mode();
+    if meta.uid() != user || mode & 0o077 != 0 || meta.file_type().is_symlink() {
+        return Err(StoreError::UnsafePermissions {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+            owner: meta.uid(),
+            user,
+            dir,
+        });
+    }
+    Ok(())
 }
 
 struct FileLock(File);
@@ -455,15 +482,23 @@ mod tests {
     use super::*;
     use crate::store::contract;
 
+    /// A temporary folder only its owner may access (tempfile's folders are 0755).
+    fn private_tempdir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .permissions(fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn keeps_the_store_contract() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         contract::check(&FileStore::open(dir.path().join("s")).unwrap()).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn of_eight_creates_of_one_name_one_wins() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         contract::check_create_race(std::sync::Arc::new(FileStore::open(dir.path()).unwrap()))
             .await;
         // and the loser left no temporary folder behind
@@ -474,9 +509,119 @@ mod tests {
         assert_eq!(left, vec!["race"]);
     }
 
+    #[test]
+    fn a_store_others_can_access_is_refused() {
+        let dir = private_tempdir();
+        let root = dir.path().join("store");
+        FileStore::open(&root).unwrap();
+        let chmod =
+            |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+
+        chmod(&root, 0o755);
+        match FileStore::open(&root) {
+            Err(StoreError::UnsafePermissions {
+                path, mode, dir, ..
+            }) => {
+                assert_eq!((path, mode, dir), (root.clone(), 0o755, true))
+            }
+            other => panic!("a 0755 store was opened: {other:?}"),
+        }
+        chmod(&root, 0o700);
+
+        chmod(&root.join("certs"), 0o770);
+        assert!(matches!(
+            FileStore::open(&root),
+            Err(StoreError::UnsafePermissions { path, .. }) if path == root.join("certs")
+        ));
+        chmod(&root.join("certs"), 0o700);
+
+        // a CA key planted (or left) readable by others
+        let key = root.join("certs/ca-key.pem");
+        fs::write(&key, "key").unwrap();
+        chmod(&key, 0o644);
+        let e = FileStore::open(&root).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::UnsafePermissions { path, mode: 0o644, dir: false, .. } if *path == key),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("accessible to others (mode 0644)"),
+            "{e}"
+        );
+        chmod(&key, 0o600);
+        FileStore::open(&root).unwrap();
+    }
+
+    #[test]
+    fn a_store_of_another_user_is_refused() {
+        let dir = private_tempdir();
+        let (path, other) = if rustix::process::geteuid().is_root() {
+            // root gives a private folder away
+            std::os::unix::fs::chown(dir.path(), Some(65534), None).unwrap();
+            (dir.path().to_path_buf(), 65534)
+        } else {
+            // anyone else: / belongs to root
+            (PathBuf::from("/"), 0)
+        };
+        let e = FileStore::open(&path).unwrap_err();
+        assert!(
+            matches!(e, StoreError::UnsafePermissions { owner, .. } if owner == other),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains(&format!("owned by user id {other}")),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_newer_config_is_refused_and_left_untouched() {
+        let dir = private_tempdir();
+        let store = FileStore::open(dir.path()).unwrap();
+        let config = MachineConfig::new("m1", "generic", "generic", Default::default());
+        drop(store.create(&config).await.unwrap());
+        let path = dir.path().join("machines/m1/config.json");
+        // a later release: a new version, and a field that changes meaning
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        v["config_version"] = (crate::config::CONFIG_VERSION + 1).into();
+        v["tls"] = serde_json::json!({"mode": "new"});
+        let newer = serde_json::to_vec_pretty(&v).unwrap();
+        fs::write(&path, &newer).unwrap();
+        for r in [
+            store.read_config("m1").await.map(|_| ()),
+            store.read_record("m1", &[Blob::CaCert]).await.map(|_| ()),
+        ] {
+            assert!(
+                matches!(r, Err(StoreError::NewerVersion { ref machine, found, supported })
+                    if machine == "m1" && found == supported + 1),
+                "{r:?}"
+            );
+        }
+        assert_eq!(fs::read(&path).unwrap(), newer, "the record was changed");
+    }
+
+    #[tokio::test]
+    async fn unknown_fields_are_kept_on_save() {
+        let dir = private_tempdir();
+        let store = FileStore::open(dir.path()).unwrap();
+        let config = MachineConfig::new("m1", "generic", "generic", Default::default());
+        drop(store.create(&config).await.unwrap());
+        let path = dir.path().join("machines/m1/config.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        v["added_later"] = serde_json::json!({"a": [1, 2]});
+        fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+
+        let mut c = store.read_config("m1").await.unwrap();
+        c.docker_version = Some("27.0.0".into());
+        store.write_config(&c).await.unwrap();
+        let saved: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(saved["added_later"], serde_json::json!({"a": [1, 2]}));
+        assert_eq!(saved["docker_version"], "27.0.0");
+    }
+
     #[tokio::test]
     async fn layout_and_permissions_are_docker_machines() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let root = dir.path().join("store");
         let store = FileStore::open(&root).unwrap();
         assert_eq!(fs::metadata(&root).unwrap().mode() & 0o777, 0o700);
@@ -522,7 +667,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_config_names_its_file() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         fs::create_dir_all(dir.path().join("machines/m")).unwrap();
         fs::write(dir.path().join("machines/m/config.json"), b"{not json").unwrap();
@@ -536,7 +681,7 @@ mod tests {
         // the committed store of the previous release (see its README)
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/e2e/fixtures/store-v1/store/machines/old1");
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         let m = dir.path().join("machines/old1");
         fs::create_dir_all(&m).unwrap();
@@ -572,7 +717,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_newer_config_is_refused_not_half_read() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         fs::create_dir_all(dir.path().join("machines/m")).unwrap();
         fs::write(
@@ -588,7 +733,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lock_on_a_removed_and_recreated_machine_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let store = FileStore::open(dir.path()).unwrap();
         let config = MachineConfig::new("m", "d", "d", Default::default());
         let held = store.create(&config).await.unwrap();

@@ -149,6 +149,26 @@ pub enum StoreError {
         /// The newest version this library reads.
         supported: u32,
     },
+    /// A store folder or secret file that others may read or write, or that another user owns:
+    /// whoever can write there can plant a CA the machines will trust, whoever can read it holds
+    /// root on every machine. Refused, as OpenSSH refuses such keys.
+    #[error(
+        "{} is {}: the store must be yours and private",
+        .path.display(),
+        unsafe_reason(*.mode, *.owner, *.user)
+    )]
+    UnsafePermissions {
+        /// The folder or file.
+        path: PathBuf,
+        /// Its permission bits (e.g. `0o755`).
+        mode: u32,
+        /// The user id that owns it.
+        owner: u32,
+        /// The user id of this process.
+        user: u32,
+        /// Whether it is a folder (else a file).
+        dir: bool,
+    },
     /// The storage itself failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -160,6 +180,14 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn unsafe_reason(mode: u32, owner: u32, user: u32) -> String {
+    if owner != user {
+        format!("owned by user id {owner}, not by you (user id {user})")
+    } else {
+        format!("accessible to others (mode {:04o})", mode & 0o7777)
+    }
 }
 
 /// A held lock on one machine (or on the store's certificates); released when dropped.

@@ -123,8 +123,10 @@ impl Cli {
         workspace_bin("machine-driver-generic");
         Cli {
             bin,
+            // private, as machine requires of a store
             store: tempfile::Builder::new()
                 .prefix("machine-e2e-store-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                 .tempdir()
                 .expect("store tempdir"),
             docker_config: tempfile::Builder::new()

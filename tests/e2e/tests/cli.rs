@@ -606,15 +606,9 @@ fn cli_commands_on_a_real_machine() {
         docker_ok(&env, &["version", "--format", "{{.Server.Version}}"]),
         server
     );
-    let out = timed("regenerate-certs --client-certs", || {
-        cli.call(&["regenerate-certs", "-f", "--client-certs", &name])
-    });
+    let out = timed("rotate-ca", || cli.call(&["rotate-ca", "-f"]));
     assert!(out.success, "{out}");
-    assert_ne!(
-        read(&dir.join("ca.pem")),
-        ca_pem,
-        "--client-certs: a new CA"
-    );
+    assert_ne!(read(&dir.join("ca.pem")), ca_pem, "rotate-ca: a new CA");
     assert_eq!(
         docker_ok(&env, &["info", "--format", "{{.Name}}"]).trim(),
         name,

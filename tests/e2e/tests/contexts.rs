@@ -203,16 +203,13 @@ fn docker_contexts_follow_the_machine_and_leave_others_alone() {
     // new CA and client certificates: the context gets them, or docker could not connect
     let ca_file = context_ca(&config, &name);
     let old_ca = read(&ca_file);
-    let out = cli.call_with_timeout(
-        &["regenerate-certs", "-f", "--client-certs", &name],
-        machine_e2e::CREATE_TIMEOUT,
-    );
-    assert!(out.success, "regenerate-certs failed:\n{out}");
+    let out = cli.call_with_timeout(&["rotate-ca", "-f"], machine_e2e::CREATE_TIMEOUT);
+    assert!(out.success, "rotate-ca failed:\n{out}");
     assert_ne!(read(&ca_file), old_ca, "the context still holds the old CA");
     let version = docker_ok(&config, &["--context", &name, "version"]);
     assert!(
         version.contains("Server:"),
-        "docker --context fails after regenerate-certs:\n{version}"
+        "docker --context fails after rotate-ca:\n{version}"
     );
 
     // rm: the machine's context goes, the client is back on its default, others stay

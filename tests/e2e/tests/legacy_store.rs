@@ -30,7 +30,9 @@ fn install_fixture(to: &Path, host: &TestHost) {
             .replace("@HOSTKEY@", &host_key)
             .replace("@STORE@", to.to_str().unwrap());
         std::fs::write(&dest, text).unwrap();
-        let mode = if rel.extension().is_some_and(|e| e == "pem" || e == "pub") {
+        // keys private, as the store requires
+        let key = rel.to_string_lossy().contains("key");
+        let mode = if !key && rel.extension().is_some_and(|e| e == "pem" || e == "pub") {
             0o644
         } else {
             0o600
