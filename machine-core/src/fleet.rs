@@ -217,6 +217,10 @@ pub enum RowError {
     /// The daemon did not answer over TLS.
     #[error("Unable to query docker version: {0}")]
     Docker(String),
+    /// The store keeps the machine's secrets encrypted and no store key was given: the row
+    /// shows what needs no secret.
+    #[error("the store key is missing (MACHINE_STORE_KEY or MACHINE_STORE_KEY_FILE): its secrets cannot be read")]
+    StoreKeyMissing,
 }
 
 /// One machine in a listing.
@@ -356,6 +360,22 @@ impl Manager {
                     return None;
                 }
                 Some(row_of(&m, opts, query, started).await)
+            }
+            Err(crate::Error::Store(crate::StoreError::KeyMissing { .. }))
+                if self.store().read_config(name).await.is_ok() =>
+            {
+                // without the store key the config still reads (when it holds no secret
+                // option): the row shows what needs no secret
+                let m = self.handle(self.store().read_config(name).await.ok()?);
+                if !opts.filter.matches_record(m.config()) {
+                    return None;
+                }
+                let mut r = row_of(&m, opts, query, started).await;
+                if query && r.url.is_none() {
+                    r.url = m.access_within(opts.timeout).await.ok().map(|a| a.docker_url);
+                }
+                r.error = Some(RowError::StoreKeyMissing);
+                Some(r)
             }
             Err(e) => {
                 // a broken record matches no record filter, but is never hidden without one

@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod docker;
+pub mod etcd;
 pub mod http;
 pub mod vcsim;
 
+pub use etcd::EtcdCluster;
 pub use docker::{build_busybox_image, docker_cmd, parse_exports};
 pub use http::{bridge_gateway, FileServer};
 
