@@ -372,7 +372,11 @@ impl Manager {
                 }
                 let mut r = row_of(&m, opts, query, started).await;
                 if query && r.url.is_none() {
-                    r.url = m.access_within(opts.timeout).await.ok().map(|a| a.docker_url);
+                    r.url = m
+                        .access_within(opts.timeout)
+                        .await
+                        .ok()
+                        .map(|a| a.docker_url);
                 }
                 r.error = Some(RowError::StoreKeyMissing);
                 Some(r)

@@ -27,7 +27,6 @@ use machine_core::docker_context::DockerConfigDir;
 use machine_core::{Manager, StoreCerts};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(

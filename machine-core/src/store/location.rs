@@ -46,13 +46,15 @@ impl Location {
                 let (hosts, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 let prefix = prefix.trim_matches('/');
                 if prefix.is_empty() {
-                    return Err(bad("a key prefix is needed: etcd://HOST:PORT[,HOST:PORT...]/PREFIX"));
+                    return Err(bad(
+                        "a key prefix is needed: etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
+                    ));
                 }
                 let mut endpoints = Vec::new();
                 for h in hosts.split(',') {
-                    let ok = h
-                        .rsplit_once(':')
-                        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+                    let ok = h.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok()
+                    });
                     if !ok || h.contains(['@', '?', '#', ' ']) {
                         return Err(bad(&format!("{h:?} is not HOST:PORT")));
                     }

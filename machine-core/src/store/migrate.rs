@@ -81,8 +81,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let from = FileStore::open(dir.path()).unwrap();
         for n in ["a", "b"] {
-            drop(from.create(&MachineConfig::new(n, "generic", "generic", Default::default())).await.unwrap());
-            from.write_blob(n, Blob::SshKey, n.as_bytes()).await.unwrap();
+            drop(
+                from.create(&MachineConfig::new(
+                    n,
+                    "generic",
+                    "generic",
+                    Default::default(),
+                ))
+                .await
+                .unwrap(),
+            );
+            from.write_blob(n, Blob::SshKey, n.as_bytes())
+                .await
+                .unwrap();
         }
         std::fs::create_dir(dir.path().join("machines/broken")).unwrap();
         let to = MemoryStore::new();
@@ -90,7 +101,10 @@ mod tests {
         assert_eq!(m.copied, vec!["a", "b"]);
         assert_eq!(m.failed.len(), 1);
         assert_eq!(m.failed[0].0, "broken");
-        assert_eq!(to.read_blob("b", Blob::SshKey).await.unwrap().unwrap(), b"b");
+        assert_eq!(
+            to.read_blob("b", Blob::SshKey).await.unwrap().unwrap(),
+            b"b"
+        );
         // again: every machine is already there
         let again = migrate(&from, &to).await.unwrap();
         assert!(again.copied.is_empty());

@@ -104,7 +104,10 @@ impl Workstation {
 
 fn assert_no_secret_in(cluster: &EtcdCluster, prefix: &str) {
     let dump = cluster.dump(prefix);
-    assert!(dump.contains("/machines/"), "the dump holds no machine:\n{dump}");
+    assert!(
+        dump.contains("/machines/"),
+        "the dump holds no machine:\n{dump}"
+    );
     assert!(
         !dump.contains("PRIVATE KEY"),
         "a private key is in clear in etcd:\n{dump}"
@@ -143,7 +146,9 @@ fn two_workstations_share_machines_through_etcd() {
     assert_eq!(row["URL"], format!("tcp://{}:2376", host.ip));
     for w in [&a, &b] {
         let env = w.env(&name);
-        let cert_path = machine_e2e::var(&env, "DOCKER_CERT_PATH").unwrap().to_string();
+        let cert_path = machine_e2e::var(&env, "DOCKER_CERT_PATH")
+            .unwrap()
+            .to_string();
         assert!(
             cert_path.starts_with(w.home.path().to_str().unwrap()),
             "DOCKER_CERT_PATH is in the workstation's own cache: {cert_path}"
@@ -154,12 +159,24 @@ fn two_workstations_share_machines_through_etcd() {
     }
 
     // a rotation on one workstation reaches the other's cache on its next command
-    let before = std::fs::read(Path::new(machine_e2e::var(&b.env(&name), "DOCKER_CERT_PATH").unwrap()).join("cert.pem")).unwrap();
-    let out = a.call(&["regenerate-certs", "-f", "--client-certs", &name], CREATE_TIMEOUT);
+    let before = std::fs::read(
+        Path::new(machine_e2e::var(&b.env(&name), "DOCKER_CERT_PATH").unwrap()).join("cert.pem"),
+    )
+    .unwrap();
+    let out = a.call(
+        &["regenerate-certs", "-f", "--client-certs", &name],
+        CREATE_TIMEOUT,
+    );
     assert!(out.success, "{out}");
     let env = b.env(&name);
-    let after = std::fs::read(Path::new(machine_e2e::var(&env, "DOCKER_CERT_PATH").unwrap()).join("cert.pem")).unwrap();
-    assert_ne!(before, after, "b's cached client certificate was not refreshed");
+    let after = std::fs::read(
+        Path::new(machine_e2e::var(&env, "DOCKER_CERT_PATH").unwrap()).join("cert.pem"),
+    )
+    .unwrap();
+    assert_ne!(
+        before, after,
+        "b's cached client certificate was not refreshed"
+    );
     docker_ok(&env, &["version"]);
 
     // without the store key: names, driver and URL, and the reason in ERRORS
@@ -173,7 +190,10 @@ fn two_workstations_share_machines_through_etcd() {
     assert_eq!(row["URL"], format!("tcp://{}:2376", host.ip), "{row:?}");
     assert!(row["ERRORS"].contains("store key"), "{row:?}");
     let out = keyless.call(&["env", &name], CALL_TIMEOUT);
-    assert!(!out.success && out.stderr.contains("MACHINE_STORE_KEY"), "{out}");
+    assert!(
+        !out.success && out.stderr.contains("MACHINE_STORE_KEY"),
+        "{out}"
+    );
 
     // one member dies: the others go on
     cluster.kill(0);
@@ -189,7 +209,10 @@ fn two_workstations_share_machines_through_etcd() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(4));
-    assert!(holder.try_wait().unwrap().is_none(), "provision ended too soon to be killed");
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "provision ended too soon to be killed"
+    );
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();
     let killed = Instant::now();

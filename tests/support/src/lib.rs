@@ -16,8 +16,8 @@ pub mod etcd;
 pub mod http;
 pub mod vcsim;
 
-pub use etcd::EtcdCluster;
 pub use docker::{build_busybox_image, docker_cmd, parse_exports};
+pub use etcd::EtcdCluster;
 pub use http::{bridge_gateway, FileServer};
 
 /// The command that prepares everything these tests need.

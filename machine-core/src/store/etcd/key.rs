@@ -57,7 +57,10 @@ impl StoreKey {
 
     /// `MACHINE_STORE_KEY`, else the file named by `MACHINE_STORE_KEY_FILE`, else `None`.
     pub fn from_env() -> Result<Option<StoreKey>, KeyError> {
-        if let Some(k) = std::env::var("MACHINE_STORE_KEY").ok().filter(|k| !k.is_empty()) {
+        if let Some(k) = std::env::var("MACHINE_STORE_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+        {
             return StoreKey::from_base64(&k, "MACHINE_STORE_KEY").map(Some);
         }
         match std::env::var_os("MACHINE_STORE_KEY_FILE").filter(|p| !p.is_empty()) {
@@ -134,7 +137,10 @@ mod tests {
         let k = key(1);
         let s = k.seal("m/ssh-key", b"-----BEGIN OPENSSH PRIVATE KEY-----");
         assert!(is_sealed(&s) && !s.contains("PRIVATE"));
-        assert_ne!(s, k.seal("m/ssh-key", b"-----BEGIN OPENSSH PRIVATE KEY-----"));
+        assert_ne!(
+            s,
+            k.seal("m/ssh-key", b"-----BEGIN OPENSSH PRIVATE KEY-----")
+        );
         assert_eq!(
             k.open("m/ssh-key", &s).unwrap(),
             b"-----BEGIN OPENSSH PRIVATE KEY-----"
@@ -148,6 +154,9 @@ mod tests {
         assert!(StoreKey::from_base64("c2hvcnQ=", "MACHINE_STORE_KEY").is_err());
         assert!(StoreKey::from_base64("not base64!", "MACHINE_STORE_KEY").is_err());
         let err = StoreKey::from_base64("", "MACHINE_STORE_KEY").unwrap_err();
-        assert_eq!(err.to_string(), "MACHINE_STORE_KEY is not base64 of 32 bytes");
+        assert_eq!(
+            err.to_string(),
+            "MACHINE_STORE_KEY is not base64 of 32 bytes"
+        );
     }
 }

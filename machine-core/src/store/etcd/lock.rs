@@ -9,11 +9,13 @@ use etcd_client::{GetOptions, PutOptions, SortOrder, SortTarget};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// A lease kept alive by a task until released.
+/// A lease kept alive by a task until released (or dropped: a taker given up on, say by a
+/// timeout, must not leave its key in the queue).
 pub(super) struct Lease {
     store: EtcdStore,
     id: i64,
     keeper: JoinHandle<()>,
+    released: bool,
 }
 
 impl Lease {
@@ -50,6 +52,7 @@ impl Lease {
             store: store.clone(),
             id,
             keeper,
+            released: false,
         })
     }
 
@@ -61,26 +64,46 @@ impl Lease {
         PutOptions::new().with_lease(self.id)
     }
 
-    pub(super) fn held(self, key: String) -> HeldLock {
-        HeldLock {
-            lease: Some(self),
-            _key: key,
-        }
+    pub(super) fn held(self) -> HeldLock {
+        HeldLock(self)
     }
 
     /// Revokes the lease now.
-    pub(super) async fn release(self) {
+    pub(super) async fn release(mut self) {
+        self.released = true;
         self.keeper.abort();
-        let mut c = self.store.inner.client.clone();
-        let _ = tokio::time::timeout(Duration::from_secs(3), c.lease_revoke(self.id)).await;
+        revoke(self.store.clone(), self.id).await;
+    }
+}
+
+async fn revoke(store: EtcdStore, id: i64) {
+    let mut c = store.inner.client.clone();
+    let _ = tokio::time::timeout(Duration::from_secs(3), c.lease_revoke(id)).await;
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        self.keeper.abort();
+        let (store, id) = (self.store.clone(), self.id);
+        // revoked before the drop returns where the runtime allows it, so the next command
+        // (perhaps another process, right after this one exits) finds the lock free
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| h.block_on(revoke(store, id)))
+            }
+            Ok(h) => {
+                h.spawn(revoke(store, id));
+            }
+            Err(_) => {}
+        }
     }
 }
 
 /// A held lock; released (its lease revoked) when dropped.
-pub(super) struct HeldLock {
-    lease: Option<Lease>,
-    _key: String,
-}
+pub(super) struct HeldLock(Lease);
 
 impl LockGuard for HeldLock {}
 
@@ -88,34 +111,17 @@ impl LockGuard for HeldLock {}
 impl HeldLock {
     /// Stops renewing without revoking: what a killed holder leaves behind.
     pub(super) fn abandon(mut self) {
-        if let Some(lease) = self.lease.take() {
-            lease.keeper.abort();
-        }
-    }
-}
-
-impl Drop for HeldLock {
-    fn drop(&mut self) {
-        let Some(lease) = self.lease.take() else {
-            return;
-        };
-        // released before the drop returns where the runtime allows it, so the next command
-        // (perhaps another process, right after this one exits) finds the lock free
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| h.block_on(lease.release()))
-            }
-            Ok(h) => {
-                h.spawn(lease.release());
-            }
-            Err(_) => lease.keeper.abort(),
-        }
+        self.0.keeper.abort();
+        self.0.released = true;
     }
 }
 
 /// Takes the lock `prefix`, waiting for older takers. `None` if this taker's key was deleted
 /// while it waited (the machine was removed).
-pub(super) async fn acquire(store: &EtcdStore, prefix: &str) -> Result<Option<HeldLock>, StoreError> {
+pub(super) async fn acquire(
+    store: &EtcdStore,
+    prefix: &str,
+) -> Result<Option<HeldLock>, StoreError> {
     let lease = Lease::grant(store).await?;
     let key = lease.key_under(prefix);
     let opts = lease.put_options();
@@ -152,7 +158,7 @@ pub(super) async fn acquire(store: &EtcdStore, prefix: &str) -> Result<Option<He
             }
         };
         match oldest {
-            Some(k) if k == key.as_bytes() => return Ok(Some(lease.held(key))),
+            Some(k) if k == key.as_bytes() => return Ok(Some(lease.held())),
             Some(_) => {}
             None => {
                 lease.release().await;

@@ -79,15 +79,21 @@ impl EtcdOptions {
             (None, None) => None,
             _ => {
                 return Err(unusable(
-                    "MACHINE_ETCD_CERT and MACHINE_ETCD_KEY go together: set both or neither".into(),
+                    "MACHINE_ETCD_CERT and MACHINE_ETCD_KEY go together: set both or neither"
+                        .into(),
                 ))
             }
         };
-        let password = match (var("MACHINE_ETCD_PASSWORD"), var("MACHINE_ETCD_PASSWORD_FILE")) {
+        let password = match (
+            var("MACHINE_ETCD_PASSWORD"),
+            var("MACHINE_ETCD_PASSWORD_FILE"),
+        ) {
             (Some(p), _) => Some(p),
             (None, Some(f)) => Some(
                 std::fs::read_to_string(&f)
-                    .map_err(|e| unusable(format!("cannot read MACHINE_ETCD_PASSWORD_FILE {f}: {e}")))?
+                    .map_err(|e| {
+                        unusable(format!("cannot read MACHINE_ETCD_PASSWORD_FILE {f}: {e}"))
+                    })?
                     .trim_end_matches(['\n', '\r'])
                     .to_string(),
             ),
@@ -110,7 +116,11 @@ impl EtcdOptions {
                 .parse::<i64>()
                 .ok()
                 .filter(|t| (2..=3600).contains(t))
-                .ok_or_else(|| unusable(format!("MACHINE_ETCD_LEASE_TTL {t:?} is not 2..3600 seconds")))?,
+                .ok_or_else(|| {
+                    unusable(format!(
+                        "MACHINE_ETCD_LEASE_TTL {t:?} is not 2..3600 seconds"
+                    ))
+                })?,
             None => 10,
         };
         let cache_root = match var("XDG_CACHE_HOME") {
@@ -164,7 +174,11 @@ impl EtcdStore {
             location: location.clone(),
             reason,
         };
-        let scheme = if opts.ca_cert.is_some() { "https" } else { "http" };
+        let scheme = if opts.ca_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let urls: Vec<String> = opts
             .endpoints
             .iter()
@@ -176,10 +190,12 @@ impl EtcdStore {
             .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3));
         if let Some(ca) = &opts.ca_cert {
             let read = |p: &Path, what: &str| {
-                std::fs::read(p).map_err(|e| unusable(format!("cannot read {what} {}: {e}", p.display())))
+                std::fs::read(p)
+                    .map_err(|e| unusable(format!("cannot read {what} {}: {e}", p.display())))
             };
-            let mut tls = etcd_client::TlsOptions::new()
-                .ca_certificate(etcd_client::Certificate::from_pem(read(ca, "MACHINE_ETCD_CACERT")?));
+            let mut tls = etcd_client::TlsOptions::new().ca_certificate(
+                etcd_client::Certificate::from_pem(read(ca, "MACHINE_ETCD_CACERT")?),
+            );
             if let Some((cert, key)) = &opts.client_cert {
                 tls = tls.identity(etcd_client::Identity::from_pem(
                     read(cert, "MACHINE_ETCD_CERT")?,
@@ -210,9 +226,10 @@ impl EtcdStore {
         };
         // one request now, so an unreachable cluster or a refused login is said at once
         store
-            .retry("connecting to", |mut c| async move {
-                c.get("\0", None).await
-            })
+            .retry(
+                "connecting to",
+                |mut c| async move { c.get("\0", None).await },
+            )
             .await?;
         Ok(store)
     }
@@ -314,7 +331,12 @@ impl EtcdStore {
     }
 
     /// Writes `data` to `dir/file` (0600 for secrets) unless it already holds exactly that.
-    fn cache_file(dir: &Path, file: &str, data: &[u8], secret: bool) -> Result<PathBuf, StoreError> {
+    fn cache_file(
+        dir: &Path,
+        file: &str,
+        data: &[u8],
+        secret: bool,
+    ) -> Result<PathBuf, StoreError> {
         use std::io::Write;
         use std::os::unix::fs::PermissionsExt;
         let path = dir.join(file);
@@ -361,8 +383,11 @@ impl Store for EtcdStore {
             .retry("listing", |mut c| {
                 let prefix = prefix.clone();
                 async move {
-                    c.get(prefix, Some(GetOptions::new().with_prefix().with_keys_only()))
-                        .await
+                    c.get(
+                        prefix,
+                        Some(GetOptions::new().with_prefix().with_keys_only()),
+                    )
+                    .await
                 }
             })
             .await?;
@@ -417,7 +442,7 @@ impl Store for EtcdStore {
                 return Err(StoreError::AlreadyExists(name.clone()));
             }
         }
-        Ok(Box::new(lock.held(lock_key)))
+        Ok(Box::new(lock.held()))
     }
 
     async fn read_config(&self, name: &str) -> Result<MachineConfig, StoreError> {

@@ -61,7 +61,10 @@ fn walk(
 }
 
 impl Record {
-    pub(super) fn new(config: &MachineConfig, key: Option<&StoreKey>) -> Result<Record, StoreError> {
+    pub(super) fn new(
+        config: &MachineConfig,
+        key: Option<&StoreKey>,
+    ) -> Result<Record, StoreError> {
         let mut r = Record {
             config: Value::Null,
             blobs: BTreeMap::new(),
@@ -145,7 +148,8 @@ impl Record {
                 Ok(())
             })?;
         }
-        let config: MachineConfig = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
+        let config: MachineConfig =
+            serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
         if config.name != name {
             return Err(corrupt(format!("it names machine {:?}", config.name)));
         }
@@ -161,7 +165,14 @@ impl Record {
         let Some(text) = self.blobs.get(blob.name()) else {
             return Ok(None);
         };
-        open_value(name, &format!("{name}/{}", blob.name()), blob.name(), text, key).map(Some)
+        open_value(
+            name,
+            &format!("{name}/{}", blob.name()),
+            blob.name(),
+            text,
+            key,
+        )
+        .map(Some)
     }
 
     pub(super) fn set_blob(
@@ -233,10 +244,38 @@ pub(super) fn store_certs_bytes(
     key: Option<&StoreKey>,
 ) -> Result<Vec<u8>, StoreError> {
     let r = CertsRecord {
-        ca_cert: seal_value("", "certs/ca-cert", "ca-cert", certs.ca.cert.as_bytes(), false, key)?,
-        ca_key: seal_value("", "certs/ca-key", "the store's CA key", certs.ca.key.as_bytes(), true, key)?,
-        cert: seal_value("", "certs/cert", "cert", certs.client.cert.as_bytes(), false, key)?,
-        key: seal_value("", "certs/key", "the store's client key", certs.client.key.as_bytes(), true, key)?,
+        ca_cert: seal_value(
+            "",
+            "certs/ca-cert",
+            "ca-cert",
+            certs.ca.cert.as_bytes(),
+            false,
+            key,
+        )?,
+        ca_key: seal_value(
+            "",
+            "certs/ca-key",
+            "the store's CA key",
+            certs.ca.key.as_bytes(),
+            true,
+            key,
+        )?,
+        cert: seal_value(
+            "",
+            "certs/cert",
+            "cert",
+            certs.client.cert.as_bytes(),
+            false,
+            key,
+        )?,
+        key: seal_value(
+            "",
+            "certs/key",
+            "the store's client key",
+            certs.client.key.as_bytes(),
+            true,
+            key,
+        )?,
     };
     Ok(serde_json::to_vec(&r).expect("certificates serialize"))
 }
@@ -282,15 +321,26 @@ mod tests {
         c.secret_keys = vec!["vmwarevsphere-password".into()];
         let k = key();
         let mut r = Record::new(&c, Some(&k)).unwrap();
-        r.set_blob("m", Blob::SshKey, b"-----BEGIN OPENSSH PRIVATE KEY-----", Some(&k))
-            .unwrap();
+        r.set_blob(
+            "m",
+            Blob::SshKey,
+            b"-----BEGIN OPENSSH PRIVATE KEY-----",
+            Some(&k),
+        )
+        .unwrap();
         r.set_blob("m", Blob::CaCert, b"-----BEGIN CERTIFICATE-----", Some(&k))
             .unwrap();
         let stored = String::from_utf8(r.to_bytes()).unwrap();
-        assert!(!stored.contains("hunter2") && !stored.contains("PRIVATE KEY"), "{stored}");
+        assert!(
+            !stored.contains("hunter2") && !stored.contains("PRIVATE KEY"),
+            "{stored}"
+        );
         let r = Record::parse("m", stored.as_bytes()).unwrap();
         assert_eq!(r.config("m", Some(&k)).unwrap(), c);
-        assert!(matches!(r.config("m", None), Err(StoreError::KeyMissing { .. })));
+        assert!(matches!(
+            r.config("m", None),
+            Err(StoreError::KeyMissing { .. })
+        ));
         assert!(matches!(
             r.blob("m", Blob::SshKey, None),
             Err(StoreError::KeyMissing { .. })
@@ -307,7 +357,11 @@ mod tests {
             Err(StoreError::KeyMismatch { .. })
         ));
         // without secret options the config reads without the key
-        let plain = Record::new(&MachineConfig::new("g", "generic", "generic", Default::default()), None).unwrap();
+        let plain = Record::new(
+            &MachineConfig::new("g", "generic", "generic", Default::default()),
+            None,
+        )
+        .unwrap();
         assert!(plain.config("g", None).is_ok());
     }
 }
