@@ -112,9 +112,6 @@ impl Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Work on a whole store: `machine store migrate FROM TO`
-    #[command(subcommand)]
-    Store(store_cmd::StoreCmd),
     /// Print which machine is active (the one DOCKER_HOST points at)
     Active {
         /// Seconds to wait for each machine's state
@@ -230,6 +227,9 @@ enum Cmd {
         #[arg(add = machine_names())]
         names: Vec<String>,
     },
+    /// Work on a whole store: `machine store migrate FROM TO`
+    #[command(subcommand)]
+    Store(store_cmd::StoreCmd),
     /// Swarm mode across machines: init, join, leave
     #[command(subcommand)]
     Swarm(swarm::SwarmCmd),
