@@ -208,20 +208,33 @@ fn two_workstations_share_machines_through_etcd() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(4));
-    assert!(
-        holder.try_wait().unwrap().is_none(),
-        "provision ended too soon to be killed"
-    );
+    // killed as soon as its lock is in etcd
+    let lock_prefix = format!("team/locks/{name}/");
+    let start = Instant::now();
+    while !cluster.dump(&lock_prefix).contains(&lock_prefix) {
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "provision ended before it was seen holding the lock"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "provision never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();
+    assert!(
+        cluster.dump(&lock_prefix).contains(&lock_prefix),
+        "the killed holder's lock outlives it until its lease ends"
+    );
     let killed = Instant::now();
     let out = b.call(&["rm", "-y", &name], CALL_TIMEOUT);
     assert!(out.success, "{out}");
     let waited = killed.elapsed();
     assert!(
-        waited < Duration::from_secs(LEASE_TTL + 20),
-        "rm waited {waited:?} for a dead holder's lock"
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(LEASE_TTL + 20),
+        "rm waited {waited:?} for a dead holder's lock (its lease: {LEASE_TTL} s)"
     );
     assert!(!b.ok(&["ls", "-q"]).lines().any(|l| l == name));
     assert!(!a.ok(&["ls", "-q"]).lines().any(|l| l == name));

@@ -65,7 +65,7 @@ impl Lease {
     }
 
     pub(super) fn held(self) -> HeldLock {
-        HeldLock(self)
+        HeldLock { _lease: self }
     }
 
     /// Revokes the lease now.
@@ -103,7 +103,9 @@ impl Drop for Lease {
 }
 
 /// A held lock; released (its lease revoked) when dropped.
-pub(super) struct HeldLock(Lease);
+pub(super) struct HeldLock {
+    _lease: Lease,
+}
 
 impl LockGuard for HeldLock {}
 
@@ -111,8 +113,8 @@ impl LockGuard for HeldLock {}
 impl HeldLock {
     /// Stops renewing without revoking: what a killed holder leaves behind.
     pub(super) fn abandon(mut self) {
-        self.0.keeper.abort();
-        self.0.released = true;
+        self._lease.keeper.abort();
+        self._lease.released = true;
     }
 }
 
