@@ -24,12 +24,15 @@
 #               apt-get, never provisioned by us: image machine-bench-dockerhost, built here):
 #               time and SSH logins (sshd's "Accepted publickey" lines); then 10 creates at once
 #               on one store, on 10 such hosts.
+#   etcd        `machine ls` over 1,000 machines in an etcd store (a 3-member cluster of Debian's
+#               etcd on loopback; the machines of "ls", copied in with `machine store migrate`):
+#               wall time and peak RSS, median of BENCH_RUNS.
 #   vsphere     `machine ls` over 100 vSphere machines of the simulator (one VM made by `machine
 #               create -d vmwarevsphere`, its folder copied 99 times) with the VM running and
 #               stopped: time, and vCenter's own count of logins (UserLoginSessionEvent).
 #
 # Environment:
-#   BENCH_PARTS     the parts to run (default: all of "protocol create commands ls dockerhosts vsphere")
+#   BENCH_PARTS     the parts to run (default: all of "protocol create commands ls etcd dockerhosts vsphere")
 #   BENCH_LS_SIZES  machine counts for ls (default "100 1000 5000")
 #   BENCH_RUNS      runs per ls measure (default 3)
 #   TESTHOST_SUITES passed to test-env.sh (default here: bookworm, the only one used)
@@ -38,7 +41,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 t_start=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-parts=" ${BENCH_PARTS:-protocol create commands ls dockerhosts vsphere} "
+parts=" ${BENCH_PARTS:-protocol create commands ls etcd dockerhosts vsphere} "
 sizes=${BENCH_LS_SIZES:-100 1000 5000}
 runs=${BENCH_RUNS:-3}
 part() { [[ $parts == *" $1 "* ]]; }
@@ -64,12 +67,15 @@ work=$(mktemp -d /tmp/bench-XXXXXX)
 prefix="bench$$" # every container this run starts is named $prefix-... (or vcsim-${prefix}v...)
 vcsim_pid=""
 vsphere_store=""
+etcd_pids=()
 cleanup() {
   set +e
   if [ -n "$vsphere_store" ] && [ -d "$vsphere_store/machines/${prefix}v00000" ]; then
     timeout 60 "$bin" -s "$vsphere_store" rm -y -f "${prefix}v00000" >/dev/null 2>&1
   fi
   if [ -n "$vcsim_pid" ]; then kill "$vcsim_pid" 2>/dev/null; wait "$vcsim_pid" 2>/dev/null; fi
+  local p
+  for p in "${etcd_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   local ids
   ids=$(docker ps -aq --filter "name=^${prefix}-" --filter "name=^vcsim-${prefix}v")
   # shellcheck disable=SC2086 # one word per container
@@ -483,16 +489,65 @@ bench_vsphere() {
   fi
 }
 
+bench_etcd() {
+  local n=1000 dir="$work/etcd-src" src="$store/machines/m00000" cfg name i k t u sy m ts=() ms=() running
+  local peers="" clients=() url
+  log "etcd: starting a 3-member cluster on loopback"
+  for i in 0 1 2; do peers+="e$i=http://127.0.0.1:$((23800 + i)),"; done
+  for i in 0 1 2; do
+    etcd --name "e$i" --data-dir "$work/etcd/e$i" \
+      --listen-client-urls "http://127.0.0.1:$((23790 + i))" --advertise-client-urls "http://127.0.0.1:$((23790 + i))" \
+      --listen-peer-urls "http://127.0.0.1:$((23800 + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((23800 + i))" \
+      --initial-cluster "${peers%,}" --initial-cluster-state new >"$work/etcd-e$i.log" 2>&1 &
+    etcd_pids+=($!)
+    clients+=("127.0.0.1:$((23790 + i))")
+  done
+  url="etcd://$(IFS=,; echo "${clients[*]}")/bench"
+  for _ in $(seq 1 50); do
+    ETCDCTL_API=3 etcdctl --endpoints="$(IFS=,; echo "${clients[*]}")" endpoint health >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  log "etcd: $n machines into the store (machine store migrate)"
+  cp -a "$store" "$dir"
+  cfg=$(cat "$src/config.json")
+  for ((i = 1; i < n; i++)); do
+    printf -v name 'm%05d' "$i"
+    cp -a "$src" "$dir/machines/$name"
+    printf '%s\n' "${cfg/\"name\": \"m00000\"/\"name\": \"$name\"}" >"$dir/machines/$name/config.json"
+  done
+  export MACHINE_STORE_KEY
+  MACHINE_STORE_KEY=$(head -c 32 /dev/urandom | base64)
+  if ! "$bin" store migrate "$dir" "$url" >"$work/migrate.log" 2>&1; then
+    row "\`machine ls\` over 1,000 machines in etcd" "< 1.5 s" "not measured: store migrate failed ($(last_line "$work/migrate.log"))" "—"
+    return 0
+  fi
+  for ((k = 1; k <= runs; k++)); do
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" -s "$url" ls >"$work/ls.out" 2>"$work/ls.err" || true
+    read -r t u sy m < <(tail -1 "$work/time")
+    ts+=("$t")
+    ms+=("$m")
+    running=$(awk 'NR>1 && $4=="Running"' "$work/ls.out" | wc -l)
+    log "etcd ls over $n: $t s wall, $m KiB peak RSS, $running/$n Running"
+  done
+  t=$(printf '%s\n' "${ts[@]}" | median)
+  m=$(printf '%s\n' "${ms[@]}" | median)
+  row "\`machine ls\` over 1,000 generic machines in an etcd store (3 members on loopback; one real host behind them; median of $runs)" \
+    "< 1.5 s" "$(fmt "$t" %.2f) s wall, $(fmt "$m/1024" %.1f) MB peak RSS, $running Running rows" "$(verdict "$t" 1.5)"
+  unset MACHINE_STORE_KEY
+  rm -rf "$dir"
+}
+
 # ---------------------------------------------------------------------------------------------
 # the run: the protocol first, while nothing else of ours runs
 if part protocol; then bench_protocol; fi
-if part create || part commands || part ls; then
+if part create || part commands || part ls || part etcd; then
   fresh_ok=""
   bench_fresh
   if [ -n "$fresh_ok" ]; then
     if part commands; then bench_commands; fi
     if part ls; then bench_ls; fi
-  elif part commands || part ls; then
+    if part etcd; then bench_etcd; fi
+  elif part commands || part ls || part etcd; then
     row "\`machine status/ip/url/env/ssh\`, \`machine ls\` over many machines" "see the targets above" "not measured: the machine they need could not be created ($(last_line "$work/create-m00000.log"))" "—"
   fi
   docker rm -f -v "$fresh" >/dev/null

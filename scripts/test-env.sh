@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine for the end-to-end tests and the demo, idempotently:
 #   1. Debian packages (docker.io, debootstrap, busybox-static, Go + govmomi for the vCenter simulator,
-#      fish and tcsh for `machine env`'s tests, ...)
+#      fish and tcsh for `machine env`'s tests, protoc for the etcd store, etcd for its tests, ...)
 #   2. a Docker engine (started in the background if none answers)
 #   3. the test-host images (built from debootstrap, cached by tag)
 #   4. the vCenter simulator binary (target/vcsim/vcsim)
@@ -13,7 +13,9 @@ log() { printf '[test-env] %s\n' "$*" >&2; }
 SUITES=${TESTHOST_SUITES:-bookworm bullseye trixie}
 
 need_pkgs=()
-for p in docker.io debootstrap openssh-client busybox-static golang-go golang-github-vmware-govmomi-dev rsync sshfs curl ca-certificates fish tcsh; do
+# protobuf-compiler builds the etcd store (the etcd-client crate); etcd-server and etcd-client
+# (etcdctl) run the etcd tests' 3-member clusters
+for p in docker.io debootstrap openssh-client busybox-static golang-go golang-github-vmware-govmomi-dev rsync sshfs curl ca-certificates protobuf-compiler etcd-server etcd-client fish tcsh; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -228,6 +228,10 @@ pub enum RowError {
         /// What is wrong with it.
         problem: CertProblem,
     },
+    /// The store keeps the machine's secrets encrypted and no store key was given: the row
+    /// shows what needs no secret.
+    #[error("the store key is missing (MACHINE_STORE_KEY or MACHINE_STORE_KEY_FILE): its secrets cannot be read")]
+    StoreKeyMissing,
 }
 
 fn cert_message(which: &str, problem: &CertProblem) -> String {
@@ -380,6 +384,26 @@ impl Manager {
                     return None;
                 }
                 Some(row_of(&m, cert_error, opts, query, started).await)
+            }
+            Err(crate::Error::Store(crate::StoreError::KeyMissing { .. }))
+                if self.store().read_config(name).await.is_ok() =>
+            {
+                // without the store key the config still reads (when it holds no secret
+                // option): the row shows what needs no secret
+                let m = self.handle(self.store().read_config(name).await.ok()?);
+                if !opts.filter.matches_record(m.config()) {
+                    return None;
+                }
+                let mut r = row_of(&m, None, opts, query, started).await;
+                if query && r.url.is_none() {
+                    r.url = m
+                        .access_within(opts.timeout)
+                        .await
+                        .ok()
+                        .map(|a| a.docker_url);
+                }
+                r.error = Some(RowError::StoreKeyMissing);
+                Some(r)
             }
             Err(e) => {
                 // a broken record matches no record filter, but is never hidden without one

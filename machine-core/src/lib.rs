@@ -6,13 +6,13 @@
 //! [`CancellationToken`]: cancelling returns once what was made is undone.
 //!
 //! ```no_run
-//! use machine_core::{CancellationToken, CreateOptions, FileStore, ListOptions, Manager, Events};
-//! use std::sync::Arc;
+//! use machine_core::{CancellationToken, CreateOptions, ListOptions, Manager, Events};
 //!
 //! # async fn demo() -> Result<(), machine_core::Error> {
-//! let store = FileStore::open(machine_core::store::default_path())?;
+//! // a folder, or etcd://HOST:PORT/PREFIX
+//! let store = machine_core::store::open(&machine_core::store::default_location()).await?;
 //! let events = Events::new(|e| eprintln!("({}) {}", e.machine, e.message));
-//! let manager = Manager::new(Arc::new(store), events);
+//! let manager = Manager::new(store, events);
 //!
 //! let mut opts = CreateOptions::new("generic");
 //! opts.driver_options.insert("generic-ip-address", "192.0.2.10");

@@ -5,18 +5,16 @@
 //! `cargo run -p list-machines -- [STORE] [FILTER...]`, e.g. `-- ~/.local/share/machine state=Running`
 //! (default store: machine's default; filters as `machine ls --filter`).
 
-use machine_core::{Events, FileStore, Filter, ListOptions, Manager};
-use std::sync::Arc;
+use machine_core::{Events, Filter, ListOptions, Manager};
 use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args
+    let location = args
         .next()
-        .map(Into::into)
-        .unwrap_or_else(machine_core::store::default_path);
-    let manager = Manager::new(Arc::new(FileStore::open(path)?), Events::none());
+        .unwrap_or_else(machine_core::store::default_location);
+    let manager = Manager::new(machine_core::store::open(&location).await?, Events::none());
 
     let mut opts = ListOptions::default();
     opts.filter = Filter::parse(&args.collect::<Vec<_>>())?;

@@ -57,14 +57,18 @@ pub fn machine_names() -> ArgValueCompleter {
 
 /// The names in the store; none when it cannot be read (a completion never prints errors).
 fn stored_names() -> Vec<String> {
-    let Ok(store) = machine_core::FileStore::open(machine_core::store::default_path()) else {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
         return Vec::new();
     };
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
-        return Vec::new();
-    };
-    use machine_core::Store;
-    runtime.block_on(store.names()).unwrap_or_default()
+    runtime.block_on(async {
+        match machine_core::store::open(&machine_core::store::default_location()).await {
+            Ok(store) => store.names().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    })
 }
 
 /// `machine completion SHELL`: the script that registers this program's completion with the

@@ -16,6 +16,7 @@ mod ls;
 mod progress;
 mod remote;
 mod shell_env;
+mod store_cmd;
 mod swarm;
 mod template;
 mod use_context;
@@ -24,10 +25,9 @@ use clap::builder::BoolishValueParser;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use completion::machine_names;
 use machine_core::docker_context::DockerConfigDir;
-use machine_core::{FileStore, Manager, StoreCerts};
+use machine_core::{Manager, StoreCerts};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -38,9 +38,10 @@ use std::sync::Arc;
     after_help = "Run `machine create -d DRIVER --help` for a driver's flags."
 )]
 pub struct Cli {
-    /// Where machines are stored [default: $XDG_DATA_HOME/machine or ~/.local/share/machine]
+    /// Where machines are stored: a folder, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX
+    /// [default: $XDG_DATA_HOME/machine or ~/.local/share/machine]
     #[arg(short = 's', long, env = "MACHINE_STORAGE_PATH", global = true)]
-    storage_path: Option<PathBuf>,
+    storage_path: Option<String>,
     /// Print debug logs (never secrets) to stderr
     #[arg(short = 'D', long, env = "MACHINE_DEBUG", global = true, value_parser = BoolishValueParser::new())]
     debug: bool,
@@ -241,6 +242,9 @@ enum Cmd {
         #[arg(add = machine_names())]
         names: Vec<String>,
     },
+    /// Work on a whole store: `machine store migrate FROM TO`
+    #[command(subcommand)]
+    Store(store_cmd::StoreCmd),
     /// Swarm mode across machines: init, join, leave
     #[command(subcommand)]
     Swarm(swarm::SwarmCmd),
@@ -360,14 +364,19 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Cmd::Manpages { dir } => return completion::manpages(dir),
         _ => {}
     }
+    if let Cmd::Store(cmd) = cli.command {
+        return store_cmd::run(cmd).await;
+    }
     let storage = cli
         .storage_path
         .clone()
-        .unwrap_or_else(machine_core::store::default_path);
-    let store = FileStore::open(&storage).map_err(machine_core::Error::from)?;
+        .unwrap_or_else(machine_core::store::default_location);
+    let store = machine_core::store::open(&storage)
+        .await
+        .map_err(machine_core::Error::from)?;
     let display = progress::Display::new(cli.debug);
     let app = App {
-        manager: Manager::new(Arc::new(store), display.events()),
+        manager: Manager::new(store, display.events()),
         display,
         docker: DockerConfigDir::from_env(),
     };
@@ -435,6 +444,8 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
         Cmd::Url { name } => url(app, &name).await,
         Cmd::Version { name } => version(app, name.as_deref()).await,
         Cmd::Use { name, unset } => use_context::run(app, name.as_deref(), unset).await,
-        Cmd::Completion { .. } | Cmd::Manpages { .. } => unreachable!("answered by run"),
+        Cmd::Completion { .. } | Cmd::Manpages { .. } | Cmd::Store(_) => {
+            unreachable!("answered by run")
+        }
     }
 }

@@ -19,12 +19,20 @@
 //!   of a machine that was removed (and perhaps created again) meanwhile gets
 //!   [`StoreError::NotFound`], never the new machine's lock.
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod file;
 mod legacy;
+mod location;
 mod memory;
+mod migrate;
 
+#[cfg(feature = "etcd")]
+pub use etcd::EtcdStore;
 pub use file::FileStore;
+pub use location::Location;
 pub use memory::MemoryStore;
+pub use migrate::{migrate, Migration};
 
 use crate::cert::Pem;
 use crate::config::MachineConfig;
@@ -169,6 +177,48 @@ pub enum StoreError {
         /// Whether it is a folder (else a file).
         dir: bool,
     },
+    /// A storage path this program cannot use (an unknown scheme, a malformed etcd URL).
+    #[error("invalid storage path {location:?}: {reason}")]
+    BadLocation {
+        /// The storage path as given.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store cannot be opened (unreachable, refused, misconfigured).
+    #[error("cannot open the store {location}: {reason}")]
+    Unusable {
+        /// Where the store is.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request to a remote store failed.
+    #[error("{op} {location}: {reason}")]
+    Backend {
+        /// What was being done.
+        op: &'static str,
+        /// Where the store is.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A secret is sealed in the store and no store key was given.
+    #[error("machine \"{machine}\": {what} is encrypted in the store and no store key was given (MACHINE_STORE_KEY or MACHINE_STORE_KEY_FILE)")]
+    KeyMissing {
+        /// The machine (empty for the store's own certificates).
+        machine: String,
+        /// Which secret.
+        what: String,
+    },
+    /// A secret does not open with the store key given.
+    #[error("machine \"{machine}\": {what} does not decrypt with the store key given (another team's key?)")]
+    KeyMismatch {
+        /// The machine (empty for the store's own certificates).
+        machine: String,
+        /// Which secret.
+        what: String,
+    },
     /// The storage itself failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -271,20 +321,41 @@ pub trait Store: Send + Sync {
     async fn export(&self, name: &str, known_hosts: &str) -> Result<ExportedFiles, StoreError>;
 }
 
-/// The default store location: `$MACHINE_STORAGE_PATH`, else `$XDG_DATA_HOME/machine`, else
-/// `~/.local/share/machine`.
+/// The default storage path: `$MACHINE_STORAGE_PATH` (a folder or an `etcd://` URL, see
+/// [`Location`]), else `$XDG_DATA_HOME/machine`, else `~/.local/share/machine`.
 ///
 /// Deliberately not Docker Machine's `~/.docker/machine`: its machines keep working with
 /// `docker-machine`, and ours never overwrite them.
-pub fn default_path() -> PathBuf {
+pub fn default_location() -> String {
     if let Some(p) = std::env::var_os("MACHINE_STORAGE_PATH").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
+        return p.to_string_lossy().into_owned();
     }
-    if let Some(p) = std::env::var_os("XDG_DATA_HOME").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p).join("machine");
+    let dir = match std::env::var_os("XDG_DATA_HOME").filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p).join("machine"),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+            std::path::Path::new(&home).join(".local/share/machine")
+        }
+    };
+    dir.to_string_lossy().into_owned()
+}
+
+/// Opens the store at `location` (see [`Location`]): a folder, or an etcd cluster configured
+/// from the environment ([`etcd::EtcdOptions::from_env`]).
+pub async fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match Location::parse(location)? {
+        Location::Folder(path) => Ok(std::sync::Arc::new(FileStore::open(path)?)),
+        #[cfg(feature = "etcd")]
+        Location::Etcd { endpoints, prefix } => {
+            let opts = etcd::EtcdOptions::from_env(endpoints, prefix)?;
+            Ok(std::sync::Arc::new(EtcdStore::connect(opts).await?))
+        }
+        #[cfg(not(feature = "etcd"))]
+        Location::Etcd { .. } => Err(StoreError::Unusable {
+            location: location.to_string(),
+            reason: "this build has no etcd store (it was built without the `etcd` feature)".into(),
+        }),
     }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
-    std::path::Path::new(&home).join(".local/share/machine")
 }
 
 #[cfg(test)]

@@ -12,10 +12,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod docker;
+pub mod etcd;
 pub mod http;
 pub mod vcsim;
 
 pub use docker::{build_busybox_image, docker_cmd, parse_exports};
+pub use etcd::EtcdCluster;
 pub use http::{bridge_gateway, FileServer, TestCa};
 
 /// The command that prepares everything these tests need.

@@ -1,0 +1,620 @@
+//! The etcd store: machines shared by a team, or by several managers, in an etcd v3 cluster.
+//!
+//! ```text
+//! PREFIX/machines/NAME        one record per machine: its config and every blob (JSON)
+//! PREFIX/certs                the store's CA and client certificate (JSON)
+//! PREFIX/locks/NAME/LEASE     a machine's lock: the oldest key under NAME/ holds it
+//! PREFIX/certs-lock/LEASE     the lock of the store's certificates
+//! ```
+//!
+//! - a create is one transaction that succeeds only if the name is free, and puts the winner's
+//!   lock key with the record;
+//! - every update reads the record and writes it back on condition that its revision did not
+//!   change meanwhile (retried otherwise), so of two managers changing one machine neither
+//!   loses the other's change;
+//! - a lock key lives as long as an etcd lease this process keeps alive: a holder that crashes
+//!   stops renewing it, and etcd deletes the key when the lease's time is up
+//!   ([`EtcdOptions::lease_ttl`]);
+//! - the record's create revision tells one incarnation of a name from the next;
+//! - private keys, the store's CA key and the driver's secret options are sealed with the
+//!   store key ([`StoreKey`]) before they leave this process; without the key everything else
+//!   still reads (names, driver, addresses), and what needs a secret fails with
+//!   [`StoreError::KeyMissing`];
+//! - what outside programs need on disk is written to a per-user cache (0700) on every
+//!   [`Store::export`], from the record as it is now, so a certificate another workstation
+//!   rotated reaches this one on its next command.
+
+mod key;
+mod lock;
+mod record;
+
+pub use key::{KeyError, StoreKey};
+
+use super::{Blob, ExportedFiles, MachineLock, Store, StoreCerts, StoreError};
+use crate::config::MachineConfig;
+use async_trait::async_trait;
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use record::Record;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to reach the cluster and what to seal with.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EtcdOptions {
+    /// The members, `HOST:PORT`.
+    pub endpoints: Vec<String>,
+    /// The key prefix the store lives under.
+    pub prefix: String,
+    /// CA certificate file that signed the members' certificates (TLS when set).
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate and key files, for clusters that ask for one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// User and password, for clusters with authentication on.
+    pub user: Option<(String, String)>,
+    /// The store key; `None` leaves secrets unreadable (and unwritable).
+    pub store_key: Option<StoreKey>,
+    /// Where exported files are cached (per user, 0700).
+    pub cache_dir: PathBuf,
+    /// Seconds a crashed lock holder's lock outlives it.
+    pub lease_ttl: i64,
+}
+
+impl EtcdOptions {
+    /// The options for `endpoints` and `prefix` from the environment:
+    /// `MACHINE_ETCD_CACERT`, `MACHINE_ETCD_CERT` + `MACHINE_ETCD_KEY`, `MACHINE_ETCD_USER` with
+    /// `MACHINE_ETCD_PASSWORD` or `MACHINE_ETCD_PASSWORD_FILE`, `MACHINE_STORE_KEY` or
+    /// `MACHINE_STORE_KEY_FILE`, `MACHINE_ETCD_LEASE_TTL` (seconds, default 10); the cache in
+    /// `$XDG_CACHE_HOME/machine` (`~/.cache/machine`).
+    pub fn from_env(endpoints: Vec<String>, prefix: String) -> Result<EtcdOptions, StoreError> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let location = format!("etcd://{}/{prefix}", endpoints.join(","));
+        let unusable = |reason: String| StoreError::Unusable {
+            location: location.clone(),
+            reason,
+        };
+        let client_cert = match (var("MACHINE_ETCD_CERT"), var("MACHINE_ETCD_KEY")) {
+            (Some(c), Some(k)) => Some((c.into(), k.into())),
+            (None, None) => None,
+            _ => {
+                return Err(unusable(
+                    "MACHINE_ETCD_CERT and MACHINE_ETCD_KEY go together: set both or neither"
+                        .into(),
+                ))
+            }
+        };
+        let password = match (
+            var("MACHINE_ETCD_PASSWORD"),
+            var("MACHINE_ETCD_PASSWORD_FILE"),
+        ) {
+            (Some(p), _) => Some(p),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(&f)
+                    .map_err(|e| {
+                        unusable(format!("cannot read MACHINE_ETCD_PASSWORD_FILE {f}: {e}"))
+                    })?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let user = match (var("MACHINE_ETCD_USER"), password) {
+            (Some(u), Some(p)) => Some((u, p)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(unusable(
+                    "MACHINE_ETCD_USER needs MACHINE_ETCD_PASSWORD or MACHINE_ETCD_PASSWORD_FILE"
+                        .into(),
+                ))
+            }
+            (None, Some(_)) => return Err(unusable("a password without MACHINE_ETCD_USER".into())),
+        };
+        let store_key = StoreKey::from_env().map_err(|e| unusable(e.to_string()))?;
+        let lease_ttl = match var("MACHINE_ETCD_LEASE_TTL") {
+            Some(t) => t
+                .parse::<i64>()
+                .ok()
+                .filter(|t| (2..=3600).contains(t))
+                .ok_or_else(|| {
+                    unusable(format!(
+                        "MACHINE_ETCD_LEASE_TTL {t:?} is not 2..3600 seconds"
+                    ))
+                })?,
+            None => 10,
+        };
+        let cache_root = match var("XDG_CACHE_HOME") {
+            Some(c) => PathBuf::from(c),
+            None => PathBuf::from(var("HOME").unwrap_or_else(|| "/".into())).join(".cache"),
+        };
+        let cache_dir = cache_root
+            .join("machine")
+            .join(format!("etcd-{}", short_hash(&location)));
+        Ok(EtcdOptions {
+            endpoints,
+            prefix,
+            ca_cert: var("MACHINE_ETCD_CACERT").map(PathBuf::from),
+            client_cert,
+            user,
+            store_key,
+            cache_dir,
+            lease_ttl,
+        })
+    }
+}
+
+fn short_hash(text: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A store in an etcd cluster.
+#[derive(Clone)]
+pub struct EtcdStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    location: String,
+    prefix: String,
+    key: Option<StoreKey>,
+    cache_dir: PathBuf,
+    lease_ttl: i64,
+}
+
+/// How many times a request that failed for want of a reachable member is tried.
+const TRIES: u32 = 6;
+
+impl EtcdStore {
+    /// Connects to the cluster.
+    pub async fn connect(opts: EtcdOptions) -> Result<EtcdStore, StoreError> {
+        let location = format!("etcd://{}/{}", opts.endpoints.join(","), opts.prefix);
+        let unusable = |reason: String| StoreError::Unusable {
+            location: location.clone(),
+            reason,
+        };
+        let scheme = if opts.ca_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let urls: Vec<String> = opts
+            .endpoints
+            .iter()
+            .map(|e| format!("{scheme}://{e}"))
+            .collect();
+        let mut co = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_timeout(Duration::from_secs(10))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3));
+        if let Some(ca) = &opts.ca_cert {
+            let read = |p: &Path, what: &str| {
+                std::fs::read(p)
+                    .map_err(|e| unusable(format!("cannot read {what} {}: {e}", p.display())))
+            };
+            let mut tls = etcd_client::TlsOptions::new().ca_certificate(
+                etcd_client::Certificate::from_pem(read(ca, "MACHINE_ETCD_CACERT")?),
+            );
+            if let Some((cert, key)) = &opts.client_cert {
+                tls = tls.identity(etcd_client::Identity::from_pem(
+                    read(cert, "MACHINE_ETCD_CERT")?,
+                    read(key, "MACHINE_ETCD_KEY")?,
+                ));
+            }
+            co = co.with_tls(tls);
+        } else if opts.client_cert.is_some() {
+            return Err(unusable(
+                "a client certificate needs TLS: set MACHINE_ETCD_CACERT too".into(),
+            ));
+        }
+        if let Some((user, password)) = &opts.user {
+            co = co.with_user(user.clone(), password.clone());
+        }
+        let client = Client::connect(&urls, Some(co))
+            .await
+            .map_err(|e| unusable(e.to_string()))?;
+        let store = EtcdStore {
+            inner: Arc::new(Inner {
+                client,
+                location,
+                prefix: format!("{}/", opts.prefix),
+                key: opts.store_key,
+                cache_dir: opts.cache_dir,
+                lease_ttl: opts.lease_ttl,
+            }),
+        };
+        // one request now, so an unreachable cluster or a refused login is said at once
+        store
+            .retry(
+                "connecting to",
+                |mut c| async move { c.get("\0", None).await },
+            )
+            .await?;
+        Ok(store)
+    }
+
+    fn machine_key(&self, name: &str) -> String {
+        format!("{}machines/{name}", self.inner.prefix)
+    }
+
+    fn machines_prefix(&self) -> String {
+        format!("{}machines/", self.inner.prefix)
+    }
+
+    fn certs_key(&self) -> String {
+        format!("{}certs", self.inner.prefix)
+    }
+
+    fn backend(&self, op: &'static str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Backend {
+            op,
+            location: self.inner.location.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Runs `f` with a client, again (with a pause) while no member answers.
+    async fn retry<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            match f(self.inner.client.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) if tries + 1 < TRIES && transient(&e) => {
+                    tracing::debug!("etcd {op}: {e}; trying again");
+                    tries += 1;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(self.backend(op, e)),
+            }
+        }
+    }
+
+    /// The machine's record and its revision (`None`: no such machine).
+    async fn get_record(&self, name: &str) -> Result<Option<(Record, i64, i64)>, StoreError> {
+        let key = self.machine_key(name);
+        let resp = self
+            .retry("reading", |mut c| {
+                let key = key.clone();
+                async move { c.get(key, None).await }
+            })
+            .await?;
+        match resp.kvs().first() {
+            None => Ok(None),
+            Some(kv) => Ok(Some((
+                Record::parse(name, kv.value())?,
+                kv.mod_revision(),
+                kv.create_revision(),
+            ))),
+        }
+    }
+
+    /// Reads the record, applies `change`, and writes it back if nobody wrote it meanwhile
+    /// (else reads again and retries).
+    async fn update(
+        &self,
+        name: &str,
+        change: impl Fn(&mut Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let key = self.machine_key(name);
+        loop {
+            let (mut record, rev, _) = self
+                .get_record(name)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+            change(&mut record)?;
+            let data = record.to_bytes();
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
+                .and_then([TxnOp::put(key.clone(), data, None)]);
+            let resp = self
+                .retry("writing", |mut c| {
+                    let txn = txn.clone();
+                    async move { c.txn(txn).await }
+                })
+                .await?;
+            if resp.succeeded() {
+                return Ok(());
+            }
+            tracing::debug!("machine {name} changed while being updated; again");
+        }
+    }
+
+    fn key(&self) -> Option<&StoreKey> {
+        self.inner.key.as_ref()
+    }
+
+    /// Writes `data` to `dir/file` (0600 for secrets) unless it already holds exactly that.
+    fn cache_file(
+        dir: &Path,
+        file: &str,
+        data: &[u8],
+        secret: bool,
+    ) -> Result<PathBuf, StoreError> {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(file);
+        if std::fs::read(&path).is_ok_and(|d| d == data) {
+            return Ok(path);
+        }
+        let io = |op| {
+            let path = path.clone();
+            move |source| StoreError::Io { op, path, source }
+        };
+        let mode = if secret { 0o600 } else { 0o644 };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{file}."))
+            .permissions(std::fs::Permissions::from_mode(mode))
+            .tempfile_in(dir)
+            .map_err(io("creating a temporary file for"))?;
+        tmp.write_all(data).map_err(io("writing"))?;
+        tmp.persist(&path).map_err(|e| io("replacing")(e.error))?;
+        Ok(path)
+    }
+}
+
+/// Whether an etcd error means "no member answered" (worth trying again).
+fn transient(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        // gRPC's UNKNOWN (2), DEADLINE_EXCEEDED (4), UNAVAILABLE (14)
+        etcd_client::Error::GRpcStatus(s) => {
+            matches!(i32::from(s.code()), 2 | 4 | 14) && !s.message().contains("authentication")
+        }
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Store for EtcdStore {
+    fn location(&self) -> String {
+        self.inner.location.clone()
+    }
+
+    async fn names(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = self.machines_prefix();
+        let resp = self
+            .retry("listing", |mut c| {
+                let prefix = prefix.clone();
+                async move {
+                    c.get(
+                        prefix,
+                        Some(GetOptions::new().with_prefix().with_keys_only()),
+                    )
+                    .await
+                }
+            })
+            .await?;
+        let mut names: Vec<String> = resp
+            .kvs()
+            .iter()
+            .filter_map(|kv| kv.key_str().ok())
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn exists(&self, name: &str) -> Result<bool, StoreError> {
+        let key = self.machine_key(name);
+        let resp = self
+            .retry("reading", |mut c| {
+                let key = key.clone();
+                async move { c.get(key, Some(GetOptions::new().with_count_only())).await }
+            })
+            .await?;
+        Ok(resp.count() > 0)
+    }
+
+    async fn create(&self, config: &MachineConfig) -> Result<MachineLock, StoreError> {
+        let name = &config.name;
+        let record = Record::new(config, self.key())?;
+        let key = self.machine_key(name);
+        let lock = lock::Lease::grant(self).await?;
+        let lock_key = lock.key_under(&self.lock_prefix(name));
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([
+                TxnOp::put(key.clone(), record.to_bytes(), None),
+                TxnOp::put(lock_key.clone(), "", Some(lock.put_options())),
+            ]);
+        let resp = self
+            .retry("creating", |mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
+            .await?;
+        if !resp.succeeded() {
+            // a retried create whose first try went through is this create's
+            let mine = match self.get_record(name).await {
+                Ok(Some((r, ..))) => r.creation_id() == config.creation_id,
+                _ => false,
+            };
+            if !mine {
+                lock.release().await;
+                return Err(StoreError::AlreadyExists(name.clone()));
+            }
+        }
+        Ok(Box::new(lock.held()))
+    }
+
+    async fn read_config(&self, name: &str) -> Result<MachineConfig, StoreError> {
+        let (record, ..) = self
+            .get_record(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        record.config(name, self.key())
+    }
+
+    async fn write_config(&self, config: &MachineConfig) -> Result<(), StoreError> {
+        self.update(&config.name, |r| r.set_config(config, self.key()))
+            .await
+    }
+
+    async fn read_blob(&self, name: &str, blob: Blob) -> Result<Option<Vec<u8>>, StoreError> {
+        let (record, ..) = self
+            .get_record(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        record.blob(name, blob, self.key())
+    }
+
+    async fn read_blobs(
+        &self,
+        name: &str,
+        blobs: &[Blob],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let (record, ..) = self
+            .get_record(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        blobs
+            .iter()
+            .map(|b| record.blob(name, *b, self.key()))
+            .collect()
+    }
+
+    async fn read_record(
+        &self,
+        name: &str,
+        blobs: &[Blob],
+    ) -> Result<(MachineConfig, Vec<Option<Vec<u8>>>), StoreError> {
+        let (record, ..) = self
+            .get_record(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let config = record.config(name, self.key())?;
+        let data = blobs
+            .iter()
+            .map(|b| record.blob(name, *b, self.key()))
+            .collect::<Result<_, _>>()?;
+        Ok((config, data))
+    }
+
+    async fn write_blob(&self, name: &str, blob: Blob, data: &[u8]) -> Result<(), StoreError> {
+        self.update(name, |r| r.set_blob(name, blob, data, self.key()))
+            .await
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), StoreError> {
+        let txn = Txn::new().and_then([
+            TxnOp::delete(self.machine_key(name), None),
+            TxnOp::delete(
+                self.lock_prefix(name),
+                Some(etcd_client::DeleteOptions::new().with_prefix()),
+            ),
+        ]);
+        self.retry("removing", |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
+        .await?;
+        let _ = std::fs::remove_dir_all(self.inner.cache_dir.join("machines").join(name));
+        Ok(())
+    }
+
+    async fn lock(&self, name: &str) -> Result<MachineLock, StoreError> {
+        let (_, _, incarnation) = self
+            .get_record(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let held = lock::acquire(self, &self.lock_prefix(name))
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        // removed (and perhaps created again) while this waited: not this incarnation's lock
+        match self.get_record(name).await? {
+            Some((_, _, now)) if now == incarnation => Ok(Box::new(held)),
+            _ => Err(StoreError::NotFound(name.to_string())),
+        }
+    }
+
+    async fn read_store_certs(&self) -> Result<Option<StoreCerts>, StoreError> {
+        let key = self.certs_key();
+        let resp = self
+            .retry("reading", |mut c| {
+                let key = key.clone();
+                async move { c.get(key, None).await }
+            })
+            .await?;
+        match resp.kvs().first() {
+            None => Ok(None),
+            Some(kv) => record::read_store_certs(kv.value(), self.key()).map(Some),
+        }
+    }
+
+    async fn write_store_certs(&self, certs: &StoreCerts) -> Result<(), StoreError> {
+        let data = record::store_certs_bytes(certs, self.key())?;
+        let key = self.certs_key();
+        self.retry("writing", |mut c| {
+            let (key, data) = (key.clone(), data.clone());
+            async move { c.put(key, data, None).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn lock_store_certs(&self) -> Result<MachineLock, StoreError> {
+        let prefix = format!("{}certs-lock/", self.inner.prefix);
+        let held = lock::acquire(self, &prefix)
+            .await?
+            .ok_or_else(|| self.backend("locking", "the lock key vanished"))?;
+        Ok(Box::new(held))
+    }
+
+    async fn export(&self, name: &str, known_hosts: &str) -> Result<ExportedFiles, StoreError> {
+        let (record, ..) = self
+            .get_record(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let blob = |b: Blob| -> Result<Vec<u8>, StoreError> {
+            Ok(record.blob(name, b, self.key())?.unwrap_or_default())
+        };
+        let files = [
+            (Blob::CaCert, blob(Blob::CaCert)?),
+            (Blob::ClientCert, blob(Blob::ClientCert)?),
+            (Blob::ClientKey, blob(Blob::ClientKey)?),
+            (Blob::SshKey, blob(Blob::SshKey)?),
+        ];
+        let dir = self.inner.cache_dir.join("machines").join(name);
+        let known_hosts = known_hosts.to_string();
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|source| StoreError::Io {
+                    op: "creating the cache folder",
+                    path: dir.clone(),
+                    source,
+                })?;
+            let [ca, cert, key, ssh] = files.map(|(b, d)| (b, d));
+            Ok(ExportedFiles {
+                ca_cert: Self::cache_file(&dir, "ca.pem", &ca.1, false)?,
+                client_cert: Self::cache_file(&dir, "cert.pem", &cert.1, false)?,
+                client_key: Self::cache_file(&dir, "key.pem", &key.1, true)?,
+                ssh_key: Self::cache_file(&dir, "id_ed25519", &ssh.1, true)?,
+                known_hosts: Self::cache_file(&dir, "known_hosts", known_hosts.as_bytes(), false)?,
+                dir,
+            })
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
+impl EtcdStore {
+    fn lock_prefix(&self, name: &str) -> String {
+        format!("{}locks/{name}/", self.inner.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,224 @@
+//! The etcd store against a real 3-member etcd cluster on loopback.
+
+use super::*;
+use crate::store::contract;
+use base64::Engine;
+use machine_testsupport::EtcdCluster;
+
+fn options(cluster: &EtcdCluster, prefix: &str, key: Option<u8>, cache: &Path) -> EtcdOptions {
+    EtcdOptions {
+        endpoints: cluster.endpoints(),
+        prefix: prefix.into(),
+        ca_cert: None,
+        client_cert: None,
+        user: None,
+        store_key: key.map(|b| {
+            StoreKey::from_base64(
+                &base64::engine::general_purpose::STANDARD.encode([b; 32]),
+                "test",
+            )
+            .unwrap()
+        }),
+        cache_dir: cache.to_path_buf(),
+        lease_ttl: 3,
+    }
+}
+
+async fn store(cluster: &EtcdCluster, prefix: &str, key: Option<u8>, cache: &Path) -> EtcdStore {
+    EtcdStore::connect(options(cluster, prefix, key, cache))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keeps_the_store_contract_and_seals_secrets() {
+    let cluster = EtcdCluster::start(3);
+    let cache = tempfile::tempdir().unwrap();
+    let s = store(&cluster, "contract", Some(1), cache.path()).await;
+    contract::check(&s).await;
+    contract::check_create_race(Arc::new(
+        store(&cluster, "race", Some(1), cache.path()).await,
+    ))
+    .await;
+
+    // a private key written through the store is nowhere in clear in etcd
+    s.write_blob("a0", Blob::ClientKey, b"-----BEGIN PRIVATE KEY-----\nxyz")
+        .await
+        .unwrap();
+    let dump = cluster.dump("");
+    assert!(dump.contains("contract/machines/a0"), "{dump}");
+    assert!(
+        !dump.contains("PRIVATE KEY") && !dump.contains("CKEY"),
+        "{dump}"
+    );
+
+    // without the key: names and the config read, secrets fail clearly
+    let keyless = store(&cluster, "contract", None, cache.path()).await;
+    assert_eq!(keyless.names().await.unwrap(), vec!["a0", "m2"]);
+    assert!(keyless.read_config("a0").await.is_ok());
+    assert!(matches!(
+        keyless.read_blob("a0", Blob::ClientKey).await,
+        Err(StoreError::KeyMissing { .. })
+    ));
+    assert!(matches!(
+        keyless.read_store_certs().await,
+        Err(StoreError::KeyMissing { .. })
+    ));
+    // with another team's key: refused, not garbage
+    let other = store(&cluster, "contract", Some(2), cache.path()).await;
+    assert!(matches!(
+        other.read_blob("a0", Blob::ClientKey).await,
+        Err(StoreError::KeyMismatch { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_lost_update_and_one_bad_record_breaks_nothing_else() {
+    let cluster = EtcdCluster::start(3);
+    let cache = tempfile::tempdir().unwrap();
+    let s = store(&cluster, "upd", Some(1), cache.path()).await;
+    drop(
+        s.create(&MachineConfig::new(
+            "m",
+            "generic",
+            "generic",
+            Default::default(),
+        ))
+        .await
+        .unwrap(),
+    );
+    // two managers write different parts of one machine at once, many times: nothing is lost
+    let mut tasks = Vec::new();
+    for (i, blob) in Blob::ALL.into_iter().enumerate() {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..5 {
+                s.write_blob("m", blob, format!("{i}-{n}").as_bytes())
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for (i, blob) in Blob::ALL.into_iter().enumerate() {
+        assert_eq!(
+            s.read_blob("m", blob).await.unwrap().unwrap(),
+            format!("{i}-4").as_bytes()
+        );
+    }
+    // a record someone broke by hand is an error for that machine only
+    let mut c = s.inner.client.clone();
+    c.put("upd/machines/broken", "{not json", None)
+        .await
+        .unwrap();
+    assert_eq!(s.names().await.unwrap(), vec!["broken", "m"]);
+    assert!(matches!(
+        s.read_config("broken").await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(s.read_config("m").await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lock_whose_holder_stopped_renewing_is_free_when_its_lease_ends() {
+    let cluster = EtcdCluster::start(3);
+    let cache = tempfile::tempdir().unwrap();
+    let s = store(&cluster, "lease", Some(1), cache.path()).await;
+    drop(
+        s.create(&MachineConfig::new(
+            "m",
+            "generic",
+            "generic",
+            Default::default(),
+        ))
+        .await
+        .unwrap(),
+    );
+    let held = lock::acquire(&s, &s.lock_prefix("m"))
+        .await
+        .unwrap()
+        .unwrap();
+    // as a killed process: no more renewals, and no revoke
+    held.abandon();
+    let started = std::time::Instant::now();
+    let other = store(&cluster, "lease", Some(1), cache.path()).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1000), other.lock("m"))
+            .await
+            .is_err(),
+        "an abandoned lock was free before its lease ended"
+    );
+    let l = tokio::time::timeout(Duration::from_secs(10), other.lock("m"))
+        .await
+        .expect("the lock is free once the lease (3 s) ends")
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(l);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn goes_on_when_a_member_dies() {
+    let mut cluster = EtcdCluster::start(3);
+    let cache = tempfile::tempdir().unwrap();
+    let s = store(&cluster, "ha", Some(1), cache.path()).await;
+    drop(
+        s.create(&MachineConfig::new(
+            "a",
+            "generic",
+            "generic",
+            Default::default(),
+        ))
+        .await
+        .unwrap(),
+    );
+    cluster.kill(0);
+    drop(
+        s.create(&MachineConfig::new(
+            "b",
+            "generic",
+            "generic",
+            Default::default(),
+        ))
+        .await
+        .unwrap(),
+    );
+    s.write_blob("a", Blob::SshKey, b"k").await.unwrap();
+    drop(s.lock("a").await.unwrap());
+    assert_eq!(s.names().await.unwrap(), vec!["a", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn export_refreshes_the_cache_from_the_store() {
+    let cluster = EtcdCluster::start(3);
+    let (c1, c2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = store(&cluster, "exp", Some(1), c1.path()).await;
+    let two = store(&cluster, "exp", Some(1), c2.path()).await;
+    drop(
+        one.create(&MachineConfig::new(
+            "m",
+            "generic",
+            "generic",
+            Default::default(),
+        ))
+        .await
+        .unwrap(),
+    );
+    one.write_blob("m", Blob::CaCert, b"old").await.unwrap();
+    let files = two.export("m", "").await.unwrap();
+    assert_eq!(std::fs::read(&files.ca_cert).unwrap(), b"old");
+    one.write_blob("m", Blob::CaCert, b"rotated").await.unwrap();
+    let files = two.export("m", "").await.unwrap();
+    assert_eq!(std::fs::read(&files.ca_cert).unwrap(), b"rotated");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&files.dir).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&files.ssh_key).unwrap().mode() & 0o777,
+        0o600
+    );
+}
