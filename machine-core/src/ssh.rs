@@ -526,6 +526,33 @@ impl Session {
         check_ok(&what, out).map(|_| ())
     }
 
+    /// A session channel running `command`, split into its reading and writing halves.
+    async fn open_exec(
+        &self,
+        command: &str,
+    ) -> Result<
+        (
+            russh::ChannelReadHalf,
+            russh::ChannelWriteHalf<russh::client::Msg>,
+        ),
+        SshError,
+    > {
+        let addr = self.target.addr();
+        let lost = |e: russh::Error| match e {
+            russh::Error::SendError | russh::Error::RecvError | russh::Error::Disconnect => {
+                SshError::Disconnected {
+                    addr: addr.clone(),
+                    command: short(command),
+                }
+            }
+            other => classify(other, &addr, "a command"),
+        };
+        let channel = self.handle.channel_open_session().await.map_err(lost)?;
+        let (read, write) = channel.split();
+        write.exec(true, command).await.map_err(lost)?;
+        Ok((read, write))
+    }
+
     /// Runs `command` with its streams connected to `stdin`, `stdout` and `stderr` as data
     /// comes (no terminal: for that, the system `ssh -t`). Returns the command's exit status
     /// (255 when a signal ended it) as soon as it ends, whether or not `stdin` was read to its
@@ -545,18 +572,7 @@ impl Session {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.target.addr();
         tracing::debug!(addr = %addr, command = %short(command), "ssh: exec with streams");
-        let lost = |e: russh::Error| match e {
-            russh::Error::SendError | russh::Error::RecvError | russh::Error::Disconnect => {
-                SshError::Disconnected {
-                    addr: addr.clone(),
-                    command: short(command),
-                }
-            }
-            other => classify(other, &addr, "a command"),
-        };
-        let channel = self.handle.channel_open_session().await.map_err(lost)?;
-        let (mut read, write) = channel.split();
-        write.exec(true, command).await.map_err(lost)?;
+        let (mut read, write) = self.open_exec(command).await?;
         let send = async {
             let mut buf = vec![0u8; 32 * 1024];
             loop {
@@ -638,18 +654,7 @@ impl Session {
     ) -> Result<Output, SshError> {
         let addr = self.target.addr();
         tracing::debug!(addr = %addr, command = %short(command), "ssh: exec");
-        let lost = |e: russh::Error| match e {
-            russh::Error::SendError | russh::Error::RecvError | russh::Error::Disconnect => {
-                SshError::Disconnected {
-                    addr: addr.clone(),
-                    command: short(command),
-                }
-            }
-            other => classify(other, &addr, "a command"),
-        };
-        let channel = self.handle.channel_open_session().await.map_err(lost)?;
-        let (mut read, write) = channel.split();
-        write.exec(true, command).await.map_err(lost)?;
+        let (mut read, write) = self.open_exec(command).await?;
 
         let send = async {
             if let Some(data) = stdin {
