@@ -371,11 +371,17 @@ impl Machine {
     /// Writes the files outside programs need (the docker client's certificates, the SSH key
     /// and a known_hosts file with the recorded host key) and says where they are.
     pub async fn files(&self) -> Result<ExportedFiles> {
+        // the recorded key at the address the driver reports now; when the driver cannot say
+        // (a VM already gone), an empty known_hosts, which trusts nothing, so the files a
+        // record still has (certificates, for `inspect` and `rm`) are there all the same
         let known_hosts = match &self.config.ssh_host_key {
-            Some(key) => {
-                let a = self.access().await?;
-                format!("{}\n", ssh::known_hosts_line(&a.ssh.host, a.ssh.port, key))
-            }
+            Some(key) => match self.access().await {
+                Ok(a) => format!("{}\n", ssh::known_hosts_line(&a.ssh.host, a.ssh.port, key)),
+                Err(e) => {
+                    tracing::debug!(machine = %self.name(), error = %e, "known_hosts left empty");
+                    String::new()
+                }
+            },
             None => String::new(),
         };
         Ok(self.inner.store.export(self.name(), &known_hosts).await?)

@@ -79,6 +79,11 @@ mod tests {
     #[tokio::test]
     async fn a_store_is_copied_and_a_broken_record_reported() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let from = FileStore::open(dir.path()).unwrap();
         for n in ["a", "b"] {
             drop(

@@ -225,28 +225,28 @@ fn cli_commands_on_a_real_machine() {
         (
             "fish",
             vec![
-                "set -gx DOCKER_TLS_VERIFY \"1\";".into(),
-                format!("set -gx DOCKER_HOST \"{url}\";"),
-                format!("set -gx DOCKER_CERT_PATH \"{cert_path}\";"),
-                format!("set -gx DOCKER_MACHINE_NAME \"{name}\";"),
+                "set -gx DOCKER_TLS_VERIFY '1';".into(),
+                format!("set -gx DOCKER_HOST '{url}';"),
+                format!("set -gx DOCKER_CERT_PATH '{cert_path}';"),
+                format!("set -gx DOCKER_MACHINE_NAME '{name}';"),
             ],
         ),
         (
             "powershell",
             vec![
-                "$Env:DOCKER_TLS_VERIFY = \"1\"".into(),
-                format!("$Env:DOCKER_HOST = \"{url}\""),
-                format!("$Env:DOCKER_CERT_PATH = \"{cert_path}\""),
-                format!("$Env:DOCKER_MACHINE_NAME = \"{name}\""),
+                "$Env:DOCKER_TLS_VERIFY = '1'".into(),
+                format!("$Env:DOCKER_HOST = '{url}'"),
+                format!("$Env:DOCKER_CERT_PATH = '{cert_path}'"),
+                format!("$Env:DOCKER_MACHINE_NAME = '{name}'"),
             ],
         ),
         (
             "cmd",
             vec![
-                "SET DOCKER_TLS_VERIFY=1".into(),
-                format!("SET DOCKER_HOST={url}"),
-                format!("SET DOCKER_CERT_PATH={cert_path}"),
-                format!("SET DOCKER_MACHINE_NAME={name}"),
+                "SET \"DOCKER_TLS_VERIFY=1\"".into(),
+                format!("SET \"DOCKER_HOST={url}\""),
+                format!("SET \"DOCKER_CERT_PATH={cert_path}\""),
+                format!("SET \"DOCKER_MACHINE_NAME={name}\""),
             ],
         ),
         (
@@ -261,10 +261,10 @@ fn cli_commands_on_a_real_machine() {
         (
             "tcsh",
             vec![
-                "setenv DOCKER_TLS_VERIFY \"1\";".into(),
-                format!("setenv DOCKER_HOST \"{url}\";"),
-                format!("setenv DOCKER_CERT_PATH \"{cert_path}\";"),
-                format!("setenv DOCKER_MACHINE_NAME \"{name}\";"),
+                "setenv DOCKER_TLS_VERIFY '1';".into(),
+                format!("setenv DOCKER_HOST '{url}';"),
+                format!("setenv DOCKER_CERT_PATH '{cert_path}';"),
+                format!("setenv DOCKER_MACHINE_NAME '{name}';"),
             ],
         ),
     ];

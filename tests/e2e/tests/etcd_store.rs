@@ -163,10 +163,7 @@ fn two_workstations_share_machines_through_etcd() {
         Path::new(machine_e2e::var(&b.env(&name), "DOCKER_CERT_PATH").unwrap()).join("cert.pem"),
     )
     .unwrap();
-    let out = a.call(
-        &["regenerate-certs", "-f", "--client-certs", &name],
-        CREATE_TIMEOUT,
-    );
+    let out = a.call(&["rotate-ca", "-f"], CREATE_TIMEOUT);
     assert!(out.success, "{out}");
     let env = b.env(&name);
     let after = std::fs::read(
@@ -244,6 +241,8 @@ fn two_workstations_share_machines_through_etcd() {
 fn store_migrate_copies_a_folder_into_etcd_and_back() {
     let cluster = EtcdCluster::start(3);
     let folder = tempfile::tempdir().unwrap();
+    // a store must be private to be opened
+    private(folder.path(), 0o700);
     let w = Workstation::new(&cluster.storage_path("mig"));
     let file_store = folder.path().to_str().unwrap();
     // the committed store of an earlier release: a machine with its keys and certificates
@@ -256,6 +255,7 @@ fn store_migrate_copies_a_folder_into_etcd_and_back() {
     assert!(w.ok(&["ls", "-q"]).lines().any(|l| l == name));
     assert_no_secret_in(&cluster, "mig/");
     let back = tempfile::tempdir().unwrap();
+    private(back.path(), 0o700);
     let back_path = back.path().to_str().unwrap();
     let out = w.call(&["store", "migrate", &w.storage, back_path], CALL_TIMEOUT);
     assert!(out.success, "{out}");
@@ -265,12 +265,19 @@ fn store_migrate_copies_a_folder_into_etcd_and_back() {
     );
 }
 
+/// Only the owner may use `path` (a store refuses anything else).
+fn private(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 fn copy_fixture(from: &Path, to: &Path, store: &str) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         let dest = to.join(e.file_name());
         if e.file_type().unwrap().is_dir() {
             std::fs::create_dir_all(&dest).unwrap();
+            private(&dest, 0o700);
             copy_fixture(&e.path(), &dest, store);
         } else {
             let text = std::fs::read_to_string(e.path())
@@ -279,6 +286,7 @@ fn copy_fixture(from: &Path, to: &Path, store: &str) {
                 .replace("@IP@", "192.0.2.7")
                 .replace("@HOSTKEY@", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC8ZZUmGdZguG05T8g+2Ro2DSmLNtgfwrYMLXmCDiBbw");
             std::fs::write(&dest, text).unwrap();
+            private(&dest, 0o600);
         }
     }
 }

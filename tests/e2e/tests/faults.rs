@@ -530,11 +530,8 @@ fn provision_is_repeatable_and_regenerated_certs_cut_off_the_old_client() {
         })
         .collect();
     docker_ok(&old_env, &["version"]);
-    let out = timed("regenerate-certs --client-certs", || {
-        cli.call_with_timeout(
-            &["regenerate-certs", "-f", "--client-certs", &name],
-            CREATE_TIMEOUT,
-        )
+    let out = timed("rotate-ca", || {
+        cli.call_with_timeout(&["rotate-ca", "-f"], CREATE_TIMEOUT)
     });
     assert!(out.success, "{out}");
     let new_env = cli.env(&name);
