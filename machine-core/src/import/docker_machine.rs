@@ -123,6 +123,13 @@ pub fn machine_names(store: &Path) -> std::io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// The driver Docker Machine recorded for machine `name`, when its config.json says.
+pub async fn driver_of(store: &Path, name: &str) -> Option<String> {
+    let path = store.join("machines").join(name).join("config.json");
+    let raw: Value = serde_json::from_slice(&tokio::fs::read(path).await.ok()?).ok()?;
+    raw.get("DriverName")?.as_str().map(str::to_string)
+}
+
 /// Reads machine `name` of the store at `store`: its config, its keys and certificates.
 pub async fn read(store: &Path, name: &str) -> Result<DockerMachineHost, ReadError> {
     let config_path = store.join("machines").join(name).join("config.json");

@@ -166,6 +166,12 @@ impl Manager {
         let store = &self.inner.store;
         let store_error = |e: StoreError| ImportError::Store(Box::new(e.into()));
         events.info(name, Step::Check, "Reading Docker Machine's record...");
+        // a machine of a driver not installed here is named as such before its files are read
+        if let Some(driver) = docker_machine::driver_of(from, name).await {
+            if let Err(Error::DriverNotFound { .. }) = self.inner.drivers.get(&driver).await {
+                return Err(ImportError::Read(ReadError::UnsupportedDriver { driver }));
+            }
+        }
         let dm = docker_machine::read(from, name).await?;
         if store.exists(name).await.map_err(store_error)? {
             return Err(ImportError::AlreadyExists);
