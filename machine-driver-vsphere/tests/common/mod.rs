@@ -215,7 +215,8 @@ impl Driver {
             SET_CONFIG,
             self.client.call(
                 SET_CONFIG,
-                &SetConfigParams::new(machine, with_defaults(options)),
+                // the tests serve their ISOs over plain http on loopback
+                &SetConfigParams::new(machine, with_defaults(options)).allow_http_downloads(true),
             ),
         )
         .await?;
