@@ -741,6 +741,8 @@ fn vsphere_args(sim: &Sim, server: &FileServer, name: &str) -> Vec<String> {
             "--vmwarevsphere-cfgparam=RUN.container={}",
             serde_json::to_string(&run).unwrap()
         ),
+        // vcsim's VM containers do not trust the test CA: plain http, allowed explicitly
+        "--allow-http-downloads".into(),
         "--engine-install-url".into(),
         server.url(),
         name.to_string(),
@@ -757,7 +759,7 @@ fn sigkill_during_a_vsphere_create_leaves_no_vm_after_rm() {
     let mut rng = Rng::from_env("vsphere kill loop");
     let sim = Sim::start();
     let cli = Cli::new();
-    let server = FileServer::start("/install.sh", install_script());
+    let server = FileServer::start_http("/install.sh", install_script());
     let before = sim.vm_names();
     let name = unique_name("killvm");
     let args = vsphere_args(&sim, &server, &name);
