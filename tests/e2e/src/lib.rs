@@ -419,3 +419,23 @@ pub fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     eprintln!("[timing] {what}: {:.1?}", start.elapsed());
     v
 }
+
+/// One SOAP call to the vCenter simulator on `port` with curl, trusting its certificate `cert`
+/// and keeping the session in `cookie_jar`; returns the answer.
+pub fn vcsim_soap(port: u16, cert: &Path, cookie_jar: &Path, body: &str) -> String {
+    let envelope = format!(
+        "<?xml version=\"1.0\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    );
+    support::run(
+        Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(cert)
+            .arg("-b")
+            .arg(cookie_jar)
+            .arg("-c")
+            .arg(cookie_jar)
+            .args(["-H", "Content-Type: text/xml", "--data-binary", &envelope])
+            .arg(format!("https://127.0.0.1:{port}/sdk")),
+    )
+}

@@ -612,21 +612,7 @@ impl Sim {
     }
 
     fn soap(&self, jar: &Path, body: &str) -> String {
-        let envelope = format!(
-            "<?xml version=\"1.0\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
-             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
-        );
-        support::run(
-            Command::new("curl")
-                .args(["-sS", "--cacert"])
-                .arg(self.cert())
-                .arg("-b")
-                .arg(jar)
-                .arg("-c")
-                .arg(jar)
-                .args(["-H", "Content-Type: text/xml", "--data-binary", &envelope])
-                .arg(format!("https://127.0.0.1:{}/sdk", self.port)),
-        )
+        machine_e2e::vcsim_soap(self.port, &self.cert(), jar, body)
     }
 
     /// The names of every VM in the inventory.

@@ -44,21 +44,7 @@ impl Vcsim {
 
     /// One SOAP call with curl (trusting the simulator's certificate); returns the answer.
     fn soap(&self, cookie_jar: &Path, body: &str) -> String {
-        let envelope = format!(
-            "<?xml version=\"1.0\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
-             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
-        );
-        support::run(
-            Command::new("curl")
-                .args(["-sS", "--cacert"])
-                .arg(self.cert())
-                .arg("-b")
-                .arg(cookie_jar)
-                .arg("-c")
-                .arg(cookie_jar)
-                .args(["-H", "Content-Type: text/xml", "--data-binary", &envelope])
-                .arg(format!("https://127.0.0.1:{}/sdk", self.port)),
-        )
+        machine_e2e::vcsim_soap(self.port, &self.cert(), cookie_jar, body)
     }
 
     /// Properties of a VM (`vm-N`) as vCenter reports them, or None when it does not exist.
