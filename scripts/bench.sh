@@ -23,7 +23,8 @@
 #   dockerhosts `create` on a host that already runs Docker (Debian's docker.io installed with
 #               apt-get, never provisioned by us: image machine-bench-dockerhost, built here):
 #               time and SSH logins (sshd's "Accepted publickey" lines); then 10 creates at once
-#               on one store, on 10 such hosts.
+#               on one store, on 10 such hosts; then 10 at once through the library API
+#               (examples/create-many: one Manager, one task per machine) on 10 more.
 #   etcd        `machine ls` over 1,000 machines in an etcd store (a 3-member cluster of Debian's
 #               etcd on loopback; the machines of "ls", copied in with `machine store migrate`):
 #               wall time and peak RSS, median of BENCH_RUNS.
@@ -86,11 +87,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log "building the release binaries"
-cargo build --release -q -p machine -p machine-driver-generic -p machine-driver-vsphere
+cargo build --release -q -p machine -p machine-driver-generic -p machine-driver-vsphere -p create-many
 # a copy, so that a build running meanwhile cannot swap the binaries under a measure (machine
 # finds its drivers next to itself first)
 mkdir -p "$work/bin"
-cp target/release/machine target/release/machine-driver-generic target/release/machine-driver-vsphere "$work/bin/"
+cp target/release/machine target/release/machine-driver-generic target/release/machine-driver-vsphere \
+  target/release/create-many "$work/bin/"
 bin=$work/bin/machine
 
 # ---------------------------------------------------------------------------------------------
@@ -364,9 +366,9 @@ bench_dockerhosts() {
     row "\`create\` on hosts that already run Docker, one and 10 at once" "< 1 s, 1 SSH login; about 6.7 s" "not measured: the host image with Docker could not be built" "—"
     return
   fi
-  log "starting 11 hosts that already run Docker"
-  for i in $(seq 0 10); do start_host "$prefix-d$i" "$DOCKER_HOST_IMAGE"; done
-  for i in $(seq 0 10); do
+  log "starting 21 hosts that already run Docker"
+  for i in $(seq 0 20); do start_host "$prefix-d$i" "$DOCKER_HOST_IMAGE"; done
+  for i in $(seq 0 20); do
     wait_ssh "$prefix-d$i"
     wait_docker "$prefix-d$i"
   done
@@ -405,6 +407,25 @@ bench_dockerhosts() {
     "about 6.7 s (the floor set by the hosts' own dockerd restarts on 2 shared cores)" \
     "$(fmt "$t" %.2f) s; $((10 - failed))/10 succeeded; each create $(printf '%s\n' "${times[@]}" | sort -g | head -1)-$(printf '%s\n' "${times[@]}" | sort -g | tail -1) s; SSH logins per host: $(printf '%s\n' "${per[@]}" | sort -n | uniq -c | awk '{printf "%s%s on %s", (NR>1 ? ", " : ""), $2, $1}') hosts" "—"
   for i in $(seq 1 10); do docker rm -f -v "$prefix-d$i" >/dev/null; done
+  log "10 creates at once through the library API (examples/create-many)"
+  local hosts=()
+  for i in $(seq 11 20); do
+    l0s[i]=$(logins "$prefix-d$i")
+    hosts+=("l$i=$(host_ip "$prefix-d$i")")
+  done
+  per=()
+  s=$EPOCHREALTIME
+  if "$work/bin/create-many" --packages "$work/lib" nick "$work/key" "${hosts[@]}" >"$work/lib.out" 2>&1; then
+    t=$(since "$s")
+    sleep 1 # journald
+    for i in $(seq 11 20); do per+=("$(($(logins "$prefix-d$i") - l0s[i]))"); done
+    row "10 creates at once through the library API (one \`Manager\`, 10 tasks: examples/create-many), on 10 other such hosts (wall time)" \
+      "about 6.7 s, as the 10 processes" \
+      "$(fmt "$t" %.2f) s; each create $(awk '$3 == "s" {print $2}' "$work/lib.out" | sort -g | head -1)-$(awk '$3 == "s" {print $2}' "$work/lib.out" | sort -g | tail -1) s; SSH logins per host: $(printf '%s\n' "${per[@]}" | sort -n | uniq -c | awk '{printf "%s%s on %s", (NR>1 ? ", " : ""), $2, $1}') hosts" "—"
+  else
+    row "10 creates at once through the library API (examples/create-many)" "about 6.7 s" "not measured: a create failed ($(grep -m1 failed "$work/lib.out" | tr '|' '/'))" "—"
+  fi
+  for i in $(seq 11 20); do docker rm -f -v "$prefix-d$i" >/dev/null; done
 }
 
 bench_vsphere() {

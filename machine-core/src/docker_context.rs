@@ -10,7 +10,9 @@
 //!
 //! Nothing here happens as a side effect of another operation: a program calls [`register`]
 //! after a create, [`update`] after whatever may change the machine's address or certificates
-//! (start, restart, provision, new certificates), and [`remove`] when it removes the machine.
+//! (start, restart, provision, new certificates — made here, or by another workstation sharing
+//! the store: the `machine` CLI calls it on every command that loads the machine), and
+//! [`remove`] when it removes the machine.
 //!
 //! A context is the machine's when its metadata says `"ManagedBy": "machine"` and carries the
 //! machine's creation id. Any other context of that name (the user's own, a broken one, or one
@@ -264,6 +266,21 @@ impl DockerConfigDir {
         write_atomic(&meta_dir.join("meta.json"), &text, 0o644)
     }
 
+    /// Whether the context of `data`'s name holds exactly `data`'s endpoint and TLS files.
+    fn holds(&self, data: &ContextData) -> bool {
+        let meta = std::fs::read(self.meta_dir(&data.name).join("meta.json"))
+            .ok()
+            .and_then(|t| serde_json::from_slice::<Value>(&t).ok());
+        let tls = self.tls_dir(&data.name).join("docker");
+        let same = |file: &str, want: &str| {
+            std::fs::read(tls.join(file)).is_ok_and(|have| have == want.as_bytes())
+        };
+        meta.is_some_and(|m| m["Endpoints"]["docker"]["Host"] == data.host.as_str())
+            && same("ca.pem", &data.ca)
+            && same("cert.pem", &data.cert)
+            && same("key.pem", &data.key)
+    }
+
     /// Removes the machine's context if it is its own; if it was the current context, the
     /// docker client goes back to its default. Whether it removed one.
     pub fn remove(&self, machine: &MachineConfig) -> Result<bool, ContextError> {
@@ -349,14 +366,25 @@ pub async fn register(machine: &Machine, dir: &DockerConfigDir) -> Result<()> {
     Ok(blocking(move || dir.write(&data)).await?)
 }
 
-/// Brings the machine's own context up to date (after its address or certificates may have
-/// changed); does nothing when it has none. Whether there was one to update.
+/// Brings the machine's own context in line with the machine as recorded now: its Docker URL
+/// and its CA, client certificate and key. Does nothing when it has no context here, or when
+/// the context already holds exactly that (so it is cheap to call on every command that touches
+/// the machine: that is how a workstation sharing a store picks up certificates another one
+/// rotated). Whether it rewrote the context.
 pub async fn update(machine: &Machine, dir: &DockerConfigDir) -> Result<bool> {
     if !dir.is_ours(machine.config())? {
         return Ok(false);
     }
-    register(machine, dir).await?;
-    Ok(true)
+    let data = context_data(machine).await?;
+    let dir = dir.clone();
+    Ok(blocking(move || {
+        if dir.holds(&data) {
+            return Ok(false);
+        }
+        dir.write(&data)?;
+        Ok(true)
+    })
+    .await?)
 }
 
 /// Removes the machine's own context (see [`DockerConfigDir::remove`]); any other context of
@@ -491,9 +519,16 @@ mod tests {
         let dir = DockerConfigDir::new(tmp.path());
         dir.write(&data("web1", "c1", "tcp://192.0.2.10:2376"))
             .unwrap();
+        assert!(dir.holds(&data("web1", "c1", "tcp://192.0.2.10:2376")));
         let mut new = data("web1", "c1", "tcp://192.0.2.99:2376");
+        assert!(!dir.holds(&new), "another address");
         new.cert = "CERT2".into();
         dir.write(&new).unwrap();
+        assert!(dir.holds(&new));
+        let mut rotated = data("web1", "c1", "tcp://192.0.2.99:2376");
+        rotated.cert = "CERT2".into();
+        rotated.ca = "CA2".into();
+        assert!(!dir.holds(&rotated), "another CA");
         let meta: Value =
             serde_json::from_slice(&std::fs::read(dir.meta_dir("web1").join("meta.json")).unwrap())
                 .unwrap();

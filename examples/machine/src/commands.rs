@@ -50,7 +50,7 @@ pub async fn status(app: &App, name: &str, format: Option<&str>) -> CmdResult {
 }
 
 pub async fn url(app: &App, name: &str) -> CmdResult {
-    let m = app.manager.load(name).await?;
+    let m = app.load(name).await?;
     println!("{}", m.url().await?);
     Ok(ExitCode::SUCCESS)
 }
@@ -58,7 +58,7 @@ pub async fn url(app: &App, name: &str) -> CmdResult {
 pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
     let mut failed = false;
     for name in names_or_default(names) {
-        match async { app.manager.load(&name).await?.ip().await }.await {
+        match async { app.load(&name).await?.ip().await }.await {
             Ok(ip) => println!("{ip}"),
             Err(e) => {
                 eprintln!("Error getting IP address of {name}: {e}");
@@ -74,7 +74,7 @@ pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
 }
 
 pub async fn config(app: &App, name: &str) -> CmdResult {
-    let m = app.manager.load(name).await?;
+    let m = app.load(name).await?;
     let files = m.files().await?;
     println!(
         "--tlsverify\n--tlscacert=\"{}\"\n--tlscert=\"{}\"\n--tlskey=\"{}\"\n-H={}",
@@ -94,7 +94,7 @@ pub async fn version(app: &App, name: Option<&str>) -> CmdResult {
             env!("CARGO_PKG_VERSION")
         ),
         Some(name) => {
-            let m = app.manager.load(name).await?;
+            let m = app.load(name).await?;
             println!("{}", m.docker_version().await?.version);
         }
     }
@@ -202,7 +202,7 @@ fn engine_options(e: &EngineOptions) -> Value {
 }
 
 pub async fn inspect(app: &App, name: &str, format: Option<&str>) -> CmdResult {
-    let m = app.manager.load(name).await?;
+    let m = app.load(name).await?;
     let v = inspect_value(app, &m).await?;
     match format.filter(|f| !f.is_empty()) {
         None | Some("json") => println!("{}", serde_json::to_string_pretty(&v)?),

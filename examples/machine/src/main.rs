@@ -289,6 +289,14 @@ pub struct App {
 }
 
 impl App {
+    /// The machine `name`, with its docker context (if it has one here) brought in line with
+    /// the store first: every command that touches one machine loads it this way.
+    pub async fn load(&self, name: &str) -> Result<machine_core::Machine, machine_core::Error> {
+        let m = self.manager.load(name).await?;
+        use_context::keep_current(self, &m).await;
+        Ok(m)
+    }
+
     /// A token that Ctrl-C or SIGTERM cancels.
     pub fn cancel_on_signals(&self) -> machine_core::CancellationToken {
         cancel::on_signals(self.display.clone())

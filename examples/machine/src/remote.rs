@@ -23,7 +23,7 @@ struct Resolved {
 }
 
 async fn resolve(app: &App, machine: &str) -> Result<Resolved, Box<dyn std::error::Error>> {
-    let m = app.manager.load(machine).await?;
+    let m = app.load(machine).await?;
     m.verify_host_key().await?;
     let a = m.access().await?;
     let files = m.files().await?;
@@ -128,7 +128,7 @@ pub async fn ssh(app: &App, name: &str, tty: bool, mut command: Vec<String>) -> 
         }
         return run_tool(&mut cmd, "ssh", "openssh-client");
     }
-    let m = app.manager.load(name).await?;
+    let m = app.load(name).await?;
     let status = m
         .exec_io(
             &command.join(" "),

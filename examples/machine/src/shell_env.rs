@@ -244,7 +244,7 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
             .name
             .as_deref()
             .unwrap_or(crate::commands::DEFAULT_NAME);
-        let m = app.manager.load(name).await?;
+        let m = app.load(name).await?;
         let env = m.docker_env().await?;
         let cert_path = env.cert_path.display().to_string();
         for (k, v) in [

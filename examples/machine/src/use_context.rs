@@ -23,13 +23,18 @@ pub async fn after_create(app: &App, machine: &Machine) {
 /// After an operation that may have changed the machine's address or certificates: its own
 /// context, if it has one, is brought up to date.
 pub async fn refresh(app: &App, name: &str) {
-    let result = async {
-        let m = app.manager.load(name).await?;
-        docker_context::update(&m, &app.docker).await
+    match app.manager.load(name).await {
+        Ok(m) => keep_current(app, &m).await,
+        Err(e) => warn(name, "updated", &e),
     }
-    .await;
-    if let Err(e) = result {
-        warn(name, "updated", &e);
+}
+
+/// The machine's own context, if it has one here, brought in line with the store (a no-op when
+/// it already is): another workstation sharing the store may have rotated its certificates.
+/// A stale context is a warning, never a failed command.
+pub async fn keep_current(app: &App, machine: &Machine) {
+    if let Err(e) = docker_context::update(machine, &app.docker).await {
+        warn(machine.name(), "updated", &e);
     }
 }
 

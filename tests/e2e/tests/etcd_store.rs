@@ -158,7 +158,16 @@ fn two_workstations_share_machines_through_etcd() {
         docker_ok(&env, &["version"]);
     }
 
-    // a rotation on one workstation reaches the other's cache on its next command
+    // b's docker client uses the machine through a docker context of b's own
+    b.ok(&["use", &name]);
+    let b_docker = [(
+        "DOCKER_CONFIG".to_string(),
+        b.docker_config().display().to_string(),
+    )];
+    docker_ok(&b_docker, &["--context", &name, "version"]);
+
+    // a rotation on one workstation reaches the other's cache and docker context on its next
+    // command that touches the machine
     let before = std::fs::read(
         Path::new(machine_e2e::var(&b.env(&name), "DOCKER_CERT_PATH").unwrap()).join("cert.pem"),
     )
@@ -175,6 +184,8 @@ fn two_workstations_share_machines_through_etcd() {
         "b's cached client certificate was not refreshed"
     );
     docker_ok(&env, &["version"]);
+    docker_ok(&b_docker, &["--context", &name, "version"]);
+    docker_ok(&b_docker, &["version"]); // its current context
 
     // without the store key: names, driver and URL, and the reason in ERRORS
     let keyless = Workstation {

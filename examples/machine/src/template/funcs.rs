@@ -1,7 +1,8 @@
 //! The functions `--format` templates have besides Go's built-ins: Docker Machine's `json`
 //! (Go's `json.Marshal`: sorted keys, `<>&` escaped) and `prettyjson` (`json.MarshalIndent`,
 //! four spaces), and docker's `split`, `join`, `title`, `lower`, `upper` (Go's `strings`
-//! functions; `join` takes a list of strings).
+//! functions; `join` takes a list of strings). `printf` is Go's, refusing a width or precision
+//! over [`MAX_FMT_LEN`].
 
 use gotmpl::{TemplateError, Value};
 
@@ -54,6 +55,83 @@ pub fn register(t: gotmpl::Template) -> gotmpl::Template {
             map_chars(string("upper", s)?, |c| c.to_uppercase()).into(),
         ))
     })
+    .func("printf", printf)
+}
+
+/// The largest width or precision `printf` takes. gotmpl passes up to 65,535 on to Rust's float
+/// formatting, which panics at that size (`%.65535e`); Go prints any up to a million. No
+/// template needs more than a few dozen.
+pub const MAX_FMT_LEN: usize = 10_000;
+
+/// Go's `printf` (gotmpl's), once no width or precision in the format exceeds [`MAX_FMT_LEN`].
+fn printf(a: &[Value]) -> Result<Value, TemplateError> {
+    if let Some(Value::String(format)) = a.first() {
+        check_fmt_lens(format, &a[1..])?;
+    }
+    // gotmpl's own printf, reached through a template calling it with the arguments
+    thread_local! {
+        static CALLS: std::cell::RefCell<std::collections::HashMap<usize, gotmpl::Template>> =
+            Default::default();
+    }
+    CALLS.with(|calls| {
+        let mut calls = calls.borrow_mut();
+        let call = match calls.entry(a.len()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let operands: String = (0..a.len()).map(|i| format!(" (index . {i})")).collect();
+                e.insert(
+                    gotmpl::Template::new("printf")
+                        .parse(&format!("{{{{printf{operands}}}}}"))
+                        .map_err(|e| exec(format!("printf: {e}")))?,
+                )
+            }
+        };
+        let out = call
+            .execute_to_string(&Value::List(a.to_vec().into()))
+            .map_err(|e| exec(e.to_string()))?;
+        Ok(Value::String(out.into()))
+    })
+}
+
+/// Every width and precision in `format` (digits, or `*` taking an int argument) is at most
+/// [`MAX_FMT_LEN`].
+fn check_fmt_lens(format: &str, args: &[Value]) -> Result<(), TemplateError> {
+    let too_large = |n: String| {
+        exec(format!(
+            "printf: width or precision {n} is too large (at most {MAX_FMT_LEN})"
+        ))
+    };
+    let mut rest = format;
+    while let Some(i) = rest.find('%') {
+        let directive: &str = rest[i + 1..]
+            .split(|c: char| !"+-# 0123456789.*[]".contains(c))
+            .next()
+            .unwrap_or("");
+        for digits in directive
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|d| !d.is_empty())
+        {
+            if digits.len() > 5 || digits.parse::<usize>().is_ok_and(|n| n > MAX_FMT_LEN) {
+                return Err(too_large(digits.to_string()));
+            }
+        }
+        if directive.contains('*') {
+            // which argument a `*` takes depends on the directives before it: any int is checked
+            for a in args {
+                if let Value::Int(n) = a {
+                    if n.unsigned_abs() > MAX_FMT_LEN as u64 {
+                        return Err(too_large(n.to_string()));
+                    }
+                }
+            }
+        }
+        rest = &rest[i + 1 + directive.len()..];
+        // past the verb (or the second `%` of `%%`)
+        let mut chars = rest.chars();
+        chars.next();
+        rest = chars.as_str();
+    }
+    Ok(())
 }
 
 fn exec(message: String) -> TemplateError {

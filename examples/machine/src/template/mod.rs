@@ -135,4 +135,32 @@ mod tests {
         assert!(e.to_string().contains("Nme"), "{e}");
         assert_eq!(render("{{.Nme}}", &d).unwrap(), "<no value>");
     }
+
+    #[test]
+    fn printf_is_gos_and_refuses_a_width_or_precision_too_large_for_it() {
+        let d = json!({"Port": 2376, "F": 1.5, "Name": "web"});
+        for (t, want) in [
+            (r#"{{printf "%d/%s" .Port .Name}}"#, "2376/web"),
+            (
+                r#"{{printf "%-6s|%5.2f|%%|%x" .Name .F 255}}"#,
+                "web   | 1.50|%|ff",
+            ),
+            (r#"{{printf "%*d" 6 .Port}}"#, "  2376"),
+            (r#"{{printf "ü%sé%.3e" .Name .F}}"#, "üwebé1.500e+00"),
+            (r#"{{printf "no verbs"}}"#, "no verbs"),
+            (r#"{{.Port | printf "%05d"}}"#, "02376"),
+        ] {
+            assert_eq!(render(t, &d).unwrap(), want, "{t}");
+        }
+        // 65,535 reached Rust's float formatting, which panicked; the fuzzer found it
+        for t in [
+            r#"{{printf "%.65535e" .F}}"#,
+            r#"{{printf "%.999991e999f" 11111111111111111.0}}"#,
+            r#"{{printf "%s %.*g" .Name 70000 .F}}"#,
+            r#"{{printf "é%10001d" .Port}}"#,
+        ] {
+            let e = render(t, &d).unwrap_err();
+            assert!(e.to_string().contains("too large"), "{t}: {e}");
+        }
+    }
 }

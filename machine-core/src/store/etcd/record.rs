@@ -60,6 +60,18 @@ fn walk(
     Ok(())
 }
 
+/// A config written by a later release of this library is [`StoreError::NewerVersion`].
+fn newer_check(name: &str, config: &Value) -> Result<(), StoreError> {
+    match legacy::version_of(config) {
+        Some(found) if found > crate::config::CONFIG_VERSION => Err(StoreError::NewerVersion {
+            machine: name.into(),
+            found,
+            supported: crate::config::CONFIG_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl Record {
     pub(super) fn new(
         config: &MachineConfig,
@@ -98,6 +110,8 @@ impl Record {
         key: Option<&StoreKey>,
     ) -> Result<(), StoreError> {
         let name = &config.name;
+        // a record a later release wrote is read by nobody here, and so overwritten by nobody
+        newer_check(name, &self.config)?;
         let mut v = serde_json::to_value(config).expect("a config serializes");
         if let Some(dc) = v.get_mut("driver_config") {
             walk(dc, &config.secret_keys, &mut |k, val| {
@@ -121,15 +135,7 @@ impl Record {
             what: "its etcd record".into(),
             reason,
         };
-        if let Some(v) = legacy::version_of(&self.config) {
-            if v > crate::config::CONFIG_VERSION {
-                return Err(StoreError::NewerVersion {
-                    machine: name.into(),
-                    found: v,
-                    supported: crate::config::CONFIG_VERSION,
-                });
-            }
-        }
+        newer_check(name, &self.config)?;
         let mut v = self.config.clone();
         let secret_keys: Vec<String> = v
             .get("secret_keys")

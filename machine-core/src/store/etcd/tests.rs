@@ -119,6 +119,37 @@ async fn no_lost_update_and_one_bad_record_breaks_nothing_else() {
         Err(StoreError::Corrupt { .. })
     ));
     assert!(s.read_config("m").await.is_ok());
+
+    // a record a later release wrote is refused, and left as it is
+    let mut v: serde_json::Value =
+        serde_json::from_slice(c.get("upd/machines/m", None).await.unwrap().kvs()[0].value())
+            .unwrap();
+    v["config"]["config_version"] = (crate::config::CONFIG_VERSION + 1).into();
+    let newer = serde_json::to_vec(&v).unwrap();
+    c.put("upd/machines/m", newer.clone(), None).await.unwrap();
+    let newer_refused = |r: Result<(), StoreError>| {
+        assert!(
+            matches!(r, Err(StoreError::NewerVersion { ref machine, found, supported })
+                if machine == "m" && found == supported + 1),
+            "{r:?}"
+        )
+    };
+    newer_refused(s.read_config("m").await.map(|_| ()));
+    newer_refused(s.read_record("m", &[Blob::CaCert]).await.map(|_| ()));
+    newer_refused(
+        s.write_config(&MachineConfig::new(
+            "m",
+            "generic",
+            "generic",
+            Default::default(),
+        ))
+        .await,
+    );
+    assert_eq!(
+        c.get("upd/machines/m", None).await.unwrap().kvs()[0].value(),
+        newer,
+        "the record was changed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
