@@ -3,7 +3,8 @@
 #   1. Debian packages (docker.io, debootstrap, busybox-static, Go + govmomi for the vCenter simulator,
 #      fish and tcsh for `machine env`'s tests, protoc for the etcd store, etcd for its tests, ...)
 #   2. a Docker engine (started in the background if none answers)
-#   3. the test-host images (built from debootstrap, cached by tag)
+#   3. the test-host images (built from debootstrap, cached by tag), and those derived from them
+#      (cloud-init for vSphere; Debian's docker.io for hosts that already run Docker)
 #   4. the vCenter simulator binary (target/vcsim/vcsim)
 # Run as root on Debian 12. Safe to run again: every step checks before it acts.
 set -euo pipefail
@@ -41,5 +42,9 @@ done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || { log "building the test images or the simulator failed (see above)"; exit 1; }
-"$here/tests/testhost/build-cloudinit.sh"   # FROM machine-testhost:bookworm
+# the images FROM machine-testhost:bookworm, side by side
+pids=()
+for kind in cloudinit docker; do "$here/tests/testhost/build-derived.sh" "$kind" & pids+=($!); done
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || { log "building the derived test images failed (see above)"; exit 1; }
 log "ready"

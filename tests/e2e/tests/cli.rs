@@ -15,8 +15,6 @@ use machine_e2e::{
     call, docker_ok, timed, unique_name, var, workspace_bin, CallOutput, Cli, CREATE_TIMEOUT,
 };
 
-const SUITE: &str = "bookworm";
-
 /// `machine ARGS` with `env` added to its environment (after the DOCKER_* clean-up).
 fn call_env(cli: &Cli, args: &[&str], env: &[(&str, &str)]) -> CallOutput {
     let mut cmd = cli.command(args);
@@ -93,7 +91,7 @@ fn read(path: &Path) -> String {
 #[test]
 fn cli_commands_on_a_real_machine() {
     let cli = Cli::new();
-    let host = timed("test host start", || TestHost::start(SUITE));
+    let host = timed("test host start", TestHost::start_with_docker);
     let name = unique_name("e2e-cli");
     let out = timed("create (packages, label)", || {
         cli.create_on(

@@ -10,8 +10,6 @@ use machine_e2e::support::{self, run_with_timeout, TestHost};
 use machine_e2e::{timed, unique_name, Cli, CALL_TIMEOUT};
 use std::path::Path;
 
-const SUITE: &str = "bookworm";
-
 /// The docker client with `config` as DOCKER_CONFIG and nothing else from the environment.
 fn docker(config: &Path, args: &[&str]) -> std::process::Output {
     let env = [("DOCKER_CONFIG".to_string(), config.display().to_string())];
@@ -71,7 +69,7 @@ fn meta_json(config: &Path, name: &str) -> Option<(std::path::PathBuf, Vec<u8>)>
 fn docker_contexts_follow_the_machine_and_leave_others_alone() {
     let cli = Cli::new();
     let config = cli.docker_config().to_path_buf();
-    let host = timed("test host start", || TestHost::start(SUITE));
+    let host = timed("test host start", TestHost::start_with_docker);
     let name = unique_name("e2e-ctx");
     let packages = ["--engine-install-method", "packages"];
 

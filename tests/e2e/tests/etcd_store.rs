@@ -1,7 +1,8 @@
 //! The etcd store end to end (issue 11): two `machine` processes acting as two workstations
 //! (their own HOME, cache, DOCKER_CONFIG and working folder) share machines through a real
-//! 3-member etcd cluster on loopback (Debian's etcd-server), against a real test host with
-//! Docker installed by our provisioner and the real docker client over TLS.
+//! 3-member etcd cluster on loopback (Debian's etcd-server), against a real test host that
+//! already runs Docker (Debian's docker.io; our provisioner configures its TLS daemon) and the
+//! real docker client over TLS.
 //!
 //! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
 
@@ -14,7 +15,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SUITE: &str = "bookworm";
 /// base64 of 32 bytes: the team's store key in these tests.
 const STORE_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 /// Seconds a killed holder's lock outlives it.
@@ -117,7 +117,7 @@ fn assert_no_secret_in(cluster: &EtcdCluster, prefix: &str) {
 #[test]
 fn two_workstations_share_machines_through_etcd() {
     let mut cluster = timed("etcd cluster start", || EtcdCluster::start(3));
-    let host = timed("test host start", || TestHost::start(SUITE));
+    let host = timed("test host start", TestHost::start_with_docker);
     let storage = cluster.storage_path("team");
     let (a, b) = (Workstation::new(&storage), Workstation::new(&storage));
     let name = unique_name("etcd");

@@ -471,7 +471,7 @@ fn create_with_invalid_machine_name_fails() {
 #[test]
 fn create_with_duplicate_name_fails() {
     let cli = Cli::new();
-    let host = TestHost::start(SUITE);
+    let host = TestHost::start_with_docker();
     let name = unique_name("e2e-dup");
     let first = timed("create (packages, for duplicate)", || {
         cli.create_on(&host, &["--engine-install-method", "packages"], &name)

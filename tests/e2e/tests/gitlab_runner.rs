@@ -50,7 +50,7 @@ fn gitlab_runner_docker_machine_sequence() {
     let store_dir = tempfile::tempdir().unwrap();
     let store = store_dir.path().join("machine");
 
-    let host = timed("test host start", || TestHost::start("bookworm"));
+    let host = timed("test host start", TestHost::start_with_docker);
     let server = FileServer::start("/install.sh", install_script());
     let name = unique_name("runner");
     let (short, long) = (Duration::from_secs(60), Duration::from_secs(600));

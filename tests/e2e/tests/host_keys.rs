@@ -39,7 +39,7 @@ fn create(cli: &Cli, host: &TestHost, extra: &[&str], name: &str) -> machine_e2e
 
 #[test]
 fn a_changed_host_key_is_refused_everywhere_until_accepted() {
-    let host = TestHost::start(SUITE);
+    let host = TestHost::start_with_docker();
     let cli = Cli::new();
     let name = unique_name("hostkey");
     let out = create(&cli, &host, &[], &name);
@@ -157,7 +157,7 @@ fn a_pinned_host_key_fingerprint_is_checked_before_anything_is_installed() {
 
 #[test]
 fn a_restart_that_comes_back_with_another_host_key_says_so() {
-    let host = TestHost::start_fixed_ip(SUITE);
+    let host = TestHost::start_fixed_ip_with_docker();
     let cli = Cli::new();
     let name = unique_name("rekeyed");
     let out = create(&cli, &host, &[], &name);

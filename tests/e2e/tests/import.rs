@@ -240,7 +240,7 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 #[test]
 fn import_a_docker_machine_store_then_ls_env_docker_ssh() {
-    let host = timed("test host start", || TestHost::start("bookworm"));
+    let host = timed("test host start", TestHost::start_with_docker);
     let dm = tempfile::Builder::new()
         .prefix("docker-machine-store-")
         .tempdir()

@@ -57,7 +57,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_version_1_store_loads_and_works() {
-    let host = timed("test host start", || TestHost::start("bookworm"));
+    let host = timed("test host start", TestHost::start_with_docker);
     // the host accepts the user's key the fixture's machine was created with
     let user_key = std::fs::read_to_string(Path::new(FIXTURE).join("user-key.pub")).unwrap();
     host.exec(&format!(

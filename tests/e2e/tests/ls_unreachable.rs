@@ -32,8 +32,8 @@ fn copy_machine(cli: &Cli, from: &str, to: &str, edit: impl Fn(&mut serde_json::
 #[test]
 fn ls_with_unreachable_machines_returns_within_its_timeout() {
     let cli = Cli::new();
-    let up = timed("test hosts start", || TestHost::start("bookworm"));
-    let down = TestHost::start("bookworm");
+    let up = timed("test hosts start", TestHost::start_with_docker);
+    let down = TestHost::start_with_docker();
     let (healthy, stopped) = (unique_name("e2e-up"), unique_name("e2e-down"));
     for (host, name) in [(&up, &healthy), (&down, &stopped)] {
         let out = timed("create", || {

@@ -86,7 +86,7 @@ fn env_output_runs_nothing_in_bash_fish_and_tcsh() {
     for shell in ["bash", "fish", "tcsh"] {
         require(shell);
     }
-    let host = TestHost::start("bookworm");
+    let host = TestHost::start_with_docker();
     let base = tempfile::tempdir().unwrap();
     let store = base.path().join(HOSTILE_DIR);
     let docker_config = tempfile::tempdir().unwrap();

@@ -5,7 +5,8 @@
 //! machine it cannot reach keeps working under the old one, and `rm` of a generic machine takes
 //! its daemon's TCP port and TLS files back (or leaves them with `--keep-on-host`).
 //!
-//! Real parts only: test hosts with sshd and systemd, Docker installed by our provisioner, the
+//! Real parts only: test hosts with sshd and systemd, Docker (already on the host:
+//! Debian's docker.io; our provisioner configures the TLS daemon), the
 //! real `docker` client over TLS. Nothing here skips.
 
 use machine_e2e::support::{self, TestHost};
@@ -14,8 +15,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const SUITE: &str = "bookworm";
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -137,7 +136,7 @@ fn a_store_others_can_access_or_a_mismatched_ca_key_is_refused() {
 #[test]
 fn two_create_processes_of_one_name_leave_one_machine() {
     let cli = Cli::new();
-    let host = timed("test host start", || TestHost::start(SUITE));
+    let host = timed("test host start", TestHost::start_with_docker);
     let name = unique_name("e2e-race");
     let spawn = || {
         let mut cmd = cli.command(&[
@@ -202,9 +201,9 @@ fn two_create_processes_of_one_name_leave_one_machine() {
 #[test]
 fn rotate_ca_moves_reachable_machines_and_leaves_the_unreachable_working() {
     let cli = Cli::new();
-    let up = timed("test hosts start", || TestHost::start(SUITE));
+    let up = timed("test hosts start", TestHost::start_with_docker);
     // restarted later: a fixed address, so that it comes back where its record says
-    let down = TestHost::start_fixed_ip(SUITE);
+    let down = TestHost::start_fixed_ip_with_docker();
     let (moved, left) = (unique_name("e2e-rot-up"), unique_name("e2e-rot-down"));
     create(&cli, &up, &moved);
     create(&cli, &down, &left);
@@ -279,7 +278,7 @@ fn rotate_ca_moves_reachable_machines_and_leaves_the_unreachable_working() {
 #[test]
 fn certificates_are_checked_by_ls_renewed_by_provision_and_rm_takes_back_the_daemon_port() {
     let cli = Cli::new();
-    let host = timed("test host start", || TestHost::start(SUITE));
+    let host = timed("test host start", TestHost::start_with_docker);
     let name = unique_name("e2e-rm");
     create(&cli, &host, &name);
     assert!(

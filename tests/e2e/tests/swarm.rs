@@ -20,7 +20,7 @@ fn swarm_of_three_machines_runs_a_service_on_every_node() {
     let cli = Cli::new();
     let server = FileServer::start("/install.sh", install_script());
     let url = server.url();
-    let hosts: Vec<TestHost> = (0..3).map(|_| TestHost::start("bookworm")).collect();
+    let hosts: Vec<TestHost> = (0..3).map(|_| TestHost::start_with_docker()).collect();
     let names: Vec<String> = (0..3).map(|i| unique_name(&format!("sw{i}"))).collect();
     // the three creates at once
     std::thread::scope(|s| {

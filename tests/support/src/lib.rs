@@ -156,22 +156,37 @@ pub struct TestHost {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The bookworm test host with Debian's docker.io installed by apt-get
+/// (tests/testhost/Dockerfile.docker).
+pub const DOCKER_HOST_IMAGE: &str = "machine-testhost-docker:bookworm";
+
 impl TestHost {
     /// Starts a Debian `suite` host (bookworm, bullseye, trixie) and waits until sshd answers.
     pub fn start(suite: &str) -> TestHost {
-        let image = format!("machine-testhost:{suite}");
-        require_image(&image);
+        TestHost::start_image(&format!("machine-testhost:{suite}"), suite)
+    }
+
+    /// Starts a bookworm host that already runs Docker (Debian's docker.io, installed with
+    /// apt-get when its image was built, never by us), and waits until sshd answers: a create
+    /// on it configures the daemon (certificates, TLS listener, restart) without installing
+    /// it. For the tests whose subject is not installing Docker.
+    pub fn start_with_docker() -> TestHost {
+        TestHost::start_image(DOCKER_HOST_IMAGE, "docker")
+    }
+
+    fn start_image(image: &str, label: &str) -> TestHost {
+        require_image(image);
         let key = KeyPair::new();
         let name = format!(
             "mt-{}-{}-{}",
-            suite,
+            label,
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let mut cmd = Command::new("docker");
         cmd.args(["run", "-d", "--name", &name, "--hostname", &name])
             .args(host_run_flags())
-            .args(["-e", &format!("PUBKEY={}", key.public), &image]);
+            .args(["-e", &format!("PUBKEY={}", key.public), image]);
         run(&mut cmd);
         let host = TestHost {
             ip: container_ip(&name),
@@ -366,13 +381,21 @@ impl TestHost {
     /// reboots while other containers start, stop or reboot can come back at ANOTHER address
     /// (seen with three hosts rebooting at once): tests that reboot hosts use these instead.
     pub fn start_fixed_ip(suite: &str) -> TestHost {
-        let image = format!("machine-testhost:{suite}");
-        require_image(&image);
+        TestHost::start_fixed_ip_image(&format!("machine-testhost:{suite}"), suite)
+    }
+
+    /// [`TestHost::start_with_docker`] with a fixed address, as [`TestHost::start_fixed_ip`].
+    pub fn start_fixed_ip_with_docker() -> TestHost {
+        TestHost::start_fixed_ip_image(DOCKER_HOST_IMAGE, "docker")
+    }
+
+    fn start_fixed_ip_image(image: &str, label: &str) -> TestHost {
+        require_image(image);
         ensure_fixed_ip_network();
         let key = KeyPair::new();
         let name = format!(
             "mt-{}-{}-{}",
-            suite,
+            label,
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
@@ -389,7 +412,7 @@ impl TestHost {
                 .args(["run", "-d", "--name", &name, "--hostname", &name])
                 .args(["--network", FIXED_IP_NETWORK, "--ip", &ip])
                 .args(host_run_flags())
-                .args(["-e", &format!("PUBKEY={}", key.public), &image])
+                .args(["-e", &format!("PUBKEY={}", key.public), image])
                 .output()
                 .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
             if out.status.success() {

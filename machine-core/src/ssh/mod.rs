@@ -9,8 +9,10 @@
 //! logging in (for accepting a changed key after showing it). [`known_hosts_line`] turns a
 //! recorded key into a line for the system `ssh` client, for interactive sessions.
 //!
-//! Errors say what failed and what to check. File contents sent by [`Session::upload`] go
-//! through the command's stdin, never its command line, and are never logged.
+//! Running commands and uploading files is in `exec`; reading, pinning and checking host keys
+//! in `host_key`. Errors say what failed and what to check. File contents sent by
+//! [`Session::upload`] go through the command's stdin, never its command line, and are never
+//! logged.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +22,12 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicK
 use russh::ChannelMsg;
 
 use crate::sshkey::SshKeyError;
+
+mod exec;
+mod host_key;
+
+use host_key::Accept;
+pub use host_key::{check_fingerprint, fingerprint, known_hosts_line, scan_host_key};
 
 /// How to authenticate.
 #[derive(Clone)]
@@ -230,47 +238,6 @@ impl SshError {
             self,
             SshError::Unreachable { .. } | SshError::Timeout { .. } | SshError::Disconnected { .. }
         )
-    }
-}
-
-/// Which host key the handler accepts.
-#[derive(Clone)]
-enum Accept {
-    /// Any (recorded on first contact).
-    Any,
-    /// Exactly this one.
-    Key(PublicKey),
-    /// The one with this SHA256 fingerprint.
-    Fingerprint(String),
-    /// None: the key is only read ([`scan_host_key`]).
-    Nothing,
-}
-
-impl Accept {
-    fn from_check(check: &HostKeyCheck) -> Result<Accept, SshError> {
-        Ok(match check {
-            HostKeyCheck::Record => Accept::Any,
-            HostKeyCheck::Fingerprint(fp) => Accept::Fingerprint(check_fingerprint(fp)?),
-            HostKeyCheck::Expect(line) => Accept::Key(parse_key_line(line)?),
-        })
-    }
-
-    fn accepts(&self, key: &PublicKey) -> bool {
-        match self {
-            Accept::Any => true,
-            Accept::Key(expected) => expected.key_data() == key.key_data(),
-            Accept::Fingerprint(fp) => key.fingerprint(HashAlg::Sha256).to_string() == *fp,
-            Accept::Nothing => false,
-        }
-    }
-
-    /// The fingerprint a mismatch names as expected.
-    fn expected(&self) -> Option<String> {
-        match self {
-            Accept::Key(k) => Some(k.fingerprint(HashAlg::Sha256).to_string()),
-            Accept::Fingerprint(fp) => Some(fp.clone()),
-            Accept::Any | Accept::Nothing => None,
-        }
     }
 }
 
@@ -485,291 +452,12 @@ impl Session {
         &self.target
     }
 
-    /// Runs `command` through the remote user's shell, with an empty stdin.
-    pub async fn exec(&self, command: &str) -> Result<Output, SshError> {
-        self.run(command, None).await
-    }
-
-    /// Runs `command`; a non-zero exit is a [`SshError::CommandFailed`] carrying the end of its
-    /// stderr (or stdout when stderr is empty). Returns stdout.
-    pub async fn exec_ok(&self, command: &str) -> Result<String, SshError> {
-        let out = self.run(command, None).await?;
-        check_ok(command, out)
-    }
-
-    /// Writes `contents` to `remote_path` with `mode`, atomically: through a temporary file in
-    /// the same folder (created if missing), renamed into place. With `sudo`, as root via
-    /// `sudo -n`. The contents travel over stdin, never on a command line.
-    pub async fn upload(
-        &self,
-        remote_path: &str,
-        contents: &[u8],
-        mode: u32,
-        sudo: bool,
-    ) -> Result<(), SshError> {
-        let script = format!(
-            "set -e; d=$(dirname \"$1\"); mkdir -p \"$d\"; \
-             t=$(mktemp \"$d/.machine-upload.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; \
-             cat > \"$t\"; chmod {mode:04o} \"$t\"; mv -f \"$t\" \"$1\"; trap - EXIT"
-        );
-        let command = format!(
-            "{}sh -c {} sh {}",
-            if sudo { "sudo -n " } else { "" },
-            crate::shell::quote(&script),
-            crate::shell::quote(remote_path)
-        );
-        let out = self.run(&command, Some(contents)).await?;
-        let what = format!(
-            "upload of {remote_path}{}",
-            if sudo { " (with sudo)" } else { "" }
-        );
-        check_ok(&what, out).map(|_| ())
-    }
-
-    /// A session channel running `command`, split into its reading and writing halves.
-    async fn open_exec(
-        &self,
-        command: &str,
-    ) -> Result<
-        (
-            russh::ChannelReadHalf,
-            russh::ChannelWriteHalf<russh::client::Msg>,
-        ),
-        SshError,
-    > {
-        let addr = self.target.addr();
-        let lost = |e: russh::Error| match e {
-            russh::Error::SendError | russh::Error::RecvError | russh::Error::Disconnect => {
-                SshError::Disconnected {
-                    addr: addr.clone(),
-                    command: short(command),
-                }
-            }
-            other => classify(other, &addr, "a command"),
-        };
-        let channel = self.handle.channel_open_session().await.map_err(lost)?;
-        let (read, write) = channel.split();
-        write.exec(true, command).await.map_err(lost)?;
-        Ok((read, write))
-    }
-
-    /// Runs `command` with its streams connected to `stdin`, `stdout` and `stderr` as data
-    /// comes (no terminal: for that, the system `ssh -t`). Returns the command's exit status
-    /// (255 when a signal ended it) as soon as it ends, whether or not `stdin` was read to its
-    /// end.
-    pub async fn exec_io<I, O, E>(
-        &self,
-        command: &str,
-        mut stdin: I,
-        mut stdout: O,
-        mut stderr: E,
-    ) -> Result<u32, SshError>
-    where
-        I: tokio::io::AsyncRead + Unpin,
-        O: tokio::io::AsyncWrite + Unpin,
-        E: tokio::io::AsyncWrite + Unpin,
-    {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = self.target.addr();
-        tracing::debug!(addr = %addr, command = %short(command), "ssh: exec with streams");
-        let (mut read, write) = self.open_exec(command).await?;
-        let send = async {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match stdin.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if write.data(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = write.eof().await;
-            // nothing more to send: wait for the command to end
-            std::future::pending::<()>().await
-        };
-        let local =
-            |e: std::io::Error| SshError::Protocol(format!("writing the output of {addr}: {e}"));
-        let receive = async {
-            let mut status = None;
-            while let Some(msg) = read.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => {
-                        stdout.write_all(&data).await.map_err(local)?;
-                        stdout.flush().await.map_err(local)?;
-                    }
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        stderr.write_all(&data).await.map_err(local)?;
-                        stderr.flush().await.map_err(local)?;
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        let line = format!("killed by signal {signal_name:?}\n");
-                        stderr.write_all(line.as_bytes()).await.map_err(local)?;
-                        status = Some(255);
-                    }
-                    ChannelMsg::Close => break,
-                    _ => {}
-                }
-            }
-            status.ok_or_else(|| SshError::Disconnected {
-                addr: addr.clone(),
-                command: short(command),
-            })
-        };
-        tokio::select! {
-            status = receive => status,
-            _ = send => unreachable!("sending never ends by itself"),
-        }
-    }
-
     /// Ends the connection politely.
     pub async fn close(self) {
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
-    }
-
-    /// Runs `command` like [`Session::exec`], calling `on_line` with each line of its output
-    /// (stdout and stderr) as it arrives.
-    pub async fn exec_streaming(
-        &self,
-        command: &str,
-        on_line: &(dyn Fn(&str) + Send + Sync),
-    ) -> Result<Output, SshError> {
-        self.run_with(command, None, Some(on_line)).await
-    }
-
-    async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
-        self.run_with(command, stdin, None).await
-    }
-
-    async fn run_with(
-        &self,
-        command: &str,
-        stdin: Option<&[u8]>,
-        on_line: Option<&(dyn Fn(&str) + Send + Sync)>,
-    ) -> Result<Output, SshError> {
-        let addr = self.target.addr();
-        tracing::debug!(addr = %addr, command = %short(command), "ssh: exec");
-        let (mut read, write) = self.open_exec(command).await?;
-
-        let send = async {
-            if let Some(data) = stdin {
-                write.data(data).await?;
-            }
-            write.eof().await
-        };
-        let receive = async {
-            let mut stdout = Vec::new();
-            let mut stderr = Vec::new();
-            let mut status = None;
-            let mut refused = false;
-            let (mut out_line, mut err_line) = (Vec::new(), Vec::new());
-            let emit = |pending: &mut Vec<u8>, data: &[u8]| {
-                if let Some(f) = on_line {
-                    pending.extend_from_slice(data);
-                    while let Some(i) = pending.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = pending.drain(..=i).collect();
-                        f(String::from_utf8_lossy(&line).trim_end());
-                    }
-                }
-            };
-            while let Some(msg) = read.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => {
-                        emit(&mut out_line, &data);
-                        stdout.extend_from_slice(&data)
-                    }
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        emit(&mut err_line, &data);
-                        stderr.extend_from_slice(&data)
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                    ChannelMsg::ExitSignal {
-                        signal_name,
-                        error_message,
-                        ..
-                    } => {
-                        stderr.extend_from_slice(
-                            format!("killed by signal {signal_name:?} {error_message}").as_bytes(),
-                        );
-                        status = Some(255);
-                    }
-                    ChannelMsg::Failure => refused = true,
-                    ChannelMsg::Close => break,
-                    _ => {}
-                }
-            }
-            if let Some(f) = on_line {
-                for rest in [out_line, err_line] {
-                    if !rest.is_empty() {
-                        f(String::from_utf8_lossy(&rest).trim_end());
-                    }
-                }
-            }
-            (stdout, stderr, status, refused)
-        };
-        let (sent, (stdout, stderr, status, refused)) = tokio::join!(send, receive);
-        if refused {
-            return Err(SshError::Protocol(format!(
-                "{addr} refused to run a command on a session channel"
-            )));
-        }
-        let Some(status) = status else {
-            return Err(SshError::Disconnected {
-                addr: addr.clone(),
-                command: short(command),
-            });
-        };
-        if let Err(e) = sent {
-            // The command finished before reading all of its stdin: report it through its status.
-            tracing::debug!(addr = %addr, error = %e, "ssh: stdin not fully sent");
-        }
-        Ok(Output {
-            status,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
-    }
-}
-
-fn check_ok(command: &str, out: Output) -> Result<String, SshError> {
-    if out.success() {
-        return Ok(out.stdout);
-    }
-    let text = if out.stderr.trim().is_empty() {
-        &out.stdout
-    } else {
-        &out.stderr
-    };
-    Err(SshError::CommandFailed {
-        command: short(command),
-        status: out.status,
-        stderr: if text.trim().is_empty() {
-            "(no output)".into()
-        } else {
-            tail(text, 20)
-        },
-    })
-}
-
-/// The last `n` lines of `text`, trimmed.
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.trim().lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A command shortened for messages.
-fn short(command: &str) -> String {
-    const MAX: usize = 200;
-    if command.chars().count() <= MAX {
-        command.to_string()
-    } else {
-        let s: String = command.chars().take(MAX).collect();
-        format!("{s}...")
     }
 }
 
@@ -852,77 +540,6 @@ async fn tcp_connect(
     Ok(tcp)
 }
 
-/// The host key `host:port` presents, as an OpenSSH public key line, read from the start of
-/// the handshake (as `ssh-keyscan` does): nothing is authenticated and the connection is
-/// dropped at once. The key is the one a [`Session`] to that host would check.
-pub async fn scan_host_key(host: &str, port: u16, timeout: Duration) -> Result<String, SshError> {
-    let address = addr(host, port);
-    let tcp = tcp_connect(host, port, timeout).await?;
-    let seen = Arc::new(Mutex::new(None));
-    let handler = Client {
-        accept: Accept::Nothing,
-        seen: seen.clone(),
-    };
-    let handshake = russh::client::connect_stream(client_config(), tcp, handler);
-    let result = tokio::time::timeout(timeout, handshake).await;
-    let key = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match (key, result) {
-        (Some(key), _) => key.to_openssh().map_err(|e| {
-            SshError::Protocol(format!("cannot encode the host key of {address}: {e}"))
-        }),
-        (None, Err(_)) => Err(SshError::Timeout {
-            addr: address,
-            what: "reading the host key".into(),
-            after: timeout,
-        }),
-        (None, Ok(Err(e))) => Err(classify(e, &address, "reading the host key")),
-        (None, Ok(Ok(_))) => Err(SshError::Protocol(format!(
-            "{address} presented no host key"
-        ))),
-    }
-}
-
-/// `fp` if it is a SHA256 fingerprint as `ssh-keygen -l` shows it (`SHA256:` and the
-/// unpadded base64 of 32 bytes).
-pub fn check_fingerprint(fp: &str) -> Result<String, SshError> {
-    let ok = fp.strip_prefix("SHA256:").is_some_and(|b64| {
-        b64.len() == 43
-            && b64
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
-    });
-    if ok {
-        Ok(fp.to_string())
-    } else {
-        Err(SshError::BadFingerprint { given: fp.into() })
-    }
-}
-
-fn parse_key_line(line: &str) -> Result<PublicKey, SshError> {
-    PublicKey::from_openssh(line.trim()).map_err(|e| SshError::BadHostKey {
-        reason: e.to_string(),
-    })
-}
-
-/// The SHA256 fingerprint (`SHA256:...`, as `ssh-keygen -l` shows it) of a public key line.
-pub fn fingerprint(key_line: &str) -> Result<String, SshError> {
-    Ok(parse_key_line(key_line)?
-        .fingerprint(HashAlg::Sha256)
-        .to_string())
-}
-
-/// A known_hosts line for the system `ssh`: `HOST KEYTYPE BASE64`, with `[HOST]:PORT` when the
-/// port is not 22. The key line's comment, if any, is dropped.
-pub fn known_hosts_line(host: &str, port: u16, key_line: &str) -> String {
-    let key: Vec<&str> = key_line.split_whitespace().take(2).collect();
-    let host = if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
-    };
-    format!("{host} {}", key.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -936,67 +553,8 @@ mod tests {
     }
 
     #[test]
-    fn known_hosts_lines() {
-        let key =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ c";
-        assert_eq!(
-            known_hosts_line("10.0.0.1", 22, key),
-            "10.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
-        );
-        assert!(known_hosts_line("10.0.0.1", 2222, key).starts_with("[10.0.0.1]:2222 ssh-ed25519 "));
-        assert!(fingerprint(key).unwrap().starts_with("SHA256:"));
-        assert!(matches!(
-            fingerprint("nonsense"),
-            Err(SshError::BadHostKey { .. })
-        ));
-    }
-
-    #[test]
-    fn host_keys_are_accepted_only_as_asked() {
-        let line =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ c";
-        let key = parse_key_line(line).unwrap();
-        let other = parse_key_line(
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAXajqrZJTwz1pY8eE2Gx/eCLAiJxdOCjtLYuEMz/55K",
-        )
-        .unwrap();
-        let fp = fingerprint(line).unwrap();
-        let pinned = Accept::from_check(&HostKeyCheck::Fingerprint(fp.clone())).unwrap();
-        assert!(pinned.accepts(&key));
-        assert!(!pinned.accepts(&other));
-        assert_eq!(pinned.expected(), Some(fp));
-        let recorded = Accept::from_check(&HostKeyCheck::Expect(line.into())).unwrap();
-        assert!(recorded.accepts(&key) && !recorded.accepts(&other));
-        assert!(Accept::from_check(&HostKeyCheck::Record)
-            .unwrap()
-            .accepts(&other));
-        assert!(!Accept::Nothing.accepts(&key));
-        for bad in [
-            "",
-            "SHA256:short",
-            "MD5:aa:bb",
-            "SHA256:$(touch${IFS}pwned)aaaaaaaaaaaaaaaaaaaaaaaaa",
-        ] {
-            assert!(matches!(
-                Accept::from_check(&HostKeyCheck::Fingerprint(bad.into())),
-                Err(SshError::BadFingerprint { .. })
-            ));
-        }
-    }
-
-    #[test]
-    fn quoting_and_tails() {
-        assert_eq!(tail("1\n2\n3\n", 2), "2\n3");
+    fn ipv6_addresses_are_bracketed() {
         assert_eq!(addr("fd00::1", 22), "[fd00::1]:22");
-        let e = check_ok(
-            "false",
-            Output {
-                status: 1,
-                stdout: "out".into(),
-                stderr: "  \n".into(),
-            },
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("out"), "{e}");
+        assert_eq!(addr("10.0.0.1", 22), "10.0.0.1:22");
     }
 }
