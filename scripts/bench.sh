@@ -65,6 +65,8 @@ fi
 [ -x /usr/bin/time ] || { log "/usr/bin/time is needed (apt-get install time)"; exit 1; }
 
 work=$(mktemp -d /tmp/bench-XXXXXX)
+# the docker contexts our creates make go with the run, not into the user's ~/.docker
+export DOCKER_CONFIG=$work/docker-config
 prefix="bench$$" # every container this run starts is named $prefix-... (or vcsim-${prefix}v...)
 vcsim_pid=""
 vsphere_store=""
@@ -340,17 +342,24 @@ bench_ls() {
 
 # hosts that already run Docker: Debian's docker.io installed with apt-get outside machine
 # (baked into an image; systemd starts docker.service at boot), cached by a hash of the recipe
-bench_dockerhosts() {
-  local i l0 l t before restart s p failed=0 lsum=0 times=() l0s=() per=()
-  log "starting 21 hosts that already run Docker"
-  for i in $(seq 0 20); do start_host "$prefix-d$i" machine-testhost-docker:bookworm; done
-  for i in $(seq 0 20); do
-    if ! { wait_ssh "$prefix-d$i" && wait_docker "$prefix-d$i"; }; then
-      row "\`create\` on hosts that already run Docker, one and 10 at once" "< 1 s, 1 SSH login; about 6.7 s" "not measured: host $i of 21 did not come up" "—"
-      return 0
-    fi
+start_docker_hosts() { # FIRST LAST: hosts $prefix-dFIRST..dLAST that already run Docker
+  local i
+  log "starting hosts d$1-d$2, which already run Docker"
+  for i in $(seq "$1" "$2"); do start_host "$prefix-d$i" machine-testhost-docker:bookworm; done
+  for i in $(seq "$1" "$2"); do
+    wait_ssh "$prefix-d$i" && wait_docker "$prefix-d$i" || return 1
   done
   sleep 3 # let the hosts' boot settle
+}
+
+bench_dockerhosts() {
+  local i l0 l t before restart s p failed=0 lsum=0 times=() l0s=() per=()
+  # 11 hosts now, 10 more once these are gone (about 19 systemd hosts at once exhaust the
+  # default inotify instances, fs.inotify.max_user_instances=128, and the 19th never boots)
+  if ! start_docker_hosts 0 10; then
+    row "\`create\` on hosts that already run Docker, one and 10 at once" "< 1 s, 1 SSH login; about 6.7 s" "not measured: a host did not come up" "—"
+    return 0
+  fi
   log "create on a host that already runs Docker"
   l0=$(logins "$prefix-d0")
   if t=$(create_generic "$work/pre" p0 "$prefix-d0"); then
@@ -386,6 +395,10 @@ bench_dockerhosts() {
     "$(fmt "$t" %.2f) s; $((10 - failed))/10 succeeded; each create $(printf '%s\n' "${times[@]}" | sort -g | head -1)-$(printf '%s\n' "${times[@]}" | sort -g | tail -1) s; SSH logins per host: $(printf '%s\n' "${per[@]}" | sort -n | uniq -c | awk '{printf "%s%s on %s", (NR>1 ? ", " : ""), $2, $1}') hosts" "—"
   for i in $(seq 1 10); do docker rm -f -v "$prefix-d$i" >/dev/null; done
   log "10 creates at once through the library API (examples/create-many)"
+  if ! start_docker_hosts 11 20; then
+    row "10 creates at once through the library API (examples/create-many)" "about 6.7 s" "not measured: a host did not come up" "—"
+    return 0
+  fi
   local hosts=()
   for i in $(seq 11 20); do
     l0s[i]=$(logins "$prefix-d$i")
