@@ -101,12 +101,22 @@ fn check_fmt_lens(format: &str, args: &[Value]) -> Result<(), TemplateError> {
             "printf: width or precision {n} is too large (at most {MAX_FMT_LEN})"
         ))
     };
+    let check_int = |a: Option<&Value>| match a {
+        Some(Value::Int(n)) if n.unsigned_abs() > MAX_FMT_LEN as u64 => {
+            Err(too_large(n.to_string()))
+        }
+        _ => Ok(()),
+    };
+    // the argument the next `*` or verb takes; with an explicit `[n]` Go's order is not
+    // followed here, and every int argument is checked instead
+    let (mut next, mut indexed) = (0, false);
     let mut rest = format;
     while let Some(i) = rest.find('%') {
         let directive: &str = rest[i + 1..]
             .split(|c: char| !"+-# 0123456789.*[]".contains(c))
             .next()
             .unwrap_or("");
+        indexed |= directive.contains('[');
         for digits in directive
             .split(|c: char| !c.is_ascii_digit())
             .filter(|d| !d.is_empty())
@@ -115,21 +125,20 @@ fn check_fmt_lens(format: &str, args: &[Value]) -> Result<(), TemplateError> {
                 return Err(too_large(digits.to_string()));
             }
         }
-        if directive.contains('*') {
-            // which argument a `*` takes depends on the directives before it: any int is checked
-            for a in args {
-                if let Value::Int(n) = a {
-                    if n.unsigned_abs() > MAX_FMT_LEN as u64 {
-                        return Err(too_large(n.to_string()));
-                    }
-                }
-            }
+        for _ in directive.matches('*') {
+            check_int(args.get(next))?;
+            next += 1;
         }
         rest = &rest[i + 1 + directive.len()..];
-        // past the verb (or the second `%` of `%%`)
+        // past the verb, which takes an argument unless it is the second `%` of `%%`
         let mut chars = rest.chars();
-        chars.next();
+        if chars.next().is_some_and(|verb| verb != '%') {
+            next += 1;
+        }
         rest = chars.as_str();
+    }
+    if indexed {
+        args.iter().try_for_each(|a| check_int(Some(a)))?;
     }
     Ok(())
 }

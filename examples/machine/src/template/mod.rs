@@ -146,6 +146,8 @@ mod tests {
                 "web   | 1.50|%|ff",
             ),
             (r#"{{printf "%*d" 6 .Port}}"#, "  2376"),
+            (r#"{{printf "%*d|%d" 6 123456 1234567}}"#, "123456|1234567"),
+            (r#"{{printf "%d%%%*d" 20000 3 7}}"#, "20000%  7"),
             (r#"{{printf "ü%sé%.3e" .Name .F}}"#, "üwebé1.500e+00"),
             (r#"{{printf "no verbs"}}"#, "no verbs"),
             (r#"{{.Port | printf "%05d"}}"#, "02376"),
@@ -158,6 +160,8 @@ mod tests {
             r#"{{printf "%.999991e999f" 11111111111111111.0}}"#,
             r#"{{printf "%s %.*g" .Name 70000 .F}}"#,
             r#"{{printf "é%10001d" .Port}}"#,
+            r#"{{printf "%d%%%*d" 1 20000 7}}"#,
+            r#"{{printf "%[2]*[1]d" 7 20000}}"#,
         ] {
             let e = render(t, &d).unwrap_err();
             assert!(e.to_string().contains("too large"), "{t}: {e}");
