@@ -62,6 +62,11 @@ pub struct MachineConfig {
     /// The host's operating system (PRETTY_NAME), as detected at provision.
     #[serde(default)]
     pub os: Option<String>,
+    /// Where the driver last said the machine is (as of its last provision or boot): a cache,
+    /// trusted only once the daemon there proves it is this machine's by presenting the
+    /// machine's own server certificate (see [`crate::Machine::docker_env`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_access: Option<driver_protocol::calls::Access>,
     /// Fields this version does not know (written by a later release of the same config
     /// version, or by another tool): kept as they are and written back on save.
     #[serde(flatten)]
@@ -89,6 +94,7 @@ impl MachineConfig {
                 .unwrap_or(0),
             docker_version: None,
             os: None,
+            last_access: None,
             extra: serde_json::Map::new(),
         }
     }

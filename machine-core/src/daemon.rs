@@ -197,6 +197,7 @@ fn new_client(url: &str, ca_pem: &str, identity: &Pem) -> Result<reqwest::Client
         .https_only(true)
         .no_proxy()
         .pool_max_idle_per_host(0)
+        .tls_info(true)
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| bad(chain_of(&e)))
@@ -330,6 +331,36 @@ pub async fn ping_within(
     identity: &Pem,
     timeout: Duration,
 ) -> Result<DaemonVersion, DaemonError> {
+    ping(url, ca_pem, identity, None, timeout).await
+}
+
+/// [`ping_within`], answered only by the daemon that presents exactly `server_cert_pem`: one
+/// machine's own server certificate, so that the answer proves the address is still that
+/// machine's (the CA alone does not: it signs every machine of a store, and addresses are
+/// reused). Any other daemon is a [`DaemonError::Tls`].
+pub async fn ping_pinned(
+    url: &str,
+    ca_pem: &str,
+    identity: &Pem,
+    server_cert_pem: &str,
+    timeout: Duration,
+) -> Result<DaemonVersion, DaemonError> {
+    use rustls::pki_types::pem::PemObject;
+    let pinned = rustls::pki_types::CertificateDer::from_pem_slice(server_cert_pem.as_bytes())
+        .map_err(|e| DaemonError::BadTls {
+            url: url.to_string(),
+            reason: format!("the recorded server certificate: {e}"),
+        })?;
+    ping(url, ca_pem, identity, Some(&pinned), timeout).await
+}
+
+async fn ping(
+    url: &str,
+    ca_pem: &str,
+    identity: &Pem,
+    pinned: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<DaemonVersion, DaemonError> {
     let base = https_base(url)?;
     let http = client(url, ca_pem, identity)?;
     let resp = http
@@ -338,6 +369,19 @@ pub async fn ping_within(
         .send()
         .await
         .map_err(|e| send_error(url, &e))?;
+    if let Some(pinned) = pinned {
+        let presented = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|i| i.peer_certificate());
+        if presented != Some(pinned) {
+            return Err(DaemonError::Tls {
+                url: url.to_string(),
+                reason: "the daemon there presents another certificate than the machine's own"
+                    .into(),
+            });
+        }
+    }
     let bad = |reason: &str| DaemonError::BadResponse {
         url: url.to_string(),
         path: "/_ping".into(),

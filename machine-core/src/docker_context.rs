@@ -345,12 +345,18 @@ struct ContextData {
     key: String,
 }
 
+/// The context the machine should have, with the Docker URL its driver reports now.
 async fn context_data(machine: &Machine) -> Result<ContextData> {
+    let host = machine.url().await?;
+    context_data_at(machine, host).await
+}
+
+async fn context_data_at(machine: &Machine, host: String) -> Result<ContextData> {
     let (ca, client) = machine.client_pems().await?;
     Ok(ContextData {
         name: machine.name().to_string(),
         creation_id: machine.config().creation_id.clone(),
-        host: machine.url().await?,
+        host,
         ca,
         cert: client.cert,
         key: client.key,
@@ -374,6 +380,15 @@ pub async fn register(machine: &Machine, dir: &DockerConfigDir) -> Result<()> {
 pub async fn update(machine: &Machine, dir: &DockerConfigDir) -> Result<bool> {
     if !dir.is_ours(machine.config())? {
         return Ok(false);
+    }
+    // the common case, without starting the driver: the context holds the address recorded
+    // at the machine's last provision or boot, and the certificates of the store
+    if let Some(a) = &machine.config().last_access {
+        let recorded = context_data_at(machine, a.docker_url.clone()).await?;
+        let d = dir.clone();
+        if blocking(move || Ok(d.holds(&recorded))).await? {
+            return Ok(false);
+        }
     }
     let data = context_data(machine).await?;
     let dir = dir.clone();

@@ -62,6 +62,7 @@
 use crate::cert::CertProblem;
 use crate::config::{MachineConfig, Phase};
 use crate::error::{Error, Result};
+use crate::machine::HEDGE;
 use crate::manager::Manager;
 use crate::store::Blob;
 use driver_protocol::calls::State;
@@ -379,11 +380,11 @@ impl Manager {
     async fn row(&self, name: &str, opts: &ListOptions, query: bool) -> Option<MachineRow> {
         let started = Instant::now();
         match self.load_for_listing(name).await {
-            Ok((m, cert_error)) => {
+            Ok((m, checked)) => {
                 if !opts.filter.matches_record(m.config()) {
                     return None;
                 }
-                Some(row_of(&m, cert_error, opts, query, started).await)
+                Some(row_of(&m, checked, opts, query, None, started).await)
             }
             Err(crate::Error::Store(crate::StoreError::KeyMissing { .. }))
                 if self.store().read_config(name).await.is_ok() =>
@@ -394,7 +395,7 @@ impl Manager {
                 if !opts.filter.matches_record(m.config()) {
                     return None;
                 }
-                let mut r = row_of(&m, None, opts, query, started).await;
+                let mut r = row_of(&m, ServerCert::default(), opts, query, None, started).await;
                 if query && r.url.is_none() {
                     r.url = m
                         .access_within(opts.timeout)
@@ -426,17 +427,17 @@ impl Manager {
     /// including its errors, is in the row.
     pub async fn status(&self, name: &str, timeout: Duration) -> Result<MachineRow> {
         let started = Instant::now();
-        let (m, cert_error) = self.load_for_listing(name).await?;
+        let (m, checked) = self.load_for_listing(name).await?;
         let opts = ListOptions {
             timeout,
             ..ListOptions::default()
         };
-        Ok(row_of(&m, cert_error, &opts, true, started).await)
+        Ok(row_of(&m, checked, &opts, true, Some(HEDGE), started).await)
     }
 
     /// A machine's handle with its client certificates read in the same store round trip, and
-    /// what is wrong with its certificates (checked against the CA its record holds).
-    async fn load_for_listing(&self, name: &str) -> Result<(crate::Machine, Option<RowError>)> {
+    /// its server certificate checked against the CA its record holds.
+    async fn load_for_listing(&self, name: &str) -> Result<(crate::Machine, ServerCert)> {
         crate::name::validate_name(name)?;
         let [ca, cert, key] = crate::machine::CLIENT_BLOBS;
         let (config, mut blobs) = self
@@ -447,23 +448,26 @@ impl Manager {
         let mut m = self.handle(config);
         // a machine without certificates (an unfinished create) says so when pinged
         m.client_pems = m.client_pems_from(blobs).ok();
-        let cert_error = match (&m.client_pems, server) {
-            (Some((ca, client)), Some(server)) if m.config.phase == Phase::Ready => {
-                let server = String::from_utf8_lossy(&server).into_owned();
-                let found = [
-                    ("server", server.as_str()),
-                    ("client", client.cert.as_str()),
-                ]
-                .into_iter()
-                .find_map(|(which, pem)| {
-                    crate::cert::check_against_ca(pem, ca)
-                        .map(|problem| RowError::Certificate { which, problem })
-                });
-                found
-            }
+        let server = server.map(|s| String::from_utf8_lossy(&s).into_owned());
+        let problem = match (&m.client_pems, &server) {
+            (Some((ca, client)), Some(server)) if m.config.phase == Phase::Ready => [
+                ("server", server.as_str()),
+                ("client", client.cert.as_str()),
+            ]
+            .into_iter()
+            .find_map(|(which, pem)| {
+                crate::cert::check_against_ca(pem, ca)
+                    .map(|problem| RowError::Certificate { which, problem })
+            }),
             _ => None,
         };
-        Ok((m, cert_error))
+        Ok((
+            m,
+            ServerCert {
+                pem: server,
+                problem,
+            },
+        ))
     }
 
     /// The machine whose Docker URL is `docker_host` (what `DOCKER_HOST` points at), asking
@@ -549,15 +553,40 @@ impl Manager {
     }
 }
 
+/// A machine's server certificate as its record holds it, and what is wrong with it or with the
+/// client certificate.
+#[derive(Default)]
+struct ServerCert {
+    pem: Option<String>,
+    problem: Option<RowError>,
+}
+
+/// What a machine's daemon answered, and where.
+enum Daemon {
+    Running {
+        url: String,
+        version: String,
+    },
+    Silent {
+        url: Option<String>,
+        error: Option<String>,
+    },
+}
+
 /// A loaded machine's row (see [`Manager::status`]); `started` is when the row was begun. A
 /// certificate problem explains a daemon that does not answer, so it wins over that error.
+/// `hedge`: how long the recorded address has before the driver is asked as well; `None` (a
+/// listing: when every row hedged under load, the daemons would answer twice) asks the
+/// driver only once the recorded address has failed.
 async fn row_of(
     m: &crate::Machine,
-    cert_error: Option<RowError>,
+    server: ServerCert,
     opts: &ListOptions,
     query: bool,
+    hedge: Option<Duration>,
     started: Instant,
 ) -> MachineRow {
+    let cert_error = server.problem;
     let c = m.config();
     let mut r = MachineRow::new(&c.name);
     r.driver = c.driver_alias.clone();
@@ -571,23 +600,48 @@ async fn row_of(
         return r;
     }
     // What a row needs decides what is asked: a daemon that answers over TLS is Running
-    // (and says its version), so the driver is asked for the state only when it does not.
+    // (and says its version), so the driver is asked for the state only when it does not;
+    // and a daemon that answers at the machine's recorded address with the machine's own
+    // server certificate needs no driver at all.
     let t = opts.timeout;
     let deadline = started + t;
     let mut docker_error = None;
     if c.phase == Phase::Ready {
-        if let Ok(a) = m.access_within(t).await {
-            let first = (t / 3).clamp(Duration::from_millis(500), Duration::from_secs(2));
+        let first = (t / 3).clamp(Duration::from_millis(500), Duration::from_secs(2));
+        let recorded = async {
+            let (a, v) = m.reach_recorded(server.pem.as_deref(), first).await?;
+            Some(Daemon::Running {
+                url: a.docker_url,
+                version: v.version,
+            })
+        };
+        let asked = async {
+            let Ok(a) = m.access_within(t).await else {
+                return Daemon::Silent {
+                    url: None,
+                    error: None,
+                };
+            };
             match m.ping_docker_at(&a.docker_url, first).await {
-                Ok(v) => {
-                    r.state = Some(State::Running);
-                    r.docker_version = Some(v.version);
-                    r.url = Some(a.docker_url);
-                }
-                Err(e) => {
-                    docker_error = Some(e.to_string());
-                    r.url = Some(a.docker_url);
-                }
+                Ok(v) => Daemon::Running {
+                    url: a.docker_url,
+                    version: v.version,
+                },
+                Err(e) => Daemon::Silent {
+                    url: Some(a.docker_url),
+                    error: Some(e.to_string()),
+                },
+            }
+        };
+        match crate::machine::hedged(recorded, asked, hedge.unwrap_or(first)).await {
+            Daemon::Running { url, version } => {
+                r.state = Some(State::Running);
+                r.docker_version = Some(version);
+                r.url = Some(url);
+            }
+            Daemon::Silent { url, error } => {
+                r.url = url;
+                docker_error = error;
             }
         }
     }

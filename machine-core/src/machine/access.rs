@@ -129,6 +129,35 @@ fn check_access(a: &Access) -> std::result::Result<(), String> {
 /// How long `checked_url` waits for the daemon before asking the driver why it is silent.
 const CHECK_PING: Duration = Duration::from_secs(3);
 
+/// How long a machine's recorded address has to answer before its driver is asked as well.
+/// A daemon nearby answers in milliseconds; one far away, or an address that now drops
+/// packets, costs at most this before the driver's answer is sought.
+pub(crate) const HEDGE: Duration = Duration::from_millis(100);
+
+/// Runs `recorded`; when it has no answer within `after`, runs `asked` beside it. The first
+/// useful answer wins: `recorded`'s `Some`, or `asked`'s.
+pub(crate) async fn hedged<T>(
+    recorded: impl std::future::Future<Output = Option<T>>,
+    asked: impl std::future::Future<Output = T>,
+    after: Duration,
+) -> T {
+    tokio::pin!(recorded);
+    tokio::select! {
+        biased;
+        r = &mut recorded => return match r {
+            Some(v) => v,
+            None => asked.await,
+        },
+        _ = tokio::time::sleep(after) => {}
+    }
+    tokio::pin!(asked);
+    tokio::select! {
+        biased;
+        Some(v) = &mut recorded => v,
+        v = &mut asked => v,
+    }
+}
+
 /// The port of a `tcp://host:port` URL.
 pub(crate) fn url_port(url: &str) -> Option<u16> {
     url.rsplit_once(':')
@@ -374,15 +403,26 @@ impl Machine {
         // the recorded key at the address the driver reports now; when the driver cannot say
         // (a VM already gone), an empty known_hosts, which trusts nothing, so the files a
         // record still has (certificates, for `inspect` and `rm`) are there all the same
-        let known_hosts = match &self.config.ssh_host_key {
-            Some(key) => match self.access().await {
-                Ok(a) => format!("{}\n", ssh::known_hosts_line(&a.ssh.host, a.ssh.port, key)),
+        let access = match &self.config.ssh_host_key {
+            Some(_) => match self.access().await {
+                Ok(a) => Some(a),
                 Err(e) => {
                     tracing::debug!(machine = %self.name(), error = %e, "known_hosts left empty");
-                    String::new()
+                    None
                 }
             },
-            None => String::new(),
+            None => None,
+        };
+        self.files_at(access.as_ref()).await
+    }
+
+    /// [`Machine::files`], with known_hosts naming the SSH server of `access`.
+    async fn files_at(&self, access: Option<&Access>) -> Result<ExportedFiles> {
+        let known_hosts = match (&self.config.ssh_host_key, access) {
+            (Some(key), Some(a)) => {
+                format!("{}\n", ssh::known_hosts_line(&a.ssh.host, a.ssh.port, key))
+            }
+            _ => String::new(),
         };
         Ok(self.inner.store.export(self.name(), &known_hosts).await?)
     }
@@ -390,12 +430,15 @@ impl Machine {
     /// DOCKER_HOST and friends for this machine, once its daemon has answered over mutual
     /// TLS with the recorded certificates (so a stopped machine is [`Error::NotRunning`], and
     /// certificates the daemon refuses are [`Error::Daemon`]).
+    ///
+    /// A machine whose daemon answers at its recorded address with its own server certificate
+    /// needs no driver (see [`Machine::reach_recorded`]).
     pub async fn docker_env(&self) -> Result<DockerEnv> {
-        let host = self.checked_url().await?;
+        let access = self.checked_access().await?;
         Ok(DockerEnv {
             tls_verify: true,
-            host,
-            cert_path: self.files().await?.dir,
+            cert_path: self.files_at(Some(&access)).await?.dir,
+            host: access.docker_url,
             machine_name: self.name().to_string(),
         })
     }
@@ -403,17 +446,64 @@ impl Machine {
     /// The Docker URL, once the daemon there answered over mutual TLS. When it does not, the
     /// driver's state says whether the machine is simply not running.
     pub async fn checked_url(&self) -> Result<String> {
-        let url = self.url().await?;
-        match self.ping_docker_at(&url, CHECK_PING).await {
-            Ok(_) => Ok(url),
-            Err(e) => match self.state().await {
-                Ok(state) if state != State::Running => Err(Error::NotRunning {
-                    machine: self.name().to_string(),
-                    state,
-                }),
-                _ => Err(e),
-            },
+        Ok(self.checked_access().await?.docker_url)
+    }
+
+    /// How to reach the machine, once its daemon answered over mutual TLS: at its recorded
+    /// address when the daemon there is this machine's, else where the driver says now (asked
+    /// at once when the recorded address does not answer, or has not within [`HEDGE`]).
+    async fn checked_access(&self) -> Result<Access> {
+        let recorded = async {
+            let (a, _) = self.reach_recorded(None, CHECK_PING).await?;
+            Some(Ok(a))
+        };
+        let asked = async {
+            let a = self.access().await?;
+            match self.ping_docker_at(&a.docker_url, CHECK_PING).await {
+                Ok(_) => Ok(a),
+                Err(e) => match self.state().await {
+                    Ok(state) if state != State::Running => Err(Error::NotRunning {
+                        machine: self.name().to_string(),
+                        state,
+                    }),
+                    _ => Err(e),
+                },
+            }
+        };
+        hedged(recorded, asked, HEDGE).await
+    }
+
+    /// The machine reached where it was last provisioned or booted
+    /// ([`crate::MachineConfig::last_access`]) without asking its driver: that address and the
+    /// daemon's version, when the daemon there answers within `timeout` presenting this
+    /// machine's own server certificate (`server_pem`, or the recorded one when not given) —
+    /// proof that the address is still this machine's. `None` otherwise.
+    pub(crate) async fn reach_recorded(
+        &self,
+        server_pem: Option<&str>,
+        timeout: Duration,
+    ) -> Option<(Access, DaemonVersion)> {
+        // what the store holds is checked as what a driver says is
+        let a = self
+            .config
+            .last_access
+            .as_ref()
+            .filter(|a| check_access(a).is_ok())?;
+        let read;
+        let server = match server_pem {
+            Some(s) => s,
+            None => {
+                let blob = self.inner.store.read_blob(self.name(), Blob::ServerCert);
+                read = String::from_utf8(blob.await.ok()??).ok()?;
+                read.as_str()
+            }
+        };
+        let (ca, client) = self.client_pems().await.ok()?;
+        let v = daemon::ping_pinned(&a.docker_url, &ca, &client, server, timeout).await;
+        if let Err(e) = &v {
+            tracing::debug!(machine = %self.name(), error = %e, "not at its recorded address");
         }
+        Some((a.clone(), v.ok()?))
     }
 
     /// The CA the daemon trusts and the client certificate, as recorded for this machine.
@@ -469,6 +559,43 @@ impl Machine {
 mod tests {
     use super::*;
     use driver_protocol::calls::SshEndpoint;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    async fn after<T>(ms: u64, v: T) -> T {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        v
+    }
+
+    #[tokio::test]
+    async fn hedged_takes_the_first_useful_answer() {
+        let hedge = Duration::from_millis(30);
+        // the recorded address answers at once: the driver is never asked
+        let asked = AtomicBool::new(false);
+        let ask = async {
+            asked.store(true, Ordering::SeqCst);
+            "asked"
+        };
+        assert_eq!(
+            hedged(async { Some("recorded") }, ask, hedge).await,
+            "recorded"
+        );
+        assert!(!asked.load(Ordering::SeqCst), "the driver was asked");
+        // it fails at once: the driver is asked
+        assert_eq!(
+            hedged(async { None }, async { "asked" }, hedge).await,
+            "asked"
+        );
+        // it is slow: the driver is asked beside it, and answers first
+        let slow = after(2_000, Some("recorded"));
+        assert_eq!(hedged(slow, after(10, "asked"), hedge).await, "asked");
+        // it is slow, but answers before the driver does
+        let slow = after(60, Some("recorded"));
+        let never = std::future::pending::<&str>();
+        assert_eq!(hedged(slow, never, hedge).await, "recorded");
+        // it is slow and then fails: the driver's answer is waited for
+        let slow = after(60, None);
+        assert_eq!(hedged(slow, after(120, "asked"), hedge).await, "asked");
+    }
 
     #[test]
     fn ports_of_urls() {

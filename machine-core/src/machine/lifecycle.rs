@@ -11,19 +11,22 @@ use crate::events::{Level, Step};
 use crate::provision::{self, ProvisionReport, ProvisionRequest};
 use crate::ssh::Session;
 use crate::store::{Blob, StoreCerts};
-use driver_protocol::calls::{self, ConfigResult, MachineParams};
+use driver_protocol::calls::{self, Access, ConfigResult, MachineParams};
 use driver_protocol::{CancellationToken, ErrorKind};
 
 /// What provisioning found: applied to the config by [`Machine::apply`].
 pub(super) struct Provisioned {
     os: String,
     docker_version: String,
+    /// Where the daemon answered with the new server certificate.
+    access: Access,
 }
 
 impl Machine {
     pub(super) fn apply(&mut self, p: Provisioned) {
         self.config.os = Some(p.os);
         self.config.docker_version = Some(p.docker_version);
+        self.config.last_access = Some(p.access);
     }
 
     /// The parameters of a driver call, with SSH credentials for drivers that need them.
@@ -153,9 +156,18 @@ impl Machine {
             }
         } else {
             self.emit(Step::WaitForDocker, "Waiting for Docker...");
-            self.or_cancel(cancel, "start", self.wait_for_daemon(&access.docker_url))
-                .await
-                .map(|_| ())
+            let up = self
+                .or_cancel(cancel, "start", self.wait_for_daemon(&access.docker_url))
+                .await;
+            match up {
+                // the address it came back at is the one to try first from now on
+                Ok(_) if self.config.last_access.as_ref() != Some(&access) => {
+                    let _lock = self.lock().await?;
+                    self.config.last_access = Some(access.clone());
+                    self.save().await
+                }
+                other => other.map(|_| ()),
+            }
         };
         session.close().await;
         result
@@ -352,6 +364,7 @@ impl Machine {
         Ok(Provisioned {
             os: report.os.pretty_name,
             docker_version: version.version,
+            access,
         })
     }
 

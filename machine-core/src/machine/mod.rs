@@ -11,7 +11,7 @@ mod access;
 mod create;
 mod lifecycle;
 
-pub(crate) use access::{url_port, CLIENT_BLOBS};
+pub(crate) use access::{hedged, url_port, CLIENT_BLOBS, HEDGE};
 pub use access::{DockerEnv, HostKeyScan};
 pub use create::CreateOptions;
 

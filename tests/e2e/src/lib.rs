@@ -154,7 +154,12 @@ impl Cli {
     /// A command `machine --storage-path STORE ARGS...`, with no Docker or store settings
     /// inherited from the environment, and this CLI's own DOCKER_CONFIG.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        self.command_of(&self.bin, args)
+    }
+
+    /// [`Cli::command`] with another `machine` executable (a copy of it elsewhere, say).
+    pub fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         for v in support::docker::DOCKER_ENV_VARS {
             cmd.env_remove(v);
         }

@@ -25,6 +25,8 @@ fn copy_machine(cli: &Cli, from: &str, to: &str, edit: impl Fn(&mut serde_json::
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     config["name"] = to.into();
+    // the copy is elsewhere: where the original was last reached is not where it is
+    config.as_object_mut().unwrap().remove("last_access");
     edit(&mut config["driver_config"]);
     std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
 }
@@ -53,6 +55,27 @@ fn ls_with_unreachable_machines_returns_within_its_timeout() {
         d["engine_port"] = closed_port.into();
     });
     down.stop();
+    // the stopped machine's address now serves another machine of the store (addresses are
+    // reused): a daemon there with a certificate of the store's CA, but not this machine's own,
+    // must not make it Running
+    let recorded = |name: &str| {
+        let config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(cli.machine_dir(name).join("config.json")).unwrap(),
+        )
+        .unwrap();
+        config["last_access"].clone()
+    };
+    let healthy_at = recorded(&healthy);
+    assert_eq!(
+        healthy_at["docker_url"],
+        format!("tcp://{}:2376", up.ip),
+        "create records where it reached the machine"
+    );
+    let path = cli.machine_dir(&stopped).join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["last_access"] = healthy_at;
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
 
     for t in [3u64, 5] {
         let started = Instant::now();
@@ -80,4 +103,31 @@ fn ls_with_unreachable_machines_returns_within_its_timeout() {
     ] {
         assert_eq!(cli.ok(&["status", name]).trim(), want, "status {name}");
     }
+
+    // a daemon that answers at the machine's recorded address with the machine's own server
+    // certificate is proof enough: `status` and `env` start no driver (here there is none to
+    // start: a copy of `machine` alone in a folder, and no driver on PATH)
+    let alone = tempfile::tempdir().unwrap();
+    let lone = alone.path().join("machine");
+    std::fs::copy(machine_e2e::workspace_bin("machine"), &lone).unwrap();
+    let without_driver = |args: &[&str]| {
+        let mut cmd = cli.command_of(&lone, args);
+        cmd.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        machine_e2e::call(&mut cmd, args, machine_e2e::CALL_TIMEOUT)
+    };
+    let out = without_driver(&["status", &healthy]);
+    assert!(out.success, "{out}");
+    assert_eq!(out.stdout.trim(), "Running", "{out}");
+    let out = without_driver(&["env", &healthy]);
+    assert!(out.success, "{out}");
+    let vars = machine_testsupport::parse_exports(&out.stdout);
+    assert_eq!(
+        machine_e2e::var(&vars, "DOCKER_HOST"),
+        Some(format!("tcp://{}:2376", up.ip).as_str())
+    );
+    machine_e2e::docker_ok(&vars, &["version"]);
+    // a machine whose daemon is silent still needs its driver, and says so
+    let out = without_driver(&["status", &stopped]);
+    assert!(!out.success, "{out}");
+    assert!(out.stderr.contains("generic"), "{out}");
 }
