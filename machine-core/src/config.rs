@@ -65,7 +65,11 @@ pub struct MachineConfig {
     /// Where the driver last said the machine is (as of its last provision or boot): a cache,
     /// trusted only once the daemon there proves it is this machine's by presenting the
     /// machine's own server certificate (see [`crate::Machine::docker_env`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cached"
+    )]
     pub last_access: Option<driver_protocol::calls::Access>,
     /// Fields this version does not know (written by a later release of the same config
     /// version, or by another tool): kept as they are and written back on save.
@@ -108,6 +112,16 @@ impl MachineConfig {
     }
 }
 
+/// A cached value that does not parse (another tool's, a hand edit) is as good as none: it
+/// never makes the record unreadable.
+fn cached<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
 /// 128 random bits as hex: unique per create.
 fn new_creation_id() -> String {
     let mut bytes = [0u8; 16];
@@ -140,6 +154,26 @@ fn redact(v: &mut Value, keys: &[String]) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_recorded_address_that_does_not_parse_is_none() {
+        let mut v = serde_json::to_value(MachineConfig::new(
+            "m",
+            "generic",
+            "generic",
+            Default::default(),
+        ))
+        .unwrap();
+        for junk in [json!("tcp://1.2.3.4:2376"), json!({"ip": 7}), json!(null)] {
+            v["last_access"] = junk.clone();
+            let c: MachineConfig = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(c.last_access, None, "{junk}");
+        }
+        v["last_access"] = json!({"ip": "192.0.2.1", "docker_url": "tcp://192.0.2.1:2376",
+            "ssh": {"host": "192.0.2.1", "port": 22, "user": "root"}});
+        let c: MachineConfig = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(c.last_access.unwrap().docker_url, "tcp://192.0.2.1:2376");
+    }
 
     #[test]
     fn secrets_are_hidden_at_any_depth() {

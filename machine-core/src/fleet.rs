@@ -576,8 +576,8 @@ enum Daemon {
 /// A loaded machine's row (see [`Manager::status`]); `started` is when the row was begun. A
 /// certificate problem explains a daemon that does not answer, so it wins over that error.
 /// `hedge`: how long the recorded address has before the driver is asked as well; `None` (a
-/// listing: when every row hedged under load, the daemons would answer twice) asks the
-/// driver only once the recorded address has failed.
+/// listing, where the daemons would otherwise answer twice when every row hedged under load)
+/// gives it the whole time of a first ping.
 async fn row_of(
     m: &crate::Machine,
     server: ServerCert,
@@ -616,7 +616,8 @@ async fn row_of(
             })
         };
         let asked = async {
-            let Ok(a) = m.access_within(t).await else {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(a) = m.access_within(left).await else {
                 return Daemon::Silent {
                     url: None,
                     error: None,
@@ -633,7 +634,8 @@ async fn row_of(
                 },
             }
         };
-        match crate::machine::hedged(recorded, asked, hedge.unwrap_or(first)).await {
+        let settles = |d: &Daemon| matches!(d, Daemon::Running { .. });
+        match crate::machine::hedged(recorded, asked, settles, hedge.unwrap_or(first)).await {
             Daemon::Running { url, version } => {
                 r.state = Some(State::Running);
                 r.docker_version = Some(version);

@@ -209,6 +209,18 @@ async fn real_dockerd_over_mutual_tls() {
         labels.iter().any(|l| l == "provider=test"),
         "labels: {labels:?}"
     );
+    // Pinned to its own server certificate, the daemon answers the ping; pinned to another of
+    // the same CA (another machine's, as at an address that was reused), it does not count.
+    let t = Duration::from_secs(10);
+    let p = daemon::ping_pinned(&url, &ca.cert, &client, &server.cert, t)
+        .await
+        .unwrap();
+    assert_eq!(p.version, v.version);
+    let another = cert::new_server(&ca, "another", std::slice::from_ref(&host.ip)).unwrap();
+    let e = daemon::ping_pinned(&url, &ca.cert, &client, &another.cert, t)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DaemonError::Tls { .. }), "{e}");
     // The daemon refuses a client from another CA.
     let other_ca = cert::new_ca("other").unwrap();
     let other_client = cert::new_client(&other_ca, "other").unwrap();

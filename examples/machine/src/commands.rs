@@ -75,13 +75,15 @@ pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
 
 pub async fn config(app: &App, name: &str) -> CmdResult {
     let m = app.load(name).await?;
-    let files = m.files().await?;
+    // what `env` exports, as docker client flags
+    let env = m.docker_env().await?;
+    let file = |name: &str| env.cert_path.join(name).display().to_string();
     println!(
         "--tlsverify\n--tlscacert=\"{}\"\n--tlscert=\"{}\"\n--tlskey=\"{}\"\n-H={}",
-        files.ca_cert.display(),
-        files.client_cert.display(),
-        files.client_key.display(),
-        m.checked_url().await?
+        file("ca.pem"),
+        file("cert.pem"),
+        file("key.pem"),
+        env.host
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -256,7 +256,7 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
             lines.push(shell.set(k, v)?);
         }
         if args.no_proxy {
-            let (var, value) = no_proxy_with(&m.ip().await?);
+            let (var, value) = no_proxy_with(&env.ip);
             lines.push(shell.set(&var, &value)?);
         }
         words.push(name);

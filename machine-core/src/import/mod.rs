@@ -267,6 +267,11 @@ impl Manager {
             machine.config.engine.port = port;
         }
         machine.config.phase = Phase::Ready;
+        if dm.server.is_some() {
+            // where the daemon just answered: tried first from now on, once it presents the
+            // server certificate recorded with it
+            machine.config.last_access = Some(access.clone());
+        }
         let _lock = store.create(&machine.config).await.map_err(|e| match e {
             StoreError::AlreadyExists(_) => ImportError::AlreadyExists,
             other => store_error(other),

@@ -31,6 +31,8 @@ pub struct DockerEnv {
     pub cert_path: PathBuf,
     /// DOCKER_MACHINE_NAME.
     pub machine_name: String,
+    /// The machine's IP address, where DOCKER_HOST points (for NO_PROXY).
+    pub ip: String,
 }
 
 /// The host key a machine's host presents, beside the one recorded for it
@@ -135,10 +137,14 @@ const CHECK_PING: Duration = Duration::from_secs(3);
 pub(crate) const HEDGE: Duration = Duration::from_millis(100);
 
 /// Runs `recorded`; when it has no answer within `after`, runs `asked` beside it. The first
-/// useful answer wins: `recorded`'s `Some`, or `asked`'s.
+/// useful answer wins: `recorded`'s `Some`, or `asked`'s when it `settles` the question (an
+/// answer from the daemon, or the driver's word that the machine is not running). An `asked`
+/// that fails (a missing or crashed driver, a daemon silent at the driver's address) waits for
+/// `recorded`, which may still answer, and is the result only when it does not.
 pub(crate) async fn hedged<T>(
     recorded: impl std::future::Future<Output = Option<T>>,
     asked: impl std::future::Future<Output = T>,
+    settles: impl Fn(&T) -> bool,
     after: Duration,
 ) -> T {
     tokio::pin!(recorded);
@@ -154,7 +160,12 @@ pub(crate) async fn hedged<T>(
     tokio::select! {
         biased;
         Some(v) = &mut recorded => v,
-        v = &mut asked => v,
+        v = &mut asked => {
+            if settles(&v) {
+                return v;
+            }
+            recorded.await.unwrap_or(v)
+        }
     }
 }
 
@@ -440,6 +451,7 @@ impl Machine {
             cert_path: self.files_at(Some(&access)).await?.dir,
             host: access.docker_url,
             machine_name: self.name().to_string(),
+            ip: access.ip,
         })
     }
 
@@ -470,7 +482,8 @@ impl Machine {
                 },
             }
         };
-        hedged(recorded, asked, HEDGE).await
+        let settles = |r: &Result<Access>| matches!(r, Ok(_) | Err(Error::NotRunning { .. }));
+        hedged(recorded, asked, settles, HEDGE).await
     }
 
     /// The machine reached where it was last provisioned or booted
@@ -489,17 +502,24 @@ impl Machine {
             .last_access
             .as_ref()
             .filter(|a| check_access(a).is_ok())?;
-        let read;
-        let server = match server_pem {
-            Some(s) => s,
-            None => {
-                let blob = self.inner.store.read_blob(self.name(), Blob::ServerCert);
-                read = String::from_utf8(blob.await.ok()??).ok()?;
-                read.as_str()
+        let (ca, client, server) = match (server_pem, &self.client_pems) {
+            (Some(server), Some((ca, client))) => (ca.clone(), client.clone(), server.to_string()),
+            _ => {
+                // one store round trip
+                let [ca, cert, key] = CLIENT_BLOBS;
+                let wanted = [ca, cert, key, Blob::ServerCert];
+                let mut blobs = self
+                    .inner
+                    .store
+                    .read_blobs(self.name(), &wanted)
+                    .await
+                    .ok()?;
+                let server = String::from_utf8(blobs.pop()??).ok()?;
+                let (ca, client) = self.client_pems_from(blobs).ok()?;
+                (ca, client, server)
             }
         };
-        let (ca, client) = self.client_pems().await.ok()?;
-        let v = daemon::ping_pinned(&a.docker_url, &ca, &client, server, timeout).await;
+        let v = daemon::ping_pinned(&a.docker_url, &ca, &client, &server, timeout).await;
         if let Err(e) = &v {
             tracing::debug!(machine = %self.name(), error = %e, "not at its recorded address");
         }
@@ -569,6 +589,7 @@ mod tests {
     #[tokio::test]
     async fn hedged_takes_the_first_useful_answer() {
         let hedge = Duration::from_millis(30);
+        let settles = |v: &&str| *v != "failed";
         // the recorded address answers at once: the driver is never asked
         let asked = AtomicBool::new(false);
         let ask = async {
@@ -576,25 +597,43 @@ mod tests {
             "asked"
         };
         assert_eq!(
-            hedged(async { Some("recorded") }, ask, hedge).await,
+            hedged(async { Some("recorded") }, ask, settles, hedge).await,
             "recorded"
         );
         assert!(!asked.load(Ordering::SeqCst), "the driver was asked");
         // it fails at once: the driver is asked
         assert_eq!(
-            hedged(async { None }, async { "asked" }, hedge).await,
+            hedged(async { None }, async { "asked" }, settles, hedge).await,
             "asked"
         );
         // it is slow: the driver is asked beside it, and answers first
         let slow = after(2_000, Some("recorded"));
-        assert_eq!(hedged(slow, after(10, "asked"), hedge).await, "asked");
+        assert_eq!(
+            hedged(slow, after(10, "asked"), settles, hedge).await,
+            "asked"
+        );
         // it is slow, but answers before the driver does
         let slow = after(60, Some("recorded"));
         let never = std::future::pending::<&str>();
-        assert_eq!(hedged(slow, never, hedge).await, "recorded");
+        assert_eq!(hedged(slow, never, settles, hedge).await, "recorded");
         // it is slow and then fails: the driver's answer is waited for
         let slow = after(60, None);
-        assert_eq!(hedged(slow, after(120, "asked"), hedge).await, "asked");
+        assert_eq!(
+            hedged(slow, after(120, "asked"), settles, hedge).await,
+            "asked"
+        );
+        // the driver fails first (missing, crashed): the recorded address still answers
+        let slow = after(100, Some("recorded"));
+        assert_eq!(
+            hedged(slow, after(40, "failed"), settles, hedge).await,
+            "recorded"
+        );
+        // ... or does not: the failure is the answer
+        let slow = after(100, None);
+        assert_eq!(
+            hedged(slow, after(40, "failed"), settles, hedge).await,
+            "failed"
+        );
     }
 
     #[test]

@@ -70,8 +70,18 @@ impl Machine {
             )
             .await
             .map_err(|e| self.cancel_kind(e, method))?;
-        if !r.config.is_null() {
+        // a machine that is off may come back at another address: its driver says where
+        // until its next boot records it again
+        let forget =
+            (method == calls::STOP || method == calls::KILL) && self.config.last_access.is_some();
+        if forget {
+            self.config.last_access = None;
+        }
+        let changed = !r.config.is_null();
+        if changed {
             self.config.driver_config = r.config;
+        }
+        if forget || changed {
             self.save().await?;
         }
         Ok(())
@@ -159,18 +169,23 @@ impl Machine {
             let up = self
                 .or_cancel(cancel, "start", self.wait_for_daemon(&access.docker_url))
                 .await;
-            match up {
-                // the address it came back at is the one to try first from now on
-                Ok(_) if self.config.last_access.as_ref() != Some(&access) => {
-                    let _lock = self.lock().await?;
-                    self.config.last_access = Some(access.clone());
-                    self.save().await
+            if up.is_ok() && self.config.last_access.as_ref() != Some(&access) {
+                // the address it came back at is the one to try first from now on (a cache:
+                // failing to record it fails nothing)
+                if let Err(e) = self.remember_access(access.clone()).await {
+                    tracing::warn!(machine = %self.name(), error = %e, "address not recorded");
                 }
-                other => other.map(|_| ()),
             }
+            up.map(|_| ())
         };
         session.close().await;
         result
+    }
+
+    async fn remember_access(&mut self, access: Access) -> Result<()> {
+        let _lock = self.lock().await?;
+        self.config.last_access = Some(access);
+        self.save().await
     }
 
     /// Removes the machine: the driver destroys what it made (found by the creation id even
