@@ -33,7 +33,9 @@ pub const KILL: &str = "kill";
 /// The machine's state. Params: [`MachineParams`]; result: [`StateResult`].
 pub const STATE: &str = "state";
 /// How to reach the machine: IP, SSH and Docker URL in one answer. Params: [`MachineParams`];
-/// result: [`Access`].
+/// result: [`Access`]. The host keeps the answer it had at the machine's last provision or
+/// boot, and while the daemon there answers with the machine's own certificate it may not ask
+/// again (nor ask `state`): a driver is not started for every command.
 pub const ACCESS: &str = "access";
 /// Take a machine that exists already (made by another tool, e.g. Docker Machine) under
 /// management: the options as `set_config` takes them; the driver finds what exists (for
