@@ -432,7 +432,7 @@ bench_vsphere() {
     sleep 0.1
   done
   if [ ! -s "$vc/url" ]; then
-    row "\`machine ls\` over 100 vSphere machines (simulator)" "1 vCenter login" "not measured: the simulator did not start" "—"
+    row "\`machine ls\` over 100 vSphere machines (simulator)" "≤ 1 vCenter login" "not measured: the simulator did not start" "—"
     return
   fi
   port=$(sed -E 's#.*:([0-9]+)/.*#\1#' "$vc/url")
@@ -459,7 +459,7 @@ bench_vsphere() {
     --vmwarevsphere-ca-cert="$vc/cert.pem" --vmwarevsphere-boot2docker-url="$vc/docker-ready.iso" \
     "--vmwarevsphere-cfgparam=RUN.container=$run" --engine-install-method packages "${prefix}v00000" \
     >/dev/null 2>"$work/create-vsphere.log"; then
-    row "\`machine ls\` over 100 vSphere machines (simulator)" "1 vCenter login" \
+    row "\`machine ls\` over 100 vSphere machines (simulator)" "≤ 1 vCenter login" \
       "not measured: \`machine create -d vmwarevsphere\` failed ($(tail -1 "$work/create-vsphere.log" | tr '|' '/'))" "—"
     return
   fi
@@ -487,17 +487,19 @@ bench_vsphere() {
   }
   log "vSphere: ls over 100 machines, the VM running"
   vs_ls Running
+  # at most one login: none at all when every daemon answers at its recorded address
+  at_most_one() { if [ "$vlogins" -le 1 ] && [ "$vrows" = 100 ]; then echo met; else echo missed; fi; }
   row "\`machine ls\` over 100 vSphere machines of one vCenter (simulator), the VM running (median of $runs)" \
-    "1 vCenter login" "$(fmt "$vt" %.2f) s, $(fmt "$vpeak/1024" %.1f) MB peak RSS; $(plural "$vlogins" "vCenter login") in one ls; $vrows/100 Running" \
-    "$(if [ "$vlogins" = 1 ]; then echo met; else echo missed; fi)"
+    "≤ 1 vCenter login" "$(fmt "$vt" %.2f) s, $(fmt "$vpeak/1024" %.1f) MB peak RSS; $(plural "$vlogins" "vCenter login") in one ls; $vrows/100 Running" \
+    "$(at_most_one)"
   log "vSphere: stopping the VM; ls over 100 machines, the VM stopped (every row asks the driver)"
   if "$bin" -s "$vsphere_store" stop "${prefix}v00000" >/dev/null 2>&1; then
     vs_ls Stopped
-    row "\`machine ls\` over 100 vSphere machines, the VM stopped (no daemon answers: every row asks the driver for the state; median of $runs)" \
-      "1 vCenter login" "$(fmt "$vt" %.2f) s; $(plural "$vlogins" "vCenter login") in one ls; $vrows/100 Stopped" \
-      "$(if [ "$vlogins" = 1 ]; then echo met; else echo missed; fi)"
+    row "\`machine ls\` over 100 vSphere machines, the VM stopped by \`machine stop\` (no daemon answers: every row asks the driver for the state; the 99 copies still hold the address \`stop\` made the original forget, as machines stopped behind our back do, and wait for it first; median of $runs)" \
+      "≤ 1 vCenter login" "$(fmt "$vt" %.2f) s; $(plural "$vlogins" "vCenter login") in one ls; $vrows/100 Stopped" \
+      "$(at_most_one)"
   else
-    row "\`machine ls\` over 100 vSphere machines, the VM stopped" "1 vCenter login" "not measured: \`machine stop\` failed" "—"
+    row "\`machine ls\` over 100 vSphere machines, the VM stopped" "≤ 1 vCenter login" "not measured: \`machine stop\` failed" "—"
   fi
 }
 

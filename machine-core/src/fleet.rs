@@ -577,7 +577,7 @@ enum Daemon {
 /// certificate problem explains a daemon that does not answer, so it wins over that error.
 /// `hedge`: how long the recorded address has before the driver is asked as well; `None` (a
 /// listing, where the daemons would otherwise answer twice when every row hedged under load)
-/// gives it the whole time of a first ping.
+/// gives it half the time of a first ping, and asks the driver once that is over.
 async fn row_of(
     m: &crate::Machine,
     server: ServerCert,
@@ -609,7 +609,10 @@ async fn row_of(
     if c.phase == Phase::Ready {
         let first = (t / 3).clamp(Duration::from_millis(500), Duration::from_secs(2));
         let recorded = async {
-            let (a, v) = m.reach_recorded(server.pem.as_deref(), first).await?;
+            // a listing waits for it before asking the driver: half a first ping's time, so
+            // that a machine stopped behind our back (its address silent) costs little more
+            let budget = if hedge.is_some() { first } else { first / 2 };
+            let (a, v) = m.reach_recorded(server.pem.as_deref(), budget).await?;
             Some(Daemon::Running {
                 url: a.docker_url,
                 version: v.version,
@@ -635,7 +638,7 @@ async fn row_of(
             }
         };
         let settles = |d: &Daemon| matches!(d, Daemon::Running { .. });
-        match crate::machine::hedged(recorded, asked, settles, hedge.unwrap_or(first)).await {
+        match crate::machine::hedged(recorded, asked, settles, hedge.unwrap_or(first / 2)).await {
             Daemon::Running { url, version } => {
                 r.state = Some(State::Running);
                 r.docker_version = Some(version);
