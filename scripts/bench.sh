@@ -476,7 +476,7 @@ bench_vsphere() {
     local ts=() k before t m
     for ((k = 1; k <= runs; k++)); do
       before=$(vc_logins)
-      /usr/bin/time -f '%e %M' -o "$work/time" "$bin" -s "$vsphere_store" ls >"$work/ls.out" 2>/dev/null || true
+      /usr/bin/time -f '%e %M' -o "$work/time" "$bin" -s "$vsphere_store" ls >"$work/ls.out" 2>"$work/ls.err" || true
       read -r t m < <(tail -1 "$work/time")
       ts+=("$t")
       vlogins=$(($(vc_logins) - before))
@@ -484,6 +484,11 @@ bench_vsphere() {
     vt=$(printf '%s\n' "${ts[@]}" | median)
     vpeak=$m
     vrows=$(awk -v w="$1" 'NR>1 && $4==w' "$work/ls.out" | wc -l)
+    if [ "$vrows" != 100 ]; then # what the rows said instead, and one of them whole
+      log "rows not $1: $(awk 'NR>1 {print $4}' "$work/ls.out" | sort | uniq -c | tr -s ' \n' ' ')"
+      log "for one: $(awk -v w="$1" 'NR>1 && $4!=w' "$work/ls.out" | head -1)"
+      log "ls said: $(head -c 1500 "$work/ls.err")"
+    fi
   }
   log "vSphere: ls over 100 machines, the VM running"
   vs_ls Running

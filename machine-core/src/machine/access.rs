@@ -157,14 +157,20 @@ pub(crate) async fn hedged<T>(
         _ = tokio::time::sleep(after) => {}
     }
     tokio::pin!(asked);
-    tokio::select! {
-        biased;
-        Some(v) = &mut recorded => v,
-        v = &mut asked => {
-            if settles(&v) {
-                return v;
+    let mut recorded_failed = false;
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut recorded, if !recorded_failed => match r {
+                Some(v) => return v,
+                None => recorded_failed = true,
+            },
+            v = &mut asked => {
+                if recorded_failed || settles(&v) {
+                    return v;
+                }
+                return recorded.await.unwrap_or(v);
             }
-            recorded.await.unwrap_or(v)
         }
     }
 }
@@ -621,6 +627,12 @@ mod tests {
         assert_eq!(
             hedged(slow, after(120, "asked"), settles, hedge).await,
             "asked"
+        );
+        // it fails first, then the driver fails too: the driver's failure is the answer
+        let slow = after(60, None);
+        assert_eq!(
+            hedged(slow, after(120, "failed"), settles, hedge).await,
+            "failed"
         );
         // the driver fails first (missing, crashed): the recorded address still answers
         let slow = after(100, Some("recorded"));
