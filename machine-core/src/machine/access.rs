@@ -7,7 +7,7 @@
 //! [`Error::HostKeyChanged`] until [`Machine::accept_host_key`] records the new one, which a
 //! caller does after showing both fingerprints ([`Machine::scan_host_key`]).
 
-use super::Machine;
+use super::{hedged, Machine, HEDGE};
 use crate::cert::Pem;
 use crate::daemon::{self, DaemonVersion};
 use crate::error::{Error, Result};
@@ -130,50 +130,6 @@ fn check_access(a: &Access) -> std::result::Result<(), String> {
 
 /// How long `checked_url` waits for the daemon before asking the driver why it is silent.
 const CHECK_PING: Duration = Duration::from_secs(3);
-
-/// How long a machine's recorded address has to answer before its driver is asked as well.
-/// A daemon nearby answers in milliseconds; one far away, or an address that now drops
-/// packets, costs at most this before the driver's answer is sought.
-pub(crate) const HEDGE: Duration = Duration::from_millis(100);
-
-/// Runs `recorded`; when it has no answer within `after`, runs `asked` beside it. The first
-/// useful answer wins: `recorded`'s `Some`, or `asked`'s when it `settles` the question (an
-/// answer from the daemon, or the driver's word that the machine is not running). An `asked`
-/// that fails (a missing or crashed driver, a daemon silent at the driver's address) waits for
-/// `recorded`, which may still answer, and is the result only when it does not.
-pub(crate) async fn hedged<T>(
-    recorded: impl std::future::Future<Output = Option<T>>,
-    asked: impl std::future::Future<Output = T>,
-    settles: impl Fn(&T) -> bool,
-    after: Duration,
-) -> T {
-    tokio::pin!(recorded);
-    tokio::select! {
-        biased;
-        r = &mut recorded => return match r {
-            Some(v) => v,
-            None => asked.await,
-        },
-        _ = tokio::time::sleep(after) => {}
-    }
-    tokio::pin!(asked);
-    let mut recorded_failed = false;
-    loop {
-        tokio::select! {
-            biased;
-            r = &mut recorded, if !recorded_failed => match r {
-                Some(v) => return v,
-                None => recorded_failed = true,
-            },
-            v = &mut asked => {
-                if recorded_failed || settles(&v) {
-                    return v;
-                }
-                return recorded.await.unwrap_or(v);
-            }
-        }
-    }
-}
 
 /// The port of a `tcp://host:port` URL.
 pub(crate) fn url_port(url: &str) -> Option<u16> {
@@ -585,69 +541,6 @@ impl Machine {
 mod tests {
     use super::*;
     use driver_protocol::calls::SshEndpoint;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    async fn after<T>(ms: u64, v: T) -> T {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        v
-    }
-
-    #[tokio::test]
-    async fn hedged_takes_the_first_useful_answer() {
-        let hedge = Duration::from_millis(30);
-        let settles = |v: &&str| *v != "failed";
-        // the recorded address answers at once: the driver is never asked
-        let asked = AtomicBool::new(false);
-        let ask = async {
-            asked.store(true, Ordering::SeqCst);
-            "asked"
-        };
-        assert_eq!(
-            hedged(async { Some("recorded") }, ask, settles, hedge).await,
-            "recorded"
-        );
-        assert!(!asked.load(Ordering::SeqCst), "the driver was asked");
-        // it fails at once: the driver is asked
-        assert_eq!(
-            hedged(async { None }, async { "asked" }, settles, hedge).await,
-            "asked"
-        );
-        // it is slow: the driver is asked beside it, and answers first
-        let slow = after(2_000, Some("recorded"));
-        assert_eq!(
-            hedged(slow, after(10, "asked"), settles, hedge).await,
-            "asked"
-        );
-        // it is slow, but answers before the driver does
-        let slow = after(60, Some("recorded"));
-        let never = std::future::pending::<&str>();
-        assert_eq!(hedged(slow, never, settles, hedge).await, "recorded");
-        // it is slow and then fails: the driver's answer is waited for
-        let slow = after(60, None);
-        assert_eq!(
-            hedged(slow, after(120, "asked"), settles, hedge).await,
-            "asked"
-        );
-        // it fails first, then the driver fails too: the driver's failure is the answer
-        let slow = after(60, None);
-        assert_eq!(
-            hedged(slow, after(120, "failed"), settles, hedge).await,
-            "failed"
-        );
-        // the driver fails first (missing, crashed): the recorded address still answers
-        let slow = after(100, Some("recorded"));
-        assert_eq!(
-            hedged(slow, after(40, "failed"), settles, hedge).await,
-            "recorded"
-        );
-        // ... or does not: the failure is the answer
-        let slow = after(100, None);
-        assert_eq!(
-            hedged(slow, after(40, "failed"), settles, hedge).await,
-            "failed"
-        );
-    }
-
     #[test]
     fn ports_of_urls() {
         assert_eq!(url_port("tcp://192.0.2.1:2376"), Some(2376));

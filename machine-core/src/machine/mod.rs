@@ -1,7 +1,8 @@
 //! [`Machine`]: one machine's handle. Its operations live in files named for what they do:
 //! `create.rs` (the steps of create and how a failed or cancelled one is undone),
-//! `lifecycle.rs` (start, stop, restart, kill, remove, provision, upgrade, new certificates) and
-//! `access.rs` (reaching the machine: SSH, Docker URL, files for outside programs).
+//! `lifecycle.rs` (start, stop, restart, kill, remove, provision, upgrade, new certificates),
+//! `access.rs` (reaching the machine: SSH, Docker URL, files for outside programs) and
+//! `hedge.rs` (its recorded address first, its driver beside it once that is slow).
 //!
 //! Every operation that changes a machine holds its lock in the store and reads its config
 //! again once it holds it, so two processes never work on the same machine at once, and a
@@ -9,11 +10,13 @@
 
 mod access;
 mod create;
+mod hedge;
 mod lifecycle;
 
-pub(crate) use access::{hedged, url_port, CLIENT_BLOBS, HEDGE};
+pub(crate) use access::{url_port, CLIENT_BLOBS};
 pub use access::{DockerEnv, HostKeyScan};
 pub use create::CreateOptions;
+pub(crate) use hedge::{hedged, HEDGE};
 
 use crate::config::MachineConfig;
 use crate::driver_host::DriverConn;
