@@ -64,7 +64,7 @@ use crate::config::{MachineConfig, Phase};
 use crate::error::{Error, Result};
 use crate::machine::HEDGE;
 use crate::manager::Manager;
-use crate::store::Blob;
+use crate::store::{Blob, RecordRead, RECORDS_PER_READ};
 use driver_protocol::calls::State;
 use driver_protocol::CancellationToken;
 use regex::Regex;
@@ -319,6 +319,13 @@ pub enum Action {
     RegenerateCerts,
 }
 
+/// What a listing reads of each record besides its config: the client certificates, then the
+/// server certificate.
+const LISTING_BLOBS: [Blob; 4] = {
+    let [ca, cert, key] = crate::machine::CLIENT_BLOBS;
+    [ca, cert, key, Blob::ServerCert]
+};
+
 /// Runs `f` on every item with at most `n` at once; results in the items' order.
 async fn bounded<T, R, F, Fut>(items: Vec<T>, n: usize, f: F) -> Vec<R>
 where
@@ -363,23 +370,53 @@ impl Manager {
             return Ok(names.iter().map(|n| MachineRow::new(n)).collect());
         }
         let query = !opts.records_only || opts.filter.needs_state();
-        let (me, o) = (self.clone(), Arc::new(opts.clone()));
-        let rows = bounded(names, opts.concurrency, move |name| {
-            let (me, o) = (me.clone(), o.clone());
-            async move { me.row(&name, &o, query).await }
-        })
-        .await;
+        // records are read a page per store round trip; a page's rows start while the next
+        // page is read, and at most one page is read ahead of the rows in flight
+        let (sem, o) = (
+            Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
+            Arc::new(opts.clone()),
+        );
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut index = 0;
+        for page in names.chunks(RECORDS_PER_READ) {
+            let reads = self.store().read_records(page, &LISTING_BLOBS).await?;
+            for (name, read) in page.iter().zip(reads) {
+                let permit = sem.clone().acquire_owned().await;
+                let (me, o, name, i) = (self.clone(), o.clone(), name.clone(), index);
+                tasks.spawn(async move {
+                    let row = me.row(&name, read, &o, query).await;
+                    drop(permit);
+                    (i, row)
+                });
+                index += 1;
+            }
+        }
+        let mut rows = Vec::with_capacity(index);
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(r) => rows.push(r),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        rows.sort_by_key(|(i, _)| *i);
         Ok(rows
             .into_iter()
-            .flatten()
+            .filter_map(|(_, r)| r)
             .filter(|r| !query || opts.filter.matches_state(r.state))
             .collect())
     }
 
-    /// One machine's row, or `None` when the record does not match the filter.
-    async fn row(&self, name: &str, opts: &ListOptions, query: bool) -> Option<MachineRow> {
+    /// One machine's row from its record as read, or `None` when the record does not match
+    /// the filter.
+    async fn row(
+        &self,
+        name: &str,
+        read: RecordRead,
+        opts: &ListOptions,
+        query: bool,
+    ) -> Option<MachineRow> {
         let started = Instant::now();
-        match self.load_for_listing(name).await {
+        match self.listing_handle(name, read) {
             Ok((m, checked)) => {
                 if !opts.filter.matches_record(m.config()) {
                     return None;
@@ -427,7 +464,8 @@ impl Manager {
     /// including its errors, is in the row.
     pub async fn status(&self, name: &str, timeout: Duration) -> Result<MachineRow> {
         let started = Instant::now();
-        let (m, checked) = self.load_for_listing(name).await?;
+        let read = self.store().read_record(name, &LISTING_BLOBS).await;
+        let (m, checked) = self.listing_handle(name, read)?;
         let opts = ListOptions {
             timeout,
             ..ListOptions::default()
@@ -435,15 +473,11 @@ impl Manager {
         Ok(row_of(&m, checked, &opts, true, Some(HEDGE), started).await)
     }
 
-    /// A machine's handle with its client certificates read in the same store round trip, and
-    /// its server certificate checked against the CA its record holds.
-    async fn load_for_listing(&self, name: &str) -> Result<(crate::Machine, ServerCert)> {
+    /// A machine's handle from its record read with [`LISTING_BLOBS`] (so with its client
+    /// certificates), and its server certificate checked against the CA its record holds.
+    fn listing_handle(&self, name: &str, read: RecordRead) -> Result<(crate::Machine, ServerCert)> {
         crate::name::validate_name(name)?;
-        let [ca, cert, key] = crate::machine::CLIENT_BLOBS;
-        let (config, mut blobs) = self
-            .store()
-            .read_record(name, &[ca, cert, key, Blob::ServerCert])
-            .await?;
+        let (config, mut blobs) = read?;
         let server = blobs.pop().flatten();
         let mut m = self.handle(config);
         // a machine without certificates (an unfinished create) says so when pinged

@@ -1,6 +1,6 @@
 //! What every store implementation must do, as one check each implementation's tests run.
 
-use super::{Blob, Store, StoreCerts, StoreError};
+use super::{Blob, Store, StoreCerts, StoreError, RECORDS_PER_READ};
 use crate::cert::Pem;
 use crate::config::MachineConfig;
 use std::sync::Arc;
@@ -95,6 +95,39 @@ pub(crate) async fn check(store: &dyn Store) {
         store.lock("nope").await,
         Err(StoreError::NotFound(_))
     ));
+
+    // listing reads: in the order asked, a missing machine an error for itself only, and more
+    // names than one round trip takes
+    let many: Vec<String> = (0..RECORDS_PER_READ + 20)
+        .map(|i| format!("many{i:03}"))
+        .collect();
+    for n in &many {
+        drop(store.create(&config(n)).await.unwrap());
+    }
+    let mut asked = vec!["m2".to_string(), "nope".to_string(), "m1".to_string()];
+    asked.extend(many.iter().cloned());
+    let reads = store
+        .read_records(&asked, &[Blob::SshKey, Blob::CaCert])
+        .await
+        .unwrap();
+    assert_eq!(reads.len(), asked.len());
+    for (name, read) in asked.iter().zip(&reads) {
+        match (name.as_str(), read) {
+            ("nope", Err(StoreError::NotFound(n))) => assert_eq!(n, "nope"),
+            ("m1", Ok((c, blobs))) => {
+                assert_eq!(c.name, "m1");
+                assert_eq!(blobs, &[Some(b"new".to_vec()), Some(b"ca-cert".to_vec())]);
+            }
+            (_, Ok((c, blobs))) => {
+                assert_eq!(&c.name, name);
+                assert_eq!(blobs, &[None, None]);
+            }
+            (_, Err(e)) => panic!("{name}: {e}"),
+        }
+    }
+    for n in &many {
+        store.remove(n).await.unwrap();
+    }
 
     // remove; names sorted
     store.create(&config("a0")).await.unwrap();

@@ -16,7 +16,9 @@
 //!   folder that was removed meanwhile is detected (the lock file is not the one at the path);
 //! - the store is 0700 and secrets are 0600.
 
-use super::{legacy, Blob, ExportedFiles, LockGuard, MachineLock, Store, StoreCerts, StoreError};
+use super::{
+    legacy, Blob, ExportedFiles, LockGuard, MachineLock, RecordRead, Store, StoreCerts, StoreError,
+};
 use crate::config::MachineConfig;
 use async_trait::async_trait;
 use std::fs::{self, File, OpenOptions};
@@ -109,6 +111,16 @@ impl FileStore {
         tokio::task::spawn_blocking(move || f(me))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    fn read_record_sync(&self, name: &str, blobs: &[Blob]) -> RecordRead {
+        let config = self.read_config_sync(name)?;
+        let dir = self.existing_machine_dir(name)?;
+        let data = blobs
+            .iter()
+            .map(|b| Self::read_file(&dir.join(blob_file(*b))))
+            .collect::<Result<_, _>>()?;
+        Ok((config, data))
     }
 
     fn read_config_sync(&self, name: &str) -> Result<MachineConfig, StoreError> {
@@ -365,14 +377,21 @@ impl Store for FileStore {
         blobs: &[Blob],
     ) -> Result<(MachineConfig, Vec<Option<Vec<u8>>>), StoreError> {
         let (name, blobs) = (name.to_string(), blobs.to_vec());
+        self.blocking(move |s| s.read_record_sync(&name, &blobs))
+            .await
+    }
+
+    async fn read_records(
+        &self,
+        names: &[String],
+        blobs: &[Blob],
+    ) -> Result<Vec<RecordRead>, StoreError> {
+        let (names, blobs) = (names.to_vec(), blobs.to_vec());
         self.blocking(move |s| {
-            let config = s.read_config_sync(&name)?;
-            let dir = s.existing_machine_dir(&name)?;
-            let data = blobs
+            Ok(names
                 .iter()
-                .map(|b| Self::read_file(&dir.join(blob_file(*b))))
-                .collect::<Result<_, _>>()?;
-            Ok((config, data))
+                .map(|name| s.read_record_sync(name, &blobs))
+                .collect())
         })
         .await
     }
@@ -590,6 +609,12 @@ mod tests {
         for r in [
             store.read_config("m1").await.map(|_| ()),
             store.read_record("m1", &[Blob::CaCert]).await.map(|_| ()),
+            store
+                .read_records(&["m1".into()], &[Blob::CaCert])
+                .await
+                .unwrap()
+                .remove(0)
+                .map(|_| ()),
         ] {
             assert!(
                 matches!(r, Err(StoreError::NewerVersion { ref machine, found, supported })

@@ -240,6 +240,14 @@ fn unsafe_reason(mode: u32, owner: u32, user: u32) -> String {
     }
 }
 
+/// One machine's config and the blobs asked for (`None` for each it lacks), or why its record
+/// cannot be read: an entry of [`Store::read_records`].
+pub type RecordRead = Result<(MachineConfig, Vec<Option<Vec<u8>>>), StoreError>;
+
+/// How many records a store reads in one round trip at most ([`Store::read_records`] takes
+/// more, in several): etcd refuses transactions of more than 128 operations by default.
+pub const RECORDS_PER_READ: usize = 100;
+
 /// A held lock on one machine (or on the store's certificates); released when dropped.
 pub trait LockGuard: Send + Sync {}
 
@@ -294,6 +302,22 @@ pub trait Store: Send + Sync {
     ) -> Result<(MachineConfig, Vec<Option<Vec<u8>>>), StoreError> {
         let config = self.read_config(name).await?;
         Ok((config, self.read_blobs(name, blobs).await?))
+    }
+
+    /// Reads several machines' records at once, as a listing does: for each of `names`, in
+    /// order, its config and the given blobs, or why that record cannot be read (one broken or
+    /// vanished record never fails the others). One round trip where the store can (etcd: one
+    /// transaction per [`RECORDS_PER_READ`] names). Errs only when the store itself fails.
+    async fn read_records(
+        &self,
+        names: &[String],
+        blobs: &[Blob],
+    ) -> Result<Vec<RecordRead>, StoreError> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            out.push(self.read_record(name, blobs).await);
+        }
+        Ok(out)
     }
 
     /// Replaces a blob (atomically).

@@ -30,10 +30,12 @@ mod record;
 
 pub use key::{KeyError, StoreKey};
 
-use super::{Blob, ExportedFiles, MachineLock, Store, StoreCerts, StoreError};
+use super::{
+    Blob, ExportedFiles, MachineLock, RecordRead, Store, StoreCerts, StoreError, RECORDS_PER_READ,
+};
 use crate::config::MachineConfig;
 use async_trait::async_trait;
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use record::Record;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -162,6 +164,10 @@ struct Inner {
     cache_dir: PathBuf,
     lease_ttl: i64,
 }
+
+/// The largest answer a page of [`RECORDS_PER_READ`] records may be: etcd takes values up to
+/// 1.5 MiB by default.
+const MAX_PAGE_BYTES: usize = RECORDS_PER_READ * 2 * 1024 * 1024;
 
 /// How many times a request that failed for want of a reachable member is tried.
 const TRIES: u32 = 6;
@@ -324,6 +330,16 @@ impl EtcdStore {
             }
             tracing::debug!("machine {name} changed while being updated; again");
         }
+    }
+
+    /// A record's config and the given blobs, opened with the store key.
+    fn open_record(&self, name: &str, record: &Record, blobs: &[Blob]) -> RecordRead {
+        let config = record.config(name, self.key())?;
+        let data = blobs
+            .iter()
+            .map(|b| record.blob(name, *b, self.key()))
+            .collect::<Result<_, _>>()?;
+        Ok((config, data))
     }
 
     fn key(&self) -> Option<&StoreKey> {
@@ -490,12 +506,51 @@ impl Store for EtcdStore {
             .get_record(name)
             .await?
             .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
-        let config = record.config(name, self.key())?;
-        let data = blobs
-            .iter()
-            .map(|b| record.blob(name, *b, self.key()))
-            .collect::<Result<_, _>>()?;
-        Ok((config, data))
+        self.open_record(name, &record, blobs)
+    }
+
+    async fn read_records(
+        &self,
+        names: &[String],
+        blobs: &[Blob],
+    ) -> Result<Vec<RecordRead>, StoreError> {
+        let mut out = Vec::with_capacity(names.len());
+        for page in names.chunks(RECORDS_PER_READ) {
+            // a read-only transaction: one linearizable read for the whole page
+            let txn = Txn::new().and_then(
+                page.iter()
+                    .map(|n| TxnOp::get(self.machine_key(n), None))
+                    .collect::<Vec<_>>(),
+            );
+            let resp = self
+                .retry("reading", |c| {
+                    let txn = txn.clone();
+                    // a page of records may be larger than gRPC's default 4 MiB answer
+                    let mut kv = c.kv_client().max_decoding_message_size(MAX_PAGE_BYTES);
+                    async move { kv.txn(txn).await }
+                })
+                .await?;
+            let answers = resp.op_responses();
+            if answers.len() != page.len() {
+                return Err(self.backend(
+                    "reading",
+                    format!("{} answers to {} reads", answers.len(), page.len()),
+                ));
+            }
+            for (name, answer) in page.iter().zip(answers) {
+                let value = match &answer {
+                    TxnOpResponse::Get(get) => get.kvs().first().map(|kv| kv.value()),
+                    _ => return Err(self.backend("reading", "an answer that is not a read")),
+                };
+                out.push(match value {
+                    None => Err(StoreError::NotFound(name.clone())),
+                    Some(v) => {
+                        Record::parse(name, v).and_then(|r| self.open_record(name, &r, blobs))
+                    }
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn write_blob(&self, name: &str, blob: Blob, data: &[u8]) -> Result<(), StoreError> {

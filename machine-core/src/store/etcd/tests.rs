@@ -119,6 +119,15 @@ async fn no_lost_update_and_one_bad_record_breaks_nothing_else() {
         Err(StoreError::Corrupt { .. })
     ));
     assert!(s.read_config("m").await.is_ok());
+    let reads = s
+        .read_records(&["broken".into(), "m".into()], &[Blob::CaCert])
+        .await
+        .unwrap();
+    assert!(
+        matches!(reads[0], Err(StoreError::Corrupt { .. })),
+        "{reads:?}"
+    );
+    assert!(reads[1].is_ok(), "{reads:?}");
 
     // a record a later release wrote is refused, and left as it is
     let mut v: serde_json::Value =
@@ -137,6 +146,13 @@ async fn no_lost_update_and_one_bad_record_breaks_nothing_else() {
     newer_refused(s.read_config("m").await.map(|_| ()));
     newer_refused(s.read_record("m", &[Blob::CaCert]).await.map(|_| ()));
     newer_refused(
+        s.read_records(&["m".into()], &[Blob::CaCert])
+            .await
+            .unwrap()
+            .remove(0)
+            .map(|_| ()),
+    );
+    newer_refused(
         s.write_config(&MachineConfig::new(
             "m",
             "generic",
@@ -150,6 +166,27 @@ async fn no_lost_update_and_one_bad_record_breaks_nothing_else() {
         newer,
         "the record was changed"
     );
+
+    // a page of records larger than gRPC's default 4 MiB answer still reads
+    let big = vec![b'x'; 1024 * 1024];
+    let names: Vec<String> = (0..5).map(|i| format!("big{i}")).collect();
+    for n in &names {
+        drop(
+            s.create(&MachineConfig::new(
+                n,
+                "generic",
+                "generic",
+                Default::default(),
+            ))
+            .await
+            .unwrap(),
+        );
+        s.write_blob(n, Blob::ServerCert, &big).await.unwrap();
+    }
+    let reads = s.read_records(&names, &[Blob::ServerCert]).await.unwrap();
+    for r in reads {
+        assert_eq!(r.unwrap().1[0].as_deref(), Some(&big[..]));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
