@@ -360,6 +360,22 @@ pub fn check_against_ca(cert_pem: &str, ca_cert_pem: &str) -> Option<CertProblem
     if !signed {
         return Some(CertProblem::NotSignedByCa);
     }
+    expiring(&cert)
+}
+
+/// Checks only that a certificate does not expire within [`RENEW_BEFORE`]: for one whose
+/// signature is known good (a daemon just presented it in a handshake verified against the CA).
+pub fn check_expiry(cert_pem: &str) -> Option<CertProblem> {
+    let Ok(pem) = parse_pem(cert_pem) else {
+        return Some(CertProblem::Unreadable);
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return Some(CertProblem::Unreadable);
+    };
+    expiring(&cert)
+}
+
+fn expiring(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<CertProblem> {
     let not_after = to_system_time(cert.validity().not_after);
     (SystemTime::now() + RENEW_BEFORE > not_after).then(|| CertProblem::Expiring {
         days_left: not_after
@@ -504,15 +520,22 @@ mod tests {
         let other = new_ca("b").unwrap();
         let good = new_server(&ca, "a", &sans(&["10.0.0.1"])).unwrap();
         assert_eq!(check_against_ca(&good.cert, &ca.cert), None);
+        assert_eq!(check_expiry(&good.cert), None);
+        assert_eq!(
+            check_expiry(&good.cert[..40]),
+            Some(CertProblem::Unreadable)
+        );
         assert_eq!(
             check_against_ca(&good.cert, &other.cert),
             Some(CertProblem::NotSignedByCa)
         );
         let soon = new_client_valid_for(&ca, "a", Duration::from_secs(10 * 86400 + 3600)).unwrap();
-        assert_eq!(
+        for problem in [
             check_against_ca(&soon.cert, &ca.cert),
-            Some(CertProblem::Expiring { days_left: 10 })
-        );
+            check_expiry(&soon.cert),
+        ] {
+            assert_eq!(problem, Some(CertProblem::Expiring { days_left: 10 }));
+        }
         assert_eq!(
             check_against_ca("garbage", &ca.cert),
             Some(CertProblem::Unreadable)

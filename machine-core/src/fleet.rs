@@ -376,15 +376,17 @@ impl Manager {
             Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
             Arc::new(opts.clone()),
         );
+        let checks = Arc::new(ClientChecks::default());
         let mut tasks = tokio::task::JoinSet::new();
         let mut index = 0;
         for page in names.chunks(RECORDS_PER_READ) {
             let reads = self.store().read_records(page, &LISTING_BLOBS).await?;
             for (name, read) in page.iter().zip(reads) {
                 let permit = sem.clone().acquire_owned().await;
-                let (me, o, name, i) = (self.clone(), o.clone(), name.clone(), index);
+                let (me, o, checks) = (self.clone(), o.clone(), checks.clone());
+                let (name, i) = (name.clone(), index);
                 tasks.spawn(async move {
-                    let row = me.row(&name, read, &o, query).await;
+                    let row = me.row(&name, read, &checks, &o, query).await;
                     drop(permit);
                     (i, row)
                 });
@@ -412,16 +414,17 @@ impl Manager {
         &self,
         name: &str,
         read: RecordRead,
+        checks: &ClientChecks,
         opts: &ListOptions,
         query: bool,
     ) -> Option<MachineRow> {
         let started = Instant::now();
-        match self.listing_handle(name, read) {
-            Ok((m, checked)) => {
+        match self.listing_handle(name, read, checks) {
+            Ok((m, certs)) => {
                 if !opts.filter.matches_record(m.config()) {
                     return None;
                 }
-                Some(row_of(&m, checked, opts, query, None, started).await)
+                Some(row_of(&m, certs, opts, query, None, started).await)
             }
             Err(crate::Error::Store(crate::StoreError::KeyMissing { .. }))
                 if self.store().read_config(name).await.is_ok() =>
@@ -432,7 +435,7 @@ impl Manager {
                 if !opts.filter.matches_record(m.config()) {
                     return None;
                 }
-                let mut r = row_of(&m, ServerCert::default(), opts, query, None, started).await;
+                let mut r = row_of(&m, RowCerts::default(), opts, query, None, started).await;
                 if query && r.url.is_none() {
                     r.url = m
                         .access_within(opts.timeout)
@@ -465,17 +468,22 @@ impl Manager {
     pub async fn status(&self, name: &str, timeout: Duration) -> Result<MachineRow> {
         let started = Instant::now();
         let read = self.store().read_record(name, &LISTING_BLOBS).await;
-        let (m, checked) = self.listing_handle(name, read)?;
+        let (m, certs) = self.listing_handle(name, read, &ClientChecks::default())?;
         let opts = ListOptions {
             timeout,
             ..ListOptions::default()
         };
-        Ok(row_of(&m, checked, &opts, true, Some(HEDGE), started).await)
+        Ok(row_of(&m, certs, &opts, true, Some(HEDGE), started).await)
     }
 
     /// A machine's handle from its record read with [`LISTING_BLOBS`] (so with its client
-    /// certificates), and its server certificate checked against the CA its record holds.
-    fn listing_handle(&self, name: &str, read: RecordRead) -> Result<(crate::Machine, ServerCert)> {
+    /// certificates), its client certificate checked against the CA its record holds.
+    fn listing_handle(
+        &self,
+        name: &str,
+        read: RecordRead,
+        checks: &ClientChecks,
+    ) -> Result<(crate::Machine, RowCerts)> {
         crate::name::validate_name(name)?;
         let (config, mut blobs) = read?;
         let server = blobs.pop().flatten();
@@ -483,25 +491,17 @@ impl Manager {
         // a machine without certificates (an unfinished create) says so when pinged
         m.client_pems = m.client_pems_from(blobs).ok();
         let server = server.map(|s| String::from_utf8_lossy(&s).into_owned());
-        let problem = match (&m.client_pems, &server) {
-            (Some((ca, client)), Some(server)) if m.config.phase == Phase::Ready => [
-                ("server", server.as_str()),
-                ("client", client.cert.as_str()),
-            ]
-            .into_iter()
-            .find_map(|(which, pem)| {
-                crate::cert::check_against_ca(pem, ca)
-                    .map(|problem| RowError::Certificate { which, problem })
-            }),
-            _ => None,
+        let mut certs = RowCerts {
+            server,
+            ..RowCerts::default()
         };
-        Ok((
-            m,
-            ServerCert {
-                pem: server,
-                problem,
-            },
-        ))
+        if let (Some((ca, client)), Some(_)) = (&m.client_pems, &certs.server) {
+            if m.config.phase == Phase::Ready {
+                certs.check = true;
+                certs.client_problem = checks.check(&client.cert, ca);
+            }
+        }
+        Ok((m, certs))
     }
 
     /// The machine whose Docker URL is `docker_host` (what `DOCKER_HOST` points at), asking
@@ -587,12 +587,68 @@ impl Manager {
     }
 }
 
-/// A machine's server certificate as its record holds it, and what is wrong with it or with the
-/// client certificate.
+/// A machine's certificates as its row checks them against the CA its record holds.
 #[derive(Default)]
-struct ServerCert {
-    pem: Option<String>,
-    problem: Option<RowError>,
+struct RowCerts {
+    /// The server certificate as recorded.
+    server: Option<String>,
+    /// Whether they are checked: a finished machine whose record has them.
+    check: bool,
+    /// What is wrong with the client certificate.
+    client_problem: Option<CertProblem>,
+}
+
+impl RowCerts {
+    /// The server certificate's problem, else the client certificate's. `presented`: the
+    /// daemon presented the recorded server certificate in a handshake verified against the
+    /// CA, which proves its signature and validity, so only its expiry is left to check.
+    fn problem(&self, m: &crate::Machine, presented: bool) -> Option<RowError> {
+        let (Some((ca, _)), Some(server), true) = (&m.client_pems, &self.server, self.check) else {
+            return None;
+        };
+        let server = if presented {
+            crate::cert::check_expiry(server)
+        } else {
+            crate::cert::check_against_ca(server, ca)
+        };
+        server
+            .map(|problem| RowError::Certificate {
+                which: "server",
+                problem,
+            })
+            .or(self.client_problem.map(|problem| RowError::Certificate {
+                which: "client",
+                problem,
+            }))
+    }
+}
+
+/// Client certificates checked against their CA during one listing: every machine of a store
+/// holds a copy of the same one, so it is checked once, not once per row.
+#[derive(Default)]
+struct ClientChecks(std::sync::Mutex<Vec<(String, String, Option<CertProblem>)>>);
+
+impl ClientChecks {
+    /// Pairs kept; a store holds one, or a few while its CA is rotated.
+    const KEPT: usize = 8;
+
+    fn check(&self, cert: &str, ca: &str) -> Option<CertProblem> {
+        let known = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|(c, a, p)| (c == cert && a == ca).then_some(*p));
+        if let Some(p) = known {
+            return p;
+        }
+        let p = crate::cert::check_against_ca(cert, ca);
+        let mut kept = self.0.lock().unwrap();
+        if kept.len() < Self::KEPT {
+            kept.push((cert.to_string(), ca.to_string(), p));
+        }
+        p
+    }
 }
 
 /// What a machine's daemon answered, and where.
@@ -600,6 +656,8 @@ enum Daemon {
     Running {
         url: String,
         version: String,
+        /// Reached at the recorded address, presenting the recorded server certificate.
+        presented: bool,
     },
     Silent {
         url: Option<String>,
@@ -614,23 +672,23 @@ enum Daemon {
 /// gives it half the time of a first ping, and asks the driver once that is over.
 async fn row_of(
     m: &crate::Machine,
-    server: ServerCert,
+    certs: RowCerts,
     opts: &ListOptions,
     query: bool,
     hedge: Option<Duration>,
     started: Instant,
 ) -> MachineRow {
-    let cert_error = server.problem;
     let c = m.config();
     let mut r = MachineRow::new(&c.name);
     r.driver = c.driver_alias.clone();
     r.labels = c.engine.labels.clone();
     r.error = match (c.phase, &c.last_error) {
-        (Phase::Ready, _) => cert_error,
+        (Phase::Ready, _) => None,
         (Phase::Failed, e) => Some(RowError::CreateFailed(e.clone())),
         _ => Some(RowError::CreateUnfinished),
     };
     if !query {
+        r.error = r.error.or(certs.problem(m, false));
         return r;
     }
     // What a row needs decides what is asked: a daemon that answers over TLS is Running
@@ -646,10 +704,11 @@ async fn row_of(
             // a listing waits for it before asking the driver: half a first ping's time, so
             // that a machine stopped behind our back (its address silent) costs little more
             let budget = if hedge.is_some() { first } else { first / 2 };
-            let (a, v) = m.reach_recorded(server.pem.as_deref(), budget).await?;
+            let (a, v) = m.reach_recorded(certs.server.as_deref(), budget).await?;
             Some(Daemon::Running {
                 url: a.docker_url,
                 version: v.version,
+                presented: true,
             })
         };
         let asked = async {
@@ -664,6 +723,7 @@ async fn row_of(
                 Ok(v) => Daemon::Running {
                     url: a.docker_url,
                     version: v.version,
+                    presented: false,
                 },
                 Err(e) => Daemon::Silent {
                     url: Some(a.docker_url),
@@ -672,17 +732,24 @@ async fn row_of(
             }
         };
         let settles = |d: &Daemon| matches!(d, Daemon::Running { .. });
+        let mut presented = false;
         match crate::machine::hedged(recorded, asked, settles, hedge.unwrap_or(first / 2)).await {
-            Daemon::Running { url, version } => {
+            Daemon::Running {
+                url,
+                version,
+                presented: p,
+            } => {
                 r.state = Some(State::Running);
                 r.docker_version = Some(version);
                 r.url = Some(url);
+                presented = p;
             }
             Daemon::Silent { url, error } => {
                 r.url = url;
                 docker_error = error;
             }
         }
+        r.error = certs.problem(m, presented);
     }
     if r.state.is_none() {
         // what is left of the time, and a little grace for the driver's own answer

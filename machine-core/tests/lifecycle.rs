@@ -606,6 +606,98 @@ async fn ls_flags_certificates_that_expire_soon_or_another_ca_signed() {
     assert!(matches!(row.error, Some(RowError::Certificate { .. })));
 }
 
+/// A stand-in for a Docker daemon on 127.0.0.1: mutual TLS with `server`, a client certificate
+/// signed by `ca` required, every request answered as `/_ping` is. Returns its port.
+fn tls_daemon(ca: &machine_core::cert::Pem, server: &machine_core::cert::Pem) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.cert.as_bytes()).unwrap())
+        .unwrap();
+    let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(clients)
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(server.cert.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(server.key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                match tls.read(&mut buf) {
+                    Ok(n) if n > 0 => request.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            let _ = tls.write_all(
+                b"HTTP/1.1 200 OK\r\nApi-Version: 1.45\r\nServer: Docker/27.0.1 (linux)\r\n\
+                  Content-Length: 2\r\nConnection: close\r\n\r\nOK",
+            );
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_flags_a_soon_expiring_certificate_of_a_daemon_that_answers() {
+    use machine_core::cert::{self, CertProblem};
+    let s = setup();
+    let ca = cert::new_ca("t").unwrap();
+    let client = cert::new_client(&ca, "t").unwrap();
+    let sans = vec!["127.0.0.1".to_string()];
+    let soon =
+        cert::new_server_valid_for(&ca, "t", &sans, Duration::from_secs(5 * 86400 + 3600)).unwrap();
+    let port = tls_daemon(&ca, &soon);
+    // the driver would say Stopped: only the daemon at the recorded address says Running
+    ready_machine(&s, "soon", "Stopped", &[]).await;
+    give_certs(&s, "soon", &ca, &client, &soon).await;
+    let mut c = s.store.read_config("soon").await.unwrap();
+    c.last_access = Some(Access::new(
+        "127.0.0.1",
+        SshEndpoint::new("127.0.0.1", 22, "root"),
+        port,
+    ));
+    s.store.write_config(&c).await.unwrap();
+    let rows = s.manager.list(&ListOptions::default()).await.unwrap();
+    assert_eq!(rows[0].state, Some(State::Running), "{:?}", rows[0]);
+    assert_eq!(rows[0].docker_version.as_deref(), Some("27.0.1"));
+    assert_eq!(
+        rows[0].error,
+        Some(RowError::Certificate {
+            which: "server",
+            problem: CertProblem::Expiring { days_left: 5 }
+        })
+    );
+    let row = s
+        .manager
+        .status("soon", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(row.state, Some(State::Running));
+    assert_eq!(row.error, rows[0].error);
+}
+
 #[tokio::test]
 async fn checking_the_certificates_of_a_thousand_machines_is_quick() {
     let s = setup();
