@@ -1,9 +1,14 @@
 //! Fleet operations: list every machine with its typed state, and act on many machines at once.
 //!
 //! Listing applies the filters a record can answer (name, driver, label) before any machine is
-//! queried, queries the rest with bounded concurrency and a per-machine timeout (one slow or
-//! dead machine never stalls the others), and turns a broken record into one row with an error.
-//! Here is where `ls` decides a machine is Running: its driver says so.
+//! queried, reads the records a page per store round trip ([`crate::Store::read_records`]),
+//! queries the machines with bounded concurrency and a per-machine timeout (one slow or dead
+//! machine never stalls the others), and turns a broken record into one row with an error.
+//! Here is where `ls` decides a machine is Running: its daemon answers over mutual TLS (at the
+//! recorded address with the machine's own server certificate, or where the driver says), or
+//! else its driver says so. Each row's certificates are checked against the CA its record
+//! holds, each signature once: the client certificate, which every machine of a store shares,
+//! once per listing; the server certificate by the handshake when the daemon presented it.
 //!
 //! A fleet served by a driver implemented in the program itself, kept in memory, listed with a
 //! state filter (this example runs as it is: no network, no executable):
@@ -370,21 +375,35 @@ impl Manager {
             return Ok(names.iter().map(|n| MachineRow::new(n)).collect());
         }
         let query = !opts.records_only || opts.filter.needs_state();
-        // records are read a page per store round trip; a page's rows start while the next
-        // page is read, and at most one page is read ahead of the rows in flight
+        // records are read a page per store round trip, the next page while this one's rows
+        // start; a page is read only once the rows before it are under way, so at most two
+        // pages wait beside the rows in flight
         let (sem, o) = (
             Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
             Arc::new(opts.clone()),
         );
         let checks = Arc::new(ClientChecks::default());
+        let read_page = |page: Vec<String>| {
+            let store = self.inner.store.clone();
+            tokio::spawn(async move {
+                let reads = store.read_records(&page, &LISTING_BLOBS).await;
+                (page, reads)
+            })
+        };
+        let mut pages = names.chunks(RECORDS_PER_READ).map(<[String]>::to_vec);
+        let mut next = pages.next().map(read_page);
         let mut tasks = tokio::task::JoinSet::new();
         let mut index = 0;
-        for page in names.chunks(RECORDS_PER_READ) {
-            let reads = self.store().read_records(page, &LISTING_BLOBS).await?;
-            for (name, read) in page.iter().zip(reads) {
+        while let Some(reading) = next.take() {
+            let (page, reads) = reading
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            let reads = reads?;
+            next = pages.next().map(read_page);
+            for (name, read) in page.into_iter().zip(reads) {
                 let permit = sem.clone().acquire_owned().await;
                 let (me, o, checks) = (self.clone(), o.clone(), checks.clone());
-                let (name, i) = (name.clone(), index);
+                let i = index;
                 tasks.spawn(async move {
                     let row = me.row(&name, read, &checks, &o, query).await;
                     drop(permit);
