@@ -405,7 +405,8 @@ impl Machine {
     /// certificates the daemon refuses are [`Error::Daemon`]).
     ///
     /// A machine whose daemon answers at its recorded address with its own server certificate
-    /// needs no driver (see [`Machine::reach_recorded`]).
+    /// needs no driver: the record keeps where it was last reached
+    /// ([`crate::MachineConfig::last_access`]).
     pub async fn docker_env(&self) -> Result<DockerEnv> {
         let access = self.checked_access().await?;
         Ok(DockerEnv {

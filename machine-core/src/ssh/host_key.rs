@@ -50,7 +50,7 @@ impl Accept {
 
 /// The host key `host:port` presents, as an OpenSSH public key line, read from the start of
 /// the handshake (as `ssh-keyscan` does): nothing is authenticated and the connection is
-/// dropped at once. The key is the one a [`Session`] to that host would check.
+/// dropped at once. The key is the one a [`Session`](super::Session) to that host would check.
 pub async fn scan_host_key(host: &str, port: u16, timeout: Duration) -> Result<String, SshError> {
     let address = addr(host, port);
     let tcp = tcp_connect(host, port, timeout).await?;
