@@ -276,6 +276,7 @@ bench_ls() {
   for n in $sizes; do
     log "ls over $n machines: building the store"
     make_store "$n" "$work/ls$n"
+    sync # so that writing the new store back to disk does not run during the measures
     r=$runs
     ts=()
     cs=()
