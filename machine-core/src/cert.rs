@@ -349,14 +349,13 @@ pub fn check_against_ca(cert_pem: &str, ca_cert_pem: &str) -> Option<CertProblem
     let Ok(cert) = pem.parse_x509() else {
         return Some(CertProblem::Unreadable);
     };
-    let signed = parse_pem(ca_cert_pem)
-        .ok()
-        .and_then(|ca| {
+    // a CA file may hold several (an imported bundle): any of them, as TLS would accept
+    let signed = x509_parser::pem::Pem::iter_from_buffer(ca_cert_pem.as_bytes())
+        .map_while(Result::ok)
+        .any(|ca| {
             ca.parse_x509()
-                .ok()
-                .map(|ca| cert.verify_signature(Some(ca.public_key())).is_ok())
-        })
-        .unwrap_or(false);
+                .is_ok_and(|ca| cert.verify_signature(Some(ca.public_key())).is_ok())
+        });
     if !signed {
         return Some(CertProblem::NotSignedByCa);
     }
@@ -529,6 +528,8 @@ mod tests {
             check_against_ca(&good.cert, &other.cert),
             Some(CertProblem::NotSignedByCa)
         );
+        let bundle = format!("{}{}", other.cert, ca.cert);
+        assert_eq!(check_against_ca(&good.cert, &bundle), None);
         let soon = new_client_valid_for(&ca, "a", Duration::from_secs(10 * 86400 + 3600)).unwrap();
         for problem in [
             check_against_ca(&soon.cert, &ca.cert),

@@ -217,6 +217,15 @@ impl Manager {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             let reads = reads?;
+            if reads.len() != page.len() {
+                // a store implementation's bug, said rather than a row silently missing
+                return Err(crate::StoreError::Backend {
+                    op: "listing",
+                    location: self.store().location(),
+                    reason: format!("{} records read for {} names", reads.len(), page.len()),
+                }
+                .into());
+            }
             next = pages.next().map(read_page);
             for (name, read) in page.into_iter().zip(reads) {
                 let permit = sem.clone().acquire_owned().await;
@@ -304,6 +313,7 @@ impl Manager {
     /// including its errors, is in the row.
     pub async fn status(&self, name: &str, timeout: Duration) -> Result<MachineRow> {
         let started = Instant::now();
+        crate::name::validate_name(name)?;
         let read = self.store().read_record(name, &LISTING_BLOBS).await;
         let (m, certs) = self.listing_handle(name, read, &ClientChecks::default())?;
         let opts = ListOptions {

@@ -181,7 +181,7 @@ enum Daemon {
     },
 }
 
-/// A loaded machine's row (see [`Manager::status`]); `started` is when the row was begun. A
+/// A loaded machine's row (see [`crate::Manager::status`]); `started` is when the row was begun. A
 /// certificate problem explains a daemon that does not answer, so it wins over that error.
 /// `hedge`: how long the recorded address has before the driver is asked as well; `None` (a
 /// listing, where the daemons would otherwise answer twice when every row hedged under load)

@@ -308,6 +308,8 @@ pub trait Store: Send + Sync {
     /// order, its config and the given blobs, or why that record cannot be read (one broken or
     /// vanished record never fails the others). One round trip where the store can (etcd: one
     /// transaction per [`RECORDS_PER_READ`] names). Errs only when the store itself fails.
+    /// The default reads one record after another: a store whose reads wait on the network
+    /// should override it with one round trip (or concurrent reads) per page.
     async fn read_records(
         &self,
         names: &[String],
