@@ -18,23 +18,48 @@ struct Member {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+/// `n` distinct free loopback ports. Every listener is held until all are chosen: picked one at a
+/// time, the kernel may hand out the same port twice.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("a bound address").port())
+        .collect()
 }
+
+/// How many times a cluster is started on fresh ports when a member exits at start-up (another
+/// process took one of its ports between choosing and binding).
+const START_ATTEMPTS: usize = 3;
 
 impl EtcdCluster {
     /// Starts a cluster of `size` members and waits until it answers.
     pub fn start(size: usize) -> EtcdCluster {
         let etcd = which_etcd();
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let mut cluster = EtcdCluster::spawn(&etcd, size);
+            match cluster.wait_healthy(Duration::from_secs(30)) {
+                Ok(()) => return cluster,
+                Err(Failure::MemberExited(logs)) => last = logs,
+                Err(Failure::Timeout(logs)) => {
+                    panic!("the etcd cluster did not become healthy within 30s:\n{logs}")
+                }
+            }
+        }
+        panic!("an etcd member exited at start in each of {START_ATTEMPTS} attempts:\n{last}")
+    }
+
+    fn spawn(etcd: &str, size: usize) -> EtcdCluster {
         let dir = tempfile::Builder::new()
             .prefix("etcd-test-")
             .tempdir()
             .expect("a temporary folder");
+        let ports = free_ports(2 * size);
         let peers: Vec<(String, u16, u16)> = (0..size)
-            .map(|i| (format!("m{i}"), free_port(), free_port()))
+            .map(|i| (format!("m{i}"), ports[2 * i], ports[2 * i + 1]))
             .collect();
         let initial = peers
             .iter()
@@ -45,7 +70,7 @@ impl EtcdCluster {
         let mut members = Vec::new();
         for (name, client, peer) in &peers {
             let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
-            let child = Command::new(&etcd)
+            let child = Command::new(etcd)
                 .args(["--name", name])
                 .arg("--data-dir")
                 .arg(dir.path().join(name))
@@ -78,9 +103,7 @@ impl EtcdCluster {
                 child: Some(child),
             });
         }
-        let cluster = EtcdCluster { members, dir };
-        cluster.wait_healthy(Duration::from_secs(30));
-        cluster
+        EtcdCluster { members, dir }
     }
 
     /// `HOST:PORT` of every member.
@@ -120,9 +143,17 @@ impl EtcdCluster {
         )
     }
 
-    fn wait_healthy(&self, within: Duration) {
+    fn wait_healthy(&mut self, within: Duration) -> Result<(), Failure> {
         let start = Instant::now();
         loop {
+            let exited = self.members.iter_mut().any(|m| {
+                m.child
+                    .as_mut()
+                    .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
+            });
+            if exited {
+                return Err(Failure::MemberExited(self.logs()));
+            }
             let ok = Command::new("etcdctl")
                 .env("ETCDCTL_API", "3")
                 .arg(format!("--endpoints={}", self.endpoints().join(",")))
@@ -131,22 +162,33 @@ impl EtcdCluster {
                 .map(|o| o.status.success())
                 .unwrap_or(false);
             if ok {
-                return;
+                return Ok(());
             }
             if start.elapsed() > within {
-                let logs: String = self
-                    .members
-                    .iter()
-                    .map(|m| {
-                        std::fs::read_to_string(self.dir.path().join(format!("{}.log", m.name)))
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                panic!("the etcd cluster did not become healthy within {within:?}:\n{logs}");
+                return Err(Failure::Timeout(self.logs()));
             }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+
+    /// Every member's log, one after the other.
+    fn logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| {
+                std::fs::read_to_string(self.dir.path().join(format!("{}.log", m.name)))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+/// Why a cluster did not come up; each carries the members' logs.
+enum Failure {
+    /// A member exited: most likely one of its ports was taken meanwhile. Worth another try.
+    MemberExited(String),
+    /// No member exited, yet the cluster never answered.
+    Timeout(String),
 }
 
 impl Drop for EtcdCluster {
