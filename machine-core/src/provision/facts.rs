@@ -12,7 +12,7 @@ pub(crate) struct Facts {
     /// The login user is root (uid 0).
     pub root: bool,
     pub init: Init,
-    /// Absolute paths of the tools found, by name (dockerd, docker, hostnamectl, curl).
+    /// Absolute paths of the tools found, by name (dockerd, docker, curl).
     pub tools: BTreeMap<String, String>,
 }
 
@@ -25,7 +25,7 @@ impl Facts {
     }
 }
 
-const PROBED_TOOLS: &[&str] = &["dockerd", "docker", "hostnamectl", "curl"];
+const PROBED_TOOLS: &[&str] = &["dockerd", "docker", "curl"];
 
 /// The probe: who we are, whether sudo works without a password, the init system and the tools.
 pub(crate) fn probe_command() -> String {

@@ -32,73 +32,58 @@ impl Init {
     }
 }
 
-/// Writes the daemon's configuration for `init` and restarts it (enabling it at boot).
-pub(crate) async fn configure_and_restart(
+/// Writes the daemon's configuration where `init` reads it: a systemd drop-in, OpenRC's
+/// `/etc/conf.d/docker` or sysvinit's `/etc/default/docker`.
+pub(crate) async fn write_configuration(
     cx: &Cx<'_>,
     init: Init,
     dockerd: &str,
     engine_opts: &EngineOptions,
     driver_name: &str,
 ) -> Result<(), ProvisionError> {
-    match init {
+    let (step, path, contents) = match init {
+        // the upload makes the drop-in's folder
+        Init::Systemd => (
+            "writing the systemd drop-in",
+            engine::SYSTEMD_DROPIN_PATH,
+            engine::systemd_dropin(dockerd, engine_opts, driver_name)?,
+        ),
+        Init::OpenRc => (
+            "writing /etc/conf.d/docker",
+            engine::OPENRC_CONF_PATH,
+            engine::openrc_conf(dockerd, engine_opts, driver_name)?,
+        ),
+        Init::SysVinit => (
+            "writing /etc/default/docker",
+            engine::SYSVINIT_DEFAULT_PATH,
+            engine::sysvinit_default(dockerd, engine_opts, driver_name)?,
+        ),
+    };
+    cx.upload(step, path, contents.as_bytes(), 0o644).await
+}
+
+/// Enables the daemon at boot and restarts it, in one root command: systemd reloads its units
+/// first (the drop-in is new), and forgets earlier failed starts, which would refuse this one.
+pub(crate) async fn enable_and_restart(cx: &Cx<'_>, init: Init) -> Result<(), ProvisionError> {
+    let script = match init {
+        // `enable` reloads systemd again: only when it is not enabled yet
         Init::Systemd => {
-            let dropin = engine::systemd_dropin(dockerd, engine_opts, driver_name)?;
-            // the upload makes the drop-in's folder
-            let step = "writing the systemd drop-in";
-            cx.upload(step, engine::SYSTEMD_DROPIN_PATH, dropin.as_bytes(), 0o644)
-                .await?;
-            // `enable` reloads systemd again: only when it is not enabled yet
-            cx.sudo(
-                "enabling docker.service",
-                "systemctl daemon-reload && { systemctl is-enabled --quiet docker.service || \
-                 systemctl enable docker.service >/dev/null 2>&1; }; \
-                 systemctl reset-failed docker.service >/dev/null 2>&1; true",
-            )
-            .await?;
-            cx.progress(crate::events::Step::ConfigureDocker, "Restarting Docker...");
-            restart(cx, init, "systemctl restart docker.service").await
+            "systemctl daemon-reload && { systemctl is-enabled --quiet docker.service || \
+             systemctl enable docker.service >/dev/null 2>&1; }; \
+             systemctl reset-failed docker.service >/dev/null 2>&1; \
+             systemctl restart docker.service"
         }
         Init::OpenRc => {
-            let conf = engine::openrc_conf(dockerd, engine_opts, driver_name)?;
-            cx.upload(
-                "writing /etc/conf.d/docker",
-                engine::OPENRC_CONF_PATH,
-                conf.as_bytes(),
-                0o644,
-            )
-            .await?;
-            cx.sudo(
-                "enabling the docker service",
-                "rc-update add docker default >/dev/null 2>&1 || rc-update -u >/dev/null 2>&1; true",
-            )
-            .await?;
-            cx.progress(crate::events::Step::ConfigureDocker, "Restarting Docker...");
-            restart(cx, init, "rc-service docker restart").await
+            "{ rc-update add docker default >/dev/null 2>&1 || rc-update -u >/dev/null 2>&1; }; \
+             rc-service docker restart"
         }
         Init::SysVinit => {
-            let conf = engine::sysvinit_default(dockerd, engine_opts, driver_name)?;
-            cx.upload(
-                "writing /etc/default/docker",
-                engine::SYSVINIT_DEFAULT_PATH,
-                conf.as_bytes(),
-                0o644,
-            )
-            .await?;
-            cx.sudo(
-                "enabling the docker service",
-                "if command -v update-rc.d >/dev/null 2>&1; then update-rc.d docker defaults >/dev/null 2>&1; \
-                 elif command -v chkconfig >/dev/null 2>&1; then chkconfig docker on >/dev/null 2>&1; fi; true",
-            )
-            .await?;
-            cx.progress(crate::events::Step::ConfigureDocker, "Restarting Docker...");
-            restart(
-                cx,
-                init,
-                "if command -v service >/dev/null 2>&1; then service docker restart; else /etc/init.d/docker restart; fi",
-            )
-            .await
+            "if command -v update-rc.d >/dev/null 2>&1; then update-rc.d docker defaults >/dev/null 2>&1; \
+             elif command -v chkconfig >/dev/null 2>&1; then chkconfig docker on >/dev/null 2>&1; fi; \
+             if command -v service >/dev/null 2>&1; then service docker restart; else /etc/init.d/docker restart; fi"
         }
-    }
+    };
+    restart(cx, init, script).await
 }
 
 async fn restart(cx: &Cx<'_>, init: Init, script: &str) -> Result<(), ProvisionError> {

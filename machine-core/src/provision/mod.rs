@@ -196,7 +196,11 @@ pub(crate) async fn run(
     if must_install {
         install_docker(&cx, family, &facts, req.engine, mode == Mode::Upgrade).await?;
     }
-    let dockerd = find_dockerd(&cx).await?;
+    // the probe already found it (with the root PATH) unless Docker was just installed
+    let dockerd = match facts.tool("dockerd") {
+        Some(path) if !must_install && path.starts_with('/') => path.to_string(),
+        _ => find_dockerd(&cx).await?,
+    };
 
     cx.progress(Step::ConfigureDocker, "Copying certificates...");
     let step = "copying certificates to /etc/docker";
@@ -205,7 +209,7 @@ pub(crate) async fn run(
         &format!("mkdir -p {0} && chmod 0755 {0}", engine::CERT_DIR),
     )
     .await?;
-    // the three files at once, over one connection
+    // the three files and the daemon's configuration at once, over one connection
     tokio::try_join!(
         cx.upload(step, engine::CA_PATH, req.ca_pem.as_bytes(), 0o644),
         cx.upload(
@@ -220,10 +224,11 @@ pub(crate) async fn run(
             req.server_key_pem.as_bytes(),
             0o600,
         ),
+        init::write_configuration(&cx, facts.init, &dockerd, req.engine, req.driver_name),
     )?;
 
-    cx.progress(Step::ConfigureDocker, "Configuring the Docker daemon...");
-    init::configure_and_restart(&cx, facts.init, &dockerd, req.engine, req.driver_name).await?;
+    cx.progress(Step::ConfigureDocker, "Restarting Docker...");
+    init::enable_and_restart(&cx, facts.init).await?;
     cx.progress(Step::WaitForDocker, "Waiting for the Docker daemon...");
     let docker_version = init::wait_for_daemon(&cx, facts.init).await?;
     Ok(ProvisionReport {
@@ -232,25 +237,24 @@ pub(crate) async fn run(
     })
 }
 
-/// Sets the hostname (hostnamectl when it works, else /etc/hostname and `hostname`) and maps it
-/// to 127.0.1.1 in /etc/hosts so that sudo can resolve it.
+/// Sets the hostname (`/etc/hostname` and the kernel's) and maps it to 127.0.1.1 in /etc/hosts so
+/// that sudo can resolve it, in one root command. Not through hostnamectl: it does the same by way
+/// of systemd-hostnamed, whose start-up costs more than the rest of the step.
 async fn set_hostname(cx: &Cx<'_>, facts: &Facts, name: &str) -> Result<(), ProvisionError> {
     cx.progress(
         Step::Provision,
         &format!("Setting the hostname to {name}..."),
     );
-    let step = "setting the hostname";
     let q = crate::shell::quote(name);
-    if facts.hostname != name {
-        let fallback = format!("echo {q} > /etc/hostname && hostname {q}");
-        let script = if facts.tool("hostnamectl").is_some() {
-            // hostnamectl fails where /etc/hostname cannot be replaced (a bind mount): fall back
-            format!("hostnamectl set-hostname {q} 2>/dev/null || {{ {fallback}; }}")
-        } else {
-            fallback
-        };
-        cx.sudo(step, &script).await?;
-    }
+    // `hostname` is missing from minimal images (Fedora's): then the kernel's file
+    let set = if facts.hostname != name {
+        format!(
+            "printf '%s\\n' {q} > /etc/hostname && \
+             {{ hostname {q} 2>/dev/null || printf '%s' {q} > /proc/sys/kernel/hostname; }} && "
+        )
+    } else {
+        String::new()
+    };
     // /etc/hosts is rewritten in place (not renamed), as it may be a bind mount.
     let hosts = format!(
         "if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then \
@@ -261,7 +265,7 @@ async fn set_hostname(cx: &Cx<'_>, facts: &Facts, name: &str) -> Result<(), Prov
          else printf '127.0.1.1 %s\\n' {q} >> /etc/hosts; fi",
         re = name.replace('.', "\\."),
     );
-    cx.sudo("mapping the hostname in /etc/hosts", &hosts)
+    cx.sudo("setting the hostname", &format!("{set}{{ {hosts}; }}"))
         .await?;
     Ok(())
 }
