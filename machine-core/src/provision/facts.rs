@@ -28,9 +28,11 @@ impl Facts {
 const PROBED_TOOLS: &[&str] = &["dockerd", "docker", "curl"];
 
 /// The probe: who we are, whether sudo works without a password, the init system and the tools.
+/// The system folders come first on its PATH, as for root's commands (`root_sh`): a login's own
+/// `~/bin` (rootless Docker puts a `dockerd` there) never shadows the system's tools.
 pub(crate) fn probe_command() -> String {
     let mut s = format!(
-        "PATH=\"$PATH:{ROOT_PATH}\"; export PATH; \
+        "PATH=\"{ROOT_PATH}:$PATH\"; export PATH; \
          echo \"user=$(id -un)\"; \
          echo \"hostname=$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname)\"; \
          echo \"uid=$(id -u)\"; \

@@ -63,13 +63,19 @@ pub(crate) async fn write_configuration(
 }
 
 /// Enables the daemon at boot and restarts it, in one root command: systemd reloads its units
-/// first (the drop-in is new), and forgets earlier failed starts, which would refuse this one.
+/// first (the drop-in is new: without the reload the old unit would start, with no TLS
+/// listener), and forgets earlier failed starts, which would refuse this one.
 pub(crate) async fn enable_and_restart(cx: &Cx<'_>, init: Init) -> Result<(), ProvisionError> {
-    let script = match init {
+    restart(cx, init, enable_and_restart_script(init)).await
+}
+
+fn enable_and_restart_script(init: Init) -> &'static str {
+    match init {
         // `enable` reloads systemd again: only when it is not enabled yet
         Init::Systemd => {
-            "systemctl daemon-reload && { systemctl is-enabled --quiet docker.service || \
-             systemctl enable docker.service >/dev/null 2>&1; }; \
+            "systemctl daemon-reload || { echo 'systemctl daemon-reload failed' >&2; exit 1; }; \
+             systemctl is-enabled --quiet docker.service || \
+             systemctl enable docker.service >/dev/null 2>&1; \
              systemctl reset-failed docker.service >/dev/null 2>&1; \
              systemctl restart docker.service"
         }
@@ -82,8 +88,7 @@ pub(crate) async fn enable_and_restart(cx: &Cx<'_>, init: Init) -> Result<(), Pr
              elif command -v chkconfig >/dev/null 2>&1; then chkconfig docker on >/dev/null 2>&1; fi; \
              if command -v service >/dev/null 2>&1; then service docker restart; else /etc/init.d/docker restart; fi"
         }
-    };
-    restart(cx, init, script).await
+    }
 }
 
 async fn restart(cx: &Cx<'_>, init: Init, script: &str) -> Result<(), ProvisionError> {
@@ -199,6 +204,69 @@ mod tests {
             Some("20.10.24+dfsg1")
         );
         assert_eq!(parse_dockerd_version("nonsense"), None);
+    }
+
+    /// Runs the systemd script under `sh` with a stand-in `systemctl` that logs its arguments
+    /// and fails for `failing`; returns the exit status, stderr and the calls.
+    fn run_systemd_script(failing: &str) -> (i32, String, String) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls");
+        let fake = dir.path().join("systemctl");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\ncase \"$1\" in {failing}) exit 1;; esac\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "PATH={}:$PATH; {}",
+                dir.path().display(),
+                enable_and_restart_script(Init::Systemd)
+            ))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn systemd_reloads_enables_forgets_failures_then_restarts() {
+        let (status, _, calls) = run_systemd_script("none");
+        assert_eq!(status, 0);
+        assert_eq!(
+            calls.lines().collect::<Vec<_>>(),
+            [
+                "daemon-reload",
+                "is-enabled --quiet docker.service",
+                "reset-failed docker.service",
+                "restart docker.service"
+            ]
+        );
+        // not enabled yet: enabled
+        let (status, _, calls) = run_systemd_script("is-enabled");
+        assert_eq!(status, 0);
+        assert!(calls.contains("enable docker.service\n"), "{calls}");
+    }
+
+    #[test]
+    fn a_failed_systemd_reload_fails_before_the_restart() {
+        // restarting without the reload would start the old unit: no TLS listener, yet a daemon
+        let (status, stderr, calls) = run_systemd_script("daemon-reload");
+        assert_ne!(status, 0);
+        assert!(
+            stderr.contains("systemctl daemon-reload failed"),
+            "{stderr}"
+        );
+        assert!(!calls.contains("restart"), "{calls}");
     }
 
     #[test]

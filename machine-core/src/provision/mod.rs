@@ -196,9 +196,10 @@ pub(crate) async fn run(
     if must_install {
         install_docker(&cx, family, &facts, req.engine, mode == Mode::Upgrade).await?;
     }
-    // the probe already found it (with the root PATH) unless Docker was just installed
+    // the probe already found it unless Docker was just installed; root asks again when the
+    // probe's answer is outside the system folders (a login's own ~/bin: not root's daemon)
     let dockerd = match facts.tool("dockerd") {
-        Some(path) if !must_install && path.starts_with('/') => path.to_string(),
+        Some(path) if !must_install && in_system_folder(path) => path.to_string(),
         _ => find_dockerd(&cx).await?,
     };
 
@@ -237,6 +238,12 @@ pub(crate) async fn run(
     })
 }
 
+/// `path` is a file directly in one of the folders of root's PATH.
+fn in_system_folder(path: &str) -> bool {
+    path.rsplit_once('/')
+        .is_some_and(|(dir, file)| !file.is_empty() && ROOT_PATH.split(':').any(|d| d == dir))
+}
+
 /// Sets the hostname (`/etc/hostname` and the kernel's) and maps it to 127.0.1.1 in /etc/hosts so
 /// that sudo can resolve it, in one root command. Not through hostnamectl: it does the same by way
 /// of systemd-hostnamed, whose start-up costs more than the rest of the step.
@@ -250,7 +257,8 @@ async fn set_hostname(cx: &Cx<'_>, facts: &Facts, name: &str) -> Result<(), Prov
     let set = if facts.hostname != name {
         format!(
             "printf '%s\\n' {q} > /etc/hostname && \
-             {{ hostname {q} 2>/dev/null || printf '%s' {q} > /proc/sys/kernel/hostname; }} && "
+             if command -v hostname >/dev/null 2>&1; then hostname {q}; \
+             else printf '%s' {q} > /proc/sys/kernel/hostname; fi && "
         )
     } else {
         String::new()

@@ -129,12 +129,12 @@ async fn debian_packages_on_a_fresh_host() {
     h.assert_order(&[
         "sudo -n true",
         "cat /etc/os-release",
-        "node-1 > /etc/hostname && { hostname node-1 2>/dev/null || printf",
+        "node-1 > /etc/hostname && if command -v hostname >/dev/null 2>&1; then hostname node-1; else printf",
         "apt-get -q -o DPkg::Lock::Timeout=60 update",
         "install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold docker.io",
         "command -v dockerd",
         "mkdir -p /etc/docker",
-        "systemctl daemon-reload && { systemctl is-enabled --quiet docker.service || systemctl enable docker.service >/dev/null 2>&1; }; systemctl reset-failed docker.service >/dev/null 2>&1; systemctl restart docker.service",
+        "systemctl is-enabled --quiet docker.service || systemctl enable docker.service >/dev/null 2>&1; systemctl reset-failed docker.service >/dev/null 2>&1; systemctl restart docker.service",
         "docker version --format",
     ]);
     assert!(h.ran("DEBIAN_FRONTEND=noninteractive apt-get"));
@@ -206,6 +206,28 @@ async fn reprovisioning_an_installed_host_installs_nothing_and_restarts() {
         .unwrap();
     assert!(
         dropin.contents.contains("\nExecStart=/usr/bin/dockerd "),
+        "{}",
+        dropin.contents
+    );
+}
+
+#[tokio::test]
+async fn a_dockerd_in_the_login_users_own_folder_is_not_roots() {
+    // rootless Docker puts a dockerd in ~/bin: root asks where its own is
+    let h = host_with("debian-12", "systemd", &["curl", "dockerd", "docker"]).ok(
+        "sudo -n true",
+        &probe_output(true, "systemd", &["dockerd", "docker"]).replace(
+            "tool.dockerd=/usr/bin/dockerd",
+            "tool.dockerd=/home/nick/bin/dockerd",
+        ),
+    );
+    go(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert_eq!(h.count("command -v dockerd"), 2, "{:?}", h.commands());
+    let dropin = h
+        .upload_of("/etc/systemd/system/docker.service.d/10-machine.conf")
+        .unwrap();
+    assert!(
+        dropin.contents.contains("\nExecStart=/usr/sbin/dockerd "),
         "{}",
         dropin.contents
     );
@@ -597,8 +619,8 @@ async fn hostname_and_hosts_mapping() {
         .0
         .unwrap();
     assert!(
-        h.ran("web.example > /etc/hostname && { hostname web.example 2>/dev/null || printf")
-            && h.ran("web.example > /proc/sys/kernel/hostname; } && { if grep"),
+        h.ran("web.example > /etc/hostname && if command -v hostname >/dev/null 2>&1; then hostname web.example; else printf")
+            && h.ran("web.example > /proc/sys/kernel/hostname; fi && { if grep"),
         "{:?}",
         h.commands()
     );

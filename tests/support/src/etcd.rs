@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A running cluster.
@@ -66,14 +67,25 @@ impl EtcdCluster {
             .map(|(n, _, p)| format!("{n}=http://127.0.0.1:{p}"))
             .collect::<Vec<_>>()
             .join(",");
-        let token = format!("machine-test-{}", std::process::id());
-        let mut members = Vec::new();
+        // one token per cluster: members of another cluster of this process never join this one
+        static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
+        let token = format!(
+            "machine-test-{}-{}",
+            std::process::id(),
+            CLUSTERS.fetch_add(1, Ordering::Relaxed)
+        );
+        // members join the cluster as they start: a later one failing to start stops them
+        let mut cluster = EtcdCluster {
+            members: Vec::new(),
+            dir,
+        };
         for (name, client, peer) in &peers {
-            let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
+            let log =
+                std::fs::File::create(cluster.dir.path().join(format!("{name}.log"))).unwrap();
             let child = Command::new(etcd)
                 .args(["--name", name])
                 .arg("--data-dir")
-                .arg(dir.path().join(name))
+                .arg(cluster.dir.path().join(name))
                 .args([
                     "--listen-client-urls",
                     &format!("http://127.0.0.1:{client}"),
@@ -97,13 +109,13 @@ impl EtcdCluster {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {etcd}: {e}"));
-            members.push(Member {
+            cluster.members.push(Member {
                 name: name.clone(),
                 client_port: *client,
                 child: Some(child),
             });
         }
-        EtcdCluster { members, dir }
+        cluster
     }
 
     /// `HOST:PORT` of every member.
