@@ -1,21 +1,22 @@
 //! vCenter sessions: the service content, `Login`/`Logout`, the property collector (read
-//! properties of one object, or of every object of some types under a container), tasks, and the
-//! mapping of SOAP failures to the protocol's error kinds.
-//!
-//! A driver process keeps one session per vCenter and credentials ([`SessionPool`]): every call
-//! for every machine with the same endpoint, user, password and certificate trust shares it, and
-//! a machine is never served with another's credentials. When vCenter says the session is no
+//! properties of one object, or of every object of some types under a container), and the
+//! mapping of SOAP failures to the protocol's error kinds. When vCenter says the session is no
 //! longer authenticated (it expired, or was terminated), the session logs in again and the failed
 //! SOAP call is retried once.
+//!
+//! `task.rs` runs vCenter's tasks in a session (methods of [`Session`]); [`pool`] keeps the
+//! sessions of a driver process, one per vCenter and credentials.
+
+pub mod pool;
+mod task;
 
 use crate::options::Config;
 use crate::soap::{MoRef, Soap, SoapError, Trust};
 use crate::xml::{self, tag, Element};
-use driver_protocol::{Context, DriverError, ErrorKind};
+use driver_protocol::{DriverError, ErrorKind};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 /// The properties read from one object, by property path; values are the `val` elements.
 pub type Props = HashMap<String, Element>;
@@ -337,230 +338,6 @@ impl Session {
         }
         Ok(out)
     }
-
-    /// Waits for a task to finish; returns its result element (if any).
-    pub async fn wait_task(
-        &self,
-        task: &MoRef,
-        what: &str,
-        timeout: Duration,
-    ) -> Result<Option<Element>, DriverError> {
-        let deadline = Instant::now() + timeout;
-        let mut delay = Duration::from_millis(100);
-        loop {
-            let p = self
-                .props(task, &["info.state", "info.error", "info.result"])
-                .await?;
-            match p.get("info.state").map(|e| e.text.as_str()) {
-                Some("success") => return Ok(p.get("info.result").cloned()),
-                Some("error") => {
-                    let err = p.get("info.error");
-                    let kind = err
-                        .and_then(|e| e.child("fault"))
-                        .and_then(|f| f.xsi_type())
-                        .unwrap_or("error")
-                        .to_string();
-                    let msg = err
-                        .and_then(|e| e.text_at("localizedMessage"))
-                        .unwrap_or("")
-                        .to_string();
-                    return Err(error(
-                        what,
-                        SoapError::Fault {
-                            kind,
-                            message: if msg.is_empty() {
-                                "the task failed".into()
-                            } else {
-                                msg
-                            },
-                        },
-                    ));
-                }
-                _ => {}
-            }
-            if Instant::now() > deadline {
-                return Err(DriverError::timeout(format!(
-                    "{what}: vCenter's task {} did not finish within {timeout:?}",
-                    task.value
-                )));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(2));
-        }
-    }
-
-    /// Calls a `..._Task` method; returns the task.
-    pub async fn start_task(&self, what: &str, body: &str) -> Result<MoRef, DriverError> {
-        let resp = self.call(what, body).await?;
-        resp.child("returnval")
-            .and_then(MoRef::from_element)
-            .ok_or_else(|| DriverError::internal(format!("{what}: vCenter returned no task")))
-    }
-
-    /// Calls a `..._Task` method and waits for it.
-    pub async fn run_task(
-        &self,
-        what: &str,
-        body: &str,
-        timeout: Duration,
-    ) -> Result<Option<Element>, DriverError> {
-        let task = self.start_task(what, body).await?;
-        self.wait_task(&task, what, timeout).await
-    }
-
-    /// Asks vCenter to cancel a task (best effort: not every task can be cancelled, and a
-    /// simulator may not implement it).
-    pub async fn cancel_task(&self, task: &MoRef) {
-        let body = format!(
-            r#"<CancelTask xmlns="urn:vim25">{}</CancelTask>"#,
-            xml::moref("_this", task)
-        );
-        let _ = self.raw(&body).await;
-    }
-
-    /// Runs a task for a call that the host may cancel. When it does, vCenter is asked to cancel
-    /// the task, and the task is still waited for to its end, so that nothing the driver started
-    /// goes on after it answered and whatever the task made is known (to be undone). Returns the
-    /// task's outcome and whether the call was cancelled.
-    pub async fn run_task_cancellable(
-        &self,
-        cx: &Context,
-        what: &str,
-        body: &str,
-        timeout: Duration,
-    ) -> (Result<Option<Element>, DriverError>, bool) {
-        if cx.is_cancelled() {
-            return (
-                Err(DriverError::cancelled(format!("{what}: cancelled"))),
-                true,
-            );
-        }
-        let task = match self.start_task(what, body).await {
-            Ok(t) => t,
-            Err(e) => return (Err(e), cx.is_cancelled()),
-        };
-        tokio::select! {
-            r = self.wait_task(&task, what, timeout) => {
-                let cancelled = cx.is_cancelled();
-                (r, cancelled)
-            }
-            _ = cx.cancelled() => {
-                self.cancel_task(&task).await;
-                (self.wait_task(&task, what, timeout).await, true)
-            }
-        }
-    }
-}
-
-/// What tells one vCenter session from another: the endpoint, the user, a digest of the
-/// password, and how vCenter's certificate is trusted. Two machines share a session only when
-/// all of these are equal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct SessionKey {
-    url: String,
-    user: String,
-    password_sha256: Vec<u8>,
-    insecure: bool,
-    ca_sha256: Option<Vec<u8>>,
-    thumbprint: Option<String>,
-}
-
-impl SessionKey {
-    fn new(cfg: &Config, trust: &Trust) -> SessionKey {
-        let sha = |b: &[u8]| {
-            ring::digest::digest(&ring::digest::SHA256, b)
-                .as_ref()
-                .to_vec()
-        };
-        SessionKey {
-            url: cfg.base_url(),
-            user: cfg.username.clone(),
-            password_sha256: sha(cfg.password.expose().as_bytes()),
-            insecure: trust.insecure,
-            ca_sha256: trust.ca_pem.as_deref().map(sha),
-            thumbprint: trust.thumbprint.clone(),
-        }
-    }
-}
-
-/// The sessions of one driver process: one per vCenter and credentials, made on first use and
-/// reused by every later call, for any machine with the same credentials.
-#[derive(Default)]
-pub struct SessionPool {
-    sessions: Mutex<HashMap<SessionKey, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
-    logins: Arc<AtomicU64>,
-}
-
-impl SessionPool {
-    /// The session for this config's vCenter and credentials: an existing one, or a new login
-    /// (concurrent first calls wait for one login). A failed login is not kept.
-    pub async fn session(&self, cfg: &Config) -> Result<Arc<Session>, DriverError> {
-        let trust = trust(cfg)?;
-        let key = SessionKey::new(cfg, &trust);
-        let cell = self
-            .sessions
-            .lock()
-            .unwrap()
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let made = cell
-            .get_or_try_init(|| async {
-                Session::connect(cfg, &trust, self.logins.clone())
-                    .await
-                    .map(Arc::new)
-            })
-            .await;
-        match made {
-            Ok(s) => Ok(s.clone()),
-            Err(e) => {
-                let mut sessions = self.sessions.lock().unwrap();
-                if sessions
-                    .get(&key)
-                    .is_some_and(|c| Arc::ptr_eq(c, &cell) && c.get().is_none())
-                {
-                    sessions.remove(&key);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// How many times this pool logged in (first logins and logins after an expiry).
-    pub fn logins(&self) -> u64 {
-        self.logins.load(Ordering::Relaxed)
-    }
-
-    /// How many sessions are open.
-    pub fn len(&self) -> usize {
-        self.open().len()
-    }
-
-    /// Whether no session is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn open(&self) -> Vec<Arc<Session>> {
-        self.sessions
-            .lock()
-            .unwrap()
-            .values()
-            .filter_map(|c| c.get().cloned())
-            .collect()
-    }
-
-    /// Logs every session out (best effort, a few seconds at most) and forgets them.
-    pub async fn logout_all(&self) {
-        let open = self.open();
-        self.sessions.lock().unwrap().clear();
-        let all = async {
-            for s in open {
-                s.logout().await;
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
-    }
 }
 
 /// Reads `returnval/objects` (or a continuation's `returnval/objects`) into (object, props).
@@ -591,44 +368,6 @@ pub fn text<'a>(p: &'a Props, path: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn cfg(user: &str, password: &str, insecure: bool) -> Config {
-        let o = crate::VsphereDriver::info().with_defaults(driver_protocol::Options::from(
-            json!({"vmwarevsphere-vcenter": "vc.example", "vmwarevsphere-username": user,
-                   "vmwarevsphere-password": password, "vmwarevsphere-insecure": insecure})
-            .as_object()
-            .unwrap()
-            .clone(),
-        ));
-        Config::from_options("m", &o).unwrap()
-    }
-
-    fn key(c: &Config) -> SessionKey {
-        SessionKey::new(c, &trust(c).unwrap())
-    }
-
-    #[test]
-    fn sessions_are_shared_only_with_the_same_credentials() {
-        let a = cfg("alice", "pw", false);
-        let mut other_machine = cfg("alice", "pw", false);
-        other_machine.vm_name = "another".into();
-        assert_eq!(key(&a), key(&other_machine), "machines share a session");
-        assert_ne!(key(&a), key(&cfg("bob", "pw", false)), "another user");
-        assert_ne!(
-            key(&a),
-            key(&cfg("alice", "pw2", false)),
-            "another password"
-        );
-        assert_ne!(key(&a), key(&cfg("alice", "pw", true)), "another trust");
-        let mut port = cfg("alice", "pw", false);
-        port.port = 8443;
-        assert_ne!(key(&a), key(&port), "another endpoint");
-        assert!(
-            !format!("{:?}", key(&a)).contains("pw"),
-            "the key holds a digest, not the password"
-        );
-    }
 
     #[test]
     fn missing_properties_say_not_authenticated() {

@@ -3,15 +3,22 @@
 //! The driver makes, starts, stops and destroys VMs and says how to reach them; the host waits for
 //! SSH and Docker and stores everything. Every call runs in the one vCenter session its
 //! credentials share ([`SessionPool`]).
+//!
+//! Here: the [`Driver`] implementation, the calls on a VM that exists (adopt, start, stop, kill,
+//! remove, state, access) and what create shares with them (finding a VM by name, running a
+//! task, booting); `create.rs` makes the VM.
 
-use crate::guestinfo;
+mod create;
+
 use crate::inventory::{self, Placement};
-use crate::options::{self, Config, Creation, VmRef};
-use crate::session::{Session, SessionPool};
+use crate::options::{self, Config, VmRef};
+use crate::session::pool::SessionPool;
+use crate::session::Session;
 use crate::soap::MoRef;
 use crate::vm::{self, vm_ref, TASK_TIMEOUT};
 use crate::xml;
 use async_trait::async_trait;
+use create::{create_in, pre_check};
 use driver_protocol::calls::*;
 use driver_protocol::schema::Capabilities;
 use driver_protocol::{Context, Driver, DriverError, DriverInfo, ErrorKind};
@@ -83,31 +90,6 @@ fn gone(cfg: &Config, e: DriverError) -> DriverError {
     }
 }
 
-/// Reads `--vmwarevsphere-cloudinit` (a file or an http(s) URL).
-async fn user_cloudinit(cfg: &Config) -> Result<Option<String>, DriverError> {
-    let Some(src) = cfg.cloudinit.as_deref() else {
-        return Ok(None);
-    };
-    if crate::download::is_url(src) {
-        const OPTION: &str = "--vmwarevsphere-cloudinit";
-        let text = crate::download::get(OPTION, src, cfg.allow_http_downloads)
-            .await?
-            .text()
-            .await
-            .map_err(|e| crate::download::failed(OPTION, src, e))?;
-        return Ok(Some(text));
-    }
-    let path = src.strip_prefix("file://").unwrap_or(src);
-    tokio::fs::read_to_string(path)
-        .await
-        .map(Some)
-        .map_err(|e| {
-            DriverError::invalid_option(format!(
-                "cannot read --vmwarevsphere-cloudinit {path}: {e}"
-            ))
-        })
-}
-
 /// The VM of the machine's name in the target folder, if there is one.
 async fn find_by_name(
     s: &Session,
@@ -122,20 +104,6 @@ async fn find_by_name(
     );
     let resp = s.call("looking up the VM name", &body).await?;
     Ok(resp.child("returnval").and_then(MoRef::from_element))
-}
-
-/// Fails when a VM of that name already exists in the target folder.
-async fn check_name_free(s: &Session, cfg: &Config, pl: &Placement) -> Result<(), DriverError> {
-    if find_by_name(s, cfg, pl).await?.is_some() {
-        return Err(DriverError::new(
-            ErrorKind::AlreadyExists,
-            format!(
-                "a VM named {} already exists in that folder of vCenter {}",
-                cfg.vm_name, cfg.vcenter
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The existing VM of the machine's name (made by Docker Machine, or by hand), as create would
@@ -161,58 +129,6 @@ async fn adopt_in(s: &Session, mut cfg: Config) -> Result<Config, DriverError> {
         instance_id: String::new(),
     });
     Ok(cfg)
-}
-
-async fn pre_check(s: &Session, cfg: &Config) -> Result<Placement, DriverError> {
-    let pl = inventory::resolve(s, cfg).await?;
-    check_name_free(s, cfg, &pl).await?;
-    if cfg.creation == Creation::Legacy {
-        let iso = cfg.iso_url.as_str();
-        if crate::download::is_url(iso) {
-            crate::download::check(crate::datastore::ISO_FLAG, iso, cfg.allow_http_downloads)?;
-        } else if !iso.contains("://") || iso.starts_with("file://") {
-            let p = iso.strip_prefix("file://").unwrap_or(iso);
-            if !std::path::Path::new(p).is_file() {
-                return Err(DriverError::invalid_option(format!(
-                    "--vmwarevsphere-boot2docker-url {p}: no such file"
-                )));
-            }
-        }
-    }
-    user_cloudinit(cfg).await?;
-    Ok(pl)
-}
-
-/// The creation id tag, when create was given one.
-fn creation_tag(cfg: &Config) -> Vec<(String, String)> {
-    if cfg.creation_id.is_empty() {
-        Vec::new()
-    } else {
-        vec![(vm::CREATION_ID_KEY.to_string(), cfg.creation_id.clone())]
-    }
-}
-
-/// The VM's extraConfig: guestinfo for cloud-init, then the user's cfgparams (which win), then
-/// the creation id (which no cfgparam may replace: `remove` relies on it).
-fn extra_config(
-    cfg: &Config,
-    instance_id: &str,
-    public_key: &str,
-    user_ci: Option<&str>,
-) -> Vec<(String, String)> {
-    let mut extra = guestinfo::extra_config(
-        instance_id,
-        &cfg.vm_name,
-        &cfg.ssh_user,
-        public_key,
-        user_ci,
-        cfg.creation == Creation::Legacy,
-    );
-    for (k, v) in cfg.cfgparams.iter().chain(creation_tag(cfg).iter()) {
-        extra.retain(|(ek, _)| ek != k);
-        extra.push((k.clone(), v.clone()));
-    }
-    extra
 }
 
 /// Runs a task of a call the host may cancel; a cancelled call is an error saying `doing`.
@@ -251,168 +167,6 @@ async fn boot(cx: &Context, s: &Session, cfg: &Config, vm: &MoRef) -> Result<Str
     let ip = vm::wait_for_ip(cx, s, vm, name, Duration::from_secs(cfg.ip_timeout_secs)).await?;
     cx.progress(format!("VM {name} has IP {ip}"));
     Ok(ip)
-}
-
-async fn create_in(
-    cx: &Context,
-    s: &Session,
-    mut cfg: Config,
-    key: &str,
-) -> Result<Config, DriverError> {
-    let nothing_made = |while_: &str| {
-        DriverError::cancelled(format!(
-            "create of machine {} was cancelled {while_}; no VM had been made, nothing to undo",
-            cfg.vm_name
-        ))
-    };
-    if cx.is_cancelled() {
-        return Err(nothing_made("before it began"));
-    }
-    cx.progress_step(
-        "inventory",
-        format!(
-            "Finding the datacenter, datastore, network and pool in {}",
-            s.url
-        ),
-        None,
-    );
-    let pl = pre_check(s, &cfg).await?;
-    let user_ci = user_cloudinit(&cfg).await?;
-    let instance_id = guestinfo::new_instance_id();
-    let extra = extra_config(&cfg, &instance_id, key, user_ci.as_deref());
-    if cx.is_cancelled() {
-        return Err(nothing_made("while it looked at the inventory"));
-    }
-    let (what, body) = match cfg.creation {
-        Creation::Legacy => {
-            let iso =
-                crate::datastore::ensure_iso(cx, s, &pl, &cfg.iso_url, cfg.allow_http_downloads)
-                    .await?;
-            cx.progress_step(
-                "create-vm",
-                format!(
-                    "Creating VM {} ({} CPU, {} MB memory, {} MB disk) booting {iso}",
-                    cfg.vm_name, cfg.cpus, cfg.memory_mb, cfg.disk_mb
-                ),
-                None,
-            );
-            (
-                format!("creating VM {}", cfg.vm_name),
-                vm::create_body(s, &cfg, &pl, &iso, &extra).await?,
-            )
-        }
-        Creation::Clone => {
-            let from = pl
-                .template
-                .as_ref()
-                .map(|t| t.path.clone())
-                .unwrap_or_default();
-            cx.progress_step(
-                "clone",
-                format!("Cloning {from} to VM {}", cfg.vm_name),
-                None,
-            );
-            (
-                format!("cloning {from} to VM {}", cfg.vm_name),
-                vm::clone_body(&cfg, &pl, &creation_tag(&cfg))?,
-            )
-        }
-    };
-    if cx.is_cancelled() {
-        return Err(nothing_made("before its VM was made"));
-    }
-    let (made, cancelled) = s.run_task_cancellable(cx, &what, &body, TASK_TIMEOUT).await;
-    let vm = match made.and_then(|r| vm::made_vm(r.as_ref(), &what)) {
-        Ok(vm) => vm,
-        Err(e) if cancelled => {
-            return Err(nothing_made(&format!(
-                "while {what} (vCenter made no VM: {})",
-                e.message
-            )))
-        }
-        Err(e) => return Err(e),
-    };
-    // the VM exists: the host stores where it is at once, so that an interrupted create is undone
-    cfg.vm = Some(VmRef {
-        moref: vm.value.clone(),
-        uuid: String::new(),
-        ip: String::new(),
-        instance_id: instance_id.clone(),
-    });
-    cx.made(&cfg.to_value());
-
-    // from here on, a failure or a cancel removes the VM again: nothing is left behind
-    let finish = async {
-        if cancelled {
-            return Err(DriverError::cancelled(format!("cancelled while {what}")));
-        }
-        if cfg.creation == Creation::Clone {
-            cx.progress_step(
-                "configure",
-                format!(
-                    "Configuring VM {} ({} CPU, {} MB memory, {} MB disk, cloud-init guestinfo)",
-                    cfg.vm_name, cfg.cpus, cfg.memory_mb, cfg.disk_mb
-                ),
-                None,
-            );
-            let body = vm::reconfigure_body(s, &cfg, &vm, &pl.networks, &extra).await?;
-            let what = format!("configuring VM {}", cfg.vm_name);
-            task(cx, s, &what, &body, &what).await?;
-        }
-        cx.check_cancelled()?;
-        let uuid = s
-            .props(&vm, &["config.uuid"])
-            .await
-            .map(|p| crate::session::text(&p, "config.uuid").to_string())
-            .unwrap_or_default();
-        let ip = boot(cx, s, &cfg, &vm).await?;
-        Ok::<_, DriverError>((uuid, ip))
-    };
-    match finish.await {
-        Ok((uuid, ip)) => {
-            if let Some(v) = cfg.vm.as_mut() {
-                v.uuid = uuid;
-                v.ip = ip;
-            }
-            Ok(cfg)
-        }
-        Err(e) => {
-            let cancelled = e.kind == ErrorKind::Cancelled || cx.is_cancelled();
-            cx.progress_step(
-                "undo",
-                format!(
-                    "Create {}; removing VM {} again",
-                    if cancelled { "cancelled" } else { "failed" },
-                    cfg.vm_name
-                ),
-                None,
-            );
-            let cleanup = vm::power_off_and_destroy(s, &vm, &cfg.vm_name).await;
-            let (kind, mut msg) = if cancelled {
-                (
-                    ErrorKind::Cancelled,
-                    format!(
-                        "create of machine {} was cancelled ({})",
-                        cfg.vm_name, e.message
-                    ),
-                )
-            } else {
-                (e.kind, e.message.clone())
-            };
-            match cleanup {
-                Ok(()) => msg.push_str(&format!(
-                    "; the VM it had made ({}, {}) was powered off and removed",
-                    cfg.vm_name, vm.value
-                )),
-                Err(c) => msg.push_str(&format!(
-                    "; removing the half-made VM {} ({}) failed too: {}; `machine rm` removes it \
-                     (the VM carries its creation id)",
-                    cfg.vm_name, vm.value, c.message
-                )),
-            }
-            Err(DriverError::new(kind, msg))
-        }
-    }
 }
 
 async fn stop_in(cx: &Context, s: &Session, cfg: &Config, vm: &MoRef) -> Result<(), DriverError> {
