@@ -1,5 +1,6 @@
 // vcsim: govmomi's vCenter simulator (the packaged `simulator` library) as a command, for the
-// vSphere driver's tests. Built by tests/vcsim/build.sh from Debian's golang-github-vmware-govmomi-dev.
+// vSphere driver's tests. Built by tests/vcsim/build.sh from Debian's golang-github-vmware-govmomi-dev,
+// with one fix (a VM powered on again reports its container's new address; see build.sh).
 //
 // It serves the vSphere Web Services API (/sdk) on -listen, over HTTPS with a fresh self-signed
 // certificate when -tls is set (its PEM is written to -cert-out so tests can pin it), accepts only
