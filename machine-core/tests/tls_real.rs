@@ -34,44 +34,54 @@ fn s_server(ca: &Pem, server: &Pem) -> Server {
         r#"{"Version":"99.0.1","ApiVersion":"1.99","Os":"linux","Arch":"amd64","KernelVersion":"6"}"#,
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("openssl")
-        .current_dir(dir.path())
-        .args([
-            "s_server",
-            "-quiet",
-            "-WWW",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-cert",
-            "server.pem",
-            "-key",
-            "server-key.pem",
-            "-CAfile",
-            "ca.pem",
-            "-Verify",
-            "1",
-            "-verify_return_error",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "openssl s_server did not start");
-        std::thread::sleep(Duration::from_millis(50));
+    // The port is free when picked, but another test may take it before openssl binds it:
+    // openssl then exits, and another port is tried.
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("openssl")
+            .current_dir(dir.path())
+            .args([
+                "s_server",
+                "-quiet",
+                "-WWW",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+                "server.pem",
+                "-key",
+                "server-key.pem",
+                "-CAfile",
+                "ca.pem",
+                "-Verify",
+                "1",
+                "-verify_return_error",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break; // it could not listen there
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Server {
+                    child,
+                    url: format!("tcp://127.0.0.1:{port}"),
+                    _dir: dir,
+                };
+            }
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    Server {
-        child,
-        url: format!("tcp://127.0.0.1:{port}"),
-        _dir: dir,
-    }
+    panic!("openssl s_server exited at start-up on three ports");
 }
 
 #[tokio::test]
