@@ -272,38 +272,41 @@ impl Manager {
                 }
                 Some(row_of(&m, certs, opts, query, None, started).await)
             }
-            Err(crate::Error::Store(crate::StoreError::KeyMissing { .. }))
-                if self.store().read_config(name).await.is_ok() =>
-            {
-                // without the store key the config still reads (when it holds no secret
-                // option): the row shows what needs no secret
-                let m = self.handle(self.store().read_config(name).await.ok()?);
+            Err(crate::Error::Store(crate::StoreError::KeyMissing { .. })) => {
+                // Without the store key a row shows what needs no secret. A config that holds
+                // no secret option still reads whole, and the driver can be asked; else the
+                // config without those options, and the address last recorded (a driver
+                // without its secrets is not asked).
+                let (config, ask) = match self.store().read_config(name).await {
+                    Ok(config) => (config, true),
+                    Err(_) => match self.store().read_public_config(name).await {
+                        Ok(config) => (config, false),
+                        Err(e) => return broken_row(name, e.into(), opts),
+                    },
+                };
+                let m = self.handle(config);
                 if !opts.filter.matches_record(m.config()) {
                     return None;
                 }
-                let mut r = row_of(&m, RowCerts::default(), opts, query, None, started).await;
+                let mut r =
+                    row_of(&m, RowCerts::default(), opts, query && ask, None, started).await;
                 if query && r.url.is_none() {
-                    r.url = m
-                        .access_within(opts.timeout)
-                        .await
-                        .ok()
-                        .map(|a| a.docker_url);
+                    r.url = if ask {
+                        m.access_within(opts.timeout)
+                            .await
+                            .ok()
+                            .map(|a| a.docker_url)
+                    } else {
+                        m.config()
+                            .last_access
+                            .as_ref()
+                            .map(|a| a.docker_url.clone())
+                    };
                 }
                 r.error = Some(RowError::StoreKeyMissing);
                 Some(r)
             }
-            Err(e) => {
-                // a broken record matches no record filter, but is never hidden without one
-                let record_filter =
-                    !opts.filter.drivers.is_empty() || !opts.filter.labels.is_empty();
-                if record_filter || opts.filter.needs_state() {
-                    return None;
-                }
-                let mut r = MachineRow::new(name);
-                r.state = Some(State::Error);
-                r.error = Some(RowError::BrokenRecord(e.to_string()));
-                Some(r)
-            }
+            Err(e) => broken_row(name, e, opts),
         }
     }
 
@@ -432,6 +435,19 @@ impl Manager {
             Action::RegenerateCerts => m.regenerate_certs(cancel).await,
         }
     }
+}
+
+/// The row of a machine whose record cannot be read: a broken record matches no record filter,
+/// but is never hidden without one.
+fn broken_row(name: &str, e: crate::Error, opts: &ListOptions) -> Option<MachineRow> {
+    let record_filter = !opts.filter.drivers.is_empty() || !opts.filter.labels.is_empty();
+    if record_filter || opts.filter.needs_state() {
+        return None;
+    }
+    let mut r = MachineRow::new(name);
+    r.state = Some(State::Error);
+    r.error = Some(RowError::BrokenRecord(e.to_string()));
+    Some(r)
 }
 
 #[cfg(test)]

@@ -273,6 +273,14 @@ pub trait Store: Send + Sync {
     /// Reads a machine's config.
     async fn read_config(&self, name: &str) -> Result<MachineConfig, StoreError>;
 
+    /// Reads a machine's config with the options sealed under the store key withheld (each
+    /// `null`): what can be shown of a machine when [`Store::read_config`] says
+    /// [`StoreError::KeyMissing`]. Not for acting on the machine (its driver would miss those
+    /// options). A store that seals nothing gives the whole config.
+    async fn read_public_config(&self, name: &str) -> Result<MachineConfig, StoreError> {
+        self.read_config(name).await
+    }
+
     /// Replaces a machine's config (atomically). The machine must exist.
     async fn write_config(&self, config: &MachineConfig) -> Result<(), StoreError>;
 

@@ -137,6 +137,20 @@ impl EtcdStore {
         format!("{}machines/{name}", self.inner.prefix)
     }
 
+    /// The machine's folder in the cache. Names come from etcd, which anyone with write
+    /// access to the prefix fills: one that is not a machine name (`../..`) would lead out of
+    /// the cache, and has no folder.
+    fn cache_dir_of(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if !crate::name::is_valid_name(name) {
+            return Err(StoreError::Corrupt {
+                machine: name.into(),
+                what: "its name".into(),
+                reason: "not a machine name (letters, digits, dots and dashes)".into(),
+            });
+        }
+        Ok(self.inner.cache_dir.join("machines").join(name))
+    }
+
     fn machines_prefix(&self) -> String {
         format!("{}machines/", self.inner.prefix)
     }
@@ -194,6 +208,13 @@ impl EtcdStore {
         }
     }
 
+    /// The machine's record and its revisions; [`StoreError::NotFound`] when there is none.
+    async fn existing_record(&self, name: &str) -> Result<(Record, i64, i64), StoreError> {
+        self.get_record(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))
+    }
+
     /// Reads the record, applies `change`, and writes it back if nobody wrote it meanwhile
     /// (else reads again and retries).
     async fn update(
@@ -203,10 +224,7 @@ impl EtcdStore {
     ) -> Result<(), StoreError> {
         let key = self.machine_key(name);
         loop {
-            let (mut record, rev, _) = self
-                .get_record(name)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+            let (mut record, rev, _) = self.existing_record(name).await?;
             change(&mut record)?;
             let data = record.to_bytes();
             let txn = Txn::new()
@@ -247,16 +265,20 @@ impl EtcdStore {
         secret: bool,
     ) -> Result<PathBuf, StoreError> {
         use std::io::Write;
+        use std::os::unix::fs::MetadataExt;
         use std::os::unix::fs::PermissionsExt;
         let path = dir.join(file);
-        if std::fs::read(&path).is_ok_and(|d| d == data) {
+        let mode = if secret { 0o600 } else { 0o644 };
+        let as_it_should_be = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_file() && m.mode() & 0o777 == mode)
+            && std::fs::read(&path).is_ok_and(|d| d == data);
+        if as_it_should_be {
             return Ok(path);
         }
         let io = |op| {
             let path = path.clone();
             move |source| StoreError::Io { op, path, source }
         };
-        let mode = if secret { 0o600 } else { 0o644 };
         let mut tmp = tempfile::Builder::new()
             .prefix(&format!(".{file}."))
             .permissions(std::fs::Permissions::from_mode(mode))
@@ -341,11 +363,19 @@ impl Store for EtcdStore {
             })
             .await?;
         if !resp.succeeded() {
-            // a retried create whose first try went through is this create's
-            let mine = match self.get_record(name).await {
-                Ok(Some((r, ..))) => r.creation_id() == config.creation_id,
-                _ => false,
-            };
+            // A retried create whose first try went through is this create's: that try also
+            // wrote this lease's own lock key, which nobody else writes. (The record's creation
+            // id is no proof: `store migrate` run again presents the same machine.)
+            let mine = self
+                .retry("reading", |mut c| {
+                    let lock_key = lock_key.clone();
+                    async move {
+                        c.get(lock_key, Some(GetOptions::new().with_count_only()))
+                            .await
+                    }
+                })
+                .await
+                .is_ok_and(|r| r.count() > 0);
             if !mine {
                 lock.release().await;
                 return Err(StoreError::AlreadyExists(name.clone()));
@@ -355,11 +385,13 @@ impl Store for EtcdStore {
     }
 
     async fn read_config(&self, name: &str) -> Result<MachineConfig, StoreError> {
-        let (record, ..) = self
-            .get_record(name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let (record, ..) = self.existing_record(name).await?;
         record.config(name, self.key())
+    }
+
+    async fn read_public_config(&self, name: &str) -> Result<MachineConfig, StoreError> {
+        let (record, ..) = self.existing_record(name).await?;
+        record.public_config(name)
     }
 
     async fn write_config(&self, config: &MachineConfig) -> Result<(), StoreError> {
@@ -368,10 +400,7 @@ impl Store for EtcdStore {
     }
 
     async fn read_blob(&self, name: &str, blob: Blob) -> Result<Option<Vec<u8>>, StoreError> {
-        let (record, ..) = self
-            .get_record(name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let (record, ..) = self.existing_record(name).await?;
         record.blob(name, blob, self.key())
     }
 
@@ -380,10 +409,7 @@ impl Store for EtcdStore {
         name: &str,
         blobs: &[Blob],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let (record, ..) = self
-            .get_record(name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let (record, ..) = self.existing_record(name).await?;
         blobs
             .iter()
             .map(|b| record.blob(name, *b, self.key()))
@@ -395,10 +421,7 @@ impl Store for EtcdStore {
         name: &str,
         blobs: &[Blob],
     ) -> Result<(MachineConfig, Vec<Option<Vec<u8>>>), StoreError> {
-        let (record, ..) = self
-            .get_record(name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let (record, ..) = self.existing_record(name).await?;
         self.open_record(name, &record, blobs)
     }
 
@@ -464,15 +487,14 @@ impl Store for EtcdStore {
             async move { c.txn(txn).await }
         })
         .await?;
-        let _ = std::fs::remove_dir_all(self.inner.cache_dir.join("machines").join(name));
+        if let Ok(dir) = self.cache_dir_of(name) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         Ok(())
     }
 
     async fn lock(&self, name: &str) -> Result<MachineLock, StoreError> {
-        let (_, _, incarnation) = self
-            .get_record(name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let (_, _, incarnation) = self.existing_record(name).await?;
         let held = lock::acquire(self, &self.lock_prefix(name))
             .await?
             .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
@@ -517,10 +539,7 @@ impl Store for EtcdStore {
     }
 
     async fn export(&self, name: &str, known_hosts: &str) -> Result<ExportedFiles, StoreError> {
-        let (record, ..) = self
-            .get_record(name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let (record, ..) = self.existing_record(name).await?;
         let blob = |b: Blob| -> Result<Vec<u8>, StoreError> {
             Ok(record.blob(name, b, self.key())?.unwrap_or_default())
         };
@@ -530,7 +549,7 @@ impl Store for EtcdStore {
             (Blob::ClientKey, blob(Blob::ClientKey)?),
             (Blob::SshKey, blob(Blob::SshKey)?),
         ];
-        let dir = self.inner.cache_dir.join("machines").join(name);
+        let dir = self.cache_dir_of(name)?;
         let known_hosts = known_hosts.to_string();
         tokio::task::spawn_blocking(move || {
             use std::os::unix::fs::DirBuilderExt;
@@ -540,6 +559,14 @@ impl Store for EtcdStore {
                 .create(&dir)
                 .map_err(|source| StoreError::Io {
                     op: "creating the cache folder",
+                    path: dir.clone(),
+                    source,
+                })?;
+            // a folder that was there already is made private too (or refused, when it is
+            // another user's)
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .map_err(|source| StoreError::Io {
+                    op: "making private the cache folder",
                     path: dir.clone(),
                     source,
                 })?;

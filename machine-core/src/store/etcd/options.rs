@@ -5,8 +5,7 @@ use super::StoreKey;
 use crate::store::StoreError;
 use std::path::PathBuf;
 
-/// How to reach the cluster and what to seal with.
-#[derive(Debug)]
+/// How to reach the cluster and what to seal with. Its `Debug` hides the password.
 #[non_exhaustive]
 pub struct EtcdOptions {
     /// The members, `HOST:PORT`.
@@ -25,6 +24,21 @@ pub struct EtcdOptions {
     pub cache_dir: PathBuf,
     /// Seconds a crashed lock holder's lock outlives it.
     pub lease_ttl: i64,
+}
+
+impl std::fmt::Debug for EtcdOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdOptions")
+            .field("endpoints", &self.endpoints)
+            .field("prefix", &self.prefix)
+            .field("ca_cert", &self.ca_cert)
+            .field("client_cert", &self.client_cert)
+            .field("user", &self.user.as_ref().map(|(u, _)| (u, "<hidden>")))
+            .field("store_key", &self.store_key)
+            .field("cache_dir", &self.cache_dir)
+            .field("lease_ttl", &self.lease_ttl)
+            .finish()
+    }
 }
 
 impl EtcdOptions {
@@ -112,4 +126,29 @@ impl EtcdOptions {
 fn short_hash(text: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
     d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let o = EtcdOptions {
+            endpoints: vec!["127.0.0.1:2379".into()],
+            prefix: "team".into(),
+            ca_cert: None,
+            client_cert: None,
+            user: Some(("nick".into(), "s3cret-pass".into())),
+            store_key: None,
+            cache_dir: PathBuf::from("/tmp/c"),
+            lease_ttl: 10,
+        };
+        let shown = format!("{o:?}");
+        assert!(
+            shown.contains("nick") && shown.contains("127.0.0.1:2379"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret-pass"), "{shown}");
+    }
 }

@@ -97,13 +97,6 @@ impl Record {
         serde_json::to_vec(self).expect("a record serializes")
     }
 
-    pub(super) fn creation_id(&self) -> &str {
-        self.config
-            .get("creation_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    }
-
     pub(super) fn set_config(
         &mut self,
         config: &MachineConfig,
@@ -125,10 +118,25 @@ impl Record {
         Ok(())
     }
 
+    /// The config, its sealed options opened with `key` ([`StoreError::KeyMissing`] without).
     pub(super) fn config(
         &self,
         name: &str,
         key: Option<&StoreKey>,
+    ) -> Result<MachineConfig, StoreError> {
+        self.open_config(name, key, false)
+    }
+
+    /// The config with its sealed options withheld (`null`): what shows without the key.
+    pub(super) fn public_config(&self, name: &str) -> Result<MachineConfig, StoreError> {
+        self.open_config(name, None, true)
+    }
+
+    fn open_config(
+        &self,
+        name: &str,
+        key: Option<&StoreKey>,
+        withhold: bool,
     ) -> Result<MachineConfig, StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt {
             machine: name.into(),
@@ -146,6 +154,10 @@ impl Record {
                 let Some(sealed) = val.as_str().filter(|s| is_sealed(s)) else {
                     return Ok(());
                 };
+                if withhold {
+                    *val = Value::Null;
+                    return Ok(());
+                }
                 let key = key.ok_or_else(|| missing(name, k))?;
                 let plain = key
                     .open(&format!("{name}/config/{k}"), sealed)

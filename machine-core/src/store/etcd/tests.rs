@@ -289,4 +289,117 @@ async fn export_refreshes_the_cache_from_the_store() {
         std::fs::metadata(&files.ssh_key).unwrap().mode() & 0o777,
         0o600
     );
+
+    // a cached key or folder opened up since is made private again, its content unchanged
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&files.ssh_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&files.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let files = two.export("m", "").await.unwrap();
+    assert_eq!(std::fs::metadata(&files.dir).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&files.ssh_key).unwrap().mode() & 0o777,
+        0o600
+    );
+
+    // a key planted in etcd whose name leads out of the cache: listed (so `ls` shows it
+    // broken), never a folder
+    let mut c = two.inner.client.clone();
+    c.put("exp/machines/../../escaped", "{}", None)
+        .await
+        .unwrap();
+    assert!(two
+        .names()
+        .await
+        .unwrap()
+        .contains(&"../../escaped".to_string()));
+    assert!(matches!(
+        two.export("../../escaped", "").await,
+        Err(StoreError::Corrupt { .. }) | Err(StoreError::NotFound(_))
+    ));
+    let outside = c2.path().parent().unwrap().join("escaped");
+    assert!(!outside.exists(), "{}", outside.display());
+    two.remove("../../escaped").await.unwrap();
+    assert_eq!(two.names().await.unwrap(), vec!["m"]);
+}
+
+/// `store migrate` run again, and a create of a name taken by the same machine (same creation
+/// id): both are "already exists", and the machine in etcd is left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_machine_already_there_is_not_created_again() {
+    let cluster = EtcdCluster::start(3);
+    let cache = tempfile::tempdir().unwrap();
+    let s = store(&cluster, "again", Some(1), cache.path()).await;
+    let config = MachineConfig::new("m", "generic", "generic", Default::default());
+    drop(s.create(&config).await.unwrap());
+    s.write_blob("m", Blob::SshKey, b"rotated").await.unwrap();
+    assert!(matches!(
+        s.create(&config).await,
+        Err(StoreError::AlreadyExists(n)) if n == "m"
+    ));
+
+    let from = crate::store::MemoryStore::new();
+    drop(from.create(&config).await.unwrap());
+    from.write_blob("m", Blob::SshKey, b"old").await.unwrap();
+    let m = crate::store::migrate(&from, &s).await.unwrap();
+    assert!(m.copied.is_empty(), "{m:?}");
+    assert!(matches!(&m.failed[..], [(n, StoreError::AlreadyExists(_))] if n == "m"));
+    assert_eq!(
+        s.read_blob("m", Blob::SshKey).await.unwrap().unwrap(),
+        b"rotated"
+    );
+}
+
+/// `ls` without the store key lists a machine whose config holds a sealed option (a vSphere
+/// password) with its name, driver and last recorded URL, and says the key is missing; the
+/// password is withheld and no driver is started for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_listing_without_the_key_shows_machines_with_sealed_options() {
+    use crate::{Access, Events, ListOptions, Manager, Phase, RowError};
+    use driver_protocol::calls::SshEndpoint;
+    let cluster = EtcdCluster::start(3);
+    let cache = tempfile::tempdir().unwrap();
+    let keyed = store(&cluster, "nokey", Some(1), cache.path()).await;
+    let mut config = MachineConfig::new("vm1", "vsphere", "vmwarevsphere", Default::default());
+    config.driver_config = serde_json::json!({
+        "vmwarevsphere-username": "admin",
+        "vmwarevsphere-password": "pw-s3cret",
+    });
+    config.secret_keys = vec!["vmwarevsphere-password".into()];
+    config.phase = Phase::Ready;
+    config.last_access = Some(Access::new(
+        "192.0.2.7",
+        SshEndpoint::new("192.0.2.7", 22, "docker"),
+        2376,
+    ));
+    drop(keyed.create(&config).await.unwrap());
+
+    let keyless = store(&cluster, "nokey", None, cache.path()).await;
+    assert!(matches!(
+        keyless.read_config("vm1").await,
+        Err(StoreError::KeyMissing { .. })
+    ));
+    let public = keyless.read_public_config("vm1").await.unwrap();
+    assert_eq!(public.driver_config["vmwarevsphere-username"], "admin");
+    assert!(public.driver_config["vmwarevsphere-password"].is_null());
+    assert_eq!(
+        keyed.read_config("vm1").await.unwrap().driver_config["vmwarevsphere-password"],
+        "pw-s3cret"
+    );
+
+    // the driver (machine-driver-vsphere) is not on this test's PATH: asking it would leave
+    // the row without its URL
+    let manager = Manager::new(Arc::new(keyless), Events::none());
+    let rows = manager.list(&ListOptions::default()).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(
+        (row.name.as_str(), row.driver.as_str()),
+        ("vm1", "vmwarevsphere")
+    );
+    assert_eq!(row.url.as_deref(), Some("tcp://192.0.2.7:2376"));
+    assert!(
+        matches!(row.error, Some(RowError::StoreKeyMissing)),
+        "{row:?}"
+    );
+    assert!(!format!("{row:?}").contains("pw-s3cret"));
 }
