@@ -203,6 +203,13 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A lock this process held ended before a write it guarded (etcd: no member renewed its
+    /// lease in time, and another process may hold the lock now); nothing was written.
+    #[error("the lock on {what} ended before this write (its lease was not renewed in time; another process may hold it now): nothing was written, run the command again")]
+    LockLost {
+        /// What the lock guarded (`machine "web1"`, `the store's certificates`).
+        what: String,
+    },
     /// A secret is sealed in the store and no store key was given.
     #[error("machine \"{machine}\": {what} is encrypted in the store and no store key was given (MACHINE_STORE_KEY or MACHINE_STORE_KEY_FILE)")]
     KeyMissing {

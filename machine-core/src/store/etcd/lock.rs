@@ -64,8 +64,20 @@ impl Lease {
         PutOptions::new().with_lease(self.id)
     }
 
-    pub(super) fn held(self) -> HeldLock {
-        HeldLock { _lease: self }
+    /// The lock `prefix`, held with this lease's key under it: writes to what it guards are
+    /// fenced by that key from now on ([`EtcdStore::fence`]).
+    pub(super) fn held(self, prefix: &str) -> HeldLock {
+        let key = self.key_under(prefix);
+        self.store
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(prefix.to_string(), key);
+        HeldLock {
+            prefix: prefix.to_string(),
+            lease: self,
+        }
     }
 
     /// Revokes the lease now.
@@ -104,17 +116,39 @@ impl Drop for Lease {
 
 /// A held lock; released (its lease revoked) when dropped.
 pub(super) struct HeldLock {
-    _lease: Lease,
+    prefix: String,
+    lease: Lease,
 }
 
 impl LockGuard for HeldLock {}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let mut held = self
+            .lease
+            .store
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if held.get(&self.prefix) == Some(&self.lease.key_under(&self.prefix)) {
+            held.remove(&self.prefix);
+        }
+    }
+}
 
 #[cfg(test)]
 impl HeldLock {
     /// Stops renewing without revoking: what a killed holder leaves behind.
     pub(super) fn abandon(mut self) {
-        self._lease.keeper.abort();
-        self._lease.released = true;
+        self.stop_renewing();
+        self.lease.released = true;
+    }
+
+    /// Stops renewing, the lock still held as far as this process knows: what a holder cut
+    /// off from etcd for longer than its lease goes through.
+    pub(super) fn stop_renewing(&mut self) {
+        self.lease.keeper.abort();
     }
 }
 
@@ -160,7 +194,7 @@ pub(super) async fn acquire(
             }
         };
         match oldest {
-            Some(k) if k == key.as_bytes() => return Ok(Some(lease.held())),
+            Some(k) if k == key.as_bytes() => return Ok(Some(lease.held(prefix))),
             Some(_) => {}
             None => {
                 lease.release().await;

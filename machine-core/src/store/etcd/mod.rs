@@ -14,7 +14,10 @@
 //!   loses the other's change;
 //! - a lock key lives as long as an etcd lease this process keeps alive: a holder that crashes
 //!   stops renewing it, and etcd deletes the key when the lease's time is up
-//!   ([`EtcdOptions::lease_ttl`]);
+//!   ([`EtcdOptions::lease_ttl`]); and while this process holds a lock, its writes to what the
+//!   lock guards are fenced by its key: a holder cut off from etcd for longer than its lease
+//!   (whose lock another process may hold by now) has them refused
+//!   ([`StoreError::LockLost`]) rather than undo the next holder's;
 //! - the record's create revision tells one incarnation of a name from the next;
 //! - private keys, the store's CA key and the driver's secret options are sealed with the
 //!   store key ([`StoreKey`]) before they leave this process; without the key everything else
@@ -56,6 +59,8 @@ struct Inner {
     key: Option<StoreKey>,
     cache_dir: PathBuf,
     lease_ttl: i64,
+    /// The locks this process holds: lock prefix → its own key there.
+    held: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// The largest answer a page of [`RECORDS_PER_READ`] records may be: etcd takes values up to
@@ -121,6 +126,7 @@ impl EtcdStore {
                 key: opts.store_key,
                 cache_dir: opts.cache_dir,
                 lease_ttl: opts.lease_ttl,
+                held: Default::default(),
             }),
         };
         // one request now, so an unreachable cluster or a refused login is said at once
@@ -227,20 +233,70 @@ impl EtcdStore {
             let (mut record, rev, _) = self.existing_record(name).await?;
             change(&mut record)?;
             let data = record.to_bytes();
-            let txn = Txn::new()
-                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
-                .and_then([TxnOp::put(key.clone(), data, None)]);
-            let resp = self
-                .retry("writing", |mut c| {
-                    let txn = txn.clone();
-                    async move { c.txn(txn).await }
-                })
+            let written = self
+                .fenced_txn(
+                    "writing",
+                    &self.lock_prefix(name),
+                    || format!("machine {name:?}"),
+                    vec![Compare::mod_revision(key.clone(), CompareOp::Equal, rev)],
+                    vec![TxnOp::put(key.clone(), data, None)],
+                )
                 .await?;
-            if resp.succeeded() {
+            if written {
                 return Ok(());
             }
             tracing::debug!("machine {name} changed while being updated; again");
         }
+    }
+
+    /// Runs `ops` in one transaction when every comparison of `when` holds and, if this
+    /// process holds the lock `lock_prefix`, its key there is still alive; says whether they
+    /// ran. A holder cut off from etcd for longer than its lease may still think it holds the
+    /// lock while another process does: its write is refused ([`StoreError::LockLost`])
+    /// instead of undoing the other's.
+    async fn fenced_txn(
+        &self,
+        op: &'static str,
+        lock_prefix: &str,
+        what: impl FnOnce() -> String,
+        mut when: Vec<Compare>,
+        ops: Vec<TxnOp>,
+    ) -> Result<bool, StoreError> {
+        let mine = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(lock_prefix)
+            .cloned();
+        if let Some(k) = &mine {
+            when.push(Compare::version(k.clone(), CompareOp::Greater, 0));
+        }
+        let txn = Txn::new().when(when).and_then(ops);
+        let resp = self
+            .retry(op, |mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
+            .await?;
+        if resp.succeeded() {
+            return Ok(true);
+        }
+        match mine {
+            Some(k) if !self.key_exists(&k).await? => Err(StoreError::LockLost { what: what() }),
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether `key` is in etcd.
+    async fn key_exists(&self, key: &str) -> Result<bool, StoreError> {
+        let resp = self
+            .retry("reading", |mut c| {
+                let key = key.to_string();
+                async move { c.get(key, Some(GetOptions::new().with_count_only())).await }
+            })
+            .await?;
+        Ok(resp.count() > 0)
     }
 
     /// A record's config and the given blobs, opened with the store key.
@@ -366,22 +422,12 @@ impl Store for EtcdStore {
             // A retried create whose first try went through is this create's: that try also
             // wrote this lease's own lock key, which nobody else writes. (The record's creation
             // id is no proof: `store migrate` run again presents the same machine.)
-            let mine = self
-                .retry("reading", |mut c| {
-                    let lock_key = lock_key.clone();
-                    async move {
-                        c.get(lock_key, Some(GetOptions::new().with_count_only()))
-                            .await
-                    }
-                })
-                .await
-                .is_ok_and(|r| r.count() > 0);
-            if !mine {
+            if !self.key_exists(&lock_key).await.unwrap_or(false) {
                 lock.release().await;
                 return Err(StoreError::AlreadyExists(name.clone()));
             }
         }
-        Ok(Box::new(lock.held()))
+        Ok(Box::new(lock.held(&self.lock_prefix(name))))
     }
 
     async fn read_config(&self, name: &str) -> Result<MachineConfig, StoreError> {
@@ -475,17 +521,20 @@ impl Store for EtcdStore {
     }
 
     async fn remove(&self, name: &str) -> Result<(), StoreError> {
-        let txn = Txn::new().and_then([
-            TxnOp::delete(self.machine_key(name), None),
-            TxnOp::delete(
-                self.lock_prefix(name),
-                Some(etcd_client::DeleteOptions::new().with_prefix()),
-            ),
-        ]);
-        self.retry("removing", |mut c| {
-            let txn = txn.clone();
-            async move { c.txn(txn).await }
-        })
+        let lock_prefix = self.lock_prefix(name);
+        self.fenced_txn(
+            "removing",
+            &lock_prefix,
+            || format!("machine {name:?}"),
+            vec![],
+            vec![
+                TxnOp::delete(self.machine_key(name), None),
+                TxnOp::delete(
+                    lock_prefix.clone(),
+                    Some(etcd_client::DeleteOptions::new().with_prefix()),
+                ),
+            ],
+        )
         .await?;
         if let Ok(dir) = self.cache_dir_of(name) {
             let _ = std::fs::remove_dir_all(dir);
@@ -521,18 +570,19 @@ impl Store for EtcdStore {
 
     async fn write_store_certs(&self, certs: &StoreCerts) -> Result<(), StoreError> {
         let data = record::store_certs_bytes(certs, self.key())?;
-        let key = self.certs_key();
-        self.retry("writing", |mut c| {
-            let (key, data) = (key.clone(), data.clone());
-            async move { c.put(key, data, None).await }
-        })
+        self.fenced_txn(
+            "writing",
+            &self.certs_lock_prefix(),
+            || "the store's certificates".into(),
+            vec![],
+            vec![TxnOp::put(self.certs_key(), data, None)],
+        )
         .await?;
         Ok(())
     }
 
     async fn lock_store_certs(&self) -> Result<MachineLock, StoreError> {
-        let prefix = format!("{}certs-lock/", self.inner.prefix);
-        let held = lock::acquire(self, &prefix)
+        let held = lock::acquire(self, &self.certs_lock_prefix())
             .await?
             .ok_or_else(|| self.backend("locking", "the lock key vanished"))?;
         Ok(Box::new(held))
@@ -588,6 +638,10 @@ impl Store for EtcdStore {
 impl EtcdStore {
     fn lock_prefix(&self, name: &str) -> String {
         format!("{}locks/{name}/", self.inner.prefix)
+    }
+
+    fn certs_lock_prefix(&self) -> String {
+        format!("{}certs-lock/", self.inner.prefix)
     }
 }
 

@@ -230,6 +230,57 @@ async fn a_lock_whose_holder_stopped_renewing_is_free_when_its_lease_ends() {
     drop(l);
 }
 
+/// A holder cut off from etcd for longer than its lease still thinks it holds the lock; another
+/// manager takes it and writes. The first one's writes afterwards are refused, and the other's
+/// change stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_holder_whose_lease_ended_cannot_write_over_the_next_one() {
+    let cluster = EtcdCluster::start(3);
+    let cache = tempfile::tempdir().unwrap();
+    let a = store(&cluster, "fence", Some(1), cache.path()).await;
+    let b = store(&cluster, "fence", Some(1), cache.path()).await;
+    let config = MachineConfig::new("m", "generic", "generic", Default::default());
+    drop(a.create(&config).await.unwrap());
+    let mut held = lock::acquire(&a, &a.lock_prefix("m"))
+        .await
+        .unwrap()
+        .unwrap();
+    a.write_blob("m", Blob::SshKey, b"a's, under its lock")
+        .await
+        .unwrap();
+    held.stop_renewing();
+    let b_lock = tokio::time::timeout(Duration::from_secs(10), b.lock("m"))
+        .await
+        .expect("the lock is free once the lease (3 s) ends")
+        .unwrap();
+    b.write_blob("m", Blob::SshKey, b"b's").await.unwrap();
+
+    for refused in [
+        a.write_blob("m", Blob::SshKey, b"a's, too late").await,
+        a.write_config(&config).await,
+        a.remove("m").await,
+    ] {
+        assert!(
+            matches!(&refused, Err(StoreError::LockLost { what }) if what.contains("\"m\"")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        b.read_blob("m", Blob::SshKey).await.unwrap().unwrap(),
+        b"b's"
+    );
+    assert!(b.exists("m").await.unwrap());
+
+    // once a lets go of the lock it lost, it writes again (under no lock, as before taking it)
+    drop(held);
+    drop(b_lock);
+    a.write_blob("m", Blob::SshKey, b"a's again").await.unwrap();
+    assert_eq!(
+        b.read_blob("m", Blob::SshKey).await.unwrap().unwrap(),
+        b"a's again"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn goes_on_when_a_member_dies() {
     let mut cluster = EtcdCluster::start(3);
