@@ -279,10 +279,13 @@ impl Manager {
                 // without its secrets is not asked).
                 let (config, ask) = match self.store().read_config(name).await {
                     Ok(config) => (config, true),
-                    Err(_) => match self.store().read_public_config(name).await {
-                        Ok(config) => (config, false),
-                        Err(e) => return broken_row(name, e.into(), opts),
-                    },
+                    Err(crate::StoreError::KeyMissing { .. }) => {
+                        match self.store().read_public_config(name).await {
+                            Ok(config) => (config, false),
+                            Err(e) => return broken_row(name, e.into(), opts),
+                        }
+                    }
+                    Err(e) => return broken_row(name, e.into(), opts),
                 };
                 let m = self.handle(config);
                 if !opts.filter.matches_record(m.config()) {

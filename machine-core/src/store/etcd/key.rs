@@ -28,6 +28,14 @@ pub enum KeyError {
         /// Why.
         reason: String,
     },
+    /// The key file is open to other users: whoever reads it opens every secret of the store.
+    #[error("the store key file {path} is accessible to others (mode {mode:04o}): `chmod 600 {path}` makes it private")]
+    Exposed {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 /// The store key.
@@ -69,13 +77,24 @@ impl StoreKey {
         }
     }
 
-    /// From a file holding the base64 text.
+    /// From a file holding the base64 text, which only its owner may read or write (as
+    /// OpenSSH asks of private keys).
     pub fn from_file(path: &Path) -> Result<StoreKey, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| KeyError::Unreadable {
-            path: path.display().to_string(),
+        use std::io::Read;
+        use std::os::unix::fs::PermissionsExt;
+        let shown = path.display().to_string();
+        let unreadable = |e: std::io::Error| KeyError::Unreadable {
+            path: shown.clone(),
             reason: e.to_string(),
-        })?;
-        StoreKey::from_base64(&text, &path.display().to_string())
+        };
+        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let mode = file.metadata().map_err(unreadable)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Exposed { path: shown, mode });
+        }
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(unreadable)?;
+        StoreKey::from_base64(&text, &shown)
     }
 
     /// Encrypts `plain`, bound to `place` (where it is stored).
@@ -147,6 +166,31 @@ mod tests {
         );
         assert_eq!(k.open("other/ssh-key", &s), None);
         assert_eq!(key(2).open("m/ssh-key", &s), None);
+    }
+
+    #[test]
+    fn a_key_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("team.key");
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        std::fs::write(&path, format!("{b64}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let k = StoreKey::from_file(&path).unwrap();
+        assert_eq!(key(7).open("p", &k.seal("p", b"x")).unwrap(), b"x");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = StoreKey::from_file(&path).unwrap_err();
+        assert!(matches!(e, KeyError::Exposed { mode: 0o644, .. }), "{e}");
+        let said = e.to_string();
+        assert!(
+            said.contains("chmod 600") && said.contains("team.key"),
+            "{said}"
+        );
+        assert!(!said.contains(&b64), "{said}");
+
+        let e = StoreKey::from_file(&dir.path().join("missing.key")).unwrap_err();
+        assert!(matches!(e, KeyError::Unreadable { .. }), "{e}");
     }
 
     #[test]

@@ -253,7 +253,8 @@ impl EtcdStore {
     /// process holds the lock `lock_prefix`, its key there is still alive; says whether they
     /// ran. A holder cut off from etcd for longer than its lease may still think it holds the
     /// lock while another process does: its write is refused ([`StoreError::LockLost`])
-    /// instead of undoing the other's.
+    /// instead of undoing the other's. The fence is the process's: two tasks of one process
+    /// that hold one lock one after the other (the first cut off meanwhile) share it.
     async fn fenced_txn(
         &self,
         op: &'static str,
@@ -282,10 +283,21 @@ impl EtcdStore {
         if resp.succeeded() {
             return Ok(true);
         }
-        match mine {
-            Some(k) if !self.key_exists(&k).await? => Err(StoreError::LockLost { what: what() }),
-            _ => Ok(false),
+        // Refused for want of the lock key: lost, unless this process released the lock
+        // meanwhile (another task's, say, done while this write was on its way).
+        let Some(k) = mine else { return Ok(false) };
+        let still_held = || {
+            self.inner
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(lock_prefix)
+                == Some(&k)
+        };
+        if still_held() && !self.key_exists(&k).await? && still_held() {
+            return Err(StoreError::LockLost { what: what() });
         }
+        Ok(false)
     }
 
     /// Whether `key` is in etcd.
@@ -422,7 +434,7 @@ impl Store for EtcdStore {
             // A retried create whose first try went through is this create's: that try also
             // wrote this lease's own lock key, which nobody else writes. (The record's creation
             // id is no proof: `store migrate` run again presents the same machine.)
-            if !self.key_exists(&lock_key).await.unwrap_or(false) {
+            if !self.key_exists(&lock_key).await? {
                 lock.release().await;
                 return Err(StoreError::AlreadyExists(name.clone()));
             }
@@ -522,20 +534,35 @@ impl Store for EtcdStore {
 
     async fn remove(&self, name: &str) -> Result<(), StoreError> {
         let lock_prefix = self.lock_prefix(name);
-        self.fenced_txn(
-            "removing",
-            &lock_prefix,
-            || format!("machine {name:?}"),
-            vec![],
-            vec![
-                TxnOp::delete(self.machine_key(name), None),
-                TxnOp::delete(
-                    lock_prefix.clone(),
-                    Some(etcd_client::DeleteOptions::new().with_prefix()),
-                ),
-            ],
-        )
-        .await?;
+        loop {
+            let removed = self
+                .fenced_txn(
+                    "removing",
+                    &lock_prefix,
+                    || format!("machine {name:?}"),
+                    vec![],
+                    vec![
+                        TxnOp::delete(self.machine_key(name), None),
+                        TxnOp::delete(
+                            lock_prefix.clone(),
+                            Some(etcd_client::DeleteOptions::new().with_prefix()),
+                        ),
+                    ],
+                )
+                .await;
+            match removed {
+                Ok(true) => break,
+                Ok(false) => continue,
+                // the lock key goes with the record: a retried remove whose first try went
+                // through finds both gone, and is done
+                Err(StoreError::LockLost { .. })
+                    if !self.key_exists(&self.machine_key(name)).await? =>
+                {
+                    break
+                }
+                Err(e) => return Err(e),
+            }
+        }
         if let Ok(dir) = self.cache_dir_of(name) {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -570,14 +597,16 @@ impl Store for EtcdStore {
 
     async fn write_store_certs(&self, certs: &StoreCerts) -> Result<(), StoreError> {
         let data = record::store_certs_bytes(certs, self.key())?;
-        self.fenced_txn(
-            "writing",
-            &self.certs_lock_prefix(),
-            || "the store's certificates".into(),
-            vec![],
-            vec![TxnOp::put(self.certs_key(), data, None)],
-        )
-        .await?;
+        while !self
+            .fenced_txn(
+                "writing",
+                &self.certs_lock_prefix(),
+                || "the store's certificates".into(),
+                vec![],
+                vec![TxnOp::put(self.certs_key(), data.clone(), None)],
+            )
+            .await?
+        {}
         Ok(())
     }
 
@@ -589,6 +618,7 @@ impl Store for EtcdStore {
     }
 
     async fn export(&self, name: &str, known_hosts: &str) -> Result<ExportedFiles, StoreError> {
+        let dir = self.cache_dir_of(name)?;
         let (record, ..) = self.existing_record(name).await?;
         let blob = |b: Blob| -> Result<Vec<u8>, StoreError> {
             Ok(record.blob(name, b, self.key())?.unwrap_or_default())
@@ -599,7 +629,6 @@ impl Store for EtcdStore {
             (Blob::ClientKey, blob(Blob::ClientKey)?),
             (Blob::SshKey, blob(Blob::SshKey)?),
         ];
-        let dir = self.cache_dir_of(name)?;
         let known_hosts = known_hosts.to_string();
         tokio::task::spawn_blocking(move || {
             use std::os::unix::fs::DirBuilderExt;
