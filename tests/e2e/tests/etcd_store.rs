@@ -26,6 +26,8 @@ struct Workstation {
     home: tempfile::TempDir,
     storage: String,
     key: Option<&'static str>,
+    /// The key from a 0600 file in its home (`MACHINE_STORE_KEY_FILE`), not the environment.
+    key_in_file: bool,
 }
 
 impl Workstation {
@@ -38,6 +40,7 @@ impl Workstation {
                 .unwrap(),
             storage: storage.to_string(),
             key: Some(STORE_KEY),
+            key_in_file: false,
         }
     }
 
@@ -59,9 +62,26 @@ impl Workstation {
             .env("MACHINE_ETCD_LEASE_TTL", LEASE_TTL.to_string())
             .current_dir(self.home.path())
             .args(args);
+        cmd.env_remove("MACHINE_STORE_KEY");
         match self.key {
+            Some(k) if self.key_in_file => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let path = self.home.path().join("team.key");
+                std::io::Write::write_all(
+                    &mut std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(true)
+                        .write(true)
+                        .mode(0o600)
+                        .open(&path)
+                        .unwrap(),
+                    format!("{k}\n").as_bytes(),
+                )
+                .unwrap();
+                cmd.env("MACHINE_STORE_KEY_FILE", path)
+            }
             Some(k) => cmd.env("MACHINE_STORE_KEY", k),
-            None => cmd.env_remove("MACHINE_STORE_KEY"),
+            None => &mut cmd,
         };
         cmd
     }
@@ -119,7 +139,12 @@ fn two_workstations_share_machines_through_etcd() {
     let mut cluster = timed("etcd cluster start", || EtcdCluster::start(3));
     let host = timed("test host start", TestHost::start_with_docker);
     let storage = cluster.storage_path("team");
-    let (a, b) = (Workstation::new(&storage), Workstation::new(&storage));
+    // a has the team's key in its environment, b in a file
+    let a = Workstation::new(&storage);
+    let b = Workstation {
+        key_in_file: true,
+        ..Workstation::new(&storage)
+    };
     let name = unique_name("etcd");
 
     // one name created from both at once: exactly one wins
