@@ -532,12 +532,8 @@ mod tests {
     async fn refused_port_times_out_naming_the_last_error() {
         let ca = crate::cert::new_ca("t").unwrap();
         let client = crate::cert::new_client(&ca, "t").unwrap();
-        // A port nobody listens on: bind then drop to find a free one.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let closed = machine_testsupport::ClosedPort::new();
+        let port = closed.port();
         let url = format!("tcp://127.0.0.1:{port}");
         let e = wait_ready(&url, &ca.cert, &client, Duration::from_secs(2))
             .await

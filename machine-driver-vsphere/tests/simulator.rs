@@ -633,11 +633,8 @@ async fn errors_are_clear_and_leave_nothing_behind() {
     assert_eq!(sim.vm_names_in_inventory().await, before);
 
     // vCenter unreachable
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = machine_testsupport::ClosedPort::new();
+    let port = closed.port();
     let config = d
         .set_config(&name, with("vmwarevsphere-vcenter-port", json!(port)))
         .await

@@ -44,11 +44,8 @@ fn ls_with_unreachable_machines_returns_within_its_timeout() {
         assert!(out.success, "create failed:\n{out}");
     }
     // a machine at a closed port on loopback: refused at once
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = machine_testsupport::ClosedPort::new();
+    let closed_port = closed.port();
     copy_machine(&cli, &healthy, "closed", |d| {
         d["ip"] = "127.0.0.1".into();
         d["ssh_port"] = closed_port.into();

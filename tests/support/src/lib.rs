@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 pub mod docker;
 pub mod etcd;
 pub mod http;
+pub mod port;
 pub mod vcsim;
 
 pub use docker::{build_busybox_image, docker_cmd, parse_exports};
 pub use etcd::EtcdCluster;
 pub use http::{bridge_gateway, FileServer, TestCa};
+pub use port::ClosedPort;
 
 /// The command that prepares everything these tests need.
 pub const SETUP_HINT: &str =
