@@ -65,7 +65,7 @@ impl Lease {
     }
 
     /// The lock `prefix`, held with this lease's key under it: writes to what it guards are
-    /// fenced by that key from now on ([`EtcdStore::fence`]).
+    /// fenced by that key from now on (`EtcdStore::fenced_txn`).
     pub(super) fn held(self, prefix: &str) -> HeldLock {
         let key = self.key_under(prefix);
         self.store
