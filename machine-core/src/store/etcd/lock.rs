@@ -202,13 +202,8 @@ pub(super) async fn acquire(
             }
         }
         // is this taker's own key still there?
-        let mine = store
-            .retry("locking", |mut c| {
-                let key = key.clone();
-                async move { c.get(key, Some(GetOptions::new().with_count_only())).await }
-            })
-            .await;
-        if !matches!(mine, Ok(ref r) if r.count() > 0) {
+        let mine = store.key_exists("locking", &key).await;
+        if !matches!(mine, Ok(true)) {
             lease.release().await;
             return mine.map(|_| None);
         }

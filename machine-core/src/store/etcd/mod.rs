@@ -27,6 +27,7 @@
 //!   [`Store::export`], from the record as it is now, so a certificate another workstation
 //!   rotated reaches this one on its next command.
 
+mod cache;
 mod key;
 mod lock;
 mod options;
@@ -143,18 +144,12 @@ impl EtcdStore {
         format!("{}machines/{name}", self.inner.prefix)
     }
 
-    /// The machine's folder in the cache. Names come from etcd, which anyone with write
-    /// access to the prefix fills: one that is not a machine name (`../..`) would lead out of
-    /// the cache, and has no folder.
-    fn cache_dir_of(&self, name: &str) -> Result<PathBuf, StoreError> {
-        if !crate::name::is_valid_name(name) {
-            return Err(StoreError::Corrupt {
-                machine: name.into(),
-                what: "its name".into(),
-                reason: "not a machine name (letters, digits, dots and dashes)".into(),
-            });
-        }
-        Ok(self.inner.cache_dir.join("machines").join(name))
+    fn lock_prefix(&self, name: &str) -> String {
+        format!("{}locks/{name}/", self.inner.prefix)
+    }
+
+    fn certs_lock_prefix(&self) -> String {
+        format!("{}certs-lock/", self.inner.prefix)
     }
 
     fn machines_prefix(&self) -> String {
@@ -294,16 +289,16 @@ impl EtcdStore {
                 .get(lock_prefix)
                 == Some(&k)
         };
-        if still_held() && !self.key_exists(&k).await? && still_held() {
+        if still_held() && !self.key_exists("reading", &k).await? && still_held() {
             return Err(StoreError::LockLost { what: what() });
         }
         Ok(false)
     }
 
-    /// Whether `key` is in etcd.
-    async fn key_exists(&self, key: &str) -> Result<bool, StoreError> {
+    /// Whether `key` is in etcd (`op` names the request in errors).
+    async fn key_exists(&self, op: &'static str, key: &str) -> Result<bool, StoreError> {
         let resp = self
-            .retry("reading", |mut c| {
+            .retry(op, |mut c| {
                 let key = key.to_string();
                 async move { c.get(key, Some(GetOptions::new().with_count_only())).await }
             })
@@ -323,38 +318,6 @@ impl EtcdStore {
 
     fn key(&self) -> Option<&StoreKey> {
         self.inner.key.as_ref()
-    }
-
-    /// Writes `data` to `dir/file` (0600 for secrets) unless it already holds exactly that.
-    fn cache_file(
-        dir: &Path,
-        file: &str,
-        data: &[u8],
-        secret: bool,
-    ) -> Result<PathBuf, StoreError> {
-        use std::io::Write;
-        use std::os::unix::fs::MetadataExt;
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join(file);
-        let mode = if secret { 0o600 } else { 0o644 };
-        let as_it_should_be = std::fs::symlink_metadata(&path)
-            .is_ok_and(|m| m.is_file() && m.mode() & 0o777 == mode)
-            && std::fs::read(&path).is_ok_and(|d| d == data);
-        if as_it_should_be {
-            return Ok(path);
-        }
-        let io = |op| {
-            let path = path.clone();
-            move |source| StoreError::Io { op, path, source }
-        };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{file}."))
-            .permissions(std::fs::Permissions::from_mode(mode))
-            .tempfile_in(dir)
-            .map_err(io("creating a temporary file for"))?;
-        tmp.write_all(data).map_err(io("writing"))?;
-        tmp.persist(&path).map_err(|e| io("replacing")(e.error))?;
-        Ok(path)
     }
 }
 
@@ -402,14 +365,7 @@ impl Store for EtcdStore {
     }
 
     async fn exists(&self, name: &str) -> Result<bool, StoreError> {
-        let key = self.machine_key(name);
-        let resp = self
-            .retry("reading", |mut c| {
-                let key = key.clone();
-                async move { c.get(key, Some(GetOptions::new().with_count_only())).await }
-            })
-            .await?;
-        Ok(resp.count() > 0)
+        self.key_exists("reading", &self.machine_key(name)).await
     }
 
     async fn create(&self, config: &MachineConfig) -> Result<MachineLock, StoreError> {
@@ -434,7 +390,7 @@ impl Store for EtcdStore {
             // A retried create whose first try went through is this create's: that try also
             // wrote this lease's own lock key, which nobody else writes. (The record's creation
             // id is no proof: `store migrate` run again presents the same machine.)
-            if !self.key_exists(&lock_key).await? {
+            if !self.key_exists("reading", &lock_key).await? {
                 lock.release().await;
                 return Err(StoreError::AlreadyExists(name.clone()));
             }
@@ -556,14 +512,14 @@ impl Store for EtcdStore {
                 // the lock key goes with the record: a retried remove whose first try went
                 // through finds both gone, and is done
                 Err(StoreError::LockLost { .. })
-                    if !self.key_exists(&self.machine_key(name)).await? =>
+                    if !self.key_exists("reading", &self.machine_key(name)).await? =>
                 {
                     break
                 }
                 Err(e) => return Err(e),
             }
         }
-        if let Ok(dir) = self.cache_dir_of(name) {
+        if let Ok(dir) = cache::dir_of(&self.inner.cache_dir, name) {
             let _ = std::fs::remove_dir_all(dir);
         }
         Ok(())
@@ -618,59 +574,21 @@ impl Store for EtcdStore {
     }
 
     async fn export(&self, name: &str, known_hosts: &str) -> Result<ExportedFiles, StoreError> {
-        let dir = self.cache_dir_of(name)?;
+        let dir = cache::dir_of(&self.inner.cache_dir, name)?;
         let (record, ..) = self.existing_record(name).await?;
         let blob = |b: Blob| -> Result<Vec<u8>, StoreError> {
             Ok(record.blob(name, b, self.key())?.unwrap_or_default())
         };
         let files = [
-            (Blob::CaCert, blob(Blob::CaCert)?),
-            (Blob::ClientCert, blob(Blob::ClientCert)?),
-            (Blob::ClientKey, blob(Blob::ClientKey)?),
-            (Blob::SshKey, blob(Blob::SshKey)?),
+            blob(Blob::CaCert)?,
+            blob(Blob::ClientCert)?,
+            blob(Blob::ClientKey)?,
+            blob(Blob::SshKey)?,
         ];
-        let known_hosts = known_hosts.to_string();
-        tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|source| StoreError::Io {
-                    op: "creating the cache folder",
-                    path: dir.clone(),
-                    source,
-                })?;
-            // a folder that was there already is made private too (or refused, when it is
-            // another user's)
-            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                .map_err(|source| StoreError::Io {
-                    op: "making private the cache folder",
-                    path: dir.clone(),
-                    source,
-                })?;
-            let [ca, cert, key, ssh] = files.map(|(b, d)| (b, d));
-            Ok(ExportedFiles {
-                ca_cert: Self::cache_file(&dir, "ca.pem", &ca.1, false)?,
-                client_cert: Self::cache_file(&dir, "cert.pem", &cert.1, false)?,
-                client_key: Self::cache_file(&dir, "key.pem", &key.1, true)?,
-                ssh_key: Self::cache_file(&dir, "id_ed25519", &ssh.1, true)?,
-                known_hosts: Self::cache_file(&dir, "known_hosts", known_hosts.as_bytes(), false)?,
-                dir,
-            })
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-    }
-}
-
-impl EtcdStore {
-    fn lock_prefix(&self, name: &str) -> String {
-        format!("{}locks/{name}/", self.inner.prefix)
-    }
-
-    fn certs_lock_prefix(&self) -> String {
-        format!("{}certs-lock/", self.inner.prefix)
+        let known_hosts = known_hosts.as_bytes().to_vec();
+        tokio::task::spawn_blocking(move || cache::write(dir, files, &known_hosts))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 }
 
