@@ -16,6 +16,7 @@
 use async_trait::async_trait;
 use criterion::Criterion;
 use driver_protocol::calls::*;
+use driver_protocol::request::{GetState, Initialize};
 use driver_protocol::schema::InitializeParams;
 use driver_protocol::*;
 use serde_json::json;
@@ -41,8 +42,8 @@ impl Driver for Noop {
     ) -> Result<ConfigResult, DriverError> {
         Ok(ConfigResult::new(json!({})))
     }
-    async fn state(&self, _: &Context, _: MachineParams) -> Result<StateResult, DriverError> {
-        Ok(StateResult::new(State::Running))
+    async fn state(&self, _: &Context, _: MachineParams) -> Result<State, DriverError> {
+        Ok(State::Running)
     }
     async fn access(&self, _: &Context, _: MachineParams) -> Result<Access, DriverError> {
         Err(DriverError::not_supported("access"))
@@ -74,7 +75,7 @@ fn in_memory_client() -> Client {
 }
 
 async fn round_trip(client: &Client, params: &MachineParams) {
-    let s: StateResult = client.call(STATE, params).await.expect("state");
+    let s: StateResult = client.request::<GetState>(params).await.expect("state");
     black_box(s);
 }
 
@@ -113,7 +114,7 @@ async fn spawn_and_handshake(bin: &Path) -> Duration {
     let (notes, _) = tokio::sync::mpsc::unbounded_channel();
     let client = Client::new(stdout, stdin, notes);
     let info: DriverInfo = client
-        .call(INITIALIZE, &InitializeParams::new("bench"))
+        .request::<Initialize>(&InitializeParams::new("bench"))
         .await
         .expect("the driver's handshake");
     let took = start.elapsed();

@@ -1,58 +1,16 @@
-//! The methods a host calls on a driver, the notifications both sides send, and their
-//! parameters and results.
+//! The parameters and results of the calls in [`crate::request`] and the notifications in
+//! [`crate::notification`].
 //!
-//! Every call after `initialize` names the machine and carries the driver's config: the opaque
-//! JSON the driver returned from `set_config` (and possibly updated since), which the host stores.
-//! Drivers write no files: whatever a driver wants kept goes into its config.
+//! Nothing here is a secret of the host's: no SSH key, certificate or password of the library's
+//! crosses the protocol. What a driver needs done on a host over SSH (a reboot, undoing the
+//! provisioning) it declares ([`crate::Capabilities::keeps_host`]), and the host does it.
 
+use crate::error::DriverError;
 use crate::message::Id;
 use crate::options::Options;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Handshake. Params: [`crate::schema::InitializeParams`]; result: [`crate::DriverInfo`].
-pub const INITIALIZE: &str = "initialize";
-/// Turn the user's option values into the driver's config. Params: [`SetConfigParams`]; result: [`ConfigResult`].
-pub const SET_CONFIG: &str = "set_config";
-/// Check that create can work before anything is made. Params: [`MachineParams`]; result: null.
-pub const PRE_CREATE_CHECK: &str = "pre_create_check";
-/// Make the host (or VM). Params: [`CreateParams`]; result: [`CreateResult`].
-pub const CREATE: &str = "create";
-/// Destroy what create made, also after an interrupted create (find it by
-/// [`MachineParams::creation_id`]). Params: [`MachineParams`]; result: [`ConfigResult`].
-pub const REMOVE: &str = "remove";
-/// Power the machine on. Params: [`MachineParams`]; result: [`ConfigResult`].
-pub const START: &str = "start";
-/// Shut the machine down. Params: [`MachineParams`]; result: [`ConfigResult`].
-pub const STOP: &str = "stop";
-/// Reboot the machine; returns once it has gone down and is booting again (the host waits for
-/// SSH and Docker). Params: [`MachineParams`]; result: [`ConfigResult`].
-pub const RESTART: &str = "restart";
-/// Power the machine off at once. Params: [`MachineParams`]; result: [`ConfigResult`].
-pub const KILL: &str = "kill";
-/// The machine's state. Params: [`MachineParams`]; result: [`StateResult`].
-pub const STATE: &str = "state";
-/// How to reach the machine: IP, SSH and Docker URL in one answer. Params: [`MachineParams`];
-/// result: [`Access`]. The host keeps the answer it had at the machine's last provision or
-/// boot, and while the daemon there answers with the machine's own certificate it may not ask
-/// again (nor ask `state`): a driver is not started for every command.
-pub const ACCESS: &str = "access";
-/// Take a machine that exists already (made by another tool, e.g. Docker Machine) under
-/// management: the options as `set_config` takes them; the driver finds what exists (for
-/// vSphere, the VM of the machine's name) and answers the config that reaches it, as `create`
-/// would have left it. Nothing is made or changed. Params: [`SetConfigParams`]; result:
-/// [`ConfigResult`]. Optional: a driver that cannot adopt answers `not-supported`.
-pub const ADOPT: &str = "adopt";
-
-/// Notification, driver to host: progress for the user. Params: [`Progress`].
-pub const PROGRESS: &str = "progress";
-/// Notification, driver to host: something now exists (a VM right after its clone task), with
-/// the config that finds it. The host stores it at once, so an interrupted create can be undone.
-/// Params: [`Made`].
-pub const MADE: &str = "made";
-/// Notification, host to driver: stop working on a request and answer it (as LSP's
-/// `$/cancelRequest`). Params: [`Cancel`].
-pub const CANCEL: &str = "$/cancel";
 
 /// Parameters of `set_config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,48 +44,6 @@ impl SetConfigParams {
     }
 }
 
-/// SSH access to the machine with the machine's own key, given by the host to drivers whose
-/// [`crate::schema::Capabilities::ssh`] is set (the generic driver reboots and cleans up over SSH).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct SshCredentials {
-    /// Host name or IP address.
-    pub host: String,
-    /// SSH port.
-    pub port: u16,
-    /// Login user.
-    pub user: String,
-    /// The machine's private key, OpenSSH PEM. A secret: never log it.
-    pub private_key: String,
-    /// The machine's recorded host key (OpenSSH public key line), to be checked.
-    pub host_key: String,
-}
-
-impl SshCredentials {
-    /// Credentials for `user@host:port` with this key, expecting this host key.
-    pub fn new(host: &str, port: u16, user: &str, private_key: &str, host_key: &str) -> Self {
-        SshCredentials {
-            host: host.into(),
-            port,
-            user: user.into(),
-            private_key: private_key.into(),
-            host_key: host_key.into(),
-        }
-    }
-}
-
-impl std::fmt::Debug for SshCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SshCredentials")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("private_key", &"<hidden>")
-            .field("host_key", &self.host_key)
-            .finish()
-    }
-}
-
 /// Parameters of every call that acts on an existing machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -141,20 +57,37 @@ pub struct MachineParams {
     /// before reporting them.
     #[serde(default)]
     pub creation_id: String,
-    /// SSH access with the machine's key, for drivers that declare the `ssh` capability and only
-    /// once the machine has a recorded host key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssh: Option<SshCredentials>,
+}
+
+/// The driver's config as its own type: what [`MachineParams::config_as`] and
+/// [`CreateParams::config_as`] do.
+fn config_as<T: DeserializeOwned>(machine: &str, config: &Value) -> Result<T, DriverError> {
+    T::deserialize(config).map_err(|e| {
+        DriverError::internal(format!(
+            "the stored config of machine {machine} is invalid: {e}"
+        ))
+    })
+}
+
+/// `config` as JSON.
+fn to_config<T: Serialize>(config: &T) -> Result<Value, DriverError> {
+    serde_json::to_value(config)
+        .map_err(|e| DriverError::internal(format!("the config does not serialize: {e}")))
 }
 
 impl MachineParams {
+    /// The driver's config as its own type (an error of kind `internal` naming the machine
+    /// when the stored JSON does not fit it).
+    pub fn config_as<T: DeserializeOwned>(&self) -> Result<T, DriverError> {
+        config_as(&self.machine, &self.config)
+    }
+
     /// Parameters for `machine` with its driver config.
     pub fn new(machine: &str, config: Value) -> Self {
         MachineParams {
             machine: machine.into(),
             config,
             creation_id: String::new(),
-            ssh: None,
         }
     }
 }
@@ -175,6 +108,11 @@ pub struct CreateParams {
 }
 
 impl CreateParams {
+    /// The driver's config as its own type (see [`MachineParams::config_as`]).
+    pub fn config_as<T: DeserializeOwned>(&self) -> Result<T, DriverError> {
+        config_as(&self.machine, &self.config)
+    }
+
     /// Parameters for creating `machine`.
     pub fn new(machine: &str, config: Value, creation_id: &str, ssh_public_key: &str) -> Self {
         CreateParams {
@@ -199,6 +137,10 @@ impl ConfigResult {
     /// A result carrying `config`.
     pub fn new(config: Value) -> Self {
         ConfigResult { config }
+    }
+    /// A result carrying the driver's own config type, as JSON.
+    pub fn of<T: Serialize>(config: &T) -> Result<Self, DriverError> {
+        Ok(ConfigResult::new(to_config(config)?))
     }
     /// A result that leaves the config as it was.
     pub fn unchanged() -> Self {
@@ -227,6 +169,15 @@ impl CreateResult {
             config,
             bootstrap: None,
         }
+    }
+    /// A result carrying the driver's own config type, as JSON.
+    pub fn of<T: Serialize>(config: &T) -> Result<Self, DriverError> {
+        Ok(CreateResult::new(to_config(config)?))
+    }
+    /// With the first login's credentials (see [`CreateResult::bootstrap`]).
+    pub fn with_bootstrap(mut self, bootstrap: Bootstrap) -> Self {
+        self.bootstrap = Some(bootstrap);
+        self
     }
 }
 
@@ -390,7 +341,7 @@ pub fn bracket_ipv6(ip: &str) -> String {
 /// Progress from the driver, while a call runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct Progress {
+pub struct ProgressParams {
     /// The machine the call is about.
     pub machine: String,
     /// What the driver is doing, for programs to match on (e.g. `clone`, `upload-iso`,
@@ -399,7 +350,7 @@ pub struct Progress {
     pub step: Option<String>,
     /// A line for the user.
     pub message: String,
-    /// Units done so far (bytes uploaded, ...), with [`Progress::total`].
+    /// Units done so far (bytes uploaded, ...), with [`ProgressParams::total`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done: Option<u64>,
     /// Units in all.
@@ -407,10 +358,10 @@ pub struct Progress {
     pub total: Option<u64>,
 }
 
-impl Progress {
+impl ProgressParams {
     /// A plain progress line about `machine`.
     pub fn new(machine: &str, message: impl Into<String>) -> Self {
-        Progress {
+        ProgressParams {
             machine: machine.into(),
             step: None,
             message: message.into(),
@@ -423,17 +374,17 @@ impl Progress {
 /// Parameters of the `made` notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct Made {
+pub struct MadeParams {
     /// The machine being created.
     pub machine: String,
     /// The config that finds what exists so far.
     pub config: Value,
 }
 
-impl Made {
+impl MadeParams {
     /// `machine` now has what `config` finds.
     pub fn new(machine: &str, config: Value) -> Self {
-        Made {
+        MadeParams {
             machine: machine.into(),
             config,
         }
@@ -443,15 +394,30 @@ impl Made {
 /// Parameters of the `$/cancel` notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct Cancel {
+pub struct CancelParams {
     /// The id of the request to cancel.
     pub id: Id,
 }
 
-impl Cancel {
+impl CancelParams {
     /// Cancels request `id`.
     pub fn new(id: Id) -> Self {
-        Cancel { id }
+        CancelParams { id }
+    }
+}
+
+/// Parameters of the `$/environment` notification.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EnvironmentParams {
+    /// Variable name to value, for the declared variables that are set.
+    pub vars: std::collections::BTreeMap<String, String>,
+}
+
+impl EnvironmentParams {
+    /// These variables.
+    pub fn new(vars: std::collections::BTreeMap<String, String>) -> Self {
+        EnvironmentParams { vars }
     }
 }
 
@@ -471,11 +437,5 @@ mod tests {
     fn access_brackets_ipv6() {
         let a = Access::new("fd00::1", SshEndpoint::new("fd00::1", 22, "root"), 2376);
         assert_eq!(a.docker_url, "tcp://[fd00::1]:2376");
-    }
-
-    #[test]
-    fn credentials_hide_the_key() {
-        let c = SshCredentials::new("h", 22, "u", "SECRET", "ssh-ed25519 AAAA");
-        assert!(!format!("{c:?}").contains("SECRET"));
     }
 }

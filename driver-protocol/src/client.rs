@@ -4,12 +4,14 @@
 //! driver's output ends (it exited or crashed), every pending call fails with
 //! [`ClientError::Closed`] at once — a dead driver is an error, never a hang.
 
-use crate::calls::{self, Cancel, Made, Progress};
+use crate::calls::{CancelParams, MadeParams, ProgressParams};
 use crate::error::DriverError;
 use crate::framing::{self, FrameError, MAX_FRAME};
-use crate::message::{Id, Message, Notification as RpcNotification, Request, Response};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use crate::message::{
+    Id, Message, Notification as RpcNotification, Request as RpcRequest, Response,
+};
+use crate::notification::{self, Notification as _};
+use crate::request::Request;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 #[non_exhaustive]
 pub enum Notification {
     /// Progress of a call.
-    Progress(Progress),
-    /// Something now exists (see [`calls::MADE`]).
-    Made(Made),
+    Progress(ProgressParams),
+    /// Something now exists (see [`notification::Made`]).
+    Made(MadeParams),
     /// A notification this host does not know; kept so nothing is silently lost.
     Other {
         /// Its method.
@@ -52,12 +54,25 @@ pub enum ClientError {
 
 type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Response>>>>>;
 
+/// Which way a traced message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Host to driver.
+    ToDriver,
+    /// Driver to host.
+    FromDriver,
+}
+
+/// Sees every message line that crosses, both ways (a protocol trace: [`Client::traced`]).
+pub type Trace = Arc<dyn Fn(Direction, &str) + Send + Sync>;
+
 /// A connection to one driver (a process, or an in-process driver over in-memory pipes).
 pub struct Client {
     writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
     next_id: AtomicU64,
     /// `None` once the driver's output has ended.
     pending: Pending,
+    trace: Option<Trace>,
 }
 
 impl Client {
@@ -71,13 +86,33 @@ impl Client {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        Client::traced(from_driver, to_driver, notify, None)
+    }
+
+    /// The same, showing every message line both ways to `trace` (the host logs them).
+    pub fn traced<R, W>(
+        from_driver: R,
+        to_driver: W,
+        notify: mpsc::UnboundedSender<Notification>,
+        trace: Option<Trace>,
+    ) -> Client
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let reader_trace = trace.clone();
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let reader_pending = pending.clone();
         tokio::spawn(async move {
             let mut r = BufReader::new(from_driver);
             loop {
                 match framing::read_line(&mut r, MAX_FRAME).await {
-                    Ok(Some(line)) => route(&line, &reader_pending, &notify),
+                    Ok(Some(line)) => {
+                        if let Some(t) = &reader_trace {
+                            t(Direction::FromDriver, &line);
+                        }
+                        route(&line, &reader_pending, &notify)
+                    }
                     Ok(None) | Err(FrameError::Io(_)) => break,
                     Err(e) => tracing::warn!("driver sent an unreadable line: {e}"),
                 }
@@ -89,7 +124,17 @@ impl Client {
             writer: tokio::sync::Mutex::new(Box::new(to_driver)),
             next_id: AtomicU64::new(1),
             pending,
+            trace,
         }
+    }
+
+    /// Writes one message, showing it to the trace first.
+    async fn send(&self, msg: &Message) -> std::io::Result<()> {
+        if let (Some(t), Ok(line)) = (&self.trace, serde_json::to_string(msg)) {
+            t(Direction::ToDriver, &line);
+        }
+        let mut w = self.writer.lock().await;
+        framing::write_message(&mut *w, msg).await
     }
 
     /// Whether the driver's output has ended (it exited or crashed): every call now fails.
@@ -97,24 +142,31 @@ impl Client {
         self.pending.lock().unwrap().is_none()
     }
 
-    /// Calls `method` and waits for its result.
-    pub async fn call<P: Serialize, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        params: &P,
-    ) -> Result<R, ClientError> {
-        self.call_cancellable(method, params, &CancellationToken::new())
+    /// Calls `R` and waits for its result.
+    pub async fn request<R: Request>(&self, params: &R::Params) -> Result<R::Result, ClientError> {
+        self.request_cancellable::<R>(params, &CancellationToken::new())
             .await
     }
 
-    /// Calls `method`; when `cancel` fires, tells the driver (a `$/cancel` notification naming
-    /// the request) and goes on waiting for its answer, which says what it undid.
-    pub async fn call_cancellable<P: Serialize, R: DeserializeOwned>(
+    /// Sends notification `N` (the host's `$/environment`, say).
+    pub async fn notify<N: notification::Notification>(
         &self,
-        method: &str,
-        params: &P,
+        params: &N::Params,
+    ) -> Result<(), ClientError> {
+        let params =
+            serde_json::to_value(params).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let note = Message::Notification(RpcNotification::new(N::METHOD, params));
+        self.send(&note).await.map_err(ClientError::Io)
+    }
+
+    /// Calls `R`; when `cancel` fires, tells the driver (a `$/cancel` notification naming the
+    /// request) and goes on waiting for its answer, which says what it undid.
+    pub async fn request_cancellable<R: Request>(
+        &self,
+        params: &R::Params,
         cancel: &CancellationToken,
-    ) -> Result<R, ClientError> {
+    ) -> Result<R::Result, ClientError> {
+        let method = R::METHOD;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let params =
             serde_json::to_value(params).map_err(|e| ClientError::BadResponse(e.to_string()))?;
@@ -123,11 +175,8 @@ impl Client {
             Some(map) => map.insert(id, tx),
             None => return Err(ClientError::Closed),
         };
-        let msg = Message::Request(Request::new(id, method, params));
-        let written = {
-            let mut w = self.writer.lock().await;
-            framing::write_message(&mut *w, &msg).await
-        };
+        let msg = Message::Request(RpcRequest::new(id, method, params));
+        let written = self.send(&msg).await;
         if let Err(e) = written {
             if let Some(map) = self.pending.lock().unwrap().as_mut() {
                 map.remove(&id);
@@ -144,13 +193,10 @@ impl Client {
             r = &mut rx => r,
             _ = cancel.cancelled() => {
                 let note = Message::Notification(RpcNotification::new(
-                    calls::CANCEL,
-                    serde_json::to_value(Cancel::new(Id::Num(id))).unwrap_or_default(),
+                    notification::Cancel::METHOD,
+                    serde_json::to_value(CancelParams::new(Id::Num(id))).unwrap_or_default(),
                 ));
-                {
-                    let mut w = self.writer.lock().await;
-                    let _ = framing::write_message(&mut *w, &note).await;
-                }
+                let _ = self.send(&note).await;
                 rx.await
             }
         }
@@ -183,11 +229,11 @@ fn route(line: &str, pending: &Pending, notify: &mpsc::UnboundedSender<Notificat
         }
         Ok(Message::Notification(n)) => {
             let note = match n.method.as_str() {
-                calls::PROGRESS => match serde_json::from_value(n.params) {
+                notification::Progress::METHOD => match serde_json::from_value(n.params) {
                     Ok(p) => Notification::Progress(p),
                     Err(_) => return,
                 },
-                calls::MADE => match serde_json::from_value(n.params) {
+                notification::Made::METHOD => match serde_json::from_value(n.params) {
                     Ok(m) => Notification::Made(m),
                     Err(_) => return,
                 },

@@ -6,21 +6,25 @@
 //! driver uses.
 //!
 //! The conversation:
-//! 1. The host calls [`calls::INITIALIZE`]; the driver answers with its name, version, protocol
-//!    version, [`schema::Capabilities`] and its option schema ([`schema::OptionSpec`]).
-//! 2. The host calls the lifecycle methods in [`calls`]. Every call carries the machine name and
-//!    the driver's own config (opaque JSON the host stores for it), so the driver keeps no state
+//! 1. The host calls [`request::Initialize`]; the driver answers with its name, version, protocol
+//!    version, [`schema::Capabilities`] and its option schema ([`schema::OptionSpec`]). If the
+//!    driver declared environment variables that are set, the host sends their values
+//!    ([`notification::Environment`]).
+//! 2. The host calls the lifecycle methods in [`request`], one type per call naming its method,
+//!    params and result ([`Client::request`]). Every call carries the machine name and the
+//!    driver's own config (opaque JSON the host stores for it), so the driver keeps no state
 //!    between calls and one process serves any number of machines, concurrently.
-//! 3. While working, a driver sends [`calls::PROGRESS`] notifications that the host shows, and a
-//!    [`calls::MADE`] notification as soon as something exists that must be undone if the call
-//!    is cancelled or the host dies.
-//! 4. The host may cancel a call with [`calls::CANCEL`]; the driver stops, undoes what it made
-//!    and answers (with [`ErrorKind::Cancelled`]).
+//! 3. While working, a driver sends [`notification::Progress`] that the host shows, and
+//!    [`notification::Made`] as soon as something exists that must be undone if the call is
+//!    cancelled or fails.
+//! 4. The host may cancel a call with [`notification::Cancel`]; the driver stops, undoes what it
+//!    made and answers (with [`ErrorKind::Cancelled`]).
 //!
 //! Errors are JSON-RPC errors whose `data` holds a machine-readable [`ErrorKind`].
 //!
-//! What this crate is not: it knows nothing of Docker, SSH or provisioning. It moves typed
-//! messages between a host and a driver, and nothing else.
+//! What this crate is not: it knows nothing of Docker, SSH or provisioning, and no key, password
+//! or certificate of the host's crosses it. A driver that keeps an existing host says so
+//! ([`Capabilities::keeps_host`]) and the host does what needs SSH there itself.
 //!
 //! Writing a driver takes a type implementing [`Driver`] and one call to [`serve`]:
 //! ```no_run
@@ -39,8 +43,8 @@
 //!         let port = p.options.port("mine-ssh-port")?; // the default is applied by the host
 //!         Ok(ConfigResult::new(serde_json::json!({ "ip": ip, "port": port })))
 //!     }
-//!     async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
-//!         Ok(StateResult::new(State::Running))
+//!     async fn state(&self, _cx: &Context, p: MachineParams) -> Result<State, DriverError> {
+//!         Ok(State::Running)
 //!     }
 //!     async fn access(&self, _cx: &Context, p: MachineParams) -> Result<Access, DriverError> {
 //!         let ip = p.config["ip"].as_str().unwrap_or_default();
@@ -59,23 +63,28 @@ pub mod client;
 pub mod error;
 pub mod framing;
 pub mod message;
+pub mod notification;
 pub mod options;
+pub mod request;
 pub mod schema;
 pub mod sdk;
 
 pub use client::{Client, ClientError, Notification as ClientNotification};
 pub use error::{DriverError, ErrorKind};
 pub use options::Options;
+pub use request::Request;
 pub use schema::{Capabilities, DriverInfo, OptionSpec, OptionType};
 pub use sdk::{serve, serve_io, Context, Driver};
 pub use tokio_util::sync::CancellationToken;
 
 /// The protocol version this crate speaks. Host and driver refuse each other when they differ.
 ///
-/// Version 2: `access` replaces `ip`, `ssh` and `url`; `create` carries a creation id and returns
-/// the host key it saw; `made` and `$/cancel` notifications; no store folder for drivers;
-/// defaults applied by the host; SSH credentials for drivers with the `ssh` capability.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 3 keeps version 2's method names; what changed is what crosses: no SSH credentials
+/// for drivers (the `ssh` capability is gone; `keeps_host` has the host reboot and clean up an
+/// existing host itself), and declared environment
+/// variables arrive in `$/environment` instead of by restarting the driver.
+/// Version 2: `access` replaces `ip`, `ssh` and `url`; a creation id; `made` and `$/cancel`.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The environment variable the host sets when it launches a driver, with [`PLUGIN_COOKIE_VALUE`].
 /// A driver started by hand, without it, explains that it is a plugin and exits.

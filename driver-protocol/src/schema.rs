@@ -125,13 +125,12 @@ pub struct Capabilities {
     /// `kill` works.
     #[serde(default)]
     pub kill: bool,
-    /// The driver's lifecycle calls need SSH to the machine: the host passes
-    /// [`crate::calls::SshCredentials`] with the machine's own key.
-    #[serde(default)]
-    pub ssh: bool,
-    /// `remove` leaves the host itself running (an existing host the driver did not make): the
-    /// host takes back over SSH what provisioning put there (the daemon's TCP listener and TLS
-    /// files) before calling `remove`.
+    /// The machine is a host that exists apart from the driver (an existing server: the driver
+    /// neither makes nor destroys it). The host then does over its own SSH connection what a
+    /// VM driver does through its API: `restart` reboots the host (unless the driver declares
+    /// `restart` itself) and waits for its new boot, and `remove` takes back what the host put
+    /// there (the daemon's TCP listener and TLS files, and the machine's SSH key if the host
+    /// installed it) before calling the driver's `remove`. The driver never sees a key.
     #[serde(default)]
     pub keeps_host: bool,
 }
@@ -148,18 +147,12 @@ impl Capabilities {
             stop: true,
             restart: true,
             kill: true,
-            ssh: false,
             keeps_host: false,
         }
     }
     /// With `restart` set as given.
     pub fn with_restart(mut self, yes: bool) -> Capabilities {
         self.restart = yes;
-        self
-    }
-    /// With `ssh` set as given.
-    pub fn with_ssh(mut self, yes: bool) -> Capabilities {
-        self.ssh = yes;
         self
     }
     /// With `keeps_host` set as given.
@@ -196,9 +189,10 @@ pub struct DriverInfo {
     /// Other names users may type for this driver (e.g. `vmwarevsphere`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    /// Environment variables the driver reads itself, besides its options' (e.g.
-    /// `SSH_AUTH_SOCK`). A host starts drivers with a minimal environment: these, the options'
-    /// variables, and the basics (PATH, HOME, locale, proxies, TMPDIR).
+    /// Environment variables the driver reads itself (e.g. a cloud SDK's `AWS_PROFILE`). A host
+    /// starts drivers with a minimal environment (PATH, HOME, locale, proxies, TMPDIR) and sends
+    /// the values of these that are set in the `$/environment` notification right after the
+    /// handshake ([`crate::Context::env`] reads them). Options' variables are read by the host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
 }
@@ -248,13 +242,6 @@ impl DriverInfo {
     pub fn with_env(mut self, vars: &[&str]) -> Self {
         self.env = vars.iter().map(|v| v.to_string()).collect();
         self
-    }
-
-    /// Every environment variable the driver may read: its options' and [`DriverInfo::env`].
-    pub fn declared_env(&self) -> Vec<String> {
-        let mut vars: Vec<String> = self.options.iter().filter_map(|o| o.env.clone()).collect();
-        vars.extend(self.env.iter().cloned());
-        vars
     }
 
     /// `given` plus the declared default of every option the user did not give: the one place

@@ -5,15 +5,16 @@
 //! A malformed line gets a JSON-RPC error response; a panicking handler gets an internal error
 //! response. Neither stops the driver.
 
-use crate::calls::{self, *};
+use crate::calls::*;
 use crate::error::DriverError;
 use crate::framing::{self, FrameError, MAX_FRAME};
-use crate::message::{codes, Id, Message, Notification, Request, Response, RpcError};
-use crate::schema::{DriverInfo, InitializeParams};
+use crate::message::{codes, Id, Message, Notification, Request as RpcRequest, Response, RpcError};
+use crate::notification::{self, Notification as _};
+use crate::request::{self, Request};
+use crate::schema::DriverInfo;
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
@@ -26,6 +27,7 @@ pub struct Context {
     machine: String,
     out: mpsc::UnboundedSender<Message>,
     cancel: CancellationToken,
+    env: Arc<BTreeMap<String, String>>,
 }
 
 impl Context {
@@ -36,7 +38,15 @@ impl Context {
             machine: machine.into(),
             out,
             cancel: CancellationToken::new(),
+            env: Arc::default(),
         }
+    }
+
+    /// The value of environment variable `name`, one the driver declared in
+    /// [`DriverInfo::env`] and the host sent (`$/environment`). A driver runs with a minimal
+    /// environment: read what it declared from here, not from the process.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.env.get(name).map(String::as_str)
     }
 
     /// The machine this call is about (empty for `initialize`).
@@ -44,16 +54,16 @@ impl Context {
         &self.machine
     }
 
-    fn notify<T: Serialize>(&self, method: &str, params: T) {
+    fn notify<N: notification::Notification>(&self, params: N::Params) {
         let _ = self.out.send(Message::Notification(Notification::new(
-            method,
+            N::METHOD,
             serde_json::to_value(params).unwrap_or(Value::Null),
         )));
     }
 
     /// Sends a progress line to the host, which shows it to the user.
     pub fn progress(&self, message: impl Into<String>) {
-        self.notify(calls::PROGRESS, Progress::new(&self.machine, message));
+        self.notify::<notification::Progress>(ProgressParams::new(&self.machine, message));
     }
 
     /// Sends progress of step `step` (a word programs match on), with units done of a total
@@ -64,26 +74,20 @@ impl Context {
         message: impl Into<String>,
         done_total: Option<(u64, u64)>,
     ) {
-        let mut p = Progress::new(&self.machine, message);
+        let mut p = ProgressParams::new(&self.machine, message);
         p.step = Some(step.to_string());
         if let Some((done, total)) = done_total {
             p.done = Some(done);
             p.total = Some(total);
         }
-        self.notify(calls::PROGRESS, p);
+        self.notify::<notification::Progress>(p);
     }
 
     /// Tells the host that something now exists, with the config that finds it (call it right
     /// after the task that made it). The host stores it at once, so that `remove` can undo an
     /// interrupted create.
     pub fn made(&self, config: &Value) {
-        self.notify(
-            calls::MADE,
-            Made {
-                machine: self.machine.clone(),
-                config: config.clone(),
-            },
-        );
+        self.notify::<notification::Made>(MadeParams::new(&self.machine, config.clone()));
     }
 
     /// Whether the host cancelled this call.
@@ -166,7 +170,7 @@ pub trait Driver: Send + Sync + 'static {
     }
 
     /// The machine's state.
-    async fn state(&self, cx: &Context, p: MachineParams) -> Result<StateResult, DriverError>;
+    async fn state(&self, cx: &Context, p: MachineParams) -> Result<State, DriverError>;
 
     /// How to reach the machine: IP, SSH endpoint, Docker URL.
     async fn access(&self, cx: &Context, p: MachineParams) -> Result<Access, DriverError>;
@@ -197,6 +201,7 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
 ///
 /// ```
 /// use driver_protocol::calls::*;
+/// use driver_protocol::request::{GetState, Initialize};
 /// use driver_protocol::schema::InitializeParams;
 /// use driver_protocol::*;
 /// use std::sync::Arc;
@@ -210,8 +215,8 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
 ///     async fn set_config(&self, _: &Context, _: SetConfigParams) -> Result<ConfigResult, DriverError> {
 ///         Ok(ConfigResult::new(serde_json::json!({})))
 ///     }
-///     async fn state(&self, _: &Context, _: MachineParams) -> Result<StateResult, DriverError> {
-///         Ok(StateResult::new(State::Running))
+///     async fn state(&self, _: &Context, _: MachineParams) -> Result<State, DriverError> {
+///         Ok(State::Running)
 ///     }
 ///     async fn access(&self, _: &Context, _: MachineParams) -> Result<Access, DriverError> {
 ///         Err(DriverError::not_supported("access"))
@@ -226,10 +231,10 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
 /// let (hr, hw) = tokio::io::split(host_end);
 /// let (notes, _) = tokio::sync::mpsc::unbounded_channel();
 /// let client = Client::new(hr, hw, notes);
-/// let info: DriverInfo = client.call(INITIALIZE, &InitializeParams::new("example")).await.unwrap();
+/// let info = client.request::<Initialize>(&InitializeParams::new("example")).await.unwrap();
 /// assert_eq!(info.protocol_version, PROTOCOL_VERSION);
-/// let s: StateResult = client
-///     .call(STATE, &MachineParams::new("web1", serde_json::json!({})))
+/// let s = client
+///     .request::<GetState>(&MachineParams::new("web1", serde_json::json!({})))
 ///     .await
 ///     .unwrap();
 /// assert_eq!(s.state, State::Running);
@@ -241,6 +246,8 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let cancels: Arc<Mutex<HashMap<Id, CancellationToken>>> = Arc::default();
+    // the declared variables the host sent; calls read them through their context
+    let mut env: Arc<BTreeMap<String, String>> = Arc::default();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -274,16 +281,16 @@ where
                     .unwrap()
                     .insert(req.id.clone(), cancel.clone());
                 let cancels = cancels.clone();
+                let env = env.clone();
                 tasks.spawn(async move {
                     let id = req.id.clone();
                     let method = req.method.clone();
                     // run the handler in its own task so a panic becomes an error response
                     let handler_tx = tx.clone();
-                    let handled =
-                        tokio::spawn(
-                            async move { dispatch(&*driver, req, handler_tx, cancel).await },
-                        )
-                        .await;
+                    let handled = tokio::spawn(async move {
+                        dispatch(&*driver, req, handler_tx, cancel, env).await
+                    })
+                    .await;
                     cancels.lock().unwrap().remove(&id);
                     let resp = match handled {
                         Ok(resp) => resp,
@@ -296,8 +303,20 @@ where
                     let _ = tx.send(resp);
                 });
             }
-            Ok(Message::Notification(n)) if n.method == calls::CANCEL => {
-                if let Ok(c) = serde_json::from_value::<Cancel>(n.params) {
+            Ok(Message::Notification(n)) if n.method == notification::Environment::METHOD => {
+                // only what the driver declared, whatever the host sent
+                if let Ok(e) = serde_json::from_value::<EnvironmentParams>(n.params) {
+                    let declared = driver.info().env;
+                    env = Arc::new(
+                        e.vars
+                            .into_iter()
+                            .filter(|(k, _)| declared.contains(k))
+                            .collect(),
+                    );
+                }
+            }
+            Ok(Message::Notification(n)) if n.method == notification::Cancel::METHOD => {
+                if let Ok(c) = serde_json::from_value::<CancelParams>(n.params) {
                     if let Some(token) = cancels.lock().unwrap().get(&c.id) {
                         token.cancel();
                     }
@@ -345,9 +364,10 @@ fn error_response(id: Option<Id>, code: i64, message: String) -> Message {
 
 async fn dispatch(
     driver: &dyn Driver,
-    req: Request,
+    req: RpcRequest,
     out: mpsc::UnboundedSender<Message>,
     cancel: CancellationToken,
+    env: Arc<BTreeMap<String, String>>,
 ) -> Message {
     let id = req.id.clone();
     let machine = req
@@ -360,12 +380,15 @@ async fn dispatch(
         machine,
         out,
         cancel,
+        env,
     };
     let result: Result<Value, RpcError> = match req.method.as_str() {
-        calls::INITIALIZE => match parse::<InitializeParams>(req.params) {
-            Ok(p) => {
+        request::Initialize::METHOD => {
+            run::<request::Initialize, _, _>(req.params, |p| async move {
                 let info = driver.info();
-                if p.protocol_version != crate::PROTOCOL_VERSION {
+                if p.protocol_version == crate::PROTOCOL_VERSION {
+                    Ok(info)
+                } else {
                     Err(DriverError::new(
                         crate::ErrorKind::Protocol,
                         format!(
@@ -374,25 +397,48 @@ async fn dispatch(
                             crate::PROTOCOL_VERSION,
                             p.protocol_version
                         ),
-                    )
-                    .to_rpc())
-                } else {
-                    to_value(Ok(info))
+                    ))
                 }
-            }
-            Err(e) => Err(e),
-        },
-        calls::SET_CONFIG => run(req.params, |p| driver.set_config(&cx, p)).await,
-        calls::PRE_CREATE_CHECK => run(req.params, |p| driver.pre_create_check(&cx, p)).await,
-        calls::CREATE => run(req.params, |p| driver.create(&cx, p)).await,
-        calls::ADOPT => run(req.params, |p| driver.adopt(&cx, p)).await,
-        calls::REMOVE => run(req.params, |p| driver.remove(&cx, p)).await,
-        calls::START => run(req.params, |p| driver.start(&cx, p)).await,
-        calls::STOP => run(req.params, |p| driver.stop(&cx, p)).await,
-        calls::RESTART => run(req.params, |p| driver.restart(&cx, p)).await,
-        calls::KILL => run(req.params, |p| driver.kill(&cx, p)).await,
-        calls::STATE => run(req.params, |p| driver.state(&cx, p)).await,
-        calls::ACCESS => run(req.params, |p| driver.access(&cx, p)).await,
+            })
+            .await
+        }
+        request::SetConfig::METHOD => {
+            run::<request::SetConfig, _, _>(req.params, |p| driver.set_config(&cx, p)).await
+        }
+        request::PreCreateCheck::METHOD => {
+            run::<request::PreCreateCheck, _, _>(req.params, |p| driver.pre_create_check(&cx, p))
+                .await
+        }
+        request::Create::METHOD => {
+            run::<request::Create, _, _>(req.params, |p| driver.create(&cx, p)).await
+        }
+        request::Adopt::METHOD => {
+            run::<request::Adopt, _, _>(req.params, |p| driver.adopt(&cx, p)).await
+        }
+        request::Remove::METHOD => {
+            run::<request::Remove, _, _>(req.params, |p| driver.remove(&cx, p)).await
+        }
+        request::Start::METHOD => {
+            run::<request::Start, _, _>(req.params, |p| driver.start(&cx, p)).await
+        }
+        request::Stop::METHOD => {
+            run::<request::Stop, _, _>(req.params, |p| driver.stop(&cx, p)).await
+        }
+        request::Restart::METHOD => {
+            run::<request::Restart, _, _>(req.params, |p| driver.restart(&cx, p)).await
+        }
+        request::Kill::METHOD => {
+            run::<request::Kill, _, _>(req.params, |p| driver.kill(&cx, p)).await
+        }
+        request::GetState::METHOD => {
+            run::<request::GetState, _, _>(req.params, |p| async move {
+                Ok(StateResult::new(driver.state(&cx, p).await?))
+            })
+            .await
+        }
+        request::GetAccess::METHOD => {
+            run::<request::GetAccess, _, _>(req.params, |p| driver.access(&cx, p)).await
+        }
         other => Err(RpcError {
             code: codes::METHOD_NOT_FOUND,
             message: format!("unknown method {other:?}"),
@@ -405,28 +451,21 @@ async fn dispatch(
     })
 }
 
-fn parse<P: DeserializeOwned>(params: Value) -> Result<P, RpcError> {
-    serde_json::from_value(params).map_err(|e| RpcError {
+/// Runs call `R`'s handler on its parsed params: bad params are JSON-RPC's "invalid params",
+/// the handler's error travels with its kind.
+async fn run<R, F, Fut>(params: Value, f: F) -> Result<Value, RpcError>
+where
+    R: Request,
+    F: FnOnce(R::Params) -> Fut,
+    Fut: std::future::Future<Output = Result<R::Result, DriverError>>,
+{
+    let p = serde_json::from_value::<R::Params>(params).map_err(|e| RpcError {
         code: codes::INVALID_PARAMS,
-        message: format!("invalid params: {e}"),
+        message: format!("invalid params for {}: {e}", R::METHOD),
         data: None,
-    })
-}
-
-fn to_value<T: Serialize>(r: Result<T, DriverError>) -> Result<Value, RpcError> {
-    match r {
+    })?;
+    match f(p).await {
         Ok(v) => serde_json::to_value(v).map_err(|e| DriverError::internal(e.to_string()).to_rpc()),
         Err(e) => Err(e.to_rpc()),
     }
-}
-
-async fn run<P, T, F, Fut>(params: Value, f: F) -> Result<Value, RpcError>
-where
-    P: DeserializeOwned,
-    T: Serialize,
-    F: FnOnce(P) -> Fut,
-    Fut: std::future::Future<Output = Result<T, DriverError>>,
-{
-    let p = parse::<P>(params)?;
-    to_value(f(p).await)
 }

@@ -1,12 +1,18 @@
 //! The SDK and the client against each other over in-memory pipes: handshake, calls, errors,
-//! progress, `made`, cancellation, concurrency, malformed input, and a driver that dies mid-call.
+//! progress, `made`, `$/environment`, cancellation, concurrency, malformed input, and a driver
+//! that dies mid-call.
 
 use async_trait::async_trait;
 use driver_protocol::calls::*;
 use driver_protocol::framing::MAX_FRAME;
+use driver_protocol::notification::{Cancel, Environment, Notification};
+use driver_protocol::request::{
+    Create, GetAccess, GetState, Initialize, Remove, Restart, SetConfig, Start, Stop,
+};
 use driver_protocol::schema::*;
 use driver_protocol::*;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{
@@ -17,12 +23,41 @@ use tokio::sync::mpsc;
 /// Long enough that a test relying on it would fail visibly; short enough not to stall a run.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// Requests this crate does not define (or defines with other types), to see what a driver
+/// answers to them: `$name` is method `$method` with these params and a result of any JSON.
+macro_rules! raw_request {
+    ($($name:ident = $method:literal ($params:ty);)*) => {
+        $(
+            enum $name {}
+            impl Request for $name {
+                const METHOD: &'static str = $method;
+                type Params = $params;
+                type Result = Value;
+            }
+        )*
+    };
+}
+
+raw_request! {
+    // the v1 calls, gone since v2
+    OldIp = "ip" (MachineParams);
+    OldSsh = "ssh" (MachineParams);
+    OldUrl = "url" (MachineParams);
+    Frobnicate = "frobnicate" (MachineParams);
+    // `state` with params that are not a machine's
+    StateOfAnything = "state" (Value);
+}
+
+/// The variable the Toy driver declares, and one it does not.
+const DECLARED: &str = "TOY_TOKEN";
+const UNDECLARED: &str = "TOY_UNDECLARED";
+
 struct Toy;
 
 #[async_trait]
 impl Driver for Toy {
     fn info(&self) -> DriverInfo {
-        let mut caps = Capabilities::none().with_restart(true).with_ssh(true);
+        let mut caps = Capabilities::none().with_restart(true);
         caps.stop = true;
         DriverInfo::new(
             "toy",
@@ -35,6 +70,7 @@ impl Driver for Toy {
                 OptionSpec::string("toy-password", "password").secret(),
             ],
         )
+        .with_env(&[DECLARED])
     }
 
     async fn set_config(
@@ -66,9 +102,10 @@ impl Driver for Toy {
                 }
             }
         }
-        let mut r = CreateResult::new(json!({ "vm": made["vm"], "key": p.ssh_public_key }));
-        r.bootstrap = Some(Bootstrap::new(Some("/home/toy/.ssh/id_ed25519".into())));
-        Ok(r)
+        Ok(
+            CreateResult::new(json!({ "vm": made["vm"], "key": p.ssh_public_key }))
+                .with_bootstrap(Bootstrap::new(Some("/home/toy/.ssh/id_ed25519".into()))),
+        )
     }
 
     async fn stop(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
@@ -83,23 +120,20 @@ impl Driver for Toy {
         Ok(ConfigResult::new(p.config))
     }
 
-    async fn restart(&self, _cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        let ssh = p
-            .ssh
-            .ok_or_else(|| DriverError::invalid_option("no SSH credentials"))?;
+    /// Answers what the call sees of the environment the host sent.
+    async fn restart(&self, cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
         Ok(ConfigResult::new(json!({
-            "via": format!("{}@{}:{}", ssh.user, ssh.host, ssh.port),
-            "host_key": ssh.host_key,
-            "has_key": !ssh.private_key.is_empty(),
+            "declared": cx.env(DECLARED),
+            "undeclared": cx.env(UNDECLARED),
         })))
     }
 
-    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
+    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<State, DriverError> {
         if let Some(kind) = p.machine.strip_prefix("fail-") {
             let kind: ErrorKind = serde_json::from_value(json!(kind)).unwrap();
             return Err(DriverError::new(kind, format!("failed with {kind}")));
         }
-        Ok(StateResult::new(State::Running))
+        Ok(State::Running)
     }
 
     async fn access(&self, _cx: &Context, p: MachineParams) -> Result<Access, DriverError> {
@@ -166,15 +200,16 @@ fn numbers_in(s: &str) -> Vec<u64> {
 async fn handshake_reports_identity_and_schema() {
     let (c, _) = connect();
     let info: DriverInfo = c
-        .call(INITIALIZE, &InitializeParams::new("test"))
+        .request::<Initialize>(&InitializeParams::new("test"))
         .await
         .unwrap();
     assert_eq!(info.name, "toy");
     assert_eq!(info.version, "1.2.3");
     assert_eq!(info.protocol_version, PROTOCOL_VERSION);
-    assert_eq!(PROTOCOL_VERSION, 2);
-    assert!(info.capabilities.stop && info.capabilities.restart && info.capabilities.ssh);
-    assert!(!info.capabilities.start && !info.capabilities.kill);
+    assert_eq!(PROTOCOL_VERSION, 3);
+    assert!(info.capabilities.stop && info.capabilities.restart);
+    assert!(!info.capabilities.start && !info.capabilities.kill && !info.capabilities.keeps_host);
+    assert_eq!(info.env, vec![DECLARED.to_string()]);
     let opt = info.option("toy-ip").unwrap();
     assert_eq!(opt.env.as_deref(), Some("TOY_IP"));
     assert_eq!(opt.default, None);
@@ -188,10 +223,11 @@ async fn handshake_reports_identity_and_schema() {
 #[tokio::test]
 async fn handshake_refuses_other_protocol_versions_naming_both() {
     let (c, _) = connect();
-    for theirs in [1, 99] {
+    // 2 too: a version 2 host would send SSH credentials, which a version 3 driver never takes
+    for theirs in [1, 2, 99] {
         let mut p = InitializeParams::new("old-host");
         p.protocol_version = theirs;
-        let e = driver_error(c.call::<_, DriverInfo>(INITIALIZE, &p).await.unwrap_err());
+        let e = driver_error(c.request::<Initialize>(&p).await.unwrap_err());
         assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
         let named = numbers_in(&e.message);
         assert!(
@@ -201,7 +237,7 @@ async fn handshake_refuses_other_protocol_versions_naming_both() {
     }
     // still serving, and the right version is accepted
     let info: DriverInfo = c
-        .call(INITIALIZE, &InitializeParams::new("host"))
+        .request::<Initialize>(&InitializeParams::new("host"))
         .await
         .unwrap();
     assert_eq!(info.name, "toy");
@@ -221,20 +257,23 @@ async fn handshake_refusal_on_the_wire_is_a_driver_error_of_kind_protocol() {
     assert_eq!(l["error"]["code"], json!(-32000));
     assert_eq!(l["error"]["data"]["kind"], json!("protocol"));
     let named = numbers_in(l["error"]["message"].as_str().unwrap());
-    assert!(named.contains(&1) && named.contains(&2), "{l}");
+    assert!(
+        named.contains(&1) && named.contains(&u64::from(PROTOCOL_VERSION)),
+        "{l}"
+    );
 }
 
 #[tokio::test]
 async fn calls_results_errors_and_progress() {
     let (c, mut notes) = connect();
     let info: DriverInfo = c
-        .call(INITIALIZE, &InitializeParams::new("test"))
+        .request::<Initialize>(&InitializeParams::new("test"))
         .await
         .unwrap();
     let mut given = Options::new();
     given.insert("toy-ip", "192.0.2.7");
     let params = SetConfigParams::new("m1", info.with_defaults(given));
-    let r: ConfigResult = c.call(SET_CONFIG, &params).await.unwrap();
+    let r: ConfigResult = c.request::<SetConfig>(&params).await.unwrap();
     assert_eq!(
         r.config,
         json!({"ip": "192.0.2.7", "port": 22, "user": "docker"})
@@ -249,38 +288,35 @@ async fn calls_results_errors_and_progress() {
     }
 
     let bad = SetConfigParams::new("m1", info.with_defaults(Options::new()));
-    let e = driver_error(
-        c.call::<_, ConfigResult>(SET_CONFIG, &bad)
-            .await
-            .unwrap_err(),
-    );
+    let e = driver_error(c.request::<SetConfig>(&bad).await.unwrap_err());
     assert_eq!(e.kind, ErrorKind::InvalidOption);
     assert!(e.message.contains("--toy-ip"), "{e}");
 
-    let a: Access = c.call(ACCESS, &mp("m1")).await.unwrap();
+    let a: Access = c.request::<GetAccess>(&mp("m1")).await.unwrap();
     assert_eq!(a.ip, "10.1.2.3");
     assert_eq!(a.ssh, SshEndpoint::new("10.1.2.3", 2222, "core"));
     assert_eq!(a.docker_url, "tcp://10.1.2.3:2376");
     let v6 = MachineParams::new("m6", json!({"ip": "fd00::7"}));
-    let a: Access = c.call(ACCESS, &v6).await.unwrap();
+    let a: Access = c.request::<GetAccess>(&v6).await.unwrap();
     assert_eq!(a.docker_url, "tcp://[fd00::7]:2376");
     assert_eq!((a.ssh.port, a.ssh.user.as_str()), (22, "root"));
 
-    let r: ConfigResult = c.call(REMOVE, &mp("m1")).await.unwrap();
+    let r: ConfigResult = c.request::<Remove>(&mp("m1")).await.unwrap();
     assert_eq!(r, ConfigResult::unchanged());
-    let e = driver_error(
-        c.call::<_, ConfigResult>(START, &mp("m1"))
-            .await
-            .unwrap_err(),
-    );
+    let e = driver_error(c.request::<Start>(&mp("m1")).await.unwrap_err());
     assert_eq!(e.kind, ErrorKind::NotSupported);
     // the v1 calls are gone
-    for gone in ["ip", "ssh", "url", "frobnicate"] {
-        let e = driver_error(c.call::<_, Value>(gone, &mp("m1")).await.unwrap_err());
-        assert_eq!(e.kind, ErrorKind::Protocol, "{gone}: {e}");
+    for e in [
+        c.request::<OldIp>(&mp("m1")).await,
+        c.request::<OldSsh>(&mp("m1")).await,
+        c.request::<OldUrl>(&mp("m1")).await,
+        c.request::<Frobnicate>(&mp("m1")).await,
+    ] {
+        let e = driver_error(e.unwrap_err());
+        assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
     }
     let e = driver_error(
-        c.call::<_, Value>(STATE, &json!({"nope": 1}))
+        c.request::<StateOfAnything>(&json!({"nope": 1}))
             .await
             .unwrap_err(),
     );
@@ -291,7 +327,7 @@ async fn calls_results_errors_and_progress() {
 async fn defaults_are_applied_by_the_host_not_the_driver() {
     let (c, _) = connect();
     let info: DriverInfo = c
-        .call(INITIALIZE, &InitializeParams::new("test"))
+        .request::<Initialize>(&InitializeParams::new("test"))
         .await
         .unwrap();
     let mut given = Options::new();
@@ -300,7 +336,7 @@ async fn defaults_are_applied_by_the_host_not_the_driver() {
 
     // without the host's defaults the driver has no port: it never repeats a default in code
     let e = driver_error(
-        c.call::<_, ConfigResult>(SET_CONFIG, &SetConfigParams::new("m", given.clone()))
+        c.request::<SetConfig>(&SetConfigParams::new("m", given.clone()))
             .await
             .unwrap_err(),
     );
@@ -309,10 +345,7 @@ async fn defaults_are_applied_by_the_host_not_the_driver() {
 
     // with them, the given value wins over the default and the rest are filled in
     let r: ConfigResult = c
-        .call(
-            SET_CONFIG,
-            &SetConfigParams::new("m", info.with_defaults(given)),
-        )
+        .request::<SetConfig>(&SetConfigParams::new("m", info.with_defaults(given)))
         .await
         .unwrap();
     assert_eq!(
@@ -325,7 +358,7 @@ async fn defaults_are_applied_by_the_host_not_the_driver() {
     wrong.insert("toy-ip", "192.0.2.9");
     wrong.insert("toy-ssh-port", 70000);
     let e = driver_error(
-        c.call::<_, ConfigResult>(SET_CONFIG, &SetConfigParams::new("m", wrong))
+        c.request::<SetConfig>(&SetConfigParams::new("m", wrong))
             .await
             .unwrap_err(),
     );
@@ -352,11 +385,7 @@ async fn error_kinds_survive_the_round_trip() {
         ErrorKind::Internal,
     ] {
         let machine = format!("fail-{kind}");
-        let e = driver_error(
-            c.call::<_, StateResult>(STATE, &mp(&machine))
-                .await
-                .unwrap_err(),
-        );
+        let e = driver_error(c.request::<GetState>(&mp(&machine)).await.unwrap_err());
         assert_eq!(e, DriverError::new(kind, format!("failed with {kind}")));
     }
 }
@@ -370,7 +399,7 @@ async fn create_reports_made_and_progress_steps_before_its_response() {
         "c-42",
         "ssh-ed25519 AAAAmachine",
     );
-    let r: CreateResult = c.call(CREATE, &p).await.unwrap();
+    let r: CreateResult = c.request::<Create>(&p).await.unwrap();
     assert_eq!(
         r.config,
         json!({"vm": "vm-c-42", "key": "ssh-ed25519 AAAAmachine"})
@@ -399,25 +428,126 @@ async fn create_reports_made_and_progress_steps_before_its_response() {
     assert!(notes.try_recv().is_err(), "nothing else was sent");
 }
 
+/// The host sends the values of the variables a driver declared in `$/environment`, right after
+/// the handshake; the calls after it read them from their context, and only the declared ones,
+/// whatever else the host sent.
 #[tokio::test]
-async fn ssh_credentials_reach_drivers_that_asked_for_them() {
+async fn the_environment_reaches_calls_and_only_what_was_declared() {
     let (c, _) = connect();
-    let mut p = mp("m1");
-    let e = driver_error(c.call::<_, ConfigResult>(RESTART, &p).await.unwrap_err());
-    assert_eq!(e.kind, ErrorKind::InvalidOption);
-    p.creation_id = "c-1".into();
-    p.ssh = Some(SshCredentials::new(
-        "10.1.2.3",
-        2222,
-        "core",
-        "-----BEGIN OPENSSH PRIVATE KEY-----",
-        "ssh-ed25519 AAAAhost",
-    ));
-    let r: ConfigResult = c.call(RESTART, &p).await.unwrap();
+    let info = c
+        .request::<Initialize>(&InitializeParams::new("test"))
+        .await
+        .unwrap();
+    assert_eq!(info.env, vec![DECLARED.to_string()]);
+    // nothing sent yet: nothing seen (the driver's own process environment is not read)
+    let r = c.request::<Restart>(&mp("m1")).await.unwrap();
+    assert_eq!(r.config, json!({"declared": null, "undeclared": null}));
+
+    let vars = BTreeMap::from([
+        (DECLARED.to_string(), "t0ken".to_string()),
+        (UNDECLARED.to_string(), "not-for-this-driver".to_string()),
+    ]);
+    c.notify::<Environment>(&EnvironmentParams::new(vars))
+        .await
+        .unwrap();
+    let r = c.request::<Restart>(&mp("m1")).await.unwrap();
+    assert_eq!(r.config, json!({"declared": "t0ken", "undeclared": null}));
+    // every call after it sees it, concurrent ones too
+    let (pa, pb) = (mp("a"), mp("b"));
+    let (a, b) = tokio::join!(c.request::<Restart>(&pa), c.request::<Restart>(&pb));
+    for r in [a, b] {
+        assert_eq!(
+            r.unwrap().config,
+            json!({"declared": "t0ken", "undeclared": null})
+        );
+    }
+
+    // on the wire, as a host in another language sends it: a notification, never answered (the
+    // next line is the answer to the next request)
+    let (mut lines, mut w) = raw();
+    w.write_all(
+        b"{\"jsonrpc\":\"2.0\",\"method\":\"$/environment\",\"params\":{\"vars\":{\"TOY_TOKEN\":\"raw\",\"TOY_UNDECLARED\":\"x\"}}}\n",
+    )
+    .await
+    .unwrap();
+    w.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"restart\",\"params\":{\"machine\":\"a\",\"config\":{}}}\n")
+        .await
+        .unwrap();
+    let l = next_json(&mut lines).await;
+    assert_eq!(l["id"], json!(3), "{l}");
     assert_eq!(
-        r.config,
-        json!({"via": "core@10.1.2.3:2222", "host_key": "ssh-ed25519 AAAAhost", "has_key": true})
+        l["result"]["config"],
+        json!({"declared": "raw", "undeclared": null})
     );
+}
+
+/// No key, password or certificate of the host's crosses the protocol: what a host writes for a
+/// call on a machine is its name, its driver config and the creation id; for `create`, the
+/// machine's public key besides. The capabilities have no `ssh` any more.
+#[tokio::test]
+async fn no_key_material_crosses_the_protocol() {
+    // a "driver" that records each request and answers it with an unchanged config
+    let (host_end, driver_end) = tokio::io::duplex(64 * 1024);
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let (dr, mut dw) = tokio::io::split(driver_end);
+        let mut lines = BufReader::new(dr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let req: Value = serde_json::from_str(&line).unwrap();
+            let resp = json!({"jsonrpc": "2.0", "id": req["id"], "result": {"config": null}});
+            dw.write_all(format!("{resp}\n").as_bytes()).await.unwrap();
+            let _ = seen_tx.send(line);
+        }
+    });
+    let (hr, hw) = tokio::io::split(host_end);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let c = Client::new(hr, hw, tx);
+
+    let mut p = mp("m1");
+    p.creation_id = "c-1".into();
+    c.request::<Restart>(&p).await.unwrap();
+    c.request::<Remove>(&p).await.unwrap();
+    let create = CreateParams::new("m1", p.config.clone(), "c-1", "ssh-ed25519 AAAAmachine");
+    c.request::<Create>(&create).await.unwrap();
+
+    let keys = |line: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let mut k: Vec<String> = v["params"].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    for (method, want) in [
+        ("restart", vec!["config", "creation_id", "machine"]),
+        ("remove", vec!["config", "creation_id", "machine"]),
+        (
+            "create",
+            vec!["config", "creation_id", "machine", "ssh_public_key"],
+        ),
+    ] {
+        let line = seen_rx.recv().await.unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["method"], json!(method), "{line}");
+        assert_eq!(keys(&line), want, "{line}");
+        for secret in [
+            "private_key",
+            "PRIVATE KEY",
+            "host_key",
+            "password",
+            "\"ssh\"",
+        ] {
+            assert!(!line.contains(secret), "{secret} crossed: {line}");
+        }
+    }
+    assert_eq!(
+        serde_json::to_value(&create).unwrap()["ssh_public_key"],
+        json!("ssh-ed25519 AAAAmachine")
+    );
+
+    // the capabilities a driver declares: no `ssh`, whatever it sets
+    let caps = serde_json::to_value(Capabilities::all().with_keeps_host(true)).unwrap();
+    let mut names: Vec<&String> = caps.as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["keeps_host", "kill", "restart", "start", "stop"]);
 }
 
 #[tokio::test]
@@ -430,9 +560,9 @@ async fn a_cancelled_call_is_undone_and_answered_promptly() {
     let mut cancelled_at = None;
     let (created, stopped, ()) = tokio::time::timeout(PATIENCE, async {
         tokio::join!(
-            c.call_cancellable::<_, CreateResult>(CREATE, &create, &token),
+            c.request_cancellable::<Create>(&create, &token),
             // another call in flight, on its own token: not cancelled with the create
-            c.call_cancellable::<_, ConfigResult>(STOP, &slow, &never),
+            c.request_cancellable::<Stop>(&slow, &never),
             async {
                 // cancel once the VM exists, as a user pressing ^C would
                 loop {
@@ -462,19 +592,16 @@ async fn a_cancelled_call_is_undone_and_answered_promptly() {
     // a token cancelled before the call still reaches the driver (the cancel follows the request)
     let started = Instant::now();
     let e = driver_error(
-        tokio::time::timeout(
-            PATIENCE,
-            c.call_cancellable::<_, CreateResult>(CREATE, &create, &token),
-        )
-        .await
-        .unwrap()
-        .unwrap_err(),
+        tokio::time::timeout(PATIENCE, c.request_cancellable::<Create>(&create, &token))
+            .await
+            .unwrap()
+            .unwrap_err(),
     );
     assert_eq!(e.kind, ErrorKind::Cancelled);
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // and the driver serves on
-    let s: StateResult = c.call(STATE, &mp("after")).await.unwrap();
+    let s: StateResult = c.request::<GetState>(&mp("after")).await.unwrap();
     assert_eq!(s.state, State::Running);
 }
 
@@ -509,10 +636,13 @@ async fn a_cancel_for_an_unknown_or_finished_request_is_harmless() {
     // through the client: cancelling a token after its call finished sends nothing harmful
     let (c, _) = connect();
     let token = CancellationToken::new();
-    let s: StateResult = c.call_cancellable(STATE, &mp("m"), &token).await.unwrap();
+    let s: StateResult = c
+        .request_cancellable::<GetState>(&mp("m"), &token)
+        .await
+        .unwrap();
     assert_eq!(s.state, State::Running);
     token.cancel();
-    let s: StateResult = c.call(STATE, &mp("m")).await.unwrap();
+    let s: StateResult = c.request::<GetState>(&mp("m")).await.unwrap();
     assert_eq!(s.state, State::Running);
 }
 
@@ -536,17 +666,14 @@ async fn the_cancel_names_the_request_and_a_driver_dying_after_it_is_an_error() 
     token.cancel();
     let r = tokio::time::timeout(
         PATIENCE,
-        c.call_cancellable::<_, CreateResult>(
-            CREATE,
-            &CreateParams::new("m", json!({}), "c", "k"),
-            &token,
-        ),
+        c.request_cancellable::<Create>(&CreateParams::new("m", json!({}), "c", "k"), &token),
     )
     .await;
     assert!(matches!(r, Ok(Err(ClientError::Closed))), "{r:?}");
     let (req, cancel) = seen_rx.await.unwrap();
     assert_eq!(req["method"], json!("create"));
-    assert_eq!(cancel["method"], json!(CANCEL));
+    assert_eq!(cancel["method"], json!("$/cancel"));
+    assert_eq!(cancel["method"], json!(Cancel::METHOD));
     assert_eq!(cancel["params"]["id"], req["id"]);
     assert!(
         cancel.get("id").is_none(),
@@ -559,9 +686,9 @@ async fn concurrent_calls_do_not_wait_for_each_other() {
     let (c, _) = connect();
     let started = Instant::now();
     let slow_params = mp("slow");
-    let slow = c.call::<_, ConfigResult>(STOP, &slow_params);
+    let slow = c.request::<Stop>(&slow_params);
     let fast = async {
-        let s: StateResult = c.call(STATE, &mp("fast")).await.unwrap();
+        let s: StateResult = c.request::<GetState>(&mp("fast")).await.unwrap();
         (s, started.elapsed())
     };
     let (slow, (state, fast_took)) = tokio::join!(slow, fast);
@@ -576,13 +703,10 @@ async fn concurrent_calls_do_not_wait_for_each_other() {
 #[tokio::test]
 async fn a_panicking_handler_is_an_error_and_the_driver_lives_on() {
     let (c, _) = connect();
-    let err = c
-        .call::<_, ConfigResult>(STOP, &mp("panic"))
-        .await
-        .unwrap_err();
+    let err = c.request::<Stop>(&mp("panic")).await.unwrap_err();
     assert!(err.to_string().contains("panicked"), "{err}");
     assert_eq!(driver_error(err).kind, ErrorKind::Internal);
-    let s: StateResult = c.call(STATE, &mp("after")).await.unwrap();
+    let s: StateResult = c.request::<GetState>(&mp("after")).await.unwrap();
     assert_eq!(s.state, State::Running);
 }
 
@@ -702,7 +826,7 @@ async fn a_driver_that_dies_mid_call_fails_the_call() {
     let (hr, hw) = tokio::io::split(host_end);
     let (tx, _rx) = mpsc::unbounded_channel();
     let c = Client::new(hr, hw, tx);
-    let r = tokio::time::timeout(PATIENCE, c.call::<_, StateResult>(STATE, &mp("m"))).await;
+    let r = tokio::time::timeout(PATIENCE, c.request::<GetState>(&mp("m"))).await;
     assert!(matches!(r, Ok(Err(ClientError::Closed))), "{r:?}");
 }
 
@@ -721,7 +845,7 @@ async fn the_client_is_closed_once_the_driver_output_ends() {
     let (tx, _rx) = mpsc::unbounded_channel();
     let c = Client::new(hr, hw, tx);
     assert!(!c.is_closed());
-    let s: StateResult = c.call(STATE, &mp("m")).await.unwrap();
+    let s: StateResult = c.request::<GetState>(&mp("m")).await.unwrap();
     assert_eq!(s.state, State::Running);
     tokio::time::timeout(PATIENCE, async {
         while !c.is_closed() {
@@ -730,6 +854,6 @@ async fn the_client_is_closed_once_the_driver_output_ends() {
     })
     .await
     .expect("is_closed turns true once the driver's output ends");
-    let r = tokio::time::timeout(PATIENCE, c.call::<_, StateResult>(STATE, &mp("m"))).await;
+    let r = tokio::time::timeout(PATIENCE, c.request::<GetState>(&mp("m"))).await;
     assert!(matches!(r, Ok(Err(ClientError::Closed))), "{r:?}");
 }

@@ -49,6 +49,11 @@ pub struct MachineConfig {
     /// The SSH host key recorded at create (OpenSSH public key line); checked on every connect.
     #[serde(default)]
     pub ssh_host_key: Option<String>,
+    /// Create installs (or installed) the machine's SSH key in the login user's
+    /// `authorized_keys` of a host the driver keeps; recorded before the install, so `rm` takes
+    /// it off again even after a create killed half-way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub installs_key: bool,
     /// How far `create` got.
     pub phase: Phase,
     /// Why create failed, when it did.
@@ -90,6 +95,7 @@ impl MachineConfig {
             secret_keys: Vec::new(),
             engine,
             ssh_host_key: None,
+            installs_key: false,
             phase: Phase::Creating,
             last_error: None,
             created_at: std::time::SystemTime::now()
@@ -101,6 +107,13 @@ impl MachineConfig {
             last_access: None,
             extra: serde_json::Map::new(),
         }
+    }
+
+    /// Whether the machine's key was (or may have been) installed on its host by create:
+    /// [`MachineConfig::installs_key`], or, for records of the previous release, its generic
+    /// driver's `installed_key` (the driver did the installing then).
+    pub fn installed_key(&self) -> bool {
+        self.installs_key || self.driver_config.get("installed_key") == Some(&Value::Bool(true))
     }
 
     /// The driver config with every secret replaced by `"<hidden>"` and the credentials of URLs
@@ -129,7 +142,8 @@ fn new_creation_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn redact(v: &mut Value, keys: &[String]) {
+/// Replaces the values of `keys`, at any depth of `v`, by `"<hidden>"`.
+pub(crate) fn redact(v: &mut Value, keys: &[String]) {
     match v {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {

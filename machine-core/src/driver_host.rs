@@ -14,20 +14,22 @@
 //! [`STDERR_LINE_MAX`] bytes), and its last lines are kept to explain a crash.
 //!
 //! A driver gets a minimal environment, not the user's: PATH, HOME, USER, the locale, proxy
-//! settings, TMPDIR, and the variables it declares (its options' and [`DriverInfo::env`]);
-//! a driver whose declared variables are set is started again with them after its handshake.
+//! settings and TMPDIR. The variables it declares ([`DriverInfo::env`]) that are set here reach
+//! it right after its handshake, in the `$/environment` notification: one process, started
+//! once. Its options' variables are read by the program that takes the options (the CLI).
 //! It runs in a process group of its own, ended with it: when the connection drops (the host
 //! drops), or after it crashed, no child it started is left behind.
 
 use crate::error::{Error, Result};
 use crate::events::{Event, Events, Level, Step};
-use driver_protocol::calls::INITIALIZE;
+use driver_protocol::calls::EnvironmentParams;
+use driver_protocol::client::{Direction, Trace};
+use driver_protocol::notification::{self, Notification as _};
+use driver_protocol::request::{self, Request};
 use driver_protocol::schema::InitializeParams;
 use driver_protocol::{
     CancellationToken, Client, ClientError, ClientNotification, Driver, DriverInfo, ErrorKind,
 };
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
@@ -74,8 +76,6 @@ pub struct DriverHost {
     events: Events,
     registered: Mutex<HashMap<String, Arc<dyn Driver>>>,
     running: tokio::sync::Mutex<HashMap<String, Arc<DriverConn>>>,
-    /// The variables each driver executable declared in its handshake.
-    declared_env: Mutex<HashMap<PathBuf, Vec<String>>>,
 }
 
 impl DriverHost {
@@ -102,7 +102,6 @@ impl DriverHost {
             events,
             registered: Mutex::default(),
             running: tokio::sync::Mutex::default(),
-            declared_env: Mutex::default(),
         }
     }
 
@@ -140,34 +139,12 @@ impl DriverHost {
                             .and_then(|(_, new)| self.find(new))
                     })
                     .ok_or_else(|| self.not_found(name))?;
-                self.launch(&path).await?
+                DriverConn::launch(&path, &self.events).await?
             }
         };
         let conn = Arc::new(conn);
         running.insert(name.to_string(), conn.clone());
         running.insert(conn.info.name.clone(), conn.clone());
-        Ok(conn)
-    }
-
-    /// Starts the executable at `path` with the variables it declared (known from an earlier
-    /// handshake), or, the first time, with the basics only and then again if it declares
-    /// variables that are set here.
-    async fn launch(&self, path: &Path) -> Result<DriverConn> {
-        let known = self.declared_env.lock().unwrap().get(path).cloned();
-        let conn =
-            DriverConn::launch(path, known.as_deref().unwrap_or_default(), &self.events).await?;
-        if known.is_some() {
-            return Ok(conn);
-        }
-        let declared = conn.info.declared_env();
-        self.declared_env
-            .lock()
-            .unwrap()
-            .insert(path.to_path_buf(), declared.clone());
-        if declared.iter().any(|v| std::env::var_os(v).is_some()) {
-            drop(conn);
-            return DriverConn::launch(path, &declared, &self.events).await;
-        }
         Ok(conn)
     }
 
@@ -224,16 +201,21 @@ impl DriverHost {
     }
 }
 
-/// The environment a driver starts with: the host's basics and the `declared` variables that
-/// are set, nothing else.
-fn driver_env(declared: &[String]) -> Vec<(OsString, OsString)> {
+/// The environment a driver starts with: the host's basics, nothing else.
+fn driver_env() -> Vec<(OsString, OsString)> {
     std::env::vars_os()
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
-            BASE_ENV.contains(&k.as_ref())
-                || BASE_ENV_PREFIXES.iter().any(|p| k.starts_with(p))
-                || declared.iter().any(|d| *d == k)
+            BASE_ENV.contains(&k.as_ref()) || BASE_ENV_PREFIXES.iter().any(|p| k.starts_with(p))
         })
+        .collect()
+}
+
+/// The values of the `declared` variables that are set here (and are valid text).
+fn declared_values(declared: &[String]) -> std::collections::BTreeMap<String, String> {
+    declared
+        .iter()
+        .filter_map(|k| Some((k.clone(), std::env::var(k).ok()?)))
         .collect()
 }
 
@@ -242,6 +224,41 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+/// The log target of the protocol trace: `-D` (or `MACHINE_LOG=machine_core::protocol=debug`)
+/// shows every message to and from drivers.
+pub const PROTOCOL_LOG_TARGET: &str = "machine_core::protocol";
+
+/// Logs every message line to and from driver `label` at debug level, the values of its
+/// secret options and the credentials of URLs hidden.
+fn protocol_trace(label: &str, secrets: &Arc<Mutex<Vec<String>>>) -> Trace {
+    let (label, secrets) = (label.to_string(), secrets.clone());
+    Arc::new(move |direction, line| {
+        if !tracing::enabled!(target: PROTOCOL_LOG_TARGET, tracing::Level::DEBUG) {
+            return;
+        }
+        let arrow = match direction {
+            Direction::ToDriver => "->",
+            Direction::FromDriver => "<-",
+        };
+        let shown = match serde_json::from_str::<Value>(line) {
+            Ok(mut v) => {
+                crate::config::redact(&mut v, &secrets.lock().unwrap());
+                v.to_string()
+            }
+            Err(_) => line.to_string(),
+        };
+        let shown = crate::download::redact(&shown);
+        tracing::debug!(target: PROTOCOL_LOG_TARGET, driver = %label, "{arrow} {shown}");
+    })
+}
+
+/// The version a refusing driver says it speaks ("... speaks protocol version N ...").
+fn spoken_version(message: &str) -> Option<u32> {
+    let rest = &message[message.find("protocol version ")? + "protocol version ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// Receivers of `made` notifications, by machine.
@@ -256,15 +273,17 @@ pub struct DriverConn {
     group: Option<rustix::process::Pid>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     made: MadeListeners,
+    /// The driver's secret option names, hidden in the protocol trace.
+    secrets: Arc<Mutex<Vec<String>>>,
 }
 
 impl DriverConn {
-    /// Starts the executable in a process group of its own, with the basics of the environment
-    /// and the `declared` variables, and performs the handshake.
-    async fn launch(path: &Path, declared: &[String], events: &Events) -> Result<DriverConn> {
+    /// Starts the executable in a process group of its own, with the basics of the environment,
+    /// and performs the handshake.
+    async fn launch(path: &Path, events: &Events) -> Result<DriverConn> {
         let mut child = Command::new(path)
             .env_clear()
-            .envs(driver_env(declared))
+            .envs(driver_env())
             .env(
                 driver_protocol::PLUGIN_COOKIE_KEY,
                 driver_protocol::PLUGIN_COOKIE_VALUE,
@@ -297,7 +316,13 @@ impl DriverConn {
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         tokio::spawn(read_stderr(stderr, label.clone(), stderr_tail.clone()));
         let made = MadeListeners::default();
-        let client = Client::new(stdout, stdin, notifications(events.clone(), made.clone()));
+        let secrets = Arc::default();
+        let client = Client::traced(
+            stdout,
+            stdin,
+            notifications(events.clone(), made.clone()),
+            Some(protocol_trace(&label, &secrets)),
+        );
         let conn = DriverConn {
             info: DriverInfo::new(&label, "", Default::default(), Vec::new()),
             client,
@@ -305,6 +330,7 @@ impl DriverConn {
             group,
             stderr_tail,
             made,
+            secrets,
         };
         conn.handshake(&label).await
     }
@@ -317,34 +343,65 @@ impl DriverConn {
         tokio::spawn(driver_protocol::serve_io(driver, dr, dw));
         let (hr, hw) = tokio::io::split(host_end);
         let made = MadeListeners::default();
+        let secrets = Arc::default();
         let conn = DriverConn {
             info: DriverInfo::new(&label, "", Default::default(), Vec::new()),
-            client: Client::new(hr, hw, notifications(events, made.clone())),
+            client: Client::traced(
+                hr,
+                hw,
+                notifications(events, made.clone()),
+                Some(protocol_trace(&label, &secrets)),
+            ),
             child: None,
             group: None,
             stderr_tail: Arc::default(),
             made,
+            secrets,
         };
         conn.handshake(&label).await
     }
 
+    /// `initialize`, then the declared variables' values (`$/environment`) when any is set.
     async fn handshake(mut self, label: &str) -> Result<DriverConn> {
         let params = InitializeParams::new(&format!("machine-core {}", env!("CARGO_PKG_VERSION")));
-        let info: DriverInfo = self
-            .call(
+        let answer = self
+            .request::<request::Initialize>(
                 "",
-                INITIALIZE,
                 &params,
                 INITIALIZE_TIMEOUT,
                 &CancellationToken::new(),
             )
-            .await?;
+            .await;
+        let refused = |driver_version| Error::DriverVersion {
+            driver: label.to_string(),
+            driver_version,
+            host_version: driver_protocol::PROTOCOL_VERSION,
+        };
+        let info = match answer {
+            // a driver of another version refuses the handshake, naming its own version
+            Err(e) if e.driver_kind() == Some(ErrorKind::Protocol) => {
+                return Err(refused(spoken_version(&e.to_string())))
+            }
+            answer => answer?,
+        };
         if info.protocol_version != driver_protocol::PROTOCOL_VERSION {
-            return Err(Error::DriverVersion {
-                driver: label.to_string(),
-                driver_version: info.protocol_version,
-                host_version: driver_protocol::PROTOCOL_VERSION,
-            });
+            return Err(refused(Some(info.protocol_version)));
+        }
+        *self.secrets.lock().unwrap() = info.secret_options();
+        let vars = declared_values(&info.env);
+        if !vars.is_empty() {
+            let sent = self
+                .client
+                .notify::<notification::Environment>(&EnvironmentParams::new(vars))
+                .await;
+            if let Err(e) = sent {
+                return Err(Error::DriverAnswer {
+                    driver: label.to_string(),
+                    machine: String::new(),
+                    call: notification::Environment::METHOD.into(),
+                    reason: e.to_string(),
+                });
+            }
         }
         self.info = info;
         Ok(self)
@@ -372,22 +429,22 @@ impl DriverConn {
         }
     }
 
-    /// Calls `method` about `machine`, waiting at most `timeout`; `cancel` tells the driver to
+    /// Calls `R` about `machine`, waiting at most `timeout`; `cancel` tells the driver to
     /// stop (it answers once it has undone its work).
-    pub async fn call<P: Serialize, R: DeserializeOwned>(
+    pub async fn request<R: Request>(
         &self,
         machine: &str,
-        method: &str,
-        params: &P,
+        params: &R::Params,
         timeout: Duration,
         cancel: &CancellationToken,
-    ) -> Result<R> {
+    ) -> Result<R::Result> {
         let driver = if self.info.name.is_empty() {
             "unknown"
         } else {
             &self.info.name
         };
-        let call = self.client.call_cancellable(method, params, cancel);
+        let method = R::METHOD;
+        let call = self.client.request_cancellable::<R>(params, cancel);
         match tokio::time::timeout(timeout, call).await {
             Err(_) => Err(Error::DriverTimeout {
                 driver: driver.into(),

@@ -54,12 +54,18 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The driver speaks another protocol version.
-    #[error("the {driver} driver speaks protocol version {driver_version}, this library speaks {host_version}")]
+    #[error(
+        "the {driver} driver speaks protocol version {}, this library speaks {host_version}: \
+         install a release of the driver made for protocol version {host_version} (a Rust driver: \
+         one built with this release's driver-protocol crate), or a release of machine that \
+         speaks the driver's version",
+        driver_version.map_or("unknown".to_string(), |v| v.to_string())
+    )]
     DriverVersion {
         /// The driver.
         driver: String,
-        /// Its protocol version.
-        driver_version: u32,
+        /// Its protocol version, when it said which.
+        driver_version: Option<u32>,
         /// This library's ([`driver_protocol::PROTOCOL_VERSION`]).
         host_version: u32,
     },
@@ -154,6 +160,18 @@ pub enum Error {
         driver: String,
         /// Why the driver refused.
         source: Box<Error>,
+    },
+    /// A host rebooted over SSH (`restart` of a kept host) did not come back in time.
+    #[error(
+        "machine \"{machine}\" did not come back within {seconds}s of its reboot (SSH at {addr})"
+    )]
+    RebootTimeout {
+        /// The machine.
+        machine: String,
+        /// Where SSH was tried, `host:port`.
+        addr: String,
+        /// The time allowed.
+        seconds: u64,
     },
     /// The operation was cancelled; `undone` says whether what it had made was removed.
     #[error("{operation} of machine \"{machine}\" was cancelled")]

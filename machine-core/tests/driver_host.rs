@@ -3,7 +3,8 @@
 //! an older protocol, and one that does not exist; what drivers get of the environment, where
 //! they are looked for, and that their stderr and their children are kept in bounds.
 
-use driver_protocol::calls::{self, MachineParams, SetConfigParams, State, StateResult};
+use driver_protocol::calls::{MachineParams, SetConfigParams, State};
+use driver_protocol::request::{GetAccess, GetState, SetConfig, Stop};
 use driver_protocol::{CancellationToken, Options};
 use machine_core::driver_host::DriverHost;
 use machine_core::{Error, Events};
@@ -54,37 +55,30 @@ async fn a_python_driver_is_a_driver() {
     options.insert("static-ip", "127.0.0.1");
     options.insert("static-ssh-port", 1);
     let options = d.info().with_defaults(options);
-    let cfg: calls::ConfigResult = d
-        .call(
-            "m1",
-            calls::SET_CONFIG,
-            &SetConfigParams::new("m1", options),
-            T,
-            &no_cancel(),
-        )
+    let cfg = d
+        .request::<SetConfig>("m1", &SetConfigParams::new("m1", options), T, &no_cancel())
         .await
         .unwrap();
     let params = MachineParams::new("m1", cfg.config);
-    let s: StateResult = d
-        .call("m1", calls::STATE, &params, T, &no_cancel())
+    let s = d
+        .request::<GetState>("m1", &params, T, &no_cancel())
         .await
         .unwrap();
     // nothing listens on port 1 of loopback
     assert_eq!(s.state, State::Stopped);
-    let a: calls::Access = d
-        .call("m1", calls::ACCESS, &params, T, &no_cancel())
+    let a = d
+        .request::<GetAccess>("m1", &params, T, &no_cancel())
         .await
         .unwrap();
     assert_eq!(a.docker_url, "tcp://127.0.0.1:2376");
     let err = d
-        .call::<_, serde_json::Value>("m1", calls::STOP, &params, T, &no_cancel())
+        .request::<Stop>("m1", &params, T, &no_cancel())
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "static driver does not support stop");
     let err = d
-        .call::<_, serde_json::Value>(
+        .request::<SetConfig>(
             "m1",
-            calls::SET_CONFIG,
             &SetConfigParams::new("m1", Options::new()),
             T,
             &no_cancel(),
@@ -97,20 +91,14 @@ async fn a_python_driver_is_a_driver() {
 #[tokio::test]
 async fn a_crashing_driver_is_an_error_and_is_started_again_for_the_next_call() {
     let dir = tempfile::tempdir().unwrap();
-    script(dir.path(), "broken", &shell_driver(2, "exit 3"));
+    script(dir.path(), "broken", &shell_driver(3, "exit 3"));
     let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
-    let params = json!({"machine": "web1", "config": {}});
+    let params = MachineParams::new("web1", json!({}));
     for attempt in 0..2 {
         let d = host.get("broken").await.unwrap();
         let started = Instant::now();
         let err = d
-            .call::<_, StateResult>(
-                "web1",
-                calls::STATE,
-                &params,
-                Duration::from_secs(30),
-                &no_cancel(),
-            )
+            .request::<GetState>("web1", &params, Duration::from_secs(30), &no_cancel())
             .await
             .unwrap_err();
         assert!(
@@ -138,10 +126,10 @@ async fn a_crashing_driver_is_an_error_and_is_started_again_for_the_next_call() 
 #[tokio::test]
 async fn a_driver_killed_between_two_calls_costs_one_call() {
     let host = DriverHost::with_search_path(vec![examples()], Events::none());
-    let params = json!({"machine": "m1", "config": {"ip": "127.0.0.1", "port": 1}});
+    let params = MachineParams::new("m1", json!({"ip": "127.0.0.1", "port": 1}));
     let d = host.get("static").await.unwrap();
-    let _: StateResult = d
-        .call("m1", calls::STATE, &params, T, &no_cancel())
+    let _ = d
+        .request::<GetState>("m1", &params, T, &no_cancel())
         .await
         .unwrap();
     let pid = d.pid().expect("a process");
@@ -151,15 +139,15 @@ async fn a_driver_killed_between_two_calls_costs_one_call() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let err = d
-        .call::<_, StateResult>("m1", calls::STATE, &params, T, &no_cancel())
+        .request::<GetState>("m1", &params, T, &no_cancel())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::DriverCrashed { .. }), "{err}");
     // the next call gets a new process
     let d = host.get("static").await.unwrap();
     assert_ne!(d.pid(), Some(pid));
-    let s: StateResult = d
-        .call("m1", calls::STATE, &params, T, &no_cancel())
+    let s = d
+        .request::<GetState>("m1", &params, T, &no_cancel())
         .await
         .unwrap();
     assert_eq!(s.state, State::Stopped);
@@ -168,42 +156,55 @@ async fn a_driver_killed_between_two_calls_costs_one_call() {
 #[tokio::test]
 async fn a_driver_of_another_protocol_version_is_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
-    script(dir.path(), "old", &shell_driver(1, "exit 0"));
+    // a driver that answers the handshake with its own version
+    script(dir.path(), "old", &shell_driver(2, "exit 0"));
+    // a version-2 driver built with the SDK: it refuses the handshake itself, naming both
+    script(
+        dir.path(),
+        "refusing",
+        r#"#!/bin/sh
+read line
+id=$(printf '%s' "$line" | sed 's/.*"id":\([0-9]*\).*/\1/')
+printf '{"jsonrpc":"2.0","id":%s,"error":{"code":-32000,"message":"driver refusing speaks protocol version 2, the host speaks 3","data":{"kind":"protocol"}}}\n' "$id"
+while read line; do :; done
+"#,
+    );
     let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
-    let err = host
-        .get("old")
-        .await
-        .err()
-        .expect("an old driver is refused");
-    assert!(
-        matches!(
-            err,
-            Error::DriverVersion {
-                driver_version: 1,
-                host_version: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let msg = err.to_string();
-    assert!(
-        msg.contains("version 1") && msg.contains("speaks 2"),
-        "{msg}"
-    );
+    for name in ["old", "refusing"] {
+        let err = host
+            .get(name)
+            .await
+            .err()
+            .expect("an old driver is refused");
+        assert!(
+            matches!(
+                err,
+                Error::DriverVersion {
+                    driver_version: Some(2),
+                    host_version: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("version 2") && msg.contains("speaks 3") && msg.contains("install"),
+            "the error names both versions and what to do: {msg}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_hanging_driver_times_out() {
     let dir = tempfile::tempdir().unwrap();
-    script(dir.path(), "hang", &shell_driver(2, "sleep 600"));
+    script(dir.path(), "hang", &shell_driver(3, "sleep 600"));
     let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());
     let d = host.get("hang").await.unwrap();
     let err = d
-        .call::<_, StateResult>(
+        .request::<GetState>(
             "web1",
-            calls::STATE,
-            &json!({"machine": "web1", "config": {}}),
+            &MachineParams::new("web1", json!({})),
             Duration::from_millis(500),
             &no_cancel(),
         )
@@ -237,37 +238,47 @@ async fn a_driver_run_by_hand_explains_itself() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("plugin for `machine`"));
 }
 
-/// A driver that runs `before` when started, then answers the handshake declaring option
-/// variable `MACHINE_TEST_DECLARED` (and `env` as its own), then reads requests until stdin
-/// closes.
-fn env_driver(before: &str, env: &str) -> String {
+/// A driver that runs `before`, answers the handshake declaring the environment variable
+/// `env`, writes the next line it reads (the host's `$/environment`) to `note`, then reads
+/// requests until stdin closes.
+fn env_driver(before: &str, env: &str, note: &Path) -> String {
     format!(
         r#"#!/bin/sh
 {before}
 read line
 id=$(printf '%s' "$line" | sed 's/.*"id":\([0-9]*\).*/\1/')
-printf '{{"jsonrpc":"2.0","id":%s,"result":{{"name":"envy","version":"0","protocol_version":2,"capabilities":{{}},"options":[{{"name":"envy-x","type":"string","env":"MACHINE_TEST_DECLARED","help":"x"}}],"env":["{env}"]}}}}\n' "$id"
+printf '{{"jsonrpc":"2.0","id":%s,"result":{{"name":"envy","version":"0","protocol_version":3,"capabilities":{{}},"options":[{{"name":"envy-x","type":"string","env":"MACHINE_TEST_OPTION","help":"x"}}],"env":["{env}"]}}}}\n' "$id"
+read line
+printf '%s\n' "$line" > {note}
 while read line; do :; done
-"#
+"#,
+        note = note.display()
     )
 }
 
 #[tokio::test]
-async fn a_driver_gets_the_basics_and_its_declared_variables_only() {
+async fn a_driver_gets_the_basics_and_its_declared_variables_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("environ");
+    let starts = dir.path().join("starts");
+    let note = dir.path().join("note");
     // the environment the driver was started with, exactly (a shell or python adds its own)
     script(
         dir.path(),
         "envy",
         &env_driver(
-            &format!("cat /proc/$$/environ > {}", dump.display()),
+            &format!(
+                "cat /proc/$$/environ > {}; echo started >> {}",
+                dump.display(),
+                starts.display()
+            ),
             "MACHINE_TEST_OWN",
+            &note,
         ),
     );
     // tests of this binary set only variables of their own
     std::env::set_var("MACHINE_TEST_LEAKED_SECRET", "s3cret");
-    std::env::set_var("MACHINE_TEST_DECLARED", "declared");
+    std::env::set_var("MACHINE_TEST_OPTION", "option");
     std::env::set_var("MACHINE_TEST_OWN", "own");
     std::env::set_var("LC_TIME", "C");
     std::env::set_var("https_proxy", "http://proxy.example:3128");
@@ -280,11 +291,6 @@ async fn a_driver_gets_the_basics_and_its_declared_variables_only() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     assert!(!env.contains_key("MACHINE_TEST_LEAKED_SECRET"), "{env:?}");
-    assert_eq!(
-        env.get("MACHINE_TEST_DECLARED").map(String::as_str),
-        Some("declared")
-    );
-    assert_eq!(env.get("MACHINE_TEST_OWN").map(String::as_str), Some("own"));
     assert_eq!(env.get("LC_TIME").map(String::as_str), Some("C"));
     assert_eq!(
         env.get("https_proxy").map(String::as_str),
@@ -304,8 +310,6 @@ async fn a_driver_gets_the_basics_and_its_declared_variables_only() {
             "LANGUAGE",
             "TZ",
             "TMPDIR",
-            "MACHINE_TEST_DECLARED",
-            "MACHINE_TEST_OWN",
             driver_protocol::PLUGIN_COOKIE_KEY,
         ]
         .contains(&k)
@@ -314,6 +318,21 @@ async fn a_driver_gets_the_basics_and_its_declared_variables_only() {
     };
     let others: Vec<&String> = env.keys().filter(|k| !allowed(k)).collect();
     assert!(others.is_empty(), "not allowed: {others:?}");
+    // the declared variable arrives after the handshake, in the one process started; the
+    // options' variables are the CLI's to read, and nothing else is sent
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !note.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&note).unwrap()).unwrap();
+    assert_eq!(sent["method"], "$/environment", "{sent}");
+    assert_eq!(
+        sent["params"]["vars"],
+        json!({"MACHINE_TEST_OWN": "own"}),
+        "{sent}"
+    );
+    assert_eq!(std::fs::read_to_string(&starts).unwrap().lines().count(), 1);
 }
 
 #[tokio::test]
@@ -383,7 +402,7 @@ async fn a_driver_spamming_stderr_does_not_grow_the_hosts_memory() {
         dir.path(),
         "spam",
         &shell_driver(
-            2,
+            3,
             "head -c 536870912 /dev/zero | tr '\\0' x >&2; echo >&2; echo last words >&2; exit 3",
         ),
     );
@@ -391,10 +410,9 @@ async fn a_driver_spamming_stderr_does_not_grow_the_hosts_memory() {
     let before = peak_memory_kib();
     let d = host.get("spam").await.unwrap();
     let err = d
-        .call::<_, StateResult>(
+        .request::<GetState>(
             "web1",
-            calls::STATE,
-            &json!({"machine": "web1", "config": {}}),
+            &MachineParams::new("web1", json!({})),
             Duration::from_secs(120),
             &no_cancel(),
         )
@@ -434,6 +452,7 @@ async fn a_drivers_children_end_with_it() {
         &env_driver(
             &format!("sleep 600 &\necho $! > {}", pidfile.display()),
             "NONE",
+            &dir.path().join("note"),
         ),
     );
     let host = DriverHost::with_search_path(vec![dir.path().into()], Events::none());

@@ -57,8 +57,8 @@ impl Driver for Generic {
         )))
     }
 
-    async fn state(&self, _: &Context, _: MachineParams) -> Result<StateResult, DriverError> {
-        Ok(StateResult::new(State::Running))
+    async fn state(&self, _: &Context, _: MachineParams) -> Result<State, DriverError> {
+        Ok(State::Running)
     }
 
     async fn access(&self, _: &Context, p: MachineParams) -> Result<Access, DriverError> {

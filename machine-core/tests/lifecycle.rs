@@ -124,12 +124,12 @@ impl Driver for Fake {
         self.set_state(&p, State::Stopped)
     }
 
-    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
+    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<State, DriverError> {
         let slow = p.config["slow"].as_u64().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(slow)).await;
         if let Some(vm) = p.config["vm"].as_str() {
             if let Some(vm) = self.0.vms.lock().unwrap().get(vm) {
-                return Ok(StateResult::new(vm.state));
+                return Ok(vm.state);
             }
         }
         let s: State = p.config["state"]
@@ -137,7 +137,7 @@ impl Driver for Fake {
             .unwrap_or("Running")
             .parse()
             .map_err(DriverError::internal)?;
-        Ok(StateResult::new(s))
+        Ok(s)
     }
 
     async fn access(&self, _cx: &Context, _p: MachineParams) -> Result<Access, DriverError> {

@@ -3,8 +3,7 @@
 use driver_protocol::schema::OptionSpec;
 use driver_protocol::{DriverError, Options};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The options, with Docker Machine's names, environment variables and defaults (applied by the
 /// host: the code below never repeats them).
@@ -22,9 +21,9 @@ pub fn schema() -> Vec<OptionSpec> {
         .default("root"),
         OptionSpec::string(
             "generic-ssh-key",
-            "Your SSH private key, used once to install the machine's own key \
-             (default: ~/.ssh/id_ed25519, else ~/.ssh/id_rsa, else ssh-agent; a key with a \
-             passphrase is used through ssh-agent)",
+            "Your SSH private key file, used once to install the machine's own key (default: \
+             ~/.ssh/id_ed25519, else ~/.ssh/id_rsa, else ssh-agent; a key with a passphrase is \
+             used through ssh-agent)",
         )
         .env("GENERIC_SSH_KEY"),
         OptionSpec::int("generic-ssh-port", "SSH port")
@@ -45,131 +44,77 @@ pub struct Config {
     pub ssh_user: String,
     pub ssh_port: u16,
     pub engine_port: u16,
-    /// The user's own key, used by create only (to install the machine's key); `None`: the
-    /// keys of the user's ssh-agent.
+    /// The user's own key file, for create's first login only; `None`: the user's ssh-agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_key: Option<PathBuf>,
-    /// Whether create installed the machine's own key on the host (and so `remove` takes it
-    /// off). Machines created by earlier versions used the user's key, which stays.
-    #[serde(default)]
-    pub installed_key: bool,
 }
 
 impl Config {
-    pub fn from_value(v: &Value) -> Result<Config, DriverError> {
-        serde_json::from_value(v.clone()).map_err(|e| {
-            DriverError::internal(format!("the stored generic config is invalid: {e}"))
-        })
+    /// The user's options checked; the key file (given, or the first of ~/.ssh's usual ones)
+    /// must exist. The library reads it, at create.
+    pub fn from_options(o: &Options) -> Result<Config, DriverError> {
+        let host = Config::existing_host(o)?;
+        let user_key = match o.string("generic-ssh-key")? {
+            Some(k) if !expand_home(&k).is_file() => {
+                return Err(DriverError::invalid_option(format!(
+                    "--generic-ssh-key {k:?}: no such file"
+                )))
+            }
+            Some(k) => Some(expand_home(&k)),
+            None => ["~/.ssh/id_ed25519", "~/.ssh/id_rsa"]
+                .map(expand_home)
+                .into_iter()
+                .find(|p| p.is_file()),
+        };
+        Ok(Config { user_key, ..host })
     }
 
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).expect("config serializes")
-    }
-}
-
-/// Validates the user's options; the user's key must be a readable private key.
-pub fn from_options(o: &Options) -> Result<Config, DriverError> {
-    let host = existing_host(o)?;
-    let key = match o.string("generic-ssh-key")? {
-        Some(k) => Some(expand_home(&k)),
-        None => default_key(),
-    };
-    let user_key = match key {
-        Some(key) => usable_key(key)?,
-        None if agent_available() => None,
-        None => {
-            return Err(DriverError::invalid_option(
-                "no SSH key given, none found in ~/.ssh (id_ed25519, id_rsa) and no ssh-agent \
-                 (SSH_AUTH_SOCK): pass --generic-ssh-key PATH",
-            ))
+    /// Where a host already set up (by another tool) is and how to log in.
+    pub fn existing_host(o: &Options) -> Result<Config, DriverError> {
+        let ip = o.required_string(
+            "generic-ip-address",
+            "the IP address or host name of the host",
+        )?;
+        if ip.chars().any(|c| c.is_whitespace() || c == '/') || ip.starts_with('-') {
+            return Err(DriverError::invalid_option(format!(
+                "--generic-ip-address {ip:?} is not an IP address or host name"
+            )));
         }
-    };
-    Ok(Config { user_key, ..host })
-}
-
-/// The config of a host already set up (by another tool): where it is and how to log in; no
-/// user key, no key installed by this driver.
-pub fn existing_host(o: &Options) -> Result<Config, DriverError> {
-    let ip = o.required_string(
-        "generic-ip-address",
-        "the IP address or host name of the host to use",
-    )?;
-    if ip.chars().any(|c| c.is_whitespace() || c == '/') {
-        return Err(DriverError::invalid_option(format!(
-            "--generic-ip-address {ip:?} is not an IP address or host name"
-        )));
-    }
-    Ok(Config {
-        ip,
-        ssh_user: o.required_string("generic-ssh-user", "the user to log in as")?,
-        ssh_port: o.port("generic-ssh-port")?,
-        engine_port: o.port("generic-engine-port")?,
-        user_key: None,
-        installed_key: false,
-    })
-}
-
-/// Whether the user runs an ssh-agent.
-pub fn agent_available() -> bool {
-    std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty())
-}
-
-/// `Some(key)` when the key file can be used as it is; `None` (the agent) when it is protected
-/// by a passphrase and an ssh-agent runs, which holds it unlocked (as the system ssh would use
-/// it); an error otherwise.
-fn usable_key(key: PathBuf) -> Result<Option<PathBuf>, DriverError> {
-    use machine_core::sshkey::{load_private, SshKeyError};
-    match load_private(&key) {
-        Ok(_) => Ok(Some(key)),
-        Err(SshKeyError::Encrypted { .. }) if agent_available() => Ok(None),
-        Err(e @ SshKeyError::Encrypted { .. }) => Err(DriverError::invalid_option(format!(
-            "--generic-ssh-key: {e}: add it to your ssh-agent (ssh-add), or use a key without \
-             a passphrase"
-        ))),
-        Err(e) => Err(DriverError::invalid_option(format!(
-            "--generic-ssh-key: {e}"
-        ))),
+        Ok(Config {
+            ip,
+            ssh_user: o.required_string("generic-ssh-user", "the user to log in as")?,
+            ssh_port: o.port("generic-ssh-port")?,
+            engine_port: o.port("generic-engine-port")?,
+            user_key: None,
+        })
     }
 }
 
 fn expand_home(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match (p.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
         _ => PathBuf::from(p),
     }
-}
-
-fn default_key() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    ["id_ed25519", "id_rsa"]
-        .iter()
-        .map(|k| Path::new(&home).join(".ssh").join(k))
-        .find(|p| p.is_file())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use driver_protocol::{Capabilities, DriverInfo};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn opts(v: Value) -> Options {
         let info = DriverInfo::new("generic", "0", Capabilities::none(), schema());
         info.with_defaults(Options::from(v.as_object().unwrap().clone()))
     }
 
-    fn key(dir: &Path) -> PathBuf {
-        let k = machine_core::sshkey::generate("t").unwrap();
-        let path = dir.join("key");
-        std::fs::write(&path, k.private).unwrap();
-        path
-    }
-
     #[test]
-    fn defaults_come_from_the_schema_and_no_key_is_copied() {
+    fn defaults_come_from_the_schema_and_the_key_is_a_path_only() {
         let dir = tempfile::tempdir().unwrap();
-        let key = key(dir.path());
-        let c = from_options(&opts(
+        let key = dir.path().join("key");
+        std::fs::write(&key, "not read by the driver").unwrap();
+        let c = Config::from_options(&opts(
             json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": key.to_str().unwrap()}),
         ))
         .unwrap();
@@ -178,13 +123,14 @@ mod tests {
             ("root", 22, 2376)
         );
         assert_eq!(c.user_key.as_deref(), Some(key.as_path()));
-        // nothing was written next to the key
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(!serde_json::to_string(&c)
+            .unwrap()
+            .contains("not read by the driver"));
     }
 
     #[test]
     fn an_existing_host_needs_no_key_of_the_users() {
-        let c = existing_host(&opts(
+        let c = Config::existing_host(&opts(
             json!({"generic-ip-address": "192.0.2.4", "generic-ssh-user": "nick", "generic-ssh-port": 2222}),
         ))
         .unwrap();
@@ -192,18 +138,20 @@ mod tests {
             (c.ip.as_str(), c.ssh_user.as_str(), c.ssh_port),
             ("192.0.2.4", "nick", 2222)
         );
-        assert_eq!((c.user_key, c.installed_key), (None, false));
-        assert!(existing_host(&opts(json!({"generic-ip-address": "a b"}))).is_err());
+        assert_eq!(c.user_key, None);
+        for bad in ["a b", "-oProxyCommand=x", "a/b"] {
+            assert!(Config::existing_host(&opts(json!({ "generic-ip-address": bad }))).is_err());
+        }
     }
 
     #[test]
     fn clear_errors() {
-        let e = from_options(&opts(json!({}))).unwrap_err();
+        let e = Config::from_options(&opts(json!({}))).unwrap_err();
         assert!(
             e.message.contains("--generic-ip-address is required"),
             "{e}"
         );
-        let e = from_options(&opts(
+        let e = Config::from_options(&opts(
             json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": "/nonexistent/key"}),
         ))
         .unwrap_err();
@@ -211,10 +159,8 @@ mod tests {
             e.message.contains("/nonexistent/key") && e.message.contains("--generic-ssh-key"),
             "{e}"
         );
-        let dir = tempfile::tempdir().unwrap();
-        let key = key(dir.path());
-        let e = from_options(&opts(
-            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": key.to_str().unwrap(), "generic-ssh-port": 70000}),
+        let e = Config::existing_host(&opts(
+            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-port": 70000}),
         ))
         .unwrap_err();
         assert!(e.message.contains("--generic-ssh-port"), "{e}");

@@ -1,4 +1,4 @@
-//! What protocol 2 asks of a driver that makes VMs, against govmomi's vCenter simulator: the VM
+//! What protocol 3 asks of a driver that makes VMs, against govmomi's vCenter simulator: the VM
 //! carries the creation id, `made` reports it before create returns, `remove` finds the VM of a
 //! create that died with only the creation id, and a cancelled create leaves nothing behind.
 //!
@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use driver_protocol::calls::*;
+use driver_protocol::request::{Create, Start};
 use driver_protocol::{CancellationToken, ClientError, ClientNotification, ErrorKind};
 use machine_driver_vsphere::vm::{vm_ref, CREATION_ID_KEY};
 use serde_json::{json, Map, Value};
@@ -67,9 +68,9 @@ async fn made_comes_before_create_returns_and_the_vm_carries_its_creation_id() {
         let config = d.set_config(&name, o).await.unwrap();
         assert!(config.get("vm").is_none());
         let params = CreateParams::new(&name, config.clone(), &creation_id(&name), &key.public);
-        let create = d.client.call::<_, CreateResult>(CREATE, &params);
+        let create = d.client.request::<Create>(&params);
         tokio::pin!(create);
-        let mut made: Option<Made> = None;
+        let mut made: Option<MadeParams> = None;
         let mut uploaded = None;
         let result = loop {
             tokio::select! {
@@ -220,7 +221,7 @@ async fn remove_finds_a_dead_creates_vm_by_its_creation_id() {
         .await
         .unwrap();
     let params = CreateParams::new(&name, config.clone(), &creation_id(&name), &key.public);
-    let create = d.client.call::<_, CreateResult>(CREATE, &params);
+    let create = d.client.request::<Create>(&params);
     let made = tokio::select! {
         r = create => panic!("create returned before the crash: {r:?}"),
         m = next_made(&mut d.notes) => m,
@@ -273,9 +274,7 @@ async fn cancelled_start_stops_waiting_for_the_ip() {
     assert_eq!(d.state(name, &config).await.unwrap(), State::Stopped);
     let token = CancellationToken::new();
     let params = MachineParams::new(name, config.clone());
-    let call = d
-        .client
-        .call_cancellable::<_, ConfigResult>(START, &params, &token);
+    let call = d.client.request_cancellable::<Start>(&params, &token);
     let (r, _) = tokio::join!(call, async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         token.cancel();

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use driver_protocol::calls::*;
+use driver_protocol::request::{GetAccess, GetState};
 use driver_protocol::ErrorKind;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -19,8 +20,8 @@ async fn list_all(d: &Driver, machines: &[(String, Value)]) -> Vec<(State, Acces
         let (name, config) = (name.clone(), config.clone());
         set.spawn(async move {
             let p = MachineParams::new(&name, config);
-            let st: StateResult = client.call(STATE, &p).await.expect("state");
-            let access: Access = client.call(ACCESS, &p).await.expect("access");
+            let st = client.request::<GetState>(&p).await.expect("state");
+            let access = client.request::<GetAccess>(&p).await.expect("access");
             (i, st.state, access)
         });
     }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use driver_protocol::calls::*;
+use driver_protocol::request::{Kill, Remove, Restart, Start, Stop};
 use driver_protocol::ErrorKind;
 use machine_driver_vsphere::session::text;
 use machine_driver_vsphere::vm::vm_ref;
@@ -162,7 +163,7 @@ async fn scenario_step5_create_from_iso_stop_start_remove() {
     assert_eq!(d.state(&name, &config).await.unwrap(), State::Running);
 
     // stop → poweredOff in vCenter; start → poweredOn, IP again
-    let _: ConfigResult = d.call(STOP, &name, &config).await.unwrap();
+    d.call::<Stop>(&name, &config).await.unwrap();
     assert_eq!(d.state(&name, &config).await.unwrap(), State::Stopped);
     let s = sim.session().await;
     assert_eq!(
@@ -173,7 +174,7 @@ async fn scenario_step5_create_from_iso_stop_start_remove() {
         "poweredOff"
     );
     s.logout().await;
-    let started: ConfigResult = d.call(START, &name, &config).await.unwrap();
+    let started = d.call::<Start>(&name, &config).await.unwrap();
     let config = started.config;
     assert_eq!(d.state(&name, &config).await.unwrap(), State::Running);
     let ip2 = d.access(&name, &config).await.unwrap().ip;
@@ -188,15 +189,15 @@ async fn scenario_step5_create_from_iso_stop_start_remove() {
     );
 
     // kill → off; restart → on
-    let _: ConfigResult = d.call(KILL, &name, &config).await.unwrap();
+    d.call::<Kill>(&name, &config).await.unwrap();
     assert_eq!(d.state(&name, &config).await.unwrap(), State::Stopped);
-    let r: ConfigResult = d.call(RESTART, &name, &config).await.unwrap();
+    let r = d.call::<Restart>(&name, &config).await.unwrap();
     assert_eq!(d.state(&name, &r.config).await.unwrap(), State::Running);
 
     // remove → gone from the inventory; a second remove is fine
-    let _: ConfigResult = d.call(REMOVE, &name, &config).await.unwrap();
+    d.call::<Remove>(&name, &config).await.unwrap();
     assert!(!sim.vm_names_in_inventory().await.contains(&name));
-    let _: ConfigResult = d.call(REMOVE, &name, &config).await.unwrap();
+    d.call::<Remove>(&name, &config).await.unwrap();
     let e = d.state(&name, &config).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
 
@@ -400,7 +401,7 @@ async fn clone_from_template_one_of_each() {
     s.logout().await;
     let ssh_ok = t0.elapsed();
     for (name, config) in &configs {
-        let _: ConfigResult = d.call(REMOVE, name, config).await.unwrap();
+        d.call::<Remove>(name, config).await.unwrap();
     }
     let left = sim.vm_names_in_inventory().await;
     for (name, _) in &configs {
@@ -513,7 +514,7 @@ async fn several_of_each_is_a_clear_error() {
         "{nets:?}"
     );
     s.logout().await;
-    let _: ConfigResult = d.call(REMOVE, &name, &config).await.unwrap();
+    d.call::<Remove>(&name, &config).await.unwrap();
     assert_eq!(sim.vm_names_in_inventory().await, before);
     d.shutdown().await;
 }

@@ -34,9 +34,9 @@
 //!     async fn set_config(&self, _: &Context, _: SetConfigParams) -> Result<ConfigResult, DriverError> {
 //!         Ok(ConfigResult::new(serde_json::json!({})))
 //!     }
-//!     async fn state(&self, _: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
+//!     async fn state(&self, _: &Context, p: MachineParams) -> Result<State, DriverError> {
 //!         let up = p.machine.starts_with("up");
-//!         Ok(StateResult::new(if up { State::Running } else { State::Stopped }))
+//!         Ok(if up { State::Running } else { State::Stopped })
 //!     }
 //!     async fn access(&self, _: &Context, _: MachineParams) -> Result<Access, DriverError> {
 //!         Ok(Access::new("127.0.0.1", SshEndpoint::new("127.0.0.1", 1, "root"), 1))

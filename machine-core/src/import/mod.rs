@@ -22,7 +22,8 @@ use crate::name::validate_name;
 use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
 use crate::store::{Blob, StoreError};
 use docker_machine::ReadError;
-use driver_protocol::calls::{self, ConfigResult, SetConfigParams};
+use driver_protocol::calls::SetConfigParams;
+use driver_protocol::request::Adopt;
 use driver_protocol::CancellationToken;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -189,14 +190,8 @@ impl Manager {
         let info = driver.info().clone();
         let options = docker_machine::options_from(&dm.driver_fields, &info.options);
         let adopt = SetConfigParams::new(name, info.with_defaults(options));
-        let adopted: ConfigResult = driver
-            .call(
-                name,
-                calls::ADOPT,
-                &adopt,
-                self.inner.timeouts.query,
-                cancel,
-            )
+        let adopted = driver
+            .request::<Adopt>(name, &adopt, self.inner.timeouts.query, cancel)
             .await
             .map_err(driver_error)?;
         let mut config = MachineConfig::new(name, &info.name, &dm.driver, dm.engine);

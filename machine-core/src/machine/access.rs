@@ -13,7 +13,8 @@ use crate::daemon::{self, DaemonVersion};
 use crate::error::{Error, Result};
 use crate::ssh::{self, HostKeyCheck, Session, SshError, SshTarget};
 use crate::store::{Blob, ExportedFiles};
-use driver_protocol::calls::{self, Access, SshCredentials, State, StateResult};
+use driver_protocol::calls::{Access, State};
+use driver_protocol::request::{GetAccess, GetState, Request};
 use driver_protocol::CancellationToken;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -145,12 +146,11 @@ impl Machine {
     }
 
     pub(crate) async fn access_within(&self, timeout: Duration) -> Result<Access> {
-        let a: Access = self
+        let a = self
             .driver()
             .await?
-            .call(
+            .request::<GetAccess>(
                 self.name(),
-                calls::ACCESS,
                 &self.params(),
                 timeout,
                 &CancellationToken::new(),
@@ -159,7 +159,7 @@ impl Machine {
         check_access(&a).map_err(|reason| Error::DriverAnswer {
             driver: self.config.driver.clone(),
             machine: self.config.name.clone(),
-            call: calls::ACCESS.into(),
+            call: GetAccess::METHOD.into(),
             reason,
         })?;
         Ok(a)
@@ -177,12 +177,11 @@ impl Machine {
 
     /// The machine's state as its driver reports it, within `timeout`.
     pub async fn state_within(&self, timeout: Duration) -> Result<State> {
-        let r: StateResult = self
+        let r = self
             .driver()
             .await?
-            .call(
+            .request::<GetState>(
                 self.name(),
-                calls::STATE,
                 &self.params(),
                 timeout,
                 &CancellationToken::new(),
@@ -241,23 +240,6 @@ impl Machine {
         }
     }
 
-    /// SSH credentials for a driver that declares the `ssh` capability (none until the machine
-    /// has a recorded host key).
-    pub(super) async fn ssh_credentials(&self) -> Result<Option<SshCredentials>> {
-        let Some(host_key) = self.config.ssh_host_key.clone() else {
-            return Ok(None);
-        };
-        let a = self.access().await?;
-        let key = self.ssh_key_pem().await?;
-        Ok(Some(SshCredentials::new(
-            &a.ssh.host,
-            a.ssh.port,
-            &a.ssh.user,
-            &key,
-            &host_key,
-        )))
-    }
-
     /// An SSH failure of this machine: a host key that is not the recorded one is
     /// [`Error::HostKeyChanged`].
     pub(super) fn ssh_failure(&self, e: SshError) -> Error {
@@ -283,18 +265,6 @@ impl Machine {
         Session::connect(&target, check, Duration::from_secs(20))
             .await
             .map_err(|e| self.ssh_failure(e))
-    }
-
-    /// `e`, a driver's failure, unless the host presents another host key than the recorded
-    /// one: then that, which is what the user has to act on.
-    pub(super) async fn or_host_key_changed(&self, e: Error) -> Error {
-        if !matches!(e, Error::Driver { .. }) {
-            return e;
-        }
-        match self.verify_host_key().await {
-            Err(changed @ Error::HostKeyChanged { .. }) => changed,
-            _ => e,
-        }
     }
 
     /// The host key the machine's host presents now, beside the recorded one, read without

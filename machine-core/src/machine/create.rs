@@ -17,11 +17,9 @@ use crate::name::validate_name;
 use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
 use crate::sshkey;
 use crate::store::Blob;
-use driver_protocol::calls::{
-    self, Access, Bootstrap, ConfigResult, CreateParams, CreateResult, SetConfigParams,
-};
+use driver_protocol::calls::{Access, Bootstrap, CreateParams, SetConfigParams};
+use driver_protocol::request::{Create, PreCreateCheck, Remove, SetConfig};
 use driver_protocol::{CancellationToken, ErrorKind, Options};
-use serde_json::Value;
 use std::time::Duration;
 
 /// What `create` needs besides the name.
@@ -120,20 +118,14 @@ impl Machine {
         self.emit(Step::Check, "Running pre-create checks...");
         let set = SetConfigParams::new(&name, options)
             .allow_http_downloads(self.config.engine.allow_http_downloads);
-        let r: ConfigResult = driver
-            .call(&name, calls::SET_CONFIG, &set, t.query, cancel)
+        let r = driver
+            .request::<SetConfig>(&name, &set, t.query, cancel)
             .await
             .map_err(|e| self.check_failed(e))?;
         self.config.driver_config = r.config;
         self.save().await?;
         driver
-            .call::<_, Value>(
-                &name,
-                calls::PRE_CREATE_CHECK,
-                &self.params(),
-                t.query,
-                cancel,
-            )
+            .request::<PreCreateCheck>(&name, &self.params(), t.query, cancel)
             .await
             .map_err(|e| self.check_failed(e))?;
 
@@ -159,7 +151,7 @@ impl Machine {
             &key.public,
         );
         let mut made = driver.watch_made(&name);
-        let call = driver.call::<_, CreateResult>(&name, calls::CREATE, &p, t.lifecycle, cancel);
+        let call = driver.request::<Create>(&name, &p, t.lifecycle, cancel);
         tokio::pin!(call);
         let created = loop {
             tokio::select! {
@@ -186,6 +178,13 @@ impl Machine {
                 let session = self
                     .or_cancel(cancel, "create", bootstrap_login(&access, &b, host_key))
                     .await?;
+                // recorded before the key goes on: `rm` takes back what may be there
+                self.config.ssh_host_key = Some(session.host_key().to_string());
+                self.config.installs_key = true;
+                if let Err(e) = self.save().await {
+                    session.close().await;
+                    return Err(e);
+                }
                 self.emit(
                     Step::SshKey,
                     "Installing the machine's SSH key on the host...",
@@ -244,19 +243,26 @@ impl Machine {
         let removed = if self.config.driver_config.is_null() {
             Ok(())
         } else {
-            let params = self.driver_params(driver).await;
-            match driver
-                .call::<_, ConfigResult>(
-                    &name,
-                    calls::REMOVE,
-                    &params,
-                    self.inner.timeouts.lifecycle,
-                    &CancellationToken::new(),
-                )
-                .await
-            {
-                Err(e) if e.driver_kind() == Some(ErrorKind::NotFound) => Ok(()),
-                other => other.map(|_| ()),
+            // a host the driver keeps: what we put there goes first (key, daemon configuration)
+            let undone = if driver.info().capabilities.keeps_host {
+                self.unprovision().await
+            } else {
+                Ok(())
+            };
+            match undone {
+                Ok(()) => match driver
+                    .request::<Remove>(
+                        &name,
+                        &self.params(),
+                        self.inner.timeouts.lifecycle,
+                        &CancellationToken::new(),
+                    )
+                    .await
+                {
+                    Err(e) if e.driver_kind() == Some(ErrorKind::NotFound) => Ok(()),
+                    other => other.map(|_| ()),
+                },
+                Err(e) => Err(e),
             }
         };
         let kept = match removed {
@@ -298,19 +304,24 @@ impl Machine {
 const BOOTSTRAP_SSH_WAIT: Duration = Duration::from_secs(20);
 
 /// The first login to an existing host, with the user's key or ssh-agent, recording its host
-/// key (checked first when pinned). A refused login is not retried: the user's key will not
-/// become right.
+/// key (checked first when pinned). A key protected by a passphrase is used through the
+/// user's ssh-agent, which holds it unlocked (as the system ssh would use it). A refused login
+/// is not retried: the user's key will not become right.
 async fn bootstrap_login(
     access: &Access,
     b: &Bootstrap,
     host_key: HostKeyCheck,
 ) -> Result<Session> {
     let a = &access.ssh;
+    let agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
     let target = match &b.key_path {
-        Some(path) => {
-            let key = sshkey::load_private(std::path::Path::new(path))?;
-            SshTarget::new(&a.host, a.port, &a.user, key, path)
-        }
+        Some(path) => match sshkey::load_private(std::path::Path::new(path)) {
+            Ok(key) => SshTarget::new(&a.host, a.port, &a.user, key, path),
+            Err(sshkey::SshKeyError::Encrypted { .. }) if agent => {
+                SshTarget::with_agent(&a.host, a.port, &a.user)
+            }
+            Err(e) => return Err(e.into()),
+        },
         None => SshTarget::with_agent(&a.host, a.port, &a.user),
     };
     Ok(Session::wait(&target, host_key, BOOTSTRAP_SSH_WAIT).await?)

@@ -2,17 +2,19 @@
 //! Docker, issue new certificates. Each takes a cancellation token.
 
 use super::Machine;
+use crate::authorized_keys;
 use crate::cert::{self, Pem};
 use crate::certificates;
 use crate::daemon::{self, DaemonVersion};
-use crate::driver_host::DriverConn;
 use crate::error::{Error, Result};
 use crate::events::{Level, Step};
 use crate::provision::{self, ProvisionReport, ProvisionRequest};
 use crate::ssh::Session;
 use crate::store::{Blob, StoreCerts};
-use driver_protocol::calls::{self, Access, ConfigResult, MachineParams};
+use driver_protocol::calls::{Access, ConfigResult, MachineParams};
+use driver_protocol::request::{Kill, Remove, Request, Restart, Start, Stop};
 use driver_protocol::{CancellationToken, ErrorKind};
+use std::time::Duration;
 
 /// What provisioning found: applied to the config by [`Machine::apply`].
 pub(super) struct Provisioned {
@@ -29,27 +31,17 @@ impl Machine {
         self.config.last_access = Some(p.access);
     }
 
-    /// The parameters of a driver call, with SSH credentials for drivers that need them.
-    pub(super) async fn driver_params(&self, driver: &DriverConn) -> MachineParams {
-        let mut p = self.params();
-        if driver.info().capabilities.ssh {
-            match self.ssh_credentials().await {
-                Ok(creds) => p.ssh = creds,
-                Err(e) => {
-                    tracing::debug!(machine = %self.name(), "no SSH credentials for the driver: {e}")
-                }
-            }
-        }
-        p
-    }
-
-    async fn lifecycle(
+    /// Runs lifecycle call `R` on the driver, keeping the config it may answer.
+    async fn lifecycle<R>(
         &mut self,
-        method: &str,
         step: Step,
         allowed: bool,
         cancel: &CancellationToken,
-    ) -> Result<()> {
+    ) -> Result<()>
+    where
+        R: Request<Params = MachineParams, Result = ConfigResult>,
+    {
+        let method = R::METHOD;
         if !allowed {
             return Err(Error::NotSupported {
                 driver: self.config.driver_alias.clone(),
@@ -59,12 +51,10 @@ impl Machine {
         let _lock = self.lock().await?;
         self.emit(step, format!("{method}..."));
         let driver = self.driver().await?;
-        let params = self.driver_params(&driver).await;
-        let r: ConfigResult = driver
-            .call(
+        let r = driver
+            .request::<R>(
                 self.name(),
-                method,
-                &params,
+                &self.params(),
                 self.inner.timeouts.lifecycle,
                 cancel,
             )
@@ -73,7 +63,7 @@ impl Machine {
         // a machine that is off may come back at another address: its driver says where
         // until its next boot records it again
         let forget =
-            (method == calls::STOP || method == calls::KILL) && self.config.last_access.is_some();
+            (method == Stop::METHOD || method == Kill::METHOD) && self.config.last_access.is_some();
         if forget {
             self.config.last_access = None;
         }
@@ -94,52 +84,71 @@ impl Machine {
     /// Starts the machine; returns once its Docker daemon answers over TLS.
     pub async fn start(&mut self, cancel: &CancellationToken) -> Result<()> {
         let allowed = self.capabilities().await?.start;
-        self.lifecycle(calls::START, Step::Start, allowed, cancel)
+        self.lifecycle::<Start>(Step::Start, allowed, cancel)
             .await?;
-        self.after_boot(cancel).await
+        self.after_boot(None, cancel).await
     }
 
     /// Stops the machine.
     pub async fn stop(&mut self, cancel: &CancellationToken) -> Result<()> {
         let allowed = self.capabilities().await?.stop;
-        self.lifecycle(calls::STOP, Step::Stop, allowed, cancel)
-            .await
+        self.lifecycle::<Stop>(Step::Stop, allowed, cancel).await
     }
 
-    /// Restarts the machine; returns once its Docker daemon answers again over TLS.
+    /// Restarts the machine; returns once its Docker daemon answers again over TLS. A host the
+    /// driver keeps ([`crate::Capabilities::keeps_host`]) and cannot restart itself is rebooted
+    /// over SSH here, and is back once SSH answers from a new boot.
     pub async fn restart(&mut self, cancel: &CancellationToken) -> Result<()> {
-        let allowed = self.capabilities().await?.restart;
-        if let Err(e) = self
-            .lifecycle(calls::RESTART, Step::Restart, allowed, cancel)
-            .await
-        {
-            // a driver that reboots over SSH fails when the host comes back with another key
-            return Err(self.or_host_key_changed(e).await);
+        let caps = self.capabilities().await?;
+        if caps.restart || !caps.keeps_host {
+            self.lifecycle::<Restart>(Step::Restart, caps.restart, cancel)
+                .await?;
+            return self.after_boot(None, cancel).await;
         }
-        self.after_boot(cancel).await
+        self.emit(Step::Restart, "restart...");
+        let access = self.access().await?;
+        let target = self.target_at(&access).await?;
+        let check = self.host_key_check()?;
+        let session = Session::connect(&target, check.clone(), Duration::from_secs(20))
+            .await
+            .map_err(|e| self.ssh_failure(e))?;
+        let booted = self
+            .or_cancel(cancel, "restart", self.reboot(session, &target, check))
+            .await?;
+        self.after_boot(Some((access, booted)), cancel).await
     }
 
     /// Powers the machine off at once.
     pub async fn kill(&mut self, cancel: &CancellationToken) -> Result<()> {
         let allowed = self.capabilities().await?.kill;
-        self.lifecycle(calls::KILL, Step::Kill, allowed, cancel)
-            .await
+        self.lifecycle::<Kill>(Step::Kill, allowed, cancel).await
     }
 
-    /// After a boot: wait for SSH (with the recorded host key), issue a new server certificate
-    /// if the IP changed, and wait for the daemon over TLS.
-    async fn after_boot(&mut self, cancel: &CancellationToken) -> Result<()> {
-        self.emit(Step::WaitForSsh, "Waiting for SSH...");
-        let access = self.access().await?;
-        let target = self.target_at(&access).await?;
-        let check = self.host_key_check()?;
-        let session = self
-            .or_cancel(cancel, "start", async {
-                Session::wait(&target, check, self.inner.timeouts.ssh)
-                    .await
-                    .map_err(|e| self.ssh_failure(e))
-            })
-            .await?;
+    /// After a boot: wait for SSH (with the recorded host key) unless `booted` is a session to
+    /// the new boot already, issue a new server certificate if the IP changed, and wait for the
+    /// daemon over TLS.
+    async fn after_boot(
+        &mut self,
+        booted: Option<(Access, Session)>,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let (access, session) = match booted {
+            Some(b) => b,
+            None => {
+                self.emit(Step::WaitForSsh, "Waiting for SSH...");
+                let access = self.access().await?;
+                let target = self.target_at(&access).await?;
+                let check = self.host_key_check()?;
+                let session = self
+                    .or_cancel(cancel, "start", async {
+                        Session::wait(&target, check, self.inner.timeouts.ssh)
+                            .await
+                            .map_err(|e| self.ssh_failure(e))
+                    })
+                    .await?;
+                (access, session)
+            }
+        };
         let server = self
             .inner
             .store
@@ -193,9 +202,10 @@ impl Machine {
     /// `force`, a driver failure does not stop the removal of the record.
     ///
     /// On a host that outlives its machine (a driver with the `keeps_host` capability: the
-    /// generic driver's existing host), what we put there is taken back first: the daemon's TCP
-    /// listener and TLS files over SSH (see [`provision::unprovision`]), then by the driver the
-    /// machine's SSH key. `keep_on_host` leaves all of it, as Docker Machine did.
+    /// generic driver's existing host), what we put there is taken back first, over one SSH
+    /// connection: the daemon's TCP listener and TLS files (see [`provision::unprovision`]) and
+    /// the machine's SSH key when create installed it. `keep_on_host` leaves all of it, as
+    /// Docker Machine did.
     pub async fn remove(
         mut self,
         force: bool,
@@ -223,20 +233,16 @@ impl Machine {
                         Ok(())
                     };
                     match undone {
-                        Ok(()) => {
-                            let params = self.driver_params(&driver).await;
-                            driver
-                                .call::<_, ConfigResult>(
-                                    self.name(),
-                                    calls::REMOVE,
-                                    &params,
-                                    self.inner.timeouts.lifecycle,
-                                    cancel,
-                                )
-                                .await
-                                .map(|_| ())
-                                .map_err(|e| self.cancel_kind(e, "remove"))
-                        }
+                        Ok(()) => driver
+                            .request::<Remove>(
+                                self.name(),
+                                &self.params(),
+                                self.inner.timeouts.lifecycle,
+                                cancel,
+                            )
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| self.cancel_kind(e, "remove")),
                         Err(e) => Err(e),
                     }
                 }
@@ -255,22 +261,55 @@ impl Machine {
         Ok(self.inner.store.remove(self.name()).await?)
     }
 
-    /// Takes back what provisioning put on the host (when it did: a machine imported from
-    /// another tool's store and never provisioned here keeps its host as it was).
-    async fn unprovision(&self) -> Result<()> {
-        let ours = self.config.os.is_some() || self.config.phase != crate::config::Phase::Ready;
-        if !ours || self.config.ssh_host_key.is_none() {
+    /// Takes back what we put on a host the driver keeps, over one connection: what
+    /// provisioning wrote (when it did: a machine imported from another tool's store and never
+    /// provisioned here keeps its host as it was), then the machine's key from the login
+    /// user's `authorized_keys` when create installed it.
+    pub(super) async fn unprovision(&self) -> Result<()> {
+        let provisioned =
+            self.config.os.is_some() || self.config.phase != crate::config::Phase::Ready;
+        let key_installed = self.config.installed_key();
+        if !(provisioned || key_installed) || self.config.ssh_host_key.is_none() {
             return Ok(());
         }
         let session = self.session().await?;
-        let events = self.inner.events.clone();
-        let name = self.name().to_string();
-        let progress = move |step: Step, level: Level, m: &str| {
-            events.send(crate::events::Event::new(&name, step, m).at(level))
-        };
-        let r = provision::unprovision(&session, &progress).await;
+        let r = self
+            .unprovision_over(&session, provisioned, key_installed)
+            .await;
         session.close().await;
-        Ok(r?)
+        r
+    }
+
+    async fn unprovision_over(
+        &self,
+        session: &Session,
+        provisioned: bool,
+        key_installed: bool,
+    ) -> Result<()> {
+        if provisioned {
+            let events = self.inner.events.clone();
+            let name = self.name().to_string();
+            let progress = move |step: Step, level: Level, m: &str| {
+                events.send(crate::events::Event::new(&name, step, m).at(level))
+            };
+            provision::unprovision(session, &progress).await?;
+        }
+        if key_installed {
+            let pem = self.ssh_key_pem().await?;
+            let label = format!("the key of machine {}", self.name());
+            let key = crate::sshkey::parse_private(&pem, std::path::Path::new(&label))?;
+            let public = key.public_key().to_openssh().unwrap_or_default();
+            if let Some(data) = authorized_keys::key_data(&public) {
+                self.emit(
+                    Step::Remove,
+                    "Removing the machine's SSH key from the host...",
+                );
+                session
+                    .exec_ok(&authorized_keys::remove_script(data))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// The store's CA and client certificate.

@@ -12,6 +12,7 @@ mod access;
 mod create;
 mod hedge;
 mod lifecycle;
+mod reboot;
 
 pub(crate) use access::{url_port, CLIENT_BLOBS};
 pub use access::{DockerEnv, HostKeyScan};

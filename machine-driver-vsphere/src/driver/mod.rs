@@ -351,12 +351,12 @@ impl Driver for VsphereDriver {
         Ok(ConfigResult::new(p.config))
     }
 
-    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<StateResult, DriverError> {
+    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<State, DriverError> {
         let cfg = Config::from_value(&p.config)?;
         let (vm, _) = the_vm(&cfg)?;
         let s = self.session(&cfg).await?;
         let st = vm::status(&s, &vm).await.map_err(|e| gone(&cfg, e))?;
-        Ok(StateResult::new(st.state()))
+        Ok(st.state())
     }
 
     /// The VM's IP as vCenter reports it now; when vCenter reports none (VMware Tools restarting,

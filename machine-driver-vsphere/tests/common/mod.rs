@@ -5,9 +5,13 @@
 #![allow(dead_code)]
 
 use driver_protocol::calls::*;
+use driver_protocol::request::{
+    Adopt, Create, GetAccess, GetState, Initialize, PreCreateCheck, Remove, SetConfig,
+};
 use driver_protocol::schema::InitializeParams;
 use driver_protocol::{
     CancellationToken, Client, ClientError, ClientNotification, DriverError, DriverInfo, Options,
+    Request,
 };
 use machine_driver_vsphere::options::Config;
 use machine_driver_vsphere::session::{self, Session};
@@ -191,10 +195,7 @@ impl Driver {
             tx,
         ));
         let info: DriverInfo = client
-            .call(
-                driver_protocol::calls::INITIALIZE,
-                &InitializeParams::new("vsphere-tests"),
-            )
+            .request::<Initialize>(&InitializeParams::new("vsphere-tests"))
             .await
             .expect("initialize");
         Driver {
@@ -212,9 +213,8 @@ impl Driver {
         options: Map<String, Value>,
     ) -> Result<Value, DriverError> {
         let r: ConfigResult = bounded(
-            SET_CONFIG,
-            self.client.call(
-                SET_CONFIG,
+            SetConfig::METHOD,
+            self.client.request::<SetConfig>(
                 // the tests serve their ISOs over plain http on loopback
                 &SetConfigParams::new(machine, with_defaults(options)).allow_http_downloads(true),
             ),
@@ -230,32 +230,29 @@ impl Driver {
         options: Map<String, Value>,
     ) -> Result<Value, DriverError> {
         let r: ConfigResult = bounded(
-            ADOPT,
-            self.client.call(
-                ADOPT,
-                &SetConfigParams::new(machine, with_defaults(options)),
-            ),
+            Adopt::METHOD,
+            self.client
+                .request::<Adopt>(&SetConfigParams::new(machine, with_defaults(options))),
         )
         .await?;
         Ok(r.config)
     }
 
-    pub async fn call<R: serde::de::DeserializeOwned>(
+    /// Call `R` on `machine` with its driver config.
+    pub async fn call<R: Request<Params = MachineParams>>(
         &self,
-        method: &str,
         machine: &str,
         config: &Value,
-    ) -> Result<R, DriverError> {
-        self.call_with(method, &MachineParams::new(machine, config.clone()))
+    ) -> Result<R::Result, DriverError> {
+        self.call_with::<R>(&MachineParams::new(machine, config.clone()))
             .await
     }
 
-    pub async fn call_with<R: serde::de::DeserializeOwned>(
+    pub async fn call_with<R: Request<Params = MachineParams>>(
         &self,
-        method: &str,
         params: &MachineParams,
-    ) -> Result<R, DriverError> {
-        bounded(method, self.client.call(method, params)).await
+    ) -> Result<R::Result, DriverError> {
+        bounded(R::METHOD, self.client.request::<R>(params)).await
     }
 
     /// `remove` with the host's creation id, as the host calls it.
@@ -267,17 +264,16 @@ impl Driver {
     ) -> Result<(), DriverError> {
         let mut p = MachineParams::new(machine, config.clone());
         p.creation_id = creation_id.to_string();
-        let _: ConfigResult = self.call_with(REMOVE, &p).await?;
+        self.call_with::<Remove>(&p).await?;
         Ok(())
     }
 
     pub async fn access(&self, machine: &str, config: &Value) -> Result<Access, DriverError> {
-        self.call(ACCESS, machine, config).await
+        self.call::<GetAccess>(machine, config).await
     }
 
     pub async fn pre_create_check(&self, machine: &str, config: &Value) -> Result<(), DriverError> {
-        let _: Value = self.call(PRE_CREATE_CHECK, machine, config).await?;
-        Ok(())
+        self.call::<PreCreateCheck>(machine, config).await
     }
 
     /// `create` with the creation id [`creation_id`] of the machine.
@@ -288,11 +284,13 @@ impl Driver {
         key: &str,
     ) -> Result<Value, DriverError> {
         let r: CreateResult = bounded(
-            CREATE,
-            self.client.call(
-                CREATE,
-                &CreateParams::new(machine, config.clone(), &creation_id(machine), key),
-            ),
+            Create::METHOD,
+            self.client.request::<Create>(&CreateParams::new(
+                machine,
+                config.clone(),
+                &creation_id(machine),
+                key,
+            )),
         )
         .await?;
         assert_eq!(r.bootstrap, None, "the driver does not connect to the VM");
@@ -305,7 +303,7 @@ impl Driver {
     }
 
     pub async fn state(&self, machine: &str, config: &Value) -> Result<State, DriverError> {
-        let r: StateResult = self.call(STATE, machine, config).await?;
+        let r: StateResult = self.call::<GetState>(machine, config).await?;
         Ok(r.state)
     }
 
@@ -336,9 +334,8 @@ pub async fn create_cancellable(
     cancel: &CancellationToken,
 ) -> Result<Value, DriverError> {
     let r: CreateResult = bounded(
-        CREATE,
-        client.call_cancellable(
-            CREATE,
+        Create::METHOD,
+        client.request_cancellable::<Create>(
             &CreateParams::new(machine, config.clone(), &creation_id(machine), key),
             cancel,
         ),
@@ -350,7 +347,7 @@ pub async fn create_cancellable(
 /// Waits for the next `made` notification (other notifications are dropped).
 pub async fn next_made(
     notes: &mut tokio::sync::mpsc::UnboundedReceiver<ClientNotification>,
-) -> Made {
+) -> MadeParams {
     let wait = async {
         loop {
             match notes.recv().await {

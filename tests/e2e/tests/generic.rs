@@ -116,6 +116,11 @@ fn ssh_logins(host: &TestHost) -> usize {
 /// `machine rm -y NAME` removes the machine and its folder; the name is then unknown.
 fn check_removed(cli: &Cli, name: &str) {
     cli.ok(&["rm", "-y", name]);
+    assert_gone(cli, name);
+}
+
+/// After `rm`: no folder, no row, and `status` names the machine that is gone.
+fn assert_gone(cli: &Cli, name: &str) {
     assert!(
         !cli.machine_dir(name).exists(),
         "rm left {}",
@@ -148,8 +153,23 @@ fn generic_create_with_install_url_then_drive_remote_docker() {
         "the test host must start without Docker"
     );
     let url = server.url();
-    let out = timed("create (install url)", || {
-        cli.create_on(&host, &["--engine-install-url", &url], &name)
+    let key = host.key.private.to_str().unwrap().to_string();
+    let create = [
+        "create",
+        "-d",
+        "generic",
+        "--generic-ip-address",
+        &host.ip,
+        "--generic-ssh-user",
+        &host.user,
+        "--generic-ssh-key",
+        &key,
+        "--engine-install-url",
+        &url,
+        &name,
+    ];
+    let (out, mut trace) = timed("create (install url)", || {
+        traced(&cli, &create, machine_e2e::CREATE_TIMEOUT)
     });
     assert!(out.success, "create failed:\n{out}");
     let fetched: Vec<_> = server
@@ -245,10 +265,11 @@ fn generic_create_with_install_url_then_drive_remote_docker() {
     // restart: a real reboot; Docker answers again when it returns.
     let started = host.started_at();
     let restarts = host.restart_count();
-    let out = timed("restart", || {
-        cli.call_with_timeout(&["restart", &name], RESTART_TIMEOUT)
+    let (out, restart_trace) = timed("restart", || {
+        traced(&cli, &["restart", &name], RESTART_TIMEOUT)
     });
     assert!(out.success, "restart failed:\n{out}");
+    trace.extend(restart_trace);
     assert!(
         host.started_at() != started && host.restart_count() > restarts,
         "restart returned but the host did not reboot (container StartedAt {started}, \
@@ -266,7 +287,13 @@ fn generic_create_with_install_url_then_drive_remote_docker() {
     );
     assert_eq!(cli.ok(&["status", &name]).trim(), "Running");
 
-    check_removed(&cli, &name);
+    // the library's secrets, read before rm takes them: none of them crosses the protocol
+    let secrets = private_keys(&cli, &name, &host.key.private);
+    let (out, rm_trace) = traced(&cli, &["rm", "-y", &name], machine_e2e::CALL_TIMEOUT);
+    assert!(out.success, "rm failed:\n{out}");
+    trace.extend(rm_trace);
+    assert_gone(&cli, &name);
+    assert_no_secret_crossed(&trace, &secrets);
     // rm took the machine's key off the host, and only that key
     let authorized = host.exec("cat /home/nick/.ssh/authorized_keys");
     assert!(
@@ -277,6 +304,83 @@ fn generic_create_with_install_url_then_drive_remote_docker() {
         authorized.contains(host.key.public.trim()),
         "rm removed the user's own key:\n{authorized}"
     );
+}
+
+/// Runs `machine ARGS` with the protocol trace on (`MACHINE_LOG`); returns the output and the
+/// protocol messages it logged, both ways.
+fn traced(
+    cli: &Cli,
+    args: &[&str],
+    timeout: std::time::Duration,
+) -> (machine_e2e::CallOutput, Vec<String>) {
+    let mut cmd = cli.command(args);
+    cmd.env("MACHINE_LOG", "warn,machine_core::protocol=debug");
+    let out = machine_e2e::call(&mut cmd, args, timeout);
+    let trace = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("machine_core::protocol"))
+        .map(str::to_string)
+        .collect();
+    (out, trace)
+}
+
+/// The base64 lines of every private key the library holds for machine `name` (its SSH key,
+/// the server key, the store's CA and client keys) and of the user's own key.
+fn private_keys(cli: &Cli, name: &str, user_key: &Path) -> Vec<String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(cli.machine_dir(name))
+        .unwrap()
+        .chain(std::fs::read_dir(cli.store().join("certs")).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.push(user_key.to_path_buf());
+    let mut lines = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        if text.contains("PRIVATE KEY") {
+            lines.extend(
+                text.lines()
+                    .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+                    .map(str::to_string),
+            );
+        }
+    }
+    assert!(lines.len() > 4, "the store's private keys were not found");
+    lines
+}
+
+/// Every message of create, restart and rm was seen, and none holds a private key.
+fn assert_no_secret_crossed(trace: &[String], secrets: &[String]) {
+    for method in [
+        "initialize",
+        "set_config",
+        "pre_create_check",
+        "create",
+        "access",
+        "remove",
+    ] {
+        assert!(
+            trace
+                .iter()
+                .any(|l| l.contains(&format!("\"method\":\"{method}\""))),
+            "the protocol trace lacks {method}:\n{}",
+            trace.join("\n")
+        );
+    }
+    for line in trace {
+        assert!(
+            !line.contains("PRIVATE KEY") && !line.contains("private_key"),
+            "a private key crossed the protocol: {line}"
+        );
+        for s in secrets {
+            assert!(
+                !line.contains(s.as_str()),
+                "a private key crossed the protocol: {line}"
+            );
+        }
+    }
 }
 
 /// The distribution-package install method (`--engine-install-method packages`).

@@ -1,13 +1,14 @@
 //! Fuzzes the driver protocol's decoder from both ends: the bytes a driver sends to the host
 //! (read by [`Client`]: framing, message parsing, matching responses to calls, typed results,
 //! progress and made notifications) and the bytes a host sends to a driver (read by
-//! [`serve_io`]: requests, typed parameters, cancellations). Whatever the bytes, a call ends
-//! with a result or an error, never a panic or a hang.
+//! [`serve_io`]: requests, typed parameters, cancellations, `$/environment`). Whatever the
+//! bytes, a call ends with a result or an error, never a panic or a hang.
 
 use async_trait::async_trait;
 use driver_protocol::calls::{
-    Access, ConfigResult, MachineParams, SetConfigParams, SshEndpoint, StateResult, ACCESS, STATE,
+    Access, ConfigResult, MachineParams, SetConfigParams, SshEndpoint, State,
 };
+use driver_protocol::request::{GetAccess, GetState};
 use driver_protocol::schema::{Capabilities, DriverInfo};
 use driver_protocol::{serve_io, Client, ClientError, Context, Driver, DriverError};
 use machine_fuzz::Fuzz;
@@ -26,6 +27,9 @@ const DICTIONARY: &[&str] = &[
     "\"method\":\"progress\",",
     "\"method\":\"made\",",
     "\"method\":\"$/cancel\",",
+    "\"method\":\"$/environment\",",
+    "\"vars\":{\"FUZZ_VAR\":\"v\"}",
+    "\"protocol_version\":3",
     "\"method\":\"create\",",
     "\"method\":\"state\",",
     "\"params\":{\"machine\":\"m\",\"config\":{}}",
@@ -51,7 +55,7 @@ struct Echo;
 #[async_trait]
 impl Driver for Echo {
     fn info(&self) -> DriverInfo {
-        DriverInfo::new("echo", "1", Capabilities::none(), Vec::new())
+        DriverInfo::new("echo", "1", Capabilities::none(), Vec::new()).with_env(&["FUZZ_VAR"])
     }
     async fn set_config(
         &self,
@@ -62,9 +66,10 @@ impl Driver for Echo {
             serde_json::to_value(&p.options).map_err(|e| DriverError::internal(e.to_string()))?,
         ))
     }
-    async fn state(&self, cx: &Context, _p: MachineParams) -> Result<StateResult, DriverError> {
-        cx.progress("looking");
-        Ok(StateResult::new(driver_protocol::calls::State::Running))
+    async fn state(&self, cx: &Context, _p: MachineParams) -> Result<State, DriverError> {
+        // what the host sent in `$/environment`, if anything
+        cx.progress(format!("looking ({:?})", cx.env("FUZZ_VAR")));
+        Ok(State::Running)
     }
     async fn access(&self, _cx: &Context, _p: MachineParams) -> Result<Access, DriverError> {
         Ok(Access::new(
@@ -92,8 +97,8 @@ async fn host_reads(bytes: &[u8]) -> String {
     let client = Client::new(Cursor::new(bytes.to_vec()), tokio::io::sink(), tx);
     let params = MachineParams::new("m", serde_json::json!({}));
     let (state, access) = tokio::join!(
-        client.call::<_, StateResult>(STATE, &params),
-        client.call::<_, Access>(ACCESS, &params),
+        client.request::<GetState>(&params),
+        client.request::<GetAccess>(&params),
     );
     let mut notes = 0;
     while rx.try_recv().is_ok() {
