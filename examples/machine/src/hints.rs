@@ -29,7 +29,6 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::DriverNotFound { .. } => {
             "put machine-driver-NAME next to `machine` or on PATH".into()
         }
-        Error::DriverVersion { .. } => "install matching versions of machine and the driver".into(),
         Error::CreateFailed {
             machine,
             kept: true,
@@ -151,9 +150,12 @@ fn key_hint(e: &SshKeyError) -> Option<String> {
             "pass --generic-ssh-key with an existing private key".into()
         }
         SshKeyError::Unreadable { .. } => "check the file's permissions".into(),
-        SshKeyError::Encrypted { .. } => "use a key without a passphrase (for example a copy made \
-             with `ssh-keygen -p -N '' -f COPY`)"
-            .into(),
+        SshKeyError::Encrypted { path } => format!(
+            "add it to your ssh-agent (`ssh-add {}`; machine then uses it through the agent), or \
+             use a key without a passphrase (for example a copy made with \
+             `ssh-keygen -p -N '' -f COPY`)",
+            machine_core::shell::quote(&path.display().to_string())
+        ),
         SshKeyError::PublicNotPrivate { .. } => {
             "pass the private key file instead (usually the same name without .pub)".into()
         }

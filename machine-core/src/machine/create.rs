@@ -227,6 +227,13 @@ impl Machine {
     /// Removes what a failed or cancelled create made; returns the error to report.
     async fn undo_create(&mut self, driver: &DriverConn, cause: Error) -> Error {
         let name = self.config.name.clone();
+        if matches!(cause, Error::PreCreateCheck { .. }) {
+            // the driver refused before anything was made: only the record goes
+            if let Err(e) = self.inner.store.remove(&name).await {
+                tracing::warn!("removing {name} from the store after its pre-create check: {e}");
+            }
+            return cause;
+        }
         let cancelled = matches!(cause, Error::Cancelled { .. });
         self.warn(
             Step::Rollback,

@@ -319,7 +319,7 @@ fn traced(
     let trace = out
         .stderr
         .lines()
-        .filter(|l| l.contains("machine_core::protocol"))
+        .filter(|l| l.contains("\"jsonrpc\":\"2.0\"") && (l.contains(" -> ") || l.contains(" <- ")))
         .map(str::to_string)
         .collect();
     (out, trace)
