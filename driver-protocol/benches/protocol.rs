@@ -13,7 +13,6 @@
 //! with `percentiles:` (scripts/bench.sh reads them). Both run on a multi-threaded tokio
 //! runtime, as the `machine` CLI does.
 
-use async_trait::async_trait;
 use criterion::Criterion;
 use driver_protocol::calls::*;
 use driver_protocol::request::{GetState, Initialize};
@@ -23,29 +22,45 @@ use serde_json::json;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
+
+/// No options.
+#[derive(DriverOptions)]
+struct NoOptions {}
 
 /// A driver that answers every call at once.
 struct Noop;
 
 #[async_trait]
 impl Driver for Noop {
+    type Options = NoOptions;
+    /// Any JSON, as a generic machine's config is (read in full on every call, as a real
+    /// driver reads its own).
+    type Config = serde_json::Value;
     fn info(&self) -> DriverInfo {
-        DriverInfo::new("noop", "1", Capabilities::none(), vec![])
+        DriverInfo::new("noop", "1", Capabilities::none())
     }
     async fn set_config(
         &self,
         _: &Context,
-        _: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError> {
-        Ok(ConfigResult::new(json!({})))
+        _: NoOptions,
+        _: &Setup,
+    ) -> Result<serde_json::Value, DriverError> {
+        Ok(json!({}))
     }
-    async fn state(&self, _: &Context, _: MachineParams) -> Result<State, DriverError> {
+    async fn state(
+        &self,
+        _: &Context,
+        _: Machine<serde_json::Value>,
+    ) -> Result<State, DriverError> {
         Ok(State::Running)
     }
-    async fn access(&self, _: &Context, _: MachineParams) -> Result<Access, DriverError> {
+    async fn access(
+        &self,
+        _: &Context,
+        _: Machine<serde_json::Value>,
+    ) -> Result<Access, DriverError> {
         Err(DriverError::not_supported("access"))
     }
 }
@@ -68,7 +83,7 @@ fn state_params() -> MachineParams {
 fn in_memory_client() -> Client {
     let (host_end, driver_end) = tokio::io::duplex(64 * 1024);
     let (dr, dw) = tokio::io::split(driver_end);
-    tokio::spawn(serve_io(Arc::new(Noop), dr, dw));
+    tokio::spawn(serve_io(DynDriver::new(Noop), dr, dw));
     let (hr, hw) = tokio::io::split(host_end);
     let (notes, _) = tokio::sync::mpsc::unbounded_channel();
     Client::new(hr, hw, notes)

@@ -5,10 +5,8 @@
 //! crosses the protocol. What a driver needs done on a host over SSH (a reboot, undoing the
 //! provisioning) it declares ([`crate::Capabilities::keeps_host`]), and the host does it.
 
-use crate::error::DriverError;
 use crate::message::Id;
 use crate::options::Options;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -59,29 +57,7 @@ pub struct MachineParams {
     pub creation_id: String,
 }
 
-/// The driver's config as its own type: what [`MachineParams::config_as`] and
-/// [`CreateParams::config_as`] do.
-fn config_as<T: DeserializeOwned>(machine: &str, config: &Value) -> Result<T, DriverError> {
-    T::deserialize(config).map_err(|e| {
-        DriverError::internal(format!(
-            "the stored config of machine {machine} is invalid: {e}"
-        ))
-    })
-}
-
-/// `config` as JSON.
-fn to_config<T: Serialize>(config: &T) -> Result<Value, DriverError> {
-    serde_json::to_value(config)
-        .map_err(|e| DriverError::internal(format!("the config does not serialize: {e}")))
-}
-
 impl MachineParams {
-    /// The driver's config as its own type (an error of kind `internal` naming the machine
-    /// when the stored JSON does not fit it).
-    pub fn config_as<T: DeserializeOwned>(&self) -> Result<T, DriverError> {
-        config_as(&self.machine, &self.config)
-    }
-
     /// Parameters for `machine` with its driver config.
     pub fn new(machine: &str, config: Value) -> Self {
         MachineParams {
@@ -108,11 +84,6 @@ pub struct CreateParams {
 }
 
 impl CreateParams {
-    /// The driver's config as its own type (see [`MachineParams::config_as`]).
-    pub fn config_as<T: DeserializeOwned>(&self) -> Result<T, DriverError> {
-        config_as(&self.machine, &self.config)
-    }
-
     /// Parameters for creating `machine`.
     pub fn new(machine: &str, config: Value, creation_id: &str, ssh_public_key: &str) -> Self {
         CreateParams {
@@ -137,10 +108,6 @@ impl ConfigResult {
     /// A result carrying `config`.
     pub fn new(config: Value) -> Self {
         ConfigResult { config }
-    }
-    /// A result carrying the driver's own config type, as JSON.
-    pub fn of<T: Serialize>(config: &T) -> Result<Self, DriverError> {
-        Ok(ConfigResult::new(to_config(config)?))
     }
     /// A result that leaves the config as it was.
     pub fn unchanged() -> Self {
@@ -169,15 +136,6 @@ impl CreateResult {
             config,
             bootstrap: None,
         }
-    }
-    /// A result carrying the driver's own config type, as JSON.
-    pub fn of<T: Serialize>(config: &T) -> Result<Self, DriverError> {
-        Ok(CreateResult::new(to_config(config)?))
-    }
-    /// With the first login's credentials (see [`CreateResult::bootstrap`]).
-    pub fn with_bootstrap(mut self, bootstrap: Bootstrap) -> Self {
-        self.bootstrap = Some(bootstrap);
-        self
     }
 }
 

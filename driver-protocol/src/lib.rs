@@ -26,30 +26,48 @@
 //! or certificate of the host's crosses it. A driver that keeps an existing host says so
 //! ([`Capabilities::keeps_host`]) and the host does what needs SSH there itself.
 //!
-//! Writing a driver takes a type implementing [`Driver`] and one call to [`serve`]:
+//! Writing a driver takes two types — its options, declared once with
+//! `#[derive(DriverOptions)]` (the schema and the parsing come from it), and what it keeps per
+//! machine — a type implementing [`Driver`], and one call to [`serve`]. Everything a driver
+//! needs is re-exported here (`async_trait` too): depend on this crate alone.
 //! ```no_run
-//! use driver_protocol::{serve, Driver, DriverInfo, Context, DriverError, calls::*, schema::*};
+//! use driver_protocol::calls::{Access, SshEndpoint, State};
+//! use driver_protocol::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(DriverOptions)]
+//! struct MineOptions {
+//!     /// Address of the host
+//!     #[option(name = "mine-ip", env = "MINE_IP")]
+//!     ip: String,
+//!     /// SSH port
+//!     #[option(name = "mine-ssh-port", default = 22)]
+//!     port: u16, // the default is applied by the host
+//! }
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct MineConfig {
+//!     ip: String,
+//!     port: u16,
+//! }
+//!
 //! struct Mine;
-//! #[async_trait::async_trait]
+//! #[async_trait]
 //! impl Driver for Mine {
+//!     type Options = MineOptions;
+//!     type Config = MineConfig;
 //!     fn info(&self) -> DriverInfo {
-//!         DriverInfo::new("mine", env!("CARGO_PKG_VERSION"), Capabilities::none(), vec![
-//!             OptionSpec::string("mine-ip", "address of the host"),
-//!             OptionSpec::int("mine-ssh-port", "SSH port").default(22),
-//!         ])
+//!         DriverInfo::new("mine", env!("CARGO_PKG_VERSION"), Capabilities::none())
 //!     }
-//!     async fn set_config(&self, _cx: &Context, p: SetConfigParams) -> Result<ConfigResult, DriverError> {
-//!         let ip = p.options.required_string("mine-ip", "the host's address")?;
-//!         let port = p.options.port("mine-ssh-port")?; // the default is applied by the host
-//!         Ok(ConfigResult::new(serde_json::json!({ "ip": ip, "port": port })))
+//!     async fn set_config(&self, _: &Context, o: MineOptions, _: &Setup) -> Result<MineConfig, DriverError> {
+//!         Ok(MineConfig { ip: o.ip, port: o.port })
 //!     }
-//!     async fn state(&self, _cx: &Context, p: MachineParams) -> Result<State, DriverError> {
+//!     async fn state(&self, _: &Context, _: Machine<MineConfig>) -> Result<State, DriverError> {
 //!         Ok(State::Running)
 //!     }
-//!     async fn access(&self, _cx: &Context, p: MachineParams) -> Result<Access, DriverError> {
-//!         let ip = p.config["ip"].as_str().unwrap_or_default();
-//!         let port = p.config["port"].as_u64().unwrap_or(22) as u16;
-//!         Ok(Access::new(ip, SshEndpoint::new(ip, port, "root"), 2376))
+//!     async fn access(&self, _: &Context, m: Machine<MineConfig>) -> Result<Access, DriverError> {
+//!         let c = m.config;
+//!         Ok(Access::new(&c.ip, SshEndpoint::new(&c.ip, c.port, "root"), 2376))
 //!     }
 //!     // every other call has a default: "not supported", or a no-op where that is right
 //! }
@@ -69,13 +87,21 @@ pub mod request;
 pub mod schema;
 pub mod sdk;
 
+pub use async_trait::async_trait;
 pub use client::{Client, ClientError, Notification as ClientNotification};
+pub use driver_protocol_derive::DriverOptions;
 pub use error::{DriverError, ErrorKind};
-pub use options::Options;
+pub use options::{DriverOptions, Options, Secret};
 pub use request::Request;
 pub use schema::{Capabilities, DriverInfo, OptionSpec, OptionType};
-pub use sdk::{serve, serve_io, Context, Driver};
+pub use sdk::{serve, serve_io, Context, Created, Driver, DynDriver, Machine, Setup};
 pub use tokio_util::sync::CancellationToken;
+
+#[doc(hidden)]
+/// What `#[derive(DriverOptions)]` expands to uses; not an API.
+pub mod __private {
+    pub use serde_json;
+}
 
 /// The protocol version this crate speaks. Host and driver refuse each other when they differ.
 ///

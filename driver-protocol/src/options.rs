@@ -5,6 +5,7 @@
 //! declared with a default as present and never repeats the default in code.
 
 use crate::error::DriverError;
+use crate::schema::{OptionSpec, OptionType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -53,6 +54,21 @@ impl Options {
     pub fn required_string(&self, name: &str, what: &str) -> Result<String, DriverError> {
         self.string(name)?
             .ok_or_else(|| DriverError::invalid_option(format!("--{name} is required: {what}")))
+    }
+
+    /// A string option that must be given, settable by `env` too (both named in the error).
+    fn required_string_or_env(
+        &self,
+        name: &str,
+        what: &str,
+        env: Option<&str>,
+    ) -> Result<String, DriverError> {
+        match env {
+            None => self.required_string(name, what),
+            Some(env) => self.string(name)?.ok_or_else(|| {
+                DriverError::invalid_option(format!("--{name} (or {env}) is required: {what}"))
+            }),
+        }
     }
 
     /// An integer option.
@@ -113,6 +129,211 @@ impl Options {
             Some(Value::String(s)) => Ok(vec![s.clone()]),
             Some(other) => Err(wrong_type(name, "a list of strings", other)),
         }
+    }
+}
+
+/// A driver's options declared once, as a struct: derive it with `#[derive(DriverOptions)]`.
+/// Each field is an option; its doc comment is the option's help (required), and
+/// `#[option(...)]` says the rest:
+///
+/// - `name = "mine-region"`: the flag, without dashes (required);
+/// - `env = "MINE_REGION"`: the environment variable that sets it;
+/// - `default = "eu-1"` (or a number, or `true`): applied by the host, never in code;
+/// - `secret`: a password, token or key's contents, never printed or logged (give it the
+///   type [`Secret`] so `Debug` hides it in the driver too);
+/// - `min = 1`, `max = 64`: the range of a whole number, checked with the flag named;
+/// - `alias = "other-name"` (repeatable) and `docker_machine_field = "Region"` (the field of
+///   Docker Machine's driver config that held it, for `inspect` and `import`).
+///
+/// The field's type says the option's type and how it is checked ([`OptionValue`]): `String`
+/// is a required string (or one with a default), `Option<String>` an optional one, `u16` a TCP
+/// port, `u32`/`u64`/`i64` whole numbers, `Option<i64>` an optional one, `bool` a flag,
+/// `Vec<String>` a repeatable option, [`Secret`] / `Option<Secret>` a secret string.
+///
+/// ```
+/// use driver_protocol::{DriverOptions, Options};
+///
+/// #[derive(DriverOptions)]
+/// struct Mine {
+///     /// Region to create machines in
+///     #[option(name = "mine-region", env = "MINE_REGION", default = "eu-1")]
+///     region: String,
+///     /// API token
+///     #[option(name = "mine-token", env = "MINE_TOKEN", secret)]
+///     token: Option<String>,
+///     /// SSH port
+///     #[option(name = "mine-ssh-port", default = 22)]
+///     ssh_port: u16,
+/// }
+///
+/// let schema = Mine::schema();
+/// assert_eq!(schema[0].name, "mine-region");
+/// assert!(schema[1].secret);
+/// let mut given = Options::new();
+/// given.insert("mine-region", "us-2");
+/// given.insert("mine-ssh-port", 70000);
+/// let e = Mine::from_options(&given).err().unwrap();
+/// assert!(e.message.contains("--mine-ssh-port must be a port number"));
+/// ```
+pub trait DriverOptions: Sized + Send + Sync + 'static {
+    /// The option schema, sent in the handshake.
+    fn schema() -> Vec<OptionSpec>;
+    /// The options from the values the host sent (defaults applied), checked.
+    fn from_options(options: &Options) -> Result<Self, DriverError>;
+    /// Back to option values: how a program builds a driver's options typed, then passes them
+    /// to the library.
+    fn to_options(&self) -> Options;
+}
+
+/// What the derive knows of one option when it reads it.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct Field<'a> {
+    /// The flag name.
+    pub name: &'a str,
+    /// Its help, which explains a missing value.
+    pub help: &'a str,
+    /// Its environment variable, named in a "required" error.
+    pub env: Option<&'a str>,
+    /// `#[option(min = ..)]`, for whole numbers.
+    pub min: Option<i64>,
+    /// `#[option(max = ..)]`, for whole numbers.
+    pub max: Option<i64>,
+}
+
+/// The types an option's field may have, and how each is read and checked.
+pub trait OptionValue: Sized {
+    /// The option's type in the schema.
+    const TYPE: OptionType;
+    /// Reads the option of `field`.
+    fn read(options: &Options, field: Field<'_>) -> Result<Self, DriverError>;
+    /// The value to send, `None` for nothing given.
+    fn write(&self) -> Option<Value>;
+}
+
+impl OptionValue for String {
+    const TYPE: OptionType = OptionType::String;
+    fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+        o.required_string_or_env(f.name, f.help, f.env)
+    }
+    fn write(&self) -> Option<Value> {
+        Some(Value::from(self.as_str()))
+    }
+}
+
+impl OptionValue for Option<String> {
+    const TYPE: OptionType = OptionType::String;
+    fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+        o.string(f.name)
+    }
+    fn write(&self) -> Option<Value> {
+        self.as_deref().map(Value::from)
+    }
+}
+
+/// A secret option's value (a password, a token, a key's contents): shown as `<hidden>` by
+/// `Debug`, stored as the plain string (the host seals and hides the config keys named like
+/// secret options). Mark the option `secret` too.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// `s`, kept secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, to send where it is needed (a login), never to a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+impl OptionValue for Secret {
+    const TYPE: OptionType = OptionType::String;
+    fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+        o.required_string_or_env(f.name, f.help, f.env).map(Secret)
+    }
+    fn write(&self) -> Option<Value> {
+        Some(Value::from(self.0.as_str()))
+    }
+}
+
+impl OptionValue for Option<Secret> {
+    const TYPE: OptionType = OptionType::String;
+    fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+        Ok(o.string(f.name)?.map(Secret))
+    }
+    fn write(&self) -> Option<Value> {
+        self.as_ref().map(|s| Value::from(s.0.as_str()))
+    }
+}
+
+impl OptionValue for u16 {
+    const TYPE: OptionType = OptionType::Int;
+    fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+        o.port(f.name)
+    }
+    fn write(&self) -> Option<Value> {
+        Some(Value::from(*self))
+    }
+}
+
+macro_rules! whole_numbers {
+    ($($t:ty),*) => {$(
+        impl OptionValue for $t {
+            const TYPE: OptionType = OptionType::Int;
+            fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+                let lowest = i64::try_from(<$t>::MIN).unwrap_or(i64::MIN);
+                let highest = i64::try_from(<$t>::MAX).unwrap_or(i64::MAX);
+                let min = f.min.map_or(lowest, |m| m.max(lowest));
+                let max = f.max.map_or(highest, |m| m.min(highest));
+                Ok(o.int_in(f.name, min, max)? as $t)
+            }
+            fn write(&self) -> Option<Value> {
+                Some(Value::from(*self))
+            }
+        }
+    )*};
+}
+whole_numbers!(u32, u64, i64);
+
+impl OptionValue for Option<i64> {
+    const TYPE: OptionType = OptionType::Int;
+    fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+        match o.int(f.name)? {
+            Some(_) => Ok(Some(i64::read(o, f)?)),
+            None => Ok(None),
+        }
+    }
+    fn write(&self) -> Option<Value> {
+        self.map(Value::from)
+    }
+}
+
+impl OptionValue for bool {
+    const TYPE: OptionType = OptionType::Bool;
+    fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+        o.bool(f.name)
+    }
+    fn write(&self) -> Option<Value> {
+        self.then_some(Value::Bool(true))
+    }
+}
+
+impl OptionValue for Vec<String> {
+    const TYPE: OptionType = OptionType::StringList;
+    fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
+        o.list(f.name)
+    }
+    fn write(&self) -> Option<Value> {
+        (!self.is_empty()).then(|| Value::from(self.clone()))
     }
 }
 

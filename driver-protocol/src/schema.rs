@@ -208,22 +208,24 @@ impl InitializeParams {
 }
 
 impl DriverInfo {
-    /// Info for driver `name`, speaking this crate's protocol version.
-    pub fn new(
-        name: &str,
-        version: &str,
-        capabilities: Capabilities,
-        options: Vec<OptionSpec>,
-    ) -> Self {
+    /// Info for driver `name`, speaking this crate's protocol version. A driver built with the
+    /// SDK gets its options from its [`crate::Driver::Options`].
+    pub fn new(name: &str, version: &str, capabilities: Capabilities) -> Self {
         DriverInfo {
             name: name.into(),
             version: version.into(),
             protocol_version: crate::PROTOCOL_VERSION,
             capabilities,
-            options,
+            options: Vec::new(),
             aliases: Vec::new(),
             env: Vec::new(),
         }
+    }
+
+    /// With these options.
+    pub fn with_options(mut self, options: Vec<OptionSpec>) -> Self {
+        self.options = options;
+        self
     }
     /// The spec of option `name`, found by its name or an alias.
     pub fn option(&self, name: &str) -> Option<&OptionSpec> {
@@ -271,16 +273,11 @@ mod tests {
 
     #[test]
     fn defaults_fill_only_what_is_missing() {
-        let info = DriverInfo::new(
-            "t",
-            "1",
-            Capabilities::none(),
-            vec![
-                OptionSpec::int("t-port", "port").default(22),
-                OptionSpec::string("t-user", "user").default("root"),
-                OptionSpec::string("t-ip", "ip"),
-            ],
-        );
+        let info = DriverInfo::new("t", "1", Capabilities::none()).with_options(vec![
+            OptionSpec::int("t-port", "port").default(22),
+            OptionSpec::string("t-user", "user").default("root"),
+            OptionSpec::string("t-ip", "ip"),
+        ]);
         let mut given = crate::Options::new();
         given.insert("t-user", "nick");
         let o = info.with_defaults(given);

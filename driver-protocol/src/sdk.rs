@@ -13,6 +13,8 @@ use crate::notification::{self, Notification as _};
 use crate::request::{self, Request};
 use crate::schema::DriverInfo;
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -86,8 +88,9 @@ impl Context {
     /// Tells the host that something now exists, with the config that finds it (call it right
     /// after the task that made it). The host stores it at once, so that `remove` can undo an
     /// interrupted create.
-    pub fn made(&self, config: &Value) {
-        self.notify::<notification::Made>(MadeParams::new(&self.machine, config.clone()));
+    pub fn made<C: Serialize>(&self, config: &C) {
+        let config = serde_json::to_value(config).unwrap_or(Value::Null);
+        self.notify::<notification::Made>(MadeParams::new(&self.machine, config));
     }
 
     /// Whether the host cancelled this call.
@@ -113,67 +116,365 @@ impl Context {
     }
 }
 
-/// A driver. Only `info`, `set_config`, `state` and `access` must be written; the lifecycle
-/// calls a driver cannot do default to a "not supported" error, matching its capabilities.
+/// A machine as a call sees it: its name, the driver's own config for it, and the creation id
+/// the host recorded before `create` (what `create` makes carries it, so `remove` finds the
+/// leftovers of a create that died before reporting them).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Machine<C> {
+    /// The machine's name.
+    pub name: String,
+    /// The driver's config for it, as `set_config` (or a later call) returned it.
+    pub config: C,
+    /// The creation id.
+    pub creation_id: String,
+}
+
+impl<C> Machine<C> {
+    /// Machine `name` with `config` (for tests; the SDK makes these from the host's calls).
+    pub fn new(name: &str, config: C, creation_id: &str) -> Self {
+        Machine {
+            name: name.into(),
+            config,
+            creation_id: creation_id.into(),
+        }
+    }
+}
+
+/// What `set_config` and `adopt` get besides the options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Setup {
+    /// The machine's name.
+    pub machine: String,
+    /// The user allows downloads (an ISO) over plain http; otherwise https only.
+    pub allow_http_downloads: bool,
+}
+
+impl Setup {
+    /// The setup of machine `machine`, https downloads only (for tests: the SDK makes these).
+    pub fn new(machine: &str) -> Setup {
+        Setup {
+            machine: machine.into(),
+            allow_http_downloads: false,
+        }
+    }
+    /// With plain http downloads allowed as given.
+    pub fn allow_http_downloads(mut self, allow: bool) -> Setup {
+        self.allow_http_downloads = allow;
+        self
+    }
+}
+
+/// What `create` answers: the config that finds what was made, and for an existing host the
+/// user's credentials for the library's first login ([`Bootstrap`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Created<C> {
+    /// The config that finds what was made.
+    pub config: C,
+    /// For an existing host that does not accept the machine's key yet.
+    pub bootstrap: Option<Bootstrap>,
+}
+
+impl<C> Created<C> {
+    /// Made what `config` finds; the machine's key is installed (cloud-init, guestinfo).
+    pub fn new(config: C) -> Self {
+        Created {
+            config,
+            bootstrap: None,
+        }
+    }
+    /// With the first login's credentials: the library logs in with them once, installs the
+    /// machine's key and provisions over that connection.
+    pub fn with_bootstrap(mut self, bootstrap: Bootstrap) -> Self {
+        self.bootstrap = Some(bootstrap);
+        self
+    }
+}
+
+/// A driver, typed: its options are one struct ([`Driver::Options`], derived with
+/// `#[derive(DriverOptions)]`: the schema comes from it) and what it keeps per machine another
+/// ([`Driver::Config`]); the SDK turns the host's JSON into both and back. Only `info`,
+/// `set_config`, `state` and `access` must be written; the lifecycle calls a driver cannot do
+/// default to a "not supported" error, matching its capabilities. The rules of each call are in
+/// docs/drivers.md.
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
-    /// Name, version, capabilities and option schema, sent in the handshake.
+    /// The user's options.
+    type Options: crate::DriverOptions;
+    /// What the driver keeps for a machine; the host stores it (as JSON) and passes it back.
+    type Config: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// Name, version and capabilities, sent in the handshake with the schema of
+    /// [`Driver::Options`].
     fn info(&self) -> DriverInfo;
 
-    /// Validates the user's options (defaults already applied) and returns the driver's config
-    /// for this machine.
+    /// Turns the user's options (checked, defaults applied) into the config for a machine.
+    /// Makes nothing.
     async fn set_config(
         &self,
         cx: &Context,
-        p: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError>;
+        options: Self::Options,
+        setup: &Setup,
+    ) -> Result<Self::Config, DriverError>;
 
     /// Checks that create can succeed (credentials, inventory, reachability) before anything is
     /// made.
-    async fn pre_create_check(&self, _cx: &Context, _p: MachineParams) -> Result<(), DriverError> {
+    async fn pre_create_check(
+        &self,
+        _cx: &Context,
+        _m: &Machine<Self::Config>,
+    ) -> Result<(), DriverError> {
         Ok(())
     }
 
-    /// Makes the host and installs the machine's SSH public key on it. For existing hosts there
-    /// is nothing to make.
-    async fn create(&self, _cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
-        Ok(CreateResult::new(p.config))
+    /// Makes the host, reporting it with [`Context::made`] as soon as it exists, and installs
+    /// the machine's SSH public key on it. For an existing host there is nothing to make.
+    async fn create(
+        &self,
+        _cx: &Context,
+        m: Machine<Self::Config>,
+        _ssh_public_key: &str,
+    ) -> Result<Created<Self::Config>, DriverError> {
+        Ok(Created::new(m.config))
     }
 
-    /// Takes an existing machine (made by another tool) under management: validates the options
-    /// (defaults applied), finds what exists and returns the config that reaches it. Makes and
-    /// changes nothing. Drivers that cannot do this keep the default "not supported".
-    async fn adopt(&self, _cx: &Context, _p: SetConfigParams) -> Result<ConfigResult, DriverError> {
+    /// Takes an existing machine (made by another tool) under management: finds what exists and
+    /// returns the config that reaches it. Makes and changes nothing. Drivers that cannot do
+    /// this keep the default "not supported".
+    async fn adopt(
+        &self,
+        _cx: &Context,
+        _options: Self::Options,
+        _setup: &Setup,
+    ) -> Result<Self::Config, DriverError> {
         Err(DriverError::not_supported("adopt"))
     }
 
-    /// Destroys what create made. For existing hosts there is nothing to destroy.
-    async fn remove(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
-        Ok(ConfigResult::unchanged())
+    /// Destroys what create made; something already gone is done. `Some` updates the config.
+    async fn remove(
+        &self,
+        _cx: &Context,
+        _m: Machine<Self::Config>,
+    ) -> Result<Option<Self::Config>, DriverError> {
+        Ok(None)
     }
-
-    /// Powers the machine on.
-    async fn start(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
+    /// Powers the machine on; returns once it is booting.
+    async fn start(
+        &self,
+        _cx: &Context,
+        _m: Machine<Self::Config>,
+    ) -> Result<Option<Self::Config>, DriverError> {
         Err(DriverError::not_supported("start"))
     }
-    /// Shuts the machine down.
-    async fn stop(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
+    /// Shuts the machine down; returns once it is off.
+    async fn stop(
+        &self,
+        _cx: &Context,
+        _m: Machine<Self::Config>,
+    ) -> Result<Option<Self::Config>, DriverError> {
         Err(DriverError::not_supported("stop"))
     }
-    /// Reboots the machine.
-    async fn restart(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
+    /// Reboots the machine; returns once it went down and is booting again.
+    async fn restart(
+        &self,
+        _cx: &Context,
+        _m: Machine<Self::Config>,
+    ) -> Result<Option<Self::Config>, DriverError> {
         Err(DriverError::not_supported("restart"))
     }
     /// Powers the machine off at once.
-    async fn kill(&self, _cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
+    async fn kill(
+        &self,
+        _cx: &Context,
+        _m: Machine<Self::Config>,
+    ) -> Result<Option<Self::Config>, DriverError> {
         Err(DriverError::not_supported("kill"))
     }
 
     /// The machine's state.
-    async fn state(&self, cx: &Context, p: MachineParams) -> Result<State, DriverError>;
+    async fn state(&self, cx: &Context, m: Machine<Self::Config>) -> Result<State, DriverError>;
 
     /// How to reach the machine: IP, SSH endpoint, Docker URL.
-    async fn access(&self, cx: &Context, p: MachineParams) -> Result<Access, DriverError>;
+    async fn access(&self, cx: &Context, m: Machine<Self::Config>) -> Result<Access, DriverError>;
+}
+
+/// A driver with its types erased: what [`serve_io`] runs and what a host registers in-process.
+/// Every [`Driver`] makes one ([`DynDriver::new`]).
+#[derive(Clone)]
+pub struct DynDriver(Arc<dyn Erased>);
+
+impl DynDriver {
+    /// `driver`, ready to serve.
+    pub fn new<D: Driver>(driver: D) -> DynDriver {
+        DynDriver(Arc::new(driver))
+    }
+
+    /// What the driver says in the handshake: its info with the schema of its options.
+    pub fn info(&self) -> DriverInfo {
+        self.0.info()
+    }
+}
+
+/// A driver's calls on JSON: the SDK's side of the typed [`Driver`].
+#[async_trait]
+trait Erased: Send + Sync + 'static {
+    fn info(&self) -> DriverInfo;
+    async fn call(&self, cx: &Context, method: &str, params: Value) -> Result<Value, RpcError>;
+}
+
+#[async_trait]
+impl<D: Driver> Erased for D {
+    fn info(&self) -> DriverInfo {
+        let mut info = Driver::info(self);
+        info.options = <D::Options as crate::DriverOptions>::schema();
+        info
+    }
+
+    async fn call(&self, cx: &Context, method: &str, params: Value) -> Result<Value, RpcError> {
+        match method {
+            request::Initialize::METHOD => {
+                run::<request::Initialize, _, _>(params, |p| async move {
+                    let info = Erased::info(self);
+                    if p.protocol_version == crate::PROTOCOL_VERSION {
+                        Ok(info)
+                    } else {
+                        Err(DriverError::new(
+                            crate::ErrorKind::Protocol,
+                            format!(
+                                "driver {} speaks protocol version {}, the host speaks {}",
+                                info.name,
+                                crate::PROTOCOL_VERSION,
+                                p.protocol_version
+                            ),
+                        ))
+                    }
+                })
+                .await
+            }
+            request::SetConfig::METHOD => {
+                run::<request::SetConfig, _, _>(params, |p| async move {
+                    let (options, setup) = setup::<D>(p)?;
+                    updated(Some(self.set_config(cx, options, &setup).await?))
+                })
+                .await
+            }
+            request::Adopt::METHOD => {
+                run::<request::Adopt, _, _>(params, |p| async move {
+                    let (options, setup) = setup::<D>(p)?;
+                    updated(Some(self.adopt(cx, options, &setup).await?))
+                })
+                .await
+            }
+            request::PreCreateCheck::METHOD => {
+                run::<request::PreCreateCheck, _, _>(params, |p| async move {
+                    self.pre_create_check(cx, &machine(p)?).await
+                })
+                .await
+            }
+            request::Create::METHOD => {
+                run::<request::Create, _, _>(params, |p| async move {
+                    let key = p.ssh_public_key.clone();
+                    let m = machine(MachineParams {
+                        machine: p.machine,
+                        config: p.config,
+                        creation_id: p.creation_id,
+                    })?;
+                    let created = self.create(cx, m, &key).await?;
+                    let mut r = CreateResult::new(to_config(&created.config)?);
+                    r.bootstrap = created.bootstrap;
+                    Ok(r)
+                })
+                .await
+            }
+            request::Remove::METHOD => {
+                run::<request::Remove, _, _>(params, |p| async move {
+                    updated(self.remove(cx, machine(p)?).await?)
+                })
+                .await
+            }
+            request::Start::METHOD => {
+                run::<request::Start, _, _>(params, |p| async move {
+                    updated(self.start(cx, machine(p)?).await?)
+                })
+                .await
+            }
+            request::Stop::METHOD => {
+                run::<request::Stop, _, _>(params, |p| async move {
+                    updated(self.stop(cx, machine(p)?).await?)
+                })
+                .await
+            }
+            request::Restart::METHOD => {
+                run::<request::Restart, _, _>(params, |p| async move {
+                    updated(self.restart(cx, machine(p)?).await?)
+                })
+                .await
+            }
+            request::Kill::METHOD => {
+                run::<request::Kill, _, _>(params, |p| async move {
+                    updated(self.kill(cx, machine(p)?).await?)
+                })
+                .await
+            }
+            request::GetState::METHOD => {
+                run::<request::GetState, _, _>(params, |p| async move {
+                    Ok(StateResult::new(self.state(cx, machine(p)?).await?))
+                })
+                .await
+            }
+            request::GetAccess::METHOD => {
+                run::<request::GetAccess, _, _>(params, |p| async move {
+                    self.access(cx, machine(p)?).await
+                })
+                .await
+            }
+            other => Err(RpcError {
+                code: codes::METHOD_NOT_FOUND,
+                message: format!("unknown method {other:?}"),
+                data: None,
+            }),
+        }
+    }
+}
+
+/// The typed options and the rest of `set_config`'s params.
+fn setup<D: Driver>(p: SetConfigParams) -> Result<(D::Options, Setup), DriverError> {
+    let options = <D::Options as crate::DriverOptions>::from_options(&p.options)?;
+    let setup = Setup {
+        machine: p.machine,
+        allow_http_downloads: p.allow_http_downloads,
+    };
+    Ok((options, setup))
+}
+
+/// The machine of a call, its config in the driver's type.
+fn machine<C: DeserializeOwned>(p: MachineParams) -> Result<Machine<C>, DriverError> {
+    let config = C::deserialize(&p.config).map_err(|e| {
+        DriverError::internal(format!(
+            "the stored config of machine {} is invalid: {e}",
+            p.machine
+        ))
+    })?;
+    Ok(Machine {
+        name: p.machine,
+        config,
+        creation_id: p.creation_id,
+    })
+}
+
+fn to_config<C: Serialize>(config: &C) -> Result<Value, DriverError> {
+    serde_json::to_value(config)
+        .map_err(|e| DriverError::internal(format!("the config does not serialize: {e}")))
+}
+
+/// A lifecycle call's answer: the updated config, or `null` for unchanged.
+fn updated<C: Serialize>(config: Option<C>) -> Result<ConfigResult, DriverError> {
+    Ok(match config {
+        Some(c) => ConfigResult::new(to_config(&c)?),
+        None => ConfigResult::unchanged(),
+    })
 }
 
 /// Runs the driver on stdin/stdout until the host closes stdin.
@@ -181,6 +482,7 @@ pub trait Driver: Send + Sync + 'static {
 /// Started by hand (without the host's marker in the environment), it prints what it is and
 /// exits with status 1, as HashiCorp's go-plugin does.
 pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
+    let driver = DynDriver::new(driver);
     if std::env::var(crate::PLUGIN_COOKIE_KEY).as_deref() != Ok(crate::PLUGIN_COOKIE_VALUE) {
         let info = driver.info();
         eprintln!(
@@ -191,7 +493,7 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
         );
         std::process::exit(1);
     }
-    serve_io(Arc::new(driver), tokio::io::stdin(), tokio::io::stdout()).await
+    serve_io(driver, tokio::io::stdin(), tokio::io::stdout()).await
 }
 
 /// Runs the driver over any byte streams: used by [`serve`], by a host that runs a driver
@@ -200,25 +502,29 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
 /// A driver and a host over an in-memory connection (this example runs as it is):
 ///
 /// ```
-/// use driver_protocol::calls::*;
+/// use driver_protocol::calls::{Access, MachineParams, State};
 /// use driver_protocol::request::{GetState, Initialize};
 /// use driver_protocol::schema::InitializeParams;
 /// use driver_protocol::*;
-/// use std::sync::Arc;
+///
+/// #[derive(DriverOptions)]
+/// struct NoOptions {}
 ///
 /// struct Up;
-/// #[async_trait::async_trait]
+/// #[async_trait]
 /// impl Driver for Up {
+///     type Options = NoOptions;
+///     type Config = ();
 ///     fn info(&self) -> DriverInfo {
-///         DriverInfo::new("up", "1", Capabilities::none(), vec![])
+///         DriverInfo::new("up", "1", Capabilities::none())
 ///     }
-///     async fn set_config(&self, _: &Context, _: SetConfigParams) -> Result<ConfigResult, DriverError> {
-///         Ok(ConfigResult::new(serde_json::json!({})))
+///     async fn set_config(&self, _: &Context, _: NoOptions, _: &Setup) -> Result<(), DriverError> {
+///         Ok(())
 ///     }
-///     async fn state(&self, _: &Context, _: MachineParams) -> Result<State, DriverError> {
+///     async fn state(&self, _: &Context, _: Machine<()>) -> Result<State, DriverError> {
 ///         Ok(State::Running)
 ///     }
-///     async fn access(&self, _: &Context, _: MachineParams) -> Result<Access, DriverError> {
+///     async fn access(&self, _: &Context, _: Machine<()>) -> Result<Access, DriverError> {
 ///         Err(DriverError::not_supported("access"))
 ///     }
 /// }
@@ -227,20 +533,20 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
 /// # async fn main() {
 /// let (host_end, driver_end) = tokio::io::duplex(1 << 16);
 /// let (dr, dw) = tokio::io::split(driver_end);
-/// tokio::spawn(serve_io(Arc::new(Up), dr, dw));
+/// tokio::spawn(serve_io(DynDriver::new(Up), dr, dw));
 /// let (hr, hw) = tokio::io::split(host_end);
 /// let (notes, _) = tokio::sync::mpsc::unbounded_channel();
 /// let client = Client::new(hr, hw, notes);
 /// let info = client.request::<Initialize>(&InitializeParams::new("example")).await.unwrap();
 /// assert_eq!(info.protocol_version, PROTOCOL_VERSION);
 /// let s = client
-///     .request::<GetState>(&MachineParams::new("web1", serde_json::json!({})))
+///     .request::<GetState>(&MachineParams::new("web1", serde_json::Value::Null))
 ///     .await
 ///     .unwrap();
 /// assert_eq!(s.state, State::Running);
 /// # }
 /// ```
-pub async fn serve_io<R, W>(driver: Arc<dyn Driver>, input: R, mut output: W) -> std::io::Result<()>
+pub async fn serve_io<R, W>(driver: DynDriver, input: R, mut output: W) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -288,7 +594,7 @@ where
                     // run the handler in its own task so a panic becomes an error response
                     let handler_tx = tx.clone();
                     let handled = tokio::spawn(async move {
-                        dispatch(&*driver, req, handler_tx, cancel, env).await
+                        dispatch(&driver, req, handler_tx, cancel, env).await
                     })
                     .await;
                     cancels.lock().unwrap().remove(&id);
@@ -341,8 +647,10 @@ where
         // reap finished tasks so the set does not grow without bound
         while tasks.try_join_next().is_some() {}
     }
-    // the host closed our input (or died): nobody will read the answers, so every call still
-    // running is asked to stop and undo what it made, as if cancelled
+    // the host closed our input: nobody will read the answers, so every call still running is
+    // asked to stop, as if cancelled. No call can count on this to undo what it made: a host
+    // that dies ends its drivers' process group with it. What was made is found again from
+    // the record instead: the host stored every `made`, and `rm` calls `remove` with it.
     for token in cancels.lock().unwrap().values() {
         token.cancel();
     }
@@ -363,7 +671,7 @@ fn error_response(id: Option<Id>, code: i64, message: String) -> Message {
 }
 
 async fn dispatch(
-    driver: &dyn Driver,
+    driver: &DynDriver,
     req: RpcRequest,
     out: mpsc::UnboundedSender<Message>,
     cancel: CancellationToken,
@@ -382,69 +690,7 @@ async fn dispatch(
         cancel,
         env,
     };
-    let result: Result<Value, RpcError> = match req.method.as_str() {
-        request::Initialize::METHOD => {
-            run::<request::Initialize, _, _>(req.params, |p| async move {
-                let info = driver.info();
-                if p.protocol_version == crate::PROTOCOL_VERSION {
-                    Ok(info)
-                } else {
-                    Err(DriverError::new(
-                        crate::ErrorKind::Protocol,
-                        format!(
-                            "driver {} speaks protocol version {}, the host speaks {}",
-                            info.name,
-                            crate::PROTOCOL_VERSION,
-                            p.protocol_version
-                        ),
-                    ))
-                }
-            })
-            .await
-        }
-        request::SetConfig::METHOD => {
-            run::<request::SetConfig, _, _>(req.params, |p| driver.set_config(&cx, p)).await
-        }
-        request::PreCreateCheck::METHOD => {
-            run::<request::PreCreateCheck, _, _>(req.params, |p| driver.pre_create_check(&cx, p))
-                .await
-        }
-        request::Create::METHOD => {
-            run::<request::Create, _, _>(req.params, |p| driver.create(&cx, p)).await
-        }
-        request::Adopt::METHOD => {
-            run::<request::Adopt, _, _>(req.params, |p| driver.adopt(&cx, p)).await
-        }
-        request::Remove::METHOD => {
-            run::<request::Remove, _, _>(req.params, |p| driver.remove(&cx, p)).await
-        }
-        request::Start::METHOD => {
-            run::<request::Start, _, _>(req.params, |p| driver.start(&cx, p)).await
-        }
-        request::Stop::METHOD => {
-            run::<request::Stop, _, _>(req.params, |p| driver.stop(&cx, p)).await
-        }
-        request::Restart::METHOD => {
-            run::<request::Restart, _, _>(req.params, |p| driver.restart(&cx, p)).await
-        }
-        request::Kill::METHOD => {
-            run::<request::Kill, _, _>(req.params, |p| driver.kill(&cx, p)).await
-        }
-        request::GetState::METHOD => {
-            run::<request::GetState, _, _>(req.params, |p| async move {
-                Ok(StateResult::new(driver.state(&cx, p).await?))
-            })
-            .await
-        }
-        request::GetAccess::METHOD => {
-            run::<request::GetAccess, _, _>(req.params, |p| driver.access(&cx, p)).await
-        }
-        other => Err(RpcError {
-            code: codes::METHOD_NOT_FOUND,
-            message: format!("unknown method {other:?}"),
-            data: None,
-        }),
-    };
+    let result = driver.0.call(&cx, &req.method, req.params).await;
     Message::Response(match result {
         Ok(v) => Response::ok(id, v),
         Err(e) => Response::err(Some(id), e),

@@ -35,10 +35,14 @@ fn examples() -> BTreeMap<String, Value> {
 
 /// `v` read as `T` and written back is `v` again: the example is exactly what the code sends.
 fn round_trips<T: Serialize + DeserializeOwned>(label: &str, v: &Value) {
-    let typed: T = serde_json::from_value(v.clone())
-        .unwrap_or_else(|e| panic!("the example `{label}` does not parse as the protocol's type: {e}"));
+    let typed: T = serde_json::from_value(v.clone()).unwrap_or_else(|e| {
+        panic!("the example `{label}` does not parse as the protocol's type: {e}")
+    });
     let back = serde_json::to_value(&typed).unwrap();
-    assert_eq!(&back, v, "the example `{label}` is not what the code writes");
+    assert_eq!(
+        &back, v,
+        "the example `{label}` is not what the code writes"
+    );
 }
 
 fn request<R: Request>(all: &BTreeMap<String, Value>) {

@@ -2,7 +2,6 @@
 //! progress, `made`, `$/environment`, cancellation, concurrency, malformed input, and a driver
 //! that dies mid-call.
 
-use async_trait::async_trait;
 use driver_protocol::calls::*;
 use driver_protocol::framing::MAX_FRAME;
 use driver_protocol::notification::{Cancel, Environment, Notification};
@@ -13,7 +12,6 @@ use driver_protocol::schema::*;
 use driver_protocol::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{
     AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
@@ -52,49 +50,59 @@ raw_request! {
 const DECLARED: &str = "TOY_TOKEN";
 const UNDECLARED: &str = "TOY_UNDECLARED";
 
+/// The Toy driver's options, declared once.
+#[derive(DriverOptions)]
+struct ToyOptions {
+    /// address
+    #[option(name = "toy-ip", env = "TOY_IP")]
+    ip: String,
+    /// SSH port
+    #[option(name = "toy-ssh-port", default = 22)]
+    ssh_port: u16,
+    /// SSH user
+    #[option(name = "toy-ssh-user", default = "docker")]
+    ssh_user: String,
+    /// password
+    #[option(name = "toy-password", secret)]
+    #[allow(dead_code)]
+    password: Option<String>,
+}
+
 struct Toy;
 
 #[async_trait]
 impl Driver for Toy {
+    type Options = ToyOptions;
+    /// Any JSON: the Toy answers what each test wants to see.
+    type Config = Value;
+
     fn info(&self) -> DriverInfo {
         let mut caps = Capabilities::none().with_restart(true);
         caps.stop = true;
-        DriverInfo::new(
-            "toy",
-            "1.2.3",
-            caps,
-            vec![
-                OptionSpec::string("toy-ip", "address").env("TOY_IP"),
-                OptionSpec::int("toy-ssh-port", "SSH port").default(22),
-                OptionSpec::string("toy-ssh-user", "SSH user").default("docker"),
-                OptionSpec::string("toy-password", "password").secret(),
-            ],
-        )
-        .with_env(&[DECLARED])
+        DriverInfo::new("toy", "1.2.3", caps).with_env(&[DECLARED])
     }
 
     async fn set_config(
         &self,
         cx: &Context,
-        p: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError> {
+        o: ToyOptions,
+        _: &Setup,
+    ) -> Result<Value, DriverError> {
         cx.progress("configuring");
         // no defaults here: the host applied the schema's
-        let ip = p
-            .options
-            .required_string("toy-ip", "the machine's address")?;
-        let port = p.options.port("toy-ssh-port")?;
-        let user = p.options.required_string("toy-ssh-user", "the SSH user")?;
-        Ok(ConfigResult::new(
-            json!({ "ip": ip, "port": port, "user": user }),
-        ))
+        Ok(json!({ "ip": o.ip, "port": o.ssh_port, "user": o.ssh_user }))
     }
 
-    async fn create(&self, cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
+    async fn create(
+        &self,
+        cx: &Context,
+        m: Machine<Value>,
+        key: &str,
+    ) -> Result<Created<Value>, DriverError> {
         cx.progress_step("clone", "cloning the template", Some((1, 3)));
-        let made = json!({ "vm": format!("vm-{}", p.creation_id), "ip": p.config["ip"] });
+        let made = json!({ "vm": format!("vm-{}", m.creation_id), "ip": m.config["ip"] });
         cx.made(&made);
-        if p.machine == "wait-for-cancel" {
+        if m.name == "wait-for-cancel" {
             tokio::select! {
                 _ = cx.cancelled() => return Err(DriverError::cancelled("removed the VM")),
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {
@@ -102,44 +110,46 @@ impl Driver for Toy {
                 }
             }
         }
-        Ok(
-            CreateResult::new(json!({ "vm": made["vm"], "key": p.ssh_public_key }))
-                .with_bootstrap(Bootstrap::new(Some("/home/toy/.ssh/id_ed25519".into()))),
-        )
+        Ok(Created::new(json!({ "vm": made["vm"], "key": key }))
+            .with_bootstrap(Bootstrap::new(Some("/home/toy/.ssh/id_ed25519".into()))))
     }
 
-    async fn stop(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        if p.machine == "panic" {
+    async fn stop(&self, cx: &Context, m: Machine<Value>) -> Result<Option<Value>, DriverError> {
+        if m.name == "panic" {
             panic!("boom");
         }
-        if p.machine == "slow" {
+        if m.name == "slow" {
             tokio::time::sleep(Duration::from_millis(300)).await;
             // fails if a cancel meant for another call reached this one
             cx.check_cancelled()?;
         }
-        Ok(ConfigResult::new(p.config))
+        Ok(Some(m.config))
     }
 
     /// Answers what the call sees of the environment the host sent.
-    async fn restart(&self, cx: &Context, _p: MachineParams) -> Result<ConfigResult, DriverError> {
-        Ok(ConfigResult::new(json!({
+    async fn restart(
+        &self,
+        cx: &Context,
+        _m: Machine<Value>,
+    ) -> Result<Option<Value>, DriverError> {
+        Ok(Some(json!({
             "declared": cx.env(DECLARED),
             "undeclared": cx.env(UNDECLARED),
         })))
     }
 
-    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<State, DriverError> {
-        if let Some(kind) = p.machine.strip_prefix("fail-") {
+    async fn state(&self, _cx: &Context, m: Machine<Value>) -> Result<State, DriverError> {
+        if let Some(kind) = m.name.strip_prefix("fail-") {
             let kind: ErrorKind = serde_json::from_value(json!(kind)).unwrap();
             return Err(DriverError::new(kind, format!("failed with {kind}")));
         }
         Ok(State::Running)
     }
 
-    async fn access(&self, _cx: &Context, p: MachineParams) -> Result<Access, DriverError> {
-        let ip = p.config["ip"].as_str().unwrap_or_default();
-        let port = p.config["port"].as_u64().unwrap_or(22) as u16;
-        let user = p.config["user"].as_str().unwrap_or("root");
+    async fn access(&self, _cx: &Context, m: Machine<Value>) -> Result<Access, DriverError> {
+        let ip = m.config["ip"].as_str().unwrap_or_default();
+        let port = m.config["port"].as_u64().unwrap_or(22) as u16;
+        let user = m.config["user"].as_str().unwrap_or("root");
         Ok(Access::new(ip, SshEndpoint::new(ip, port, user), 2376))
     }
 }
@@ -148,7 +158,7 @@ impl Driver for Toy {
 fn spawn_toy() -> DuplexStream {
     let (host_end, driver_end) = tokio::io::duplex(64 * 1024);
     let (dr, dw) = tokio::io::split(driver_end);
-    tokio::spawn(serve_io(Arc::new(Toy), dr, dw));
+    tokio::spawn(serve_io(DynDriver::new(Toy), dr, dw));
     host_end
 }
 

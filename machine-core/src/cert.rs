@@ -4,8 +4,8 @@
 //! any extra `--tls-san` value.
 //!
 //! Keys are ECDSA P-256 (Docker accepts them). Server and client certificates are valid for about
-//! three years, the CA for ten. [`inspect`] and [`check_server`] tell whether an existing
-//! certificate still fits, for `regenerate-certs` decisions.
+//! three years, the CA for ten. [`inspect`], [`check_against_ca`] and [`check_expiry`] tell
+//! whether an existing certificate still fits.
 //!
 //! Private keys live in [`Pem::key`]; nothing here prints or logs them (the `Debug` output of
 //! [`Pem`] hides the key).
@@ -229,11 +229,6 @@ pub struct CertInfo {
 }
 
 impl CertInfo {
-    /// Whether the certificate is within its validity period at `at`.
-    pub fn valid_at(&self, at: SystemTime) -> bool {
-        self.not_before <= at && at <= self.not_after
-    }
-
     /// Whether it expires within `d` from now (or already has).
     pub fn expires_within(&self, d: Duration) -> bool {
         SystemTime::now() + d > self.not_after
@@ -329,7 +324,7 @@ pub fn key_matches(cert_pem: &str, key_pem: &str) -> Result<bool, CertError> {
 /// What is wrong with a machine's certificate, as a listing checks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertProblem {
-    /// It expires within [`RENEW_BEFORE`] (or has expired); `days_left` is 0 once expired.
+    /// It expires within 30 days (or has expired); `days_left` is 0 once expired.
     Expiring {
         /// Whole days left.
         days_left: u64,
@@ -384,42 +379,6 @@ fn expiring(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<Cert
     })
 }
 
-/// Why a machine's server certificate must be regenerated, or `None` when it still fits: it is
-/// not signed by `ca_cert_pem`, is not yet or no longer valid, expires within `min_remaining`,
-/// or misses one of `sans`.
-pub fn check_server(
-    cert_pem: &str,
-    ca_cert_pem: &str,
-    sans: &[String],
-    min_remaining: Duration,
-) -> Result<Option<String>, CertError> {
-    let info = match inspect(cert_pem) {
-        Ok(i) => i,
-        Err(e) => return Ok(Some(e.to_string())),
-    };
-    if !signed_by(cert_pem, ca_cert_pem)? {
-        return Ok(Some("it is not signed by the store's CA".into()));
-    }
-    if !info.valid_at(SystemTime::now()) {
-        return Ok(Some("it is outside its validity period".into()));
-    }
-    if info.expires_within(min_remaining) {
-        return Ok(Some(format!(
-            "it expires within {} days",
-            min_remaining.as_secs() / 86400
-        )));
-    }
-    let missing: Vec<&str> = sans
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty() && !info.covers(s))
-        .collect();
-    if !missing.is_empty() {
-        return Ok(Some(format!("it does not cover {}", missing.join(", "))));
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,7 +423,7 @@ mod tests {
             sans(&["dev", "localhost", "dev.example.com"])
         );
         assert!(info.covers("172.17.0.5") && info.covers("DEV") && !info.covers("10.0.0.1"));
-        assert!(info.valid_at(SystemTime::now()));
+        assert!(info.not_before <= SystemTime::now() && SystemTime::now() <= info.not_after);
         assert!(info.expires_within(LEAF_VALIDITY + Duration::from_secs(86400)));
         assert!(!info.expires_within(LEAF_VALIDITY - Duration::from_secs(86400)));
         assert!(signed_by(&server.cert, &ca.cert).unwrap());
@@ -474,27 +433,6 @@ mod tests {
 
         let client = new_client(&ca, "machine-test").unwrap();
         assert!(signed_by(&client.cert, &ca.cert).unwrap());
-
-        // check_server decisions
-        let d30 = Duration::from_secs(30 * 86400);
-        assert_eq!(
-            check_server(&server.cert, &ca.cert, &sans(&["172.17.0.5", "dev"]), d30).unwrap(),
-            None
-        );
-        let why = check_server(&server.cert, &ca.cert, &sans(&["172.17.0.9"]), d30)
-            .unwrap()
-            .unwrap();
-        assert!(why.contains("172.17.0.9"), "{why}");
-        assert!(check_server(&server.cert, &other_ca.cert, &[], d30)
-            .unwrap()
-            .is_some());
-        assert!(check_server(&server.cert, &ca.cert, &[], LEAF_VALIDITY * 2)
-            .unwrap()
-            .unwrap()
-            .contains("expires"));
-        assert!(check_server("garbage", &ca.cert, &[], d30)
-            .unwrap()
-            .is_some());
 
         // Keys never show in Debug.
         let dbg = format!("{server:?}");

@@ -117,7 +117,7 @@ impl MachineConfig {
     }
 
     /// The driver config with every secret replaced by `"<hidden>"` and the credentials of URLs
-    /// hidden ([`crate::download::redact`]): what may be shown.
+    /// hidden (`https://user:token@host` becomes `https://***@host`): what may be shown.
     pub fn redacted_driver_config(&self) -> Value {
         let mut v = self.driver_config.clone();
         redact(&mut v, &self.secret_keys);

@@ -1,14 +1,16 @@
 //! Talks to a machine's Docker daemon from the workstation, over mutual TLS, the way the `docker`
 //! client does: the store's CA is the only trusted root, and the store's client certificate is
-//! the identity. Used to check that a provisioned daemon answers ([`wait_ready`]) and to read
-//! its version and info.
+//! the identity. Used to check that a provisioned daemon answers ([`Daemons::wait_ready`]) and
+//! to read its version and info.
 //!
-//! Daemon URLs are Docker's `tcp://HOST:PORT` (or `https://HOST:PORT`); an IP address host is
-//! checked against the server certificate's IP SANs.
+//! A daemon is reached at a [`DockerUrl`]; an IP address host is checked against the server
+//! certificate's IP SANs. [`Daemons`] keeps the HTTP clients: one per manager.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::cert::Pem;
+use crate::docker_url::DockerUrl;
 
 /// What `GET /version` says about a daemon.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -32,14 +34,6 @@ pub struct DaemonVersion {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DaemonError {
-    /// The Docker URL is not `tcp://HOST:PORT`.
-    #[error("invalid Docker URL {url:?}: {reason} (expected tcp://HOST:PORT)")]
-    BadUrl {
-        /// The URL as given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
     /// The CA or client certificate could not be loaded into a TLS client.
     #[error("the TLS material for {url} is unusable ({reason})")]
     BadTls {
@@ -112,56 +106,309 @@ impl DaemonError {
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Turns `tcp://HOST:PORT` (or `https://HOST:PORT`) into the `https://HOST:PORT` base URL.
-pub fn https_base(url: &str) -> Result<String, DaemonError> {
-    let bad = |reason: &str| DaemonError::BadUrl {
-        url: url.to_string(),
-        reason: reason.to_string(),
-    };
-    let rest = url
-        .strip_prefix("tcp://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| bad("it must start with tcp://"))?;
-    let rest = rest.trim_end_matches('/');
-    if rest.is_empty() || rest.contains('/') {
-        return Err(bad("it must be tcp://HOST:PORT with no path"));
-    }
-    let parsed =
-        reqwest::Url::parse(&format!("https://{rest}")).map_err(|e| bad(&e.to_string()))?;
-    if parsed.host_str().is_none() {
-        return Err(bad("it has no host"));
-    }
-    if parsed.port().is_none() {
-        return Err(bad("it has no port (Docker's TLS port is usually 2376)"));
-    }
-    Ok(format!("https://{rest}"))
-}
-
 /// HTTP clients for daemons, one per (CA, client certificate): building one parses and checks
 /// the certificates, which `ls` over a fleet would otherwise do for every row. A client never
-/// keeps a connection (each request is its own connection and TLS handshake) and never resumes a
-/// TLS session, so no two machines share either, even when they share a CA.
-static CLIENTS: std::sync::Mutex<Vec<((String, String), reqwest::Client)>> =
-    std::sync::Mutex::new(Vec::new());
+/// keeps a connection (each request is its own connection and TLS handshake) and never resumes
+/// a TLS session, so no two machines share either, even when they share a CA. A manager holds
+/// one, for its machines.
+#[derive(Default)]
+pub struct Daemons {
+    clients: Mutex<Vec<((String, String), reqwest::Client)>>,
+}
 
 /// At most this many clients are kept (one per CA and client certificate in use).
 const CLIENTS_KEPT: usize = 16;
 
-fn client(url: &str, ca_pem: &str, identity: &Pem) -> Result<reqwest::Client, DaemonError> {
-    let key = (ca_pem.to_string(), identity.cert.clone());
-    if let Some((_, c)) = CLIENTS.lock().unwrap().iter().find(|(k, _)| *k == key) {
-        return Ok(c.clone());
+impl std::fmt::Debug for Daemons {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.clients.lock().unwrap().len();
+        write!(f, "Daemons({n} clients)")
     }
-    let c = new_client(url, ca_pem, identity)?;
-    let mut cache = CLIENTS.lock().unwrap();
-    if cache.len() >= CLIENTS_KEPT {
-        cache.remove(0);
-    }
-    cache.push((key, c.clone()));
-    Ok(c)
 }
 
-fn new_client(url: &str, ca_pem: &str, identity: &Pem) -> Result<reqwest::Client, DaemonError> {
+impl Daemons {
+    /// The client for (`ca_pem`, `identity`), made on first use.
+    fn client(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        identity: &Pem,
+    ) -> Result<reqwest::Client, DaemonError> {
+        let key = (ca_pem.to_string(), identity.cert.clone());
+        if let Some((_, c)) = self.clients.lock().unwrap().iter().find(|(k, _)| *k == key) {
+            return Ok(c.clone());
+        }
+        let c = new_client(url, ca_pem, identity)?;
+        let mut cache = self.clients.lock().unwrap();
+        if cache.len() >= CLIENTS_KEPT {
+            cache.remove(0);
+        }
+        cache.push((key, c.clone()));
+        Ok(c)
+    }
+
+    /// `GET path` on the daemon at `url`, over mutual TLS: the answer's JSON.
+    pub async fn get_json(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        identity: &Pem,
+        path: &str,
+    ) -> Result<serde_json::Value, DaemonError> {
+        self.get(url, ca_pem, identity, path, REQUEST_TIMEOUT).await
+    }
+
+    /// `POST path` with a JSON `body` (or none) on the daemon at `url`, over mutual TLS; the
+    /// answer's JSON (`null` when the answer is empty).
+    pub async fn post(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        identity: &Pem,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, DaemonError> {
+        let method = reqwest::Method::POST;
+        self.request(url, ca_pem, identity, method, path, body, REQUEST_TIMEOUT)
+            .await
+    }
+
+    async fn get(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        identity: &Pem,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, DaemonError> {
+        let method = reqwest::Method::GET;
+        self.request(url, ca_pem, identity, method, path, None, timeout)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn request(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        identity: &Pem,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, DaemonError> {
+        let http = self.client(url, ca_pem, identity)?;
+        let mut req = http
+            .request(method, format!("{}{path}", url.https_base()))
+            .timeout(timeout);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| send_error(url, &e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| DaemonError::Unreachable {
+            url: url.to_string(),
+            reason: chain_of(&e),
+        })?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(DaemonError::Http {
+                url: url.to_string(),
+                path: path.to_string(),
+                status: status.as_u16(),
+                body: text.chars().take(500).collect(),
+            });
+        }
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| DaemonError::BadResponse {
+            url: url.to_string(),
+            path: path.to_string(),
+            reason: format!("not JSON: {e}"),
+        })
+    }
+
+    /// `GET /version` on the daemon at `url`, trusting only `ca_pem` and presenting `client` as
+    /// the identity.
+    pub async fn version(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        client: &Pem,
+    ) -> Result<DaemonVersion, DaemonError> {
+        self.version_within(url, ca_pem, client, REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// `GET /version`, within `timeout` (connecting included).
+    pub async fn version_within(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        client: &Pem,
+        timeout: Duration,
+    ) -> Result<DaemonVersion, DaemonError> {
+        let v = self.get(url, ca_pem, client, "/version", timeout).await?;
+        serde_json::from_value(v).map_err(|e| DaemonError::BadResponse {
+            url: url.to_string(),
+            path: "/version".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// `GET /_ping`: the cheapest authenticated request a daemon answers (no component versions
+    /// are gathered for it), with the engine version from its `Server: Docker/VERSION (OS)`
+    /// header — what a listing of many machines asks, within `timeout`.
+    pub async fn ping_within(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        identity: &Pem,
+        timeout: Duration,
+    ) -> Result<DaemonVersion, DaemonError> {
+        self.ping(url, ca_pem, identity, None, timeout).await
+    }
+
+    /// [`Daemons::ping_within`], answered only by the daemon that presents exactly
+    /// `server_cert_pem`: one machine's own server certificate, so that the answer proves the
+    /// address is still that machine's (the CA alone does not: it signs every machine of a
+    /// store, and addresses are reused). Any other daemon is a [`DaemonError::Tls`].
+    pub async fn ping_pinned(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        identity: &Pem,
+        server_cert_pem: &str,
+        timeout: Duration,
+    ) -> Result<DaemonVersion, DaemonError> {
+        use rustls::pki_types::pem::PemObject;
+        let pinned = rustls::pki_types::CertificateDer::from_pem_slice(server_cert_pem.as_bytes())
+            .map_err(|e| DaemonError::BadTls {
+                url: url.to_string(),
+                reason: format!("the recorded server certificate: {e}"),
+            })?;
+        self.ping(url, ca_pem, identity, Some(&pinned), timeout)
+            .await
+    }
+
+    async fn ping(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        identity: &Pem,
+        pinned: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<DaemonVersion, DaemonError> {
+        let http = self.client(url, ca_pem, identity)?;
+        let resp = http
+            .get(format!("{}/_ping", url.https_base()))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| send_error(url, &e))?;
+        if let Some(pinned) = pinned {
+            let presented = resp
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .and_then(|i| i.peer_certificate());
+            if presented != Some(pinned) {
+                return Err(DaemonError::Tls {
+                    url: url.to_string(),
+                    reason: "the daemon there presents another certificate than the machine's own"
+                        .into(),
+                });
+            }
+        }
+        let bad = |reason: &str| DaemonError::BadResponse {
+            url: url.to_string(),
+            path: "/_ping".into(),
+            reason: reason.to_string(),
+        };
+        if !resp.status().is_success() {
+            return Err(DaemonError::Http {
+                url: url.to_string(),
+                path: "/_ping".into(),
+                status: resp.status().as_u16(),
+                body: String::new(),
+            });
+        }
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        // Server: Docker/20.10.24+dfsg1 (linux)
+        let server = header("Server");
+        let version = server
+            .strip_prefix("Docker/")
+            .and_then(|v| v.split_whitespace().next())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                bad(&format!(
+                    "no Docker version in its Server header {server:?}"
+                ))
+            })?;
+        Ok(DaemonVersion {
+            version: version.to_string(),
+            api_version: header("Api-Version"),
+            os: header("Ostype"),
+            arch: String::new(),
+        })
+    }
+
+    /// `GET /info` on the daemon: its labels, storage driver, counts and the rest, as JSON.
+    pub async fn info(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        client: &Pem,
+    ) -> Result<serde_json::Value, DaemonError> {
+        self.get(url, ca_pem, client, "/info", REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// Polls `GET /version` until the daemon answers over TLS, or `timeout` passes. Every
+    /// failure (refused connection, TLS error while an old daemon is still up, ...) is retried;
+    /// unusable TLS material is not.
+    pub async fn wait_ready(
+        &self,
+        url: &DockerUrl,
+        ca_pem: &str,
+        client: &Pem,
+        timeout: Duration,
+    ) -> Result<DaemonVersion, DaemonError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let per_try = left.clamp(Duration::from_millis(500), Duration::from_secs(10));
+            match self.version_within(url, ca_pem, client, per_try).await {
+                Ok(v) => return Ok(v),
+                Err(e @ DaemonError::BadTls { .. }) => return Err(e),
+                Err(e) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(DaemonError::NotReady {
+                            url: url.to_string(),
+                            after: timeout,
+                            last: e.short(),
+                        });
+                    }
+                    tracing::debug!(%url, error = %e, "docker: not ready yet");
+                    tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+                }
+            }
+        }
+    }
+}
+
+fn new_client(
+    url: &DockerUrl,
+    ca_pem: &str,
+    identity: &Pem,
+) -> Result<reqwest::Client, DaemonError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let bad = |reason: String| DaemonError::BadTls {
@@ -217,296 +464,25 @@ fn chain_of(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-async fn get(
-    url: &str,
-    ca_pem: &str,
-    identity: &Pem,
-    path: &str,
-    timeout: Duration,
-) -> Result<serde_json::Value, DaemonError> {
-    request(
-        url,
-        ca_pem,
-        identity,
-        reqwest::Method::GET,
-        path,
-        None,
-        timeout,
-    )
-    .await
-}
-
-/// `GET path` on the daemon at `url`, over mutual TLS: the answer's JSON.
-pub async fn get_json(
-    url: &str,
-    ca_pem: &str,
-    identity: &Pem,
-    path: &str,
-) -> Result<serde_json::Value, DaemonError> {
-    get(url, ca_pem, identity, path, REQUEST_TIMEOUT).await
-}
-
-/// `POST path` with a JSON `body` (or none) on the daemon at `url`, over mutual TLS; the
-/// answer's JSON (`null` when the answer is empty).
-pub async fn post(
-    url: &str,
-    ca_pem: &str,
-    identity: &Pem,
-    path: &str,
-    body: Option<&serde_json::Value>,
-) -> Result<serde_json::Value, DaemonError> {
-    let method = reqwest::Method::POST;
-    request(url, ca_pem, identity, method, path, body, REQUEST_TIMEOUT).await
-}
-
-async fn request(
-    url: &str,
-    ca_pem: &str,
-    identity: &Pem,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<&serde_json::Value>,
-    timeout: Duration,
-) -> Result<serde_json::Value, DaemonError> {
-    let base = https_base(url)?;
-    let http = client(url, ca_pem, identity)?;
-    let mut req = http
-        .request(method, format!("{base}{path}"))
-        .timeout(timeout);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req.send().await.map_err(|e| send_error(url, &e))?;
-    let status = resp.status();
-    let body = resp.bytes().await.map_err(|e| DaemonError::Unreachable {
-        url: url.to_string(),
-        reason: chain_of(&e),
-    })?;
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&body);
-        return Err(DaemonError::Http {
-            url: url.to_string(),
-            path: path.to_string(),
-            status: status.as_u16(),
-            body: text.chars().take(500).collect(),
-        });
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::Value::Null);
-    }
-    serde_json::from_slice(&body).map_err(|e| DaemonError::BadResponse {
-        url: url.to_string(),
-        path: path.to_string(),
-        reason: format!("not JSON: {e}"),
-    })
-}
-
-/// `GET /version` on the daemon at `url` (`tcp://IP:PORT`), trusting only `ca_pem` and
-/// presenting `client` as the identity.
-pub async fn version(url: &str, ca_pem: &str, client: &Pem) -> Result<DaemonVersion, DaemonError> {
-    version_within(url, ca_pem, client, REQUEST_TIMEOUT).await
-}
-
-/// `GET /version`, within `timeout` (connecting included).
-pub async fn version_within(
-    url: &str,
-    ca_pem: &str,
-    client: &Pem,
-    timeout: Duration,
-) -> Result<DaemonVersion, DaemonError> {
-    let v = get(url, ca_pem, client, "/version", timeout).await?;
-    serde_json::from_value(v).map_err(|e| DaemonError::BadResponse {
-        url: url.to_string(),
-        path: "/version".into(),
-        reason: e.to_string(),
-    })
-}
-
-/// `GET /_ping`: the cheapest authenticated request a daemon answers (no component versions are
-/// gathered for it), with the engine version from its `Server: Docker/VERSION (OS)` header —
-/// what a listing of many machines asks, within `timeout`.
-pub async fn ping_within(
-    url: &str,
-    ca_pem: &str,
-    identity: &Pem,
-    timeout: Duration,
-) -> Result<DaemonVersion, DaemonError> {
-    ping(url, ca_pem, identity, None, timeout).await
-}
-
-/// [`ping_within`], answered only by the daemon that presents exactly `server_cert_pem`: one
-/// machine's own server certificate, so that the answer proves the address is still that
-/// machine's (the CA alone does not: it signs every machine of a store, and addresses are
-/// reused). Any other daemon is a [`DaemonError::Tls`].
-pub async fn ping_pinned(
-    url: &str,
-    ca_pem: &str,
-    identity: &Pem,
-    server_cert_pem: &str,
-    timeout: Duration,
-) -> Result<DaemonVersion, DaemonError> {
-    use rustls::pki_types::pem::PemObject;
-    let pinned = rustls::pki_types::CertificateDer::from_pem_slice(server_cert_pem.as_bytes())
-        .map_err(|e| DaemonError::BadTls {
-            url: url.to_string(),
-            reason: format!("the recorded server certificate: {e}"),
-        })?;
-    ping(url, ca_pem, identity, Some(&pinned), timeout).await
-}
-
-async fn ping(
-    url: &str,
-    ca_pem: &str,
-    identity: &Pem,
-    pinned: Option<&[u8]>,
-    timeout: Duration,
-) -> Result<DaemonVersion, DaemonError> {
-    let base = https_base(url)?;
-    let http = client(url, ca_pem, identity)?;
-    let resp = http
-        .get(format!("{base}/_ping"))
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| send_error(url, &e))?;
-    if let Some(pinned) = pinned {
-        let presented = resp
-            .extensions()
-            .get::<reqwest::tls::TlsInfo>()
-            .and_then(|i| i.peer_certificate());
-        if presented != Some(pinned) {
-            return Err(DaemonError::Tls {
-                url: url.to_string(),
-                reason: "the daemon there presents another certificate than the machine's own"
-                    .into(),
-            });
-        }
-    }
-    let bad = |reason: &str| DaemonError::BadResponse {
-        url: url.to_string(),
-        path: "/_ping".into(),
-        reason: reason.to_string(),
-    };
-    if !resp.status().is_success() {
-        return Err(DaemonError::Http {
-            url: url.to_string(),
-            path: "/_ping".into(),
-            status: resp.status().as_u16(),
-            body: String::new(),
-        });
-    }
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    // Server: Docker/20.10.24+dfsg1 (linux)
-    let server = header("Server");
-    let version = server
-        .strip_prefix("Docker/")
-        .and_then(|v| v.split_whitespace().next())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            bad(&format!(
-                "no Docker version in its Server header {server:?}"
-            ))
-        })?;
-    Ok(DaemonVersion {
-        version: version.to_string(),
-        api_version: header("Api-Version"),
-        os: header("Ostype"),
-        arch: String::new(),
-    })
-}
-
 /// A failed request as a daemon error: TLS trouble apart from an unreachable daemon.
-fn send_error(url: &str, e: &reqwest::Error) -> DaemonError {
+fn send_error(url: &DockerUrl, e: &reqwest::Error) -> DaemonError {
     let reason = chain_of(e);
     let lower = reason.to_ascii_lowercase();
+    let url = url.to_string();
     if lower.contains("certificate")
         || lower.contains("tls")
         || lower.contains("handshake")
         || lower.contains("alert")
     {
-        DaemonError::Tls {
-            url: url.to_string(),
-            reason,
-        }
+        DaemonError::Tls { url, reason }
     } else {
-        DaemonError::Unreachable {
-            url: url.to_string(),
-            reason,
-        }
-    }
-}
-
-/// `GET /info` on the daemon: its labels, storage driver, counts and the rest, as JSON.
-pub async fn info(url: &str, ca_pem: &str, client: &Pem) -> Result<serde_json::Value, DaemonError> {
-    get(url, ca_pem, client, "/info", REQUEST_TIMEOUT).await
-}
-
-/// Polls `GET /version` until the daemon answers over TLS, or `timeout` passes. Every failure
-/// (refused connection, TLS error while an old daemon is still up, ...) is retried; a bad URL or
-/// unusable TLS material is not.
-pub async fn wait_ready(
-    url: &str,
-    ca_pem: &str,
-    client: &Pem,
-    timeout: Duration,
-) -> Result<DaemonVersion, DaemonError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let per_try = left.clamp(Duration::from_millis(500), Duration::from_secs(10));
-        match version_within(url, ca_pem, client, per_try).await {
-            Ok(v) => return Ok(v),
-            Err(e @ (DaemonError::BadUrl { .. } | DaemonError::BadTls { .. })) => return Err(e),
-            Err(e) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(DaemonError::NotReady {
-                        url: url.to_string(),
-                        after: timeout,
-                        last: e.short(),
-                    });
-                }
-                tracing::debug!(url, error = %e, "docker: not ready yet");
-                tokio::time::sleep(left.min(Duration::from_millis(100))).await;
-            }
-        }
+        DaemonError::Unreachable { url, reason }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            https_base("tcp://1.2.3.4:2376").unwrap(),
-            "https://1.2.3.4:2376"
-        );
-        assert_eq!(https_base("https://h:2376/").unwrap(), "https://h:2376");
-        assert_eq!(
-            https_base("tcp://[fd00::1]:2376").unwrap(),
-            "https://[fd00::1]:2376"
-        );
-        assert!(matches!(
-            https_base("1.2.3.4:2376"),
-            Err(DaemonError::BadUrl { .. })
-        ));
-        assert!(matches!(
-            https_base("tcp://1.2.3.4"),
-            Err(DaemonError::BadUrl { .. })
-        ));
-        assert!(matches!(
-            https_base("tcp://1.2.3.4:2376/x"),
-            Err(DaemonError::BadUrl { .. })
-        ));
-    }
 
     #[tokio::test]
     async fn bad_tls_material_is_not_retried() {
@@ -515,14 +491,11 @@ mod tests {
             key: "nope".into(),
         };
         let started = Instant::now();
-        let e = wait_ready(
-            "tcp://127.0.0.1:9",
-            "nope",
-            &client,
-            Duration::from_secs(20),
-        )
-        .await
-        .unwrap_err();
+        let url = "tcp://127.0.0.1:9".parse().unwrap();
+        let e = Daemons::default()
+            .wait_ready(&url, "nope", &client, Duration::from_secs(20))
+            .await
+            .unwrap_err();
         assert!(matches!(e, DaemonError::BadTls { .. }), "{e}");
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(!e.to_string().contains("PRIVATE"));
@@ -534,11 +507,26 @@ mod tests {
         let client = crate::cert::new_client(&ca, "t").unwrap();
         let closed = machine_testsupport::ClosedPort::new();
         let port = closed.port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let e = wait_ready(&url, &ca.cert, &client, Duration::from_secs(2))
+        let url = DockerUrl::new("127.0.0.1", port).unwrap();
+        let e = Daemons::default()
+            .wait_ready(&url, &ca.cert, &client, Duration::from_secs(2))
             .await
             .unwrap_err();
         assert!(matches!(e, DaemonError::NotReady { .. }), "{e}");
         assert!(e.to_string().contains("refused"), "{e}");
+    }
+
+    #[test]
+    fn a_client_is_made_once_per_ca_and_identity() {
+        let ca = crate::cert::new_ca("t").unwrap();
+        let client = crate::cert::new_client(&ca, "t").unwrap();
+        let url = DockerUrl::new("127.0.0.1", 1).unwrap();
+        let daemons = Daemons::default();
+        for _ in 0..3 {
+            daemons.client(&url, &ca.cert, &client).unwrap();
+        }
+        assert_eq!(daemons.clients.lock().unwrap().len(), 1);
+        // another manager keeps its own
+        assert_eq!(Daemons::default().clients.lock().unwrap().len(), 0);
     }
 }

@@ -8,11 +8,12 @@
 //! no docker client is needed, and `config.json`'s `currentContext` ([`DockerConfigDir::use_context`])
 //! is changed by reading, editing and replacing the whole file, keeping every other field.
 //!
-//! Nothing here happens as a side effect of another operation: a program calls [`register`]
-//! after a create, [`update`] after whatever may change the machine's address or certificates
-//! (start, restart, provision, new certificates — made here, or by another workstation sharing
-//! the store: the `machine` CLI calls it on every command that loads the machine), and
-//! [`remove`] when it removes the machine.
+//! A program makes a machine's context by asking ([`register`], e.g. after a create: `machine
+//! create` does unless `--no-docker-context`). Keeping contexts in line is the manager's, once a
+//! program asked for it ([`crate::ManagerBuilder::docker_contexts`]): a machine's own context is
+//! brought up to date when the machine is loaded and after whatever may change its address or
+//! certificates (start, restart, provision, new certificates — made here, or by another
+//! workstation sharing the store), and goes when the machine is removed.
 //!
 //! A context is the machine's when its metadata says `"ManagedBy": "machine"` and carries the
 //! machine's creation id. Any other context of that name (the user's own, a broken one, or one
@@ -281,9 +282,10 @@ impl DockerConfigDir {
             && same("key.pem", &data.key)
     }
 
-    /// Removes the machine's context if it is its own; if it was the current context, the
-    /// docker client goes back to its default. Whether it removed one.
-    pub fn remove(&self, machine: &MachineConfig) -> Result<bool, ContextError> {
+    /// Removes the machine's context if it is its own (any other context of that name stays);
+    /// if it was the current context, the docker client goes back to its default. Whether it
+    /// removed one.
+    pub(crate) fn remove(&self, machine: &MachineConfig) -> Result<bool, ContextError> {
         if !self.is_ours(machine)? {
             return Ok(false);
         }
@@ -348,7 +350,7 @@ struct ContextData {
 /// The context the machine should have, with the Docker URL its driver reports now.
 async fn context_data(machine: &Machine) -> Result<ContextData> {
     let host = machine.url().await?;
-    context_data_at(machine, host).await
+    context_data_at(machine, host.to_string()).await
 }
 
 async fn context_data_at(machine: &Machine, host: String) -> Result<ContextData> {
@@ -374,17 +376,18 @@ pub async fn register(machine: &Machine, dir: &DockerConfigDir) -> Result<()> {
 
 /// Brings the machine's own context in line with the machine as recorded now: its Docker URL
 /// and its CA, client certificate and key. Does nothing when it has no context here, or when
-/// the context already holds exactly that (so it is cheap to call on every command that touches
-/// the machine: that is how a workstation sharing a store picks up certificates another one
+/// the context already holds exactly that (so it is cheap to call on every load of the
+/// machine: that is how a workstation sharing a store picks up certificates another one
 /// rotated). Whether it rewrote the context.
-pub async fn update(machine: &Machine, dir: &DockerConfigDir) -> Result<bool> {
+pub(crate) async fn update(machine: &Machine, dir: &DockerConfigDir) -> Result<bool> {
     if !dir.is_ours(machine.config())? {
         return Ok(false);
     }
     // the common case, without starting the driver: the context holds the address recorded
     // at the machine's last provision or boot, and the certificates of the store
-    if let Some(a) = &machine.config().last_access {
-        let recorded = context_data_at(machine, a.docker_url.clone()).await?;
+    let recorded = machine.config().last_access.as_ref();
+    if let Some(url) = recorded.and_then(|a| crate::machine::check_access(a).ok()) {
+        let recorded = context_data_at(machine, url.to_string()).await?;
         let d = dir.clone();
         if blocking(move || Ok(d.holds(&recorded))).await? {
             return Ok(false);
@@ -400,12 +403,6 @@ pub async fn update(machine: &Machine, dir: &DockerConfigDir) -> Result<bool> {
         Ok(true)
     })
     .await?)
-}
-
-/// Removes the machine's own context (see [`DockerConfigDir::remove`]); any other context of
-/// that name stays. Whether it removed one.
-pub fn remove(machine: &MachineConfig, dir: &DockerConfigDir) -> Result<bool, ContextError> {
-    dir.remove(machine)
 }
 
 async fn blocking<T: Send + 'static>(

@@ -28,7 +28,8 @@ use driver_protocol::notification::{self, Notification as _};
 use driver_protocol::request::{self, Request};
 use driver_protocol::schema::InitializeParams;
 use driver_protocol::{
-    CancellationToken, Client, ClientError, ClientNotification, Driver, DriverInfo, ErrorKind,
+    CancellationToken, Client, ClientError, ClientNotification, Driver, DriverInfo, DynDriver,
+    ErrorKind,
 };
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -74,7 +75,7 @@ const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct DriverHost {
     search_path: Vec<PathBuf>,
     events: Events,
-    registered: Mutex<HashMap<String, Arc<dyn Driver>>>,
+    registered: Mutex<HashMap<String, DynDriver>>,
     running: tokio::sync::Mutex<HashMap<String, Arc<DriverConn>>>,
 }
 
@@ -107,7 +108,8 @@ impl DriverHost {
 
     /// Registers a driver implemented in this program, under its name and aliases. It wins over
     /// an executable of the same name.
-    pub fn register(&self, driver: Arc<dyn Driver>) {
+    pub fn register<D: Driver>(&self, driver: D) {
+        let driver = DynDriver::new(driver);
         let info = driver.info();
         let mut reg = self.registered.lock().unwrap();
         for name in std::iter::once(&info.name).chain(&info.aliases) {
@@ -324,7 +326,7 @@ impl DriverConn {
             Some(protocol_trace(&label, &secrets)),
         );
         let conn = DriverConn {
-            info: DriverInfo::new(&label, "", Default::default(), Vec::new()),
+            info: DriverInfo::new(&label, "", Default::default()),
             client,
             child: Some(Mutex::new(child)),
             group,
@@ -336,7 +338,7 @@ impl DriverConn {
     }
 
     /// Serves `driver` in this program over in-memory pipes, and performs the handshake.
-    async fn in_process(driver: Arc<dyn Driver>, events: Events) -> Result<DriverConn> {
+    async fn in_process(driver: DynDriver, events: Events) -> Result<DriverConn> {
         let label = driver.info().name;
         let (host_end, driver_end) = tokio::io::duplex(1 << 16);
         let (dr, dw) = tokio::io::split(driver_end);
@@ -345,7 +347,7 @@ impl DriverConn {
         let made = MadeListeners::default();
         let secrets = Arc::default();
         let conn = DriverConn {
-            info: DriverInfo::new(&label, "", Default::default(), Vec::new()),
+            info: DriverInfo::new(&label, "", Default::default()),
             client: Client::traced(
                 hr,
                 hw,

@@ -5,7 +5,7 @@
 //! This module only renders text: the `dockerd` command line ([`dockerd_args`]), the systemd
 //! drop-in ([`systemd_dropin`]), the OpenRC `/etc/conf.d/docker` ([`openrc_conf`]) and the
 //! sysvinit `/etc/default/docker` ([`sysvinit_default`]). Putting them on a host is
-//! [`crate::provision`]'s job.
+//! provisioning's job.
 //!
 //! Two mistakes of Docker Machine are avoided on purpose: the daemon path is whatever the host
 //! has (`command -v dockerd`; Debian puts it in /usr/sbin), never a hard-coded `/usr/bin/dockerd`,
@@ -63,6 +63,12 @@ impl InstallMethod {
             InstallMethod::Script { url } => Some(url),
             InstallMethod::Packages => None,
         }
+    }
+
+    /// The install script's URL as it may be shown: its credentials, if any, hidden
+    /// (`https://user:token@host/x` becomes `https://***@host/x`).
+    pub fn shown_url(&self) -> Option<String> {
+        self.url().map(|u| crate::download::redact(u).into_owned())
     }
 }
 

@@ -1,8 +1,9 @@
 //! The library's error type. Every variant carries the facts (names, paths, kinds), not advice:
-//! what to do next is the caller's to word (the CLI does). Each domain module has its own error
-//! type (ssh, cert, provision, store, ...) that converts into [`Error`] with `?`.
+//! what to do next is the caller's to word (the CLI does), by matching variants and kinds, never
+//! message text. Each domain has its own error type ([`crate::SshError`], [`crate::CertError`],
+//! [`crate::ProvisionError`], [`crate::StoreError`], ...) that converts into [`Error`] with `?`.
 
-use crate::store::StoreError;
+use crate::store::{Blob, StoreError};
 use driver_protocol::calls::State;
 use driver_protocol::ErrorKind;
 use std::path::PathBuf;
@@ -68,6 +69,19 @@ pub enum Error {
         driver_version: Option<u32>,
         /// This library's ([`driver_protocol::PROTOCOL_VERSION`]).
         host_version: u32,
+    },
+    /// An option the driver does not have (a misspelt name): nothing was made.
+    #[error(
+        "the {driver} driver has no option {option:?}; its options: {}",
+        .known.join(", ")
+    )]
+    UnknownOption {
+        /// The driver.
+        driver: String,
+        /// The option given.
+        option: String,
+        /// The driver's options.
+        known: Vec<String>,
     },
     /// The driver answered a call with an error.
     #[error("{driver} driver, machine \"{machine}\", {call}: {message}")]
@@ -190,7 +204,7 @@ pub enum Error {
         /// The machine.
         machine: String,
         /// What is missing.
-        what: String,
+        what: MissingPart,
     },
     /// The store's CA and the given client certificate do not belong together, or the store
     /// already trusts another CA.
@@ -251,6 +265,34 @@ pub enum Error {
     /// A docker context could not be written, or is not the machine's.
     #[error(transparent)]
     DockerContext(#[from] crate::docker_context::ContextError),
+    /// The command line of a system tool (`ssh`, `scp`, `rsync`, `sshfs`) for a machine could
+    /// not be made.
+    #[error(transparent)]
+    Tool(#[from] crate::machine::ToolError),
+}
+
+/// What a machine's record lacks ([`Error::Missing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MissingPart {
+    /// The machine's own SSH private key (absent, or not a key).
+    SshKey,
+    /// The SSH host key recorded at create: without it the host cannot be checked, so it is
+    /// not reached.
+    HostKey,
+    /// A file of the docker client's TLS identity: [`Blob::CaCert`], [`Blob::ClientCert`] or
+    /// [`Blob::ClientKey`].
+    Tls(Blob),
+}
+
+impl std::fmt::Display for MissingPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MissingPart::SshKey => f.write_str("usable SSH key"),
+            MissingPart::HostKey => f.write_str("recorded SSH host key"),
+            MissingPart::Tls(blob) => write!(f, "usable TLS file {}", blob.name()),
+        }
+    }
 }
 
 /// Why store certificates given by the user were refused.
@@ -299,7 +341,7 @@ impl Error {
     /// Whether the driver's pre-create check failed (Docker Machine exits with status 3 then).
     pub fn is_pre_create_check(&self) -> bool {
         match self {
-            Error::PreCreateCheck { .. } => true,
+            Error::PreCreateCheck { .. } | Error::UnknownOption { .. } => true,
             Error::CreateFailed { source, .. } => source.is_pre_create_check(),
             _ => false,
         }

@@ -44,6 +44,8 @@ pub enum Step {
     Kill,
     /// Removing the machine.
     Remove,
+    /// Keeping the machine's docker context in line ([`crate::ManagerBuilder::docker_contexts`]).
+    DockerContext,
     /// A driver's own step (`clone`, `upload-iso`, `wait-ip`, ...), as the driver named it.
     Driver(String),
 }
@@ -68,6 +70,7 @@ impl Step {
             Step::Restart => "restart".into(),
             Step::Kill => "kill".into(),
             Step::Remove => "remove".into(),
+            Step::DockerContext => "docker-context".into(),
             Step::Driver(s) => format!("driver:{s}"),
         }
     }
@@ -137,7 +140,7 @@ impl Events {
     }
 
     /// Sends `event` (and logs it at debug level), credentials in URLs hidden
-    /// ([`crate::download::redact`]).
+    /// (`https://user:token@host` becomes `https://***@host`).
     pub fn send(&self, mut event: Event) {
         if let std::borrow::Cow::Owned(hidden) = crate::download::redact(&event.message) {
             event.message = hidden;

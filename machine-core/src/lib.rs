@@ -2,17 +2,19 @@
 //! mutual TLS, and manage them — one machine or a fleet — from a program.
 //!
 //! A [`Manager`] holds a [`Store`] (where machine records live), the drivers, and where progress
-//! [`Event`]s go; a [`Machine`] is one machine's handle. Every long operation takes a
-//! [`CancellationToken`]: cancelling returns once what was made is undone.
+//! [`Event`]s go; it is made once per program with [`Manager::builder`]. A [`Machine`] is one
+//! machine's handle. Every long operation takes a [`CancellationToken`]: cancelling returns
+//! once what was made is undone.
 //!
 //! ```no_run
-//! use machine_core::{CancellationToken, CreateOptions, ListOptions, Manager, Events};
+//! use machine_core::{CancellationToken, CreateOptions, Events, ListOptions, Manager, RemoveOptions};
 //!
 //! # async fn demo() -> Result<(), machine_core::Error> {
 //! // a folder, or etcd://HOST:PORT/PREFIX
 //! let store = machine_core::store::open(&machine_core::store::default_location()).await?;
-//! let events = Events::new(|e| eprintln!("({}) {}", e.machine, e.message));
-//! let manager = Manager::new(store, events);
+//! let manager = Manager::builder(store)
+//!     .events(Events::new(|e| eprintln!("({}) {}", e.machine, e.message)))
+//!     .build();
 //!
 //! let mut opts = CreateOptions::new("generic");
 //! opts.driver_options.insert("generic-ip-address", "192.0.2.10");
@@ -26,23 +28,24 @@
 //! for row in manager.list(&ListOptions::default()).await? {
 //!     println!("{} {:?} {:?}", row.name, row.state, row.docker_version);
 //! }
-//! machine.remove(false, false, &cancel).await?;
+//! machine.remove(RemoveOptions::default(), &cancel).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! Drivers are separate executables spoken to with [`driver_protocol`], or registered
-//! in-process with [`DriverHost::register`]; see [`driver_host`]. What this crate is not: a CLI
-//! (that is `examples/machine`) or a driver.
+//! Drivers are separate executables spoken to with [`driver_protocol`], or implemented in the
+//! program itself and given to [`ManagerBuilder::driver`]. What this crate is not: a CLI (that
+//! is `examples/machine`) or a driver.
 
 #![deny(missing_docs)]
 
-pub mod authorized_keys;
-pub mod cert;
+mod authorized_keys;
+mod cert;
 mod certificates;
 pub mod config;
-pub mod daemon;
+mod daemon;
 pub mod docker_context;
-pub mod download;
+mod docker_url;
+mod download;
 pub mod driver_host;
 pub mod engine;
 pub mod error;
@@ -52,23 +55,65 @@ pub mod import;
 pub mod machine;
 mod manager;
 pub mod name;
-pub mod provision;
-pub mod shell;
-pub mod ssh;
-pub mod sshkey;
+mod provision;
+mod shell;
+mod ssh;
+mod sshkey;
 pub mod store;
 pub mod swarm;
 
+pub use cert::{CertError, CertProblem, Pem};
 pub use config::{MachineConfig, Phase};
-pub use driver_host::DriverHost;
+pub use daemon::{DaemonError, DaemonVersion};
+pub use docker_url::{DockerUrl, DockerUrlError};
+pub use download::{DownloadError, DownloadRefusal};
 pub use driver_protocol::calls::{Access, State};
 pub use driver_protocol::{
     CancellationToken, Capabilities, Driver, DriverInfo, ErrorKind, OptionSpec, Options,
 };
-pub use error::{Error, Result};
+pub use error::{Error, MissingPart, Result};
 pub use events::{Event, Events, Level, Step};
 pub use fleet::{Action, Filter, FilterError, ListOptions, MachineRow, RowError};
 pub use import::{ImportError, ImportOptions, ImportResult, Imported};
-pub use machine::{CreateOptions, DockerEnv, HostKeyScan, Machine};
-pub use manager::{Manager, Timeouts};
+pub use machine::{
+    CopyOptions, CopyPath, CreateOptions, DockerEnv, HostKeyScan, Machine, RemoveOptions,
+    SshCommandOptions, ToolError,
+};
+pub use manager::{Manager, ManagerBuilder, Timeouts};
+pub use provision::ProvisionError;
+pub use ssh::{Output as CommandOutput, SshError};
+pub use sshkey::SshKeyError;
 pub use store::{Blob, FileStore, MemoryStore, Store, StoreCerts, StoreError};
+pub use swarm::{LeaveOptions, SwarmRole};
+
+/// What this crate's own integration tests (`machine-core/tests`, the CLI's tests) reach that
+/// is not the library's API: the SSH client, certificates, the daemon client and the
+/// provisioner, tested there against real hosts and servers. Not for programs: it changes
+/// without notice.
+#[doc(hidden)]
+pub mod testing {
+    /// Making certificates.
+    pub mod cert {
+        pub use crate::cert::{
+            new_ca, new_client, new_client_valid_for, new_server, new_server_valid_for,
+        };
+    }
+    /// The Docker daemon's client.
+    pub mod daemon {
+        pub use crate::daemon::Daemons;
+    }
+    /// The provisioner.
+    pub mod provision {
+        pub use crate::provision::{provision, upgrade, ProvisionReport, ProvisionRequest};
+    }
+    /// The SSH client.
+    pub mod ssh {
+        pub use crate::ssh::{
+            fingerprint, known_hosts_line, scan_host_key, HostKeyCheck, Session, SshTarget,
+        };
+    }
+    /// SSH keys.
+    pub mod sshkey {
+        pub use crate::sshkey::{generate, load_private};
+    }
+}

@@ -161,24 +161,6 @@ pub fn parse_private(text: &str, origin: &Path) -> Result<PrivateKey, SshKeyErro
     }
 }
 
-/// The OpenSSH public key line (`ALGORITHM BASE64 [COMMENT]`) of the private key at `path`.
-pub fn public_line(path: &Path) -> Result<String, SshKeyError> {
-    let key = load_private(path)?;
-    key.public_key()
-        .to_openssh()
-        .map_err(|e| SshKeyError::Invalid {
-            path: path.into(),
-            reason: e.to_string(),
-        })
-}
-
-/// The conventional public key path of a private key: the same path with `.pub` appended.
-pub fn pub_path(private_path: &Path) -> PathBuf {
-    let mut s = private_path.as_os_str().to_owned();
-    s.push(".pub");
-    PathBuf::from(s)
-}
-
 fn looks_public(text: &str) -> bool {
     let first = text.split_whitespace().next().unwrap_or("");
     first.starts_with("ssh-")
@@ -213,6 +195,24 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
     use std::process::Command;
+
+    /// The OpenSSH public key line (`ALGORITHM BASE64 [COMMENT]`) of the private key at `path`.
+    fn public_line(path: &Path) -> Result<String, SshKeyError> {
+        let key = load_private(path)?;
+        key.public_key()
+            .to_openssh()
+            .map_err(|e| SshKeyError::Invalid {
+                path: path.into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The conventional public key path of a private key: the same path with `.pub` appended.
+    fn pub_path(private_path: &Path) -> PathBuf {
+        let mut s = private_path.as_os_str().to_owned();
+        s.push(".pub");
+        PathBuf::from(s)
+    }
 
     fn keygen(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
         let path = dir.join(name);

@@ -8,6 +8,7 @@
 
 use serde_json::{json, Value};
 
+use crate::docker_url::{bracketed, DockerUrl};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::Machine;
@@ -18,7 +19,7 @@ pub const SWARM_PORT: u16 = 2377;
 /// Where a machine's daemon is, and its swarm state as `/info` reports it.
 struct Node {
     machine: Machine,
-    url: String,
+    url: DockerUrl,
     ip: String,
     info: Value,
 }
@@ -55,12 +56,7 @@ impl Node {
     }
 
     fn addr(&self) -> String {
-        let host = if self.ip.contains(':') {
-            format!("[{}]", self.ip)
-        } else {
-            self.ip.clone()
-        };
-        format!("{host}:{SWARM_PORT}")
+        format!("{}:{SWARM_PORT}", bracketed(&self.ip))
     }
 
     fn refuse(&self, reason: impl Into<String>) -> Error {
@@ -71,9 +67,26 @@ impl Node {
     }
 
     async fn post(&self, path: &str, body: Option<&Value>) -> Result<Value> {
-        let (ca, client) = self.machine.client_pems().await?;
-        Ok(crate::daemon::post(&self.url, &ca, &client, path, body).await?)
+        self.machine.daemon_post(&self.url, path, body).await
     }
+}
+
+/// What a machine joins a swarm as ([`Manager::swarm_join`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SwarmRole {
+    /// Runs tasks.
+    Worker,
+    /// Also manages the swarm (Raft member).
+    Manager,
+}
+
+/// How a machine leaves its swarm ([`Manager::swarm_leave`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaveOptions {
+    /// Leave even as the last manager (which ends the swarm).
+    pub force: bool,
 }
 
 impl Manager {
@@ -96,8 +109,8 @@ impl Manager {
         Ok(id.as_str().unwrap_or_default().to_string())
     }
 
-    /// Joins machine `name` to the swarm `manager` leads, as a worker (or as a manager).
-    pub async fn swarm_join(&self, manager: &str, name: &str, as_manager: bool) -> Result<()> {
+    /// Joins machine `name` to the swarm `manager` leads, as `role`.
+    pub async fn swarm_join(&self, manager: &str, name: &str, role: SwarmRole) -> Result<()> {
         let lead = Node::load(self, manager).await?;
         if !lead.is_manager() {
             return Err(lead.refuse(
@@ -118,9 +131,11 @@ impl Manager {
                 )))
             }
         }
-        let (ca, client) = lead.machine.client_pems().await?;
-        let swarm = crate::daemon::get_json(&lead.url, &ca, &client, "/swarm").await?;
-        let role = if as_manager { "Manager" } else { "Worker" };
+        let swarm = lead.machine.daemon_get(&lead.url, "/swarm").await?;
+        let role = match role {
+            SwarmRole::Manager => "Manager",
+            SwarmRole::Worker => "Worker",
+        };
         let token = swarm["JoinTokens"][role]
             .as_str()
             .filter(|t| !t.is_empty())
@@ -135,13 +150,13 @@ impl Manager {
         Ok(())
     }
 
-    /// Takes machine `name` out of its swarm (`force`: also the last manager).
-    pub async fn swarm_leave(&self, name: &str, force: bool) -> Result<()> {
+    /// Takes machine `name` out of its swarm.
+    pub async fn swarm_leave(&self, name: &str, opts: &LeaveOptions) -> Result<()> {
         let node = Node::load(self, name).await?;
         if node.state() == "inactive" {
             return Err(node.refuse("it is not in a swarm"));
         }
-        node.post(&format!("/swarm/leave?force={force}"), None)
+        node.post(&format!("/swarm/leave?force={}", opts.force), None)
             .await?;
         Ok(())
     }

@@ -6,13 +6,15 @@
 //! The store is `tests/fixtures/docker-machine-store` (see its README), copied, with fresh keys
 //! and certificates written next to its `config.json` files.
 
-use async_trait::async_trait;
 use driver_protocol::calls::*;
-use driver_protocol::{Capabilities, Context, Driver, DriverError, DriverInfo, OptionSpec};
+use driver_protocol::{
+    async_trait, Capabilities, Context, Driver, DriverError, DriverInfo, DriverOptions, Machine,
+    Setup,
+};
 use machine_core::import::docker_machine::ReadError;
 use machine_core::{
-    CancellationToken, DriverHost, Error, Events, ImportError, ImportOptions, MachineConfig,
-    Manager, MemoryStore, Store, Timeouts,
+    CancellationToken, Error, ImportError, ImportOptions, MachineConfig, Manager, MemoryStore,
+    Store,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,47 +23,72 @@ use std::sync::Arc;
 /// Stands in for the generic driver: adopts any host, reached where the options say.
 struct Generic;
 
+/// The generic driver's options, as it declares them.
+#[derive(DriverOptions)]
+struct GenericOptions {
+    /// ip
+    #[option(name = "generic-ip-address", docker_machine_field = "IPAddress")]
+    ip: String,
+    /// user
+    #[option(
+        name = "generic-ssh-user",
+        default = "root",
+        docker_machine_field = "SSHUser"
+    )]
+    user: String,
+    /// ssh port
+    #[option(
+        name = "generic-ssh-port",
+        default = 22,
+        docker_machine_field = "SSHPort"
+    )]
+    port: u16,
+    /// engine port
+    #[option(name = "generic-engine-port", default = 2376)]
+    #[option(docker_machine_field = "EnginePort")]
+    engine_port: u16,
+}
+
 #[async_trait]
 impl Driver for Generic {
+    type Options = GenericOptions;
+    type Config = serde_json::Value;
+
     fn info(&self) -> DriverInfo {
-        DriverInfo::new(
-            "generic",
-            "1",
-            Capabilities::none(),
-            vec![
-                OptionSpec::string("generic-ip-address", "ip").docker_machine_field("IPAddress"),
-                OptionSpec::string("generic-ssh-user", "user")
-                    .default("root")
-                    .docker_machine_field("SSHUser"),
-                OptionSpec::int("generic-ssh-port", "ssh port")
-                    .default(22)
-                    .docker_machine_field("SSHPort"),
-                OptionSpec::int("generic-engine-port", "engine port")
-                    .default(2376)
-                    .docker_machine_field("EnginePort"),
-            ],
-        )
+        DriverInfo::new("generic", "1", Capabilities::none())
     }
 
     async fn set_config(
         &self,
         _: &Context,
-        _: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError> {
+        _: GenericOptions,
+        _: &Setup,
+    ) -> Result<serde_json::Value, DriverError> {
         Err(DriverError::internal("import never calls set_config"))
     }
 
-    async fn adopt(&self, _: &Context, p: SetConfigParams) -> Result<ConfigResult, DriverError> {
-        Ok(ConfigResult::new(serde_json::Value::Object(
-            p.options.as_map().clone(),
-        )))
+    async fn adopt(
+        &self,
+        _: &Context,
+        o: GenericOptions,
+        _: &Setup,
+    ) -> Result<serde_json::Value, DriverError> {
+        Ok(serde_json::Value::Object(o.to_options().as_map().clone()))
     }
 
-    async fn state(&self, _: &Context, _: MachineParams) -> Result<State, DriverError> {
+    async fn state(
+        &self,
+        _: &Context,
+        _: Machine<serde_json::Value>,
+    ) -> Result<State, DriverError> {
         Ok(State::Running)
     }
 
-    async fn access(&self, _: &Context, p: MachineParams) -> Result<Access, DriverError> {
+    async fn access(
+        &self,
+        _: &Context,
+        p: Machine<serde_json::Value>,
+    ) -> Result<Access, DriverError> {
         let c = &p.config;
         let ip = c["generic-ip-address"].as_str().unwrap_or_default();
         let port = c["generic-ssh-port"].as_u64().unwrap_or(22) as u16;
@@ -76,8 +103,8 @@ fn docker_machine_store() -> tempfile::TempDir {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-machine-store");
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&fixture, dir.path());
-    let ca = machine_core::cert::new_ca("dm").unwrap();
-    let client = machine_core::cert::new_client(&ca, "dm").unwrap();
+    let ca = machine_core::testing::cert::new_ca("dm").unwrap();
+    let client = machine_core::testing::cert::new_client(&ca, "dm").unwrap();
     let certs = dir.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
     for (file, text) in [
@@ -90,7 +117,7 @@ fn docker_machine_store() -> tempfile::TempDir {
     }
     std::fs::create_dir_all(dir.path().join("machines/nocfg")).unwrap();
     for m in ["good", "half", "nocfg", "old", "aws", "vs"] {
-        let key = machine_core::sshkey::generate(m).unwrap();
+        let key = machine_core::testing::sshkey::generate(m).unwrap();
         std::fs::write(
             dir.path().join("machines").join(m).join("id_rsa"),
             key.private,
@@ -133,9 +160,11 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn manager(store: Arc<MemoryStore>) -> (Manager, tempfile::TempDir) {
     // no driver executables anywhere: only the in-process generic driver exists
     let empty = tempfile::tempdir().unwrap();
-    let drivers = DriverHost::with_search_path(vec![empty.path().to_path_buf()], Events::none());
-    drivers.register(Arc::new(Generic));
-    let m = Manager::with_drivers(store, drivers, Events::none(), Timeouts::default());
+    let m = Manager::builder(store)
+        .driver(Generic)
+        .driver_dir(empty.path())
+        .no_default_driver_search()
+        .build();
     (m, empty)
 }
 

@@ -4,12 +4,14 @@
 //! milliseconds, without a network. (A create that succeeds needs SSH and Docker: that is the
 //! end-to-end tests' part.)
 
-use async_trait::async_trait;
 use driver_protocol::calls::*;
-use driver_protocol::{Capabilities, Context, Driver, DriverError, DriverInfo, OptionSpec};
+use driver_protocol::{
+    async_trait, Capabilities, Context, Created, Driver, DriverError, DriverInfo, DriverOptions,
+    Machine,
+};
 use machine_core::{
-    Action, CancellationToken, CreateOptions, DriverHost, Error, Event, Events, ListOptions,
-    Manager, MemoryStore, Phase, RowError, State, Step, Store, Timeouts,
+    Action, CancellationToken, CreateOptions, Error, Event, Events, ListOptions, Manager,
+    MemoryStore, Phase, RemoveOptions, RowError, State, Step, Store, Timeouts,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -41,37 +43,44 @@ impl Cloud {
 /// takes that many ms).
 struct Fake(Arc<Cloud>);
 
+/// The fake driver's options (defaults applied by the host).
+#[derive(DriverOptions)]
+struct FakeOptions {
+    /// what create does
+    #[option(name = "fake-mode", default = "ok")]
+    mode: String,
+    /// the state reported
+    #[option(name = "fake-state", default = "Running")]
+    state: String,
+    /// ms state takes
+    #[option(name = "fake-slow", default = 0)]
+    slow: u64,
+}
+
 #[async_trait]
 impl Driver for Fake {
+    type Options = FakeOptions;
+    type Config = Value;
+
     fn info(&self) -> DriverInfo {
-        DriverInfo::new(
-            "fake",
-            "1",
-            Capabilities::all(),
-            vec![
-                OptionSpec::string("fake-mode", "what create does").default("ok"),
-                OptionSpec::string("fake-state", "the state reported").default("Running"),
-                OptionSpec::int("fake-slow", "ms state takes").default(0),
-            ],
-        )
-        .with_aliases(&["pretend"])
+        DriverInfo::new("fake", "1", Capabilities::all()).with_aliases(&["pretend"])
     }
 
     async fn set_config(
         &self,
         _cx: &Context,
-        p: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError> {
-        // defaults come from the host
-        let mode = p.options.string("fake-mode")?.expect("default applied");
-        let state = p.options.string("fake-state")?.expect("default applied");
-        let slow = p.options.int("fake-slow")?.expect("default applied");
-        Ok(ConfigResult::new(
-            json!({"mode": mode, "state": state, "slow": slow}),
-        ))
+        o: FakeOptions,
+        _: &driver_protocol::Setup,
+    ) -> Result<Value, DriverError> {
+        Ok(json!({"mode": o.mode, "state": o.state, "slow": o.slow}))
     }
 
-    async fn create(&self, cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
+    async fn create(
+        &self,
+        cx: &Context,
+        p: Machine<Value>,
+        _key: &str,
+    ) -> Result<Created<Value>, DriverError> {
         let id = {
             let mut n = self.0.next.lock().unwrap();
             *n += 1;
@@ -97,11 +106,11 @@ impl Driver for Fake {
                 self.0.vms.lock().unwrap().remove(&id);
                 Err(DriverError::cancelled(format!("removed {id}")))
             }
-            _ => Ok(CreateResult::new(config)),
+            _ => Ok(Created::new(config)),
         }
     }
 
-    async fn remove(&self, _cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
+    async fn remove(&self, _cx: &Context, p: Machine<Value>) -> Result<Option<Value>, DriverError> {
         let mut vms = self.0.vms.lock().unwrap();
         match p.config["vm"].as_str() {
             Some(id) => {
@@ -110,21 +119,21 @@ impl Driver for Fake {
             // what an interrupted create made, found by its creation id
             None => vms.retain(|_, vm| vm.creation_id != p.creation_id || p.creation_id.is_empty()),
         }
-        Ok(ConfigResult::unchanged())
+        Ok(None)
     }
 
-    async fn stop(&self, _cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
+    async fn stop(&self, _cx: &Context, p: Machine<Value>) -> Result<Option<Value>, DriverError> {
         self.set_state(&p, State::Stopped)
     }
 
-    async fn kill(&self, _cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        if p.machine.starts_with("unkillable") {
+    async fn kill(&self, _cx: &Context, p: Machine<Value>) -> Result<Option<Value>, DriverError> {
+        if p.name.starts_with("unkillable") {
             return Err(DriverError::internal("the power button is stuck"));
         }
         self.set_state(&p, State::Stopped)
     }
 
-    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<State, DriverError> {
+    async fn state(&self, _cx: &Context, p: Machine<Value>) -> Result<State, DriverError> {
         let slow = p.config["slow"].as_u64().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(slow)).await;
         if let Some(vm) = p.config["vm"].as_str() {
@@ -140,7 +149,7 @@ impl Driver for Fake {
         Ok(s)
     }
 
-    async fn access(&self, _cx: &Context, _p: MachineParams) -> Result<Access, DriverError> {
+    async fn access(&self, _cx: &Context, _p: Machine<Value>) -> Result<Access, DriverError> {
         // SSH on a closed port of loopback: a create fails quickly at the SSH wait
         Ok(Access::new(
             "127.0.0.1",
@@ -151,12 +160,12 @@ impl Driver for Fake {
 }
 
 impl Fake {
-    fn set_state(&self, p: &MachineParams, s: State) -> Result<ConfigResult, DriverError> {
+    fn set_state(&self, p: &Machine<Value>, s: State) -> Result<Option<Value>, DriverError> {
         let id = p.config["vm"].as_str().unwrap_or_default();
         match self.0.vms.lock().unwrap().get_mut(id) {
             Some(vm) => {
                 vm.state = s;
-                Ok(ConfigResult::unchanged())
+                Ok(None)
             }
             None => Err(DriverError::not_found(format!("no VM {id}"))),
         }
@@ -175,12 +184,15 @@ fn setup() -> Setup {
     let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
     let sink = seen.clone();
     let events = Events::new(move |e| sink.lock().unwrap().push(e));
-    let drivers = DriverHost::with_search_path(vec![], events.clone());
-    drivers.register(Arc::new(Fake(cloud.clone())));
     let store = Arc::new(MemoryStore::new());
     let mut timeouts = Timeouts::default();
     timeouts.ssh = Duration::from_millis(300);
-    let manager = Manager::with_drivers(store.clone(), drivers, events, timeouts);
+    let manager = Manager::builder(store.clone())
+        .events(events)
+        .driver(Fake(cloud.clone()))
+        .no_default_driver_search()
+        .timeouts(timeouts)
+        .build();
     Setup {
         manager,
         cloud,
@@ -244,6 +256,47 @@ async fn a_failed_create_removes_the_vm_and_the_record() {
     for step in [Step::Check, Step::SshKey, Step::CreateHost, Step::Rollback] {
         assert!(steps.contains(&step), "no {step:?} event in {steps:?}");
     }
+}
+
+#[tokio::test]
+async fn a_misspelt_option_or_a_refused_one_makes_nothing_and_says_so() {
+    let s = setup();
+    let mut o = opts("ok");
+    o.driver_options.insert("fake-mdoe", "ok");
+    let err = s
+        .manager
+        .create("web1", o, &CancellationToken::new())
+        .await
+        .err()
+        .expect("an unknown option is refused");
+    assert!(matches!(&err, Error::UnknownOption { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("fake-mdoe") && msg.contains("fake-mode"),
+        "{msg}"
+    );
+    assert!(err.is_pre_create_check());
+    // an option the driver refuses in set_config: nothing was made, so nothing is "rolled
+    // back" and no record is left
+    let mut o = opts("ok");
+    o.driver_options.insert("fake-slow", "soon");
+    let err = s
+        .manager
+        .create("web2", o, &CancellationToken::new())
+        .await
+        .err()
+        .expect("a refused option fails the create");
+    assert!(matches!(&err, Error::PreCreateCheck { .. }), "{err}");
+    assert!(s.manager.names().await.unwrap().is_empty());
+    assert_eq!(s.cloud.count(), 0);
+    let rollbacks = s
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.step == Step::Rollback)
+        .count();
+    assert_eq!(rollbacks, 0, "nothing was made, so nothing is undone");
 }
 
 #[tokio::test]
@@ -326,10 +379,7 @@ async fn an_interrupted_create_is_listed_and_rm_finds_its_vm_by_creation_id() {
         .manager
         .act(
             &["web4".into()],
-            &Action::Remove {
-                force: false,
-                keep_on_host: false,
-            },
+            &Action::Remove(RemoveOptions::default()),
             4,
             &CancellationToken::new(),
         )
@@ -378,7 +428,10 @@ async fn listing_filters_before_asking_and_bounds_slow_machines() {
     assert!(matches!(by["slow1"].error, Some(RowError::StateTimeout(_))));
     assert_eq!(by["orphan"].state, Some(State::Error));
     // the URL of a running machine; its daemon does not answer (port 1): an error row, typed
-    assert_eq!(by["web1"].url.as_deref(), Some("tcp://127.0.0.1:1"));
+    assert_eq!(
+        by["web1"].url.as_ref().map(|u| u.to_string()).as_deref(),
+        Some("tcp://127.0.0.1:1")
+    );
     assert!(
         matches!(by["web1"].error, Some(RowError::Docker(_))),
         "{:?}",
@@ -435,14 +488,13 @@ async fn acting_on_many_machines_gives_a_result_each() {
     assert_eq!(stopped, 3);
 
     // the generic "not supported" path: start needs capabilities, restart reboots, ... and rm
+    let mut forced = RemoveOptions::default();
+    forced.force = true;
     let results = s
         .manager
         .act(
             &names,
-            &Action::Remove {
-                force: true,
-                keep_on_host: false,
-            },
+            &Action::Remove(forced),
             8,
             &CancellationToken::new(),
         )
@@ -461,7 +513,7 @@ async fn a_handle_never_acts_on_a_machine_created_again_under_its_name() {
         .load("m")
         .await
         .unwrap()
-        .remove(false, false, &CancellationToken::new())
+        .remove(RemoveOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     ready_machine(&s, "m", "Running", &[]).await;
@@ -520,9 +572,9 @@ async fn two_creates_of_one_name_exactly_one_wins() {
 async fn give_certs(
     s: &Setup,
     name: &str,
-    ca: &machine_core::cert::Pem,
-    client: &machine_core::cert::Pem,
-    server: &machine_core::cert::Pem,
+    ca: &machine_core::Pem,
+    client: &machine_core::Pem,
+    server: &machine_core::Pem,
 ) {
     use machine_core::Blob;
     for (blob, data) in [
@@ -541,7 +593,8 @@ async fn give_certs(
 
 #[tokio::test]
 async fn ls_flags_certificates_that_expire_soon_or_another_ca_signed() {
-    use machine_core::cert::{self, CertProblem};
+    use machine_core::testing::cert;
+    use machine_core::CertProblem;
     let s = setup();
     let ca = cert::new_ca("t").unwrap();
     let other = cert::new_ca("o").unwrap();
@@ -608,7 +661,7 @@ async fn ls_flags_certificates_that_expire_soon_or_another_ca_signed() {
 
 /// A stand-in for a Docker daemon on 127.0.0.1: mutual TLS with `server`, a client certificate
 /// signed by `ca` required, every request answered as `/_ping` is. Returns its port.
-fn tls_daemon(ca: &machine_core::cert::Pem, server: &machine_core::cert::Pem) -> u16 {
+fn tls_daemon(ca: &machine_core::Pem, server: &machine_core::Pem) -> u16 {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::io::{Read, Write};
@@ -661,7 +714,8 @@ fn tls_daemon(ca: &machine_core::cert::Pem, server: &machine_core::cert::Pem) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ls_flags_a_soon_expiring_certificate_of_a_daemon_that_answers() {
-    use machine_core::cert::{self, CertProblem};
+    use machine_core::testing::cert;
+    use machine_core::CertProblem;
     let s = setup();
     let ca = cert::new_ca("t").unwrap();
     let client = cert::new_client(&ca, "t").unwrap();
@@ -701,9 +755,9 @@ async fn ls_flags_a_soon_expiring_certificate_of_a_daemon_that_answers() {
 #[tokio::test]
 async fn checking_the_certificates_of_a_thousand_machines_is_quick() {
     let s = setup();
-    let ca = machine_core::cert::new_ca("t").unwrap();
-    let client = machine_core::cert::new_client(&ca, "t").unwrap();
-    let server = machine_core::cert::new_server(&ca, "t", &["10.0.0.1".into()]).unwrap();
+    let ca = machine_core::testing::cert::new_ca("t").unwrap();
+    let client = machine_core::testing::cert::new_client(&ca, "t").unwrap();
+    let server = machine_core::testing::cert::new_server(&ca, "t", &["10.0.0.1".into()]).unwrap();
     for i in 0..1000 {
         let name = format!("m{i}");
         ready_machine(&s, &name, "None", &["env=prod"]).await;
@@ -727,9 +781,9 @@ async fn checking_the_certificates_of_a_thousand_machines_is_quick() {
 async fn rotating_the_ca_keeps_an_unreachable_machine_on_its_old_ca() {
     use machine_core::{Blob, StoreCerts};
     let s = setup();
-    let ca = machine_core::cert::new_ca("t").unwrap();
-    let client = machine_core::cert::new_client(&ca, "t").unwrap();
-    let server = machine_core::cert::new_server(&ca, "t", &["10.0.0.1".into()]).unwrap();
+    let ca = machine_core::testing::cert::new_ca("t").unwrap();
+    let client = machine_core::testing::cert::new_client(&ca, "t").unwrap();
+    let server = machine_core::testing::cert::new_server(&ca, "t", &["10.0.0.1".into()]).unwrap();
     let old = StoreCerts {
         ca: ca.clone(),
         client: client.clone(),

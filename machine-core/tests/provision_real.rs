@@ -8,15 +8,16 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use machine_core::cert;
 use machine_core::engine::{EngineOptions, InstallMethod};
-use machine_core::provision::{self, ProvisionError, ProvisionReport, ProvisionRequest};
-use machine_core::ssh::{HostKeyCheck, Session, SshTarget};
+use machine_core::testing::cert;
+use machine_core::testing::provision::{self, ProvisionReport, ProvisionRequest};
+use machine_core::testing::ssh::{HostKeyCheck, Session, SshTarget};
+use machine_core::ProvisionError;
 use machine_testsupport::{http::FileServer, run, KeyPair, TestHost};
 
 struct Certs {
-    ca: cert::Pem,
-    server: cert::Pem,
+    ca: machine_core::Pem,
+    server: machine_core::Pem,
     /// ca.pem, cert.pem and key.pem (the client's) for the local `docker` client.
     dir: tempfile::TempDir,
 }
@@ -49,7 +50,7 @@ async fn connect(h: &TestHost, user: &str, key: &KeyPair) -> Session {
         &h.ip,
         22,
         user,
-        machine_core::sshkey::load_private(&key.private).unwrap(),
+        machine_core::testing::sshkey::load_private(&key.private).unwrap(),
         "the test key",
     );
     Session::connect(&target, HostKeyCheck::Record, Duration::from_secs(10))

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use machine_core::ssh::{known_hosts_line, HostKeyCheck, Session, SshError, SshTarget};
-use machine_core::sshkey::SshKeyError;
+use machine_core::testing::ssh::{known_hosts_line, HostKeyCheck, Session, SshTarget};
+use machine_core::{SshError, SshKeyError};
 use machine_testsupport::{KeyPair, TestHost};
 
 fn target(host: &TestHost) -> SshTarget {
@@ -14,7 +14,7 @@ fn target(host: &TestHost) -> SshTarget {
             &host.ip,
             22,
             &host.user,
-            machine_core::sshkey::load_private(&host.key.private).unwrap(),
+            machine_core::testing::sshkey::load_private(&host.key.private).unwrap(),
             "",
         ),
         &host.key.private,
@@ -23,7 +23,7 @@ fn target(host: &TestHost) -> SshTarget {
 
 /// `t` with the private key at `path`.
 fn with_key(t: &SshTarget, path: &std::path::Path) -> SshTarget {
-    let key = machine_core::sshkey::load_private(path).unwrap();
+    let key = machine_core::testing::sshkey::load_private(path).unwrap();
     SshTarget::new(&t.host, t.port, &t.user, key, &path.display().to_string())
 }
 
@@ -159,9 +159,12 @@ async fn real_host_ssh() {
         } => {
             assert_eq!(
                 *expected,
-                machine_core::ssh::fingerprint(&other.public).unwrap()
+                machine_core::testing::ssh::fingerprint(&other.public).unwrap()
             );
-            assert_eq!(*actual, machine_core::ssh::fingerprint(&recorded).unwrap());
+            assert_eq!(
+                *actual,
+                machine_core::testing::ssh::fingerprint(&recorded).unwrap()
+            );
         }
         other => panic!("{other}"),
     }
@@ -175,13 +178,13 @@ async fn real_host_ssh() {
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // Pinned by fingerprint: the right one logs in, another is a mismatch naming both.
-    let fp = machine_core::ssh::fingerprint(&recorded).unwrap();
+    let fp = machine_core::testing::ssh::fingerprint(&recorded).unwrap();
     let pinned = Session::connect(&t, HostKeyCheck::Fingerprint(fp.clone()), T)
         .await
         .unwrap();
     assert_eq!(pinned.host_key(), recorded);
     pinned.close().await;
-    let other_fp = machine_core::ssh::fingerprint(&other.public).unwrap();
+    let other_fp = machine_core::testing::ssh::fingerprint(&other.public).unwrap();
     let e = Session::connect(&t, HostKeyCheck::Fingerprint(other_fp.clone()), T)
         .await
         .err()
@@ -192,10 +195,13 @@ async fn real_host_ssh() {
         "{e}"
     );
     // Read without logging in (as ssh-keyscan): the same key.
-    let scanned = machine_core::ssh::scan_host_key(&t.host, t.port, T)
+    let scanned = machine_core::testing::ssh::scan_host_key(&t.host, t.port, T)
         .await
         .unwrap();
-    assert_eq!(machine_core::ssh::fingerprint(&scanned).unwrap(), fp);
+    assert_eq!(
+        machine_core::testing::ssh::fingerprint(&scanned).unwrap(),
+        fp
+    );
 
     // Wrong user: AuthFailed naming the user (and not retried by wait).
     let mut wrong_user = t.clone();
@@ -253,10 +259,12 @@ async fn real_host_ssh() {
     );
 
     // Missing key file: clear error, before any network traffic.
-    let e = machine_core::sshkey::load_private(std::path::Path::new("/nonexistent/id_ed25519"))
-        .err()
-        .map(SshError::Key)
-        .unwrap();
+    let e = machine_core::testing::sshkey::load_private(std::path::Path::new(
+        "/nonexistent/id_ed25519",
+    ))
+    .err()
+    .map(SshError::Key)
+    .unwrap();
     assert!(
         matches!(e, SshError::Key(SshKeyError::NotFound { .. })),
         "{e}"
@@ -300,7 +308,7 @@ async fn real_host_ssh() {
     // A generated key works once authorized.
     let dir = tempfile::tempdir().unwrap();
     let gen_path = dir.path().join("id_ed25519");
-    let key = machine_core::sshkey::generate("machine-test").unwrap();
+    let key = machine_core::testing::sshkey::generate("machine-test").unwrap();
     std::fs::write(&gen_path, &key.private).unwrap();
     std::fs::set_permissions(
         &gen_path,

@@ -4,14 +4,15 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use machine_core::cert::{self, Pem};
-use machine_core::daemon::{self, DaemonError};
-use machine_core::ssh::{HostKeyCheck, Session, SshTarget};
+use machine_core::testing::cert;
+use machine_core::testing::daemon::Daemons;
+use machine_core::testing::ssh::{HostKeyCheck, Session, SshTarget};
+use machine_core::{DaemonError, DockerUrl, Pem};
 use machine_testsupport::TestHost;
 
 struct Server {
     child: Child,
-    url: String,
+    url: DockerUrl,
     _dir: tempfile::TempDir,
 }
 
@@ -73,7 +74,7 @@ fn s_server(ca: &Pem, server: &Pem) -> Server {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Server {
                     child,
-                    url: format!("tcp://127.0.0.1:{port}"),
+                    url: DockerUrl::new("127.0.0.1", port).unwrap(),
                     _dir: dir,
                 };
             }
@@ -92,11 +93,13 @@ async fn mutual_tls_with_ip_san_against_openssl() {
         cert::new_server(&ca, "machine-test.dev", &["127.0.0.1".into(), "dev".into()]).unwrap();
     let srv = s_server(&ca, &server);
 
-    let v = daemon::version(&srv.url, &ca.cert, &client).await.unwrap();
+    let daemon = Daemons::default();
+    let v = daemon.version(&srv.url, &ca.cert, &client).await.unwrap();
     assert_eq!(v.version, "99.0.1");
     assert_eq!(v.api_version, "1.99");
     assert_eq!((v.os.as_str(), v.arch.as_str()), ("linux", "amd64"));
-    let v2 = daemon::wait_ready(&srv.url, &ca.cert, &client, Duration::from_secs(5))
+    let v2 = daemon
+        .wait_ready(&srv.url, &ca.cert, &client, Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(v, v2);
@@ -104,14 +107,16 @@ async fn mutual_tls_with_ip_san_against_openssl() {
     // Another CA: the server is not trusted.
     let other_ca = cert::new_ca("other").unwrap();
     let other_client = cert::new_client(&other_ca, "other").unwrap();
-    let e = daemon::version(&srv.url, &other_ca.cert, &client)
+    let e = daemon
+        .version(&srv.url, &other_ca.cert, &client)
         .await
         .unwrap_err();
     assert!(matches!(e, DaemonError::Tls { .. }), "{e}");
     // the fact, not advice (the CLI adds what to do)
     assert!(e.to_string().contains("UnknownIssuer"), "{e}");
     // A client cert from another CA: the server refuses it.
-    let e = daemon::version(&srv.url, &ca.cert, &other_client)
+    let e = daemon
+        .version(&srv.url, &ca.cert, &other_client)
         .await
         .unwrap_err();
     assert!(
@@ -128,11 +133,13 @@ async fn mutual_tls_with_ip_san_against_openssl() {
     )
     .unwrap();
     let srv = s_server(&ca, &wrong_ip);
-    let e = daemon::version(&srv.url, &ca.cert, &client)
+    let e = daemon
+        .version(&srv.url, &ca.cert, &client)
         .await
         .unwrap_err();
     assert!(matches!(e, DaemonError::Tls { .. }), "{e}");
-    let e = daemon::wait_ready(&srv.url, &ca.cert, &client, Duration::from_secs(2))
+    let e = daemon
+        .wait_ready(&srv.url, &ca.cert, &client, Duration::from_secs(2))
         .await
         .unwrap_err();
     assert!(matches!(e, DaemonError::NotReady { .. }), "{e}");
@@ -147,7 +154,7 @@ async fn real_dockerd_over_mutual_tls() {
         &host.ip,
         22,
         &host.user,
-        machine_core::sshkey::load_private(&host.key.private).unwrap(),
+        machine_core::testing::sshkey::load_private(&host.key.private).unwrap(),
         "the test key",
     );
     let s = Session::wait(&t, HostKeyCheck::Record, Duration::from_secs(60))
@@ -206,14 +213,16 @@ async fn real_dockerd_over_mutual_tls() {
         .await
         .unwrap();
 
-    let url = format!("tcp://{}:2376", host.ip);
-    let v = daemon::wait_ready(&url, &ca.cert, &client, Duration::from_secs(60))
+    let url = DockerUrl::new(&host.ip, 2376).unwrap();
+    let daemon = Daemons::default();
+    let v = daemon
+        .wait_ready(&url, &ca.cert, &client, Duration::from_secs(60))
         .await
         .unwrap();
     eprintln!("docker {v:?}");
     assert!(!v.version.is_empty() && !v.api_version.is_empty());
     assert_eq!(v.os, "linux");
-    let info = daemon::info(&url, &ca.cert, &client).await.unwrap();
+    let info = daemon.info(&url, &ca.cert, &client).await.unwrap();
     let labels = info["Labels"].as_array().cloned().unwrap_or_default();
     assert!(
         labels.iter().any(|l| l == "provider=test"),
@@ -222,20 +231,20 @@ async fn real_dockerd_over_mutual_tls() {
     // Pinned to its own server certificate, the daemon answers the ping; pinned to another of
     // the same CA (another machine's, as at an address that was reused), it does not count.
     let t = Duration::from_secs(10);
-    let p = daemon::ping_pinned(&url, &ca.cert, &client, &server.cert, t)
+    let p = daemon
+        .ping_pinned(&url, &ca.cert, &client, &server.cert, t)
         .await
         .unwrap();
     assert_eq!(p.version, v.version);
     let another = cert::new_server(&ca, "another", std::slice::from_ref(&host.ip)).unwrap();
-    let e = daemon::ping_pinned(&url, &ca.cert, &client, &another.cert, t)
+    let e = daemon
+        .ping_pinned(&url, &ca.cert, &client, &another.cert, t)
         .await
         .unwrap_err();
     assert!(matches!(e, DaemonError::Tls { .. }), "{e}");
     // The daemon refuses a client from another CA.
     let other_ca = cert::new_ca("other").unwrap();
     let other_client = cert::new_client(&other_ca, "other").unwrap();
-    assert!(daemon::version(&url, &ca.cert, &other_client)
-        .await
-        .is_err());
+    assert!(daemon.version(&url, &ca.cert, &other_client).await.is_err());
     s.close().await;
 }

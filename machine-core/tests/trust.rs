@@ -4,15 +4,16 @@
 //! key, a machine without a recorded key cannot be reached, a host key is recorded only as
 //! given, and a pinned fingerprint that is not one fails a create before anything is made.
 
-use async_trait::async_trait;
 use driver_protocol::calls::*;
-use driver_protocol::{Capabilities, Context, Driver, DriverError, DriverInfo};
-use machine_core::ssh::SshError;
-use machine_core::{
-    CancellationToken, CreateOptions, DriverHost, Error, Events, Manager, MemoryStore, Phase,
-    Store, Timeouts,
+use driver_protocol::{
+    async_trait, Capabilities, Context, Created, Driver, DriverError, DriverInfo, DriverOptions,
+    Machine,
 };
-use serde_json::json;
+use machine_core::{
+    CancellationToken, CreateOptions, Error, Manager, MemoryStore, MissingPart, Phase,
+    SshCommandOptions, SshError, Store,
+};
+use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -25,35 +26,47 @@ const OTHER_KEY: &str =
 /// driver does; it counts the calls that would make something.
 struct Echo(Arc<AtomicUsize>);
 
+#[derive(DriverOptions)]
+struct NoOptions {}
+
 #[async_trait]
 impl Driver for Echo {
+    type Options = NoOptions;
+    type Config = Value;
+
     fn info(&self) -> DriverInfo {
-        DriverInfo::new("echo", "1", Capabilities::none(), vec![])
+        DriverInfo::new("echo", "1", Capabilities::none())
     }
 
     async fn set_config(
         &self,
         _: &Context,
-        _: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError> {
+        _: NoOptions,
+        _: &driver_protocol::Setup,
+    ) -> Result<Value, DriverError> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(ConfigResult::new(json!({"ip": "192.0.2.10"})))
+        Ok(json!({"ip": "192.0.2.10"}))
     }
 
-    async fn create(&self, _: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
+    async fn create(
+        &self,
+        _: &Context,
+        p: Machine<Value>,
+        _: &str,
+    ) -> Result<Created<Value>, DriverError> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(CreateResult::new(p.config))
+        Ok(Created::new(p.config))
     }
 
-    async fn remove(&self, _: &Context, _: MachineParams) -> Result<ConfigResult, DriverError> {
-        Ok(ConfigResult::unchanged())
+    async fn remove(&self, _: &Context, _: Machine<Value>) -> Result<Option<Value>, DriverError> {
+        Ok(None)
     }
 
-    async fn state(&self, _: &Context, _: MachineParams) -> Result<State, DriverError> {
+    async fn state(&self, _: &Context, _: Machine<Value>) -> Result<State, DriverError> {
         Ok(State::Running)
     }
 
-    async fn access(&self, _: &Context, p: MachineParams) -> Result<Access, DriverError> {
+    async fn access(&self, _: &Context, p: Machine<Value>) -> Result<Access, DriverError> {
         let ip = p.config["ip"].as_str().unwrap_or_default();
         Ok(Access::new(ip, SshEndpoint::new(ip, 22, "root"), 2376))
     }
@@ -67,11 +80,11 @@ struct Setup {
 
 fn setup() -> Setup {
     let calls = Arc::new(AtomicUsize::new(0));
-    let events = Events::new(|_| {});
-    let drivers = DriverHost::with_search_path(vec![], events.clone());
-    drivers.register(Arc::new(Echo(calls.clone())));
     let store = Arc::new(MemoryStore::new());
-    let manager = Manager::with_drivers(store.clone(), drivers, events, Timeouts::default());
+    let manager = Manager::builder(store.clone())
+        .driver(Echo(calls.clone()))
+        .no_default_driver_search()
+        .build();
     Setup {
         manager,
         store,
@@ -144,12 +157,12 @@ async fn a_machine_without_a_recorded_key_is_not_reached() {
     stored(&s, "half", "192.0.2.10", None).await;
     let m = s.manager.load("half").await.unwrap();
     for e in [
-        m.session().await.err().unwrap(),
+        m.ssh_command(&SshCommandOptions::default()).await.unwrap_err(),
         m.verify_host_key().await.unwrap_err(),
         m.exec("true").await.unwrap_err(),
     ] {
         assert!(
-            matches!(&e, Error::Missing { machine, what } if machine == "half" && what.contains("host key")),
+            matches!(&e, Error::Missing { machine, what: MissingPart::HostKey } if machine == "half"),
             "{e:?}"
         );
     }

@@ -13,59 +13,62 @@
 
 mod options;
 
-use async_trait::async_trait;
-use driver_protocol::calls::*;
-use driver_protocol::{serve, Capabilities, Context, Driver, DriverError, DriverInfo};
-use options::Config;
+use driver_protocol::calls::{Access, Bootstrap, SshEndpoint, State};
+use driver_protocol::{async_trait, serve, Capabilities, Context, Created, Driver, DriverInfo};
+use driver_protocol::{DriverError as Error, Machine, Setup};
+use options::{Config, GenericOptions};
+use std::time::Duration;
 
 struct Generic;
 
 #[async_trait]
 impl Driver for Generic {
+    type Options = GenericOptions;
+    type Config = Config;
+
     fn info(&self) -> DriverInfo {
-        let (name, caps) = ("generic", Capabilities::none().with_keeps_host(true));
-        DriverInfo::new(name, env!("CARGO_PKG_VERSION"), caps, options::schema())
+        let caps = Capabilities::none().with_keeps_host(true);
+        DriverInfo::new("generic", env!("CARGO_PKG_VERSION"), caps)
     }
 
-    async fn set_config(
-        &self,
-        _: &Context,
-        p: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError> {
-        ConfigResult::of(&Config::from_options(&p.options)?)
+    async fn set_config(&self, _: &Context, o: GenericOptions, _: &Setup) -> Result<Config, Error> {
+        Config::new(o)
     }
 
     /// A host another tool provisioned: where it is and how to log in; no key of the user's
     /// (the library logs in with the key the machine came with).
-    async fn adopt(&self, _: &Context, p: SetConfigParams) -> Result<ConfigResult, DriverError> {
-        ConfigResult::of(&Config::existing_host(&p.options)?)
+    async fn adopt(&self, _: &Context, o: GenericOptions, _: &Setup) -> Result<Config, Error> {
+        Config::existing_host(o)
     }
 
     /// Nothing to make: the library logs in once with the user's key (or agent), installs the
     /// machine's own key and provisions over that one connection.
-    async fn create(&self, _: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
-        let mut config: Config = p.config_as()?;
+    async fn create(
+        &self,
+        _: &Context,
+        m: Machine<Config>,
+        _: &str,
+    ) -> Result<Created<Config>, Error> {
+        let mut config = m.config;
         let key_path = config.user_key.take().map(|k| k.display().to_string());
-        Ok(CreateResult::of(&config)?.with_bootstrap(Bootstrap::new(key_path)))
+        Ok(Created::new(config).with_bootstrap(Bootstrap::new(key_path)))
     }
 
     /// As Docker Machine: running when the SSH port answers, with one more try before
     /// "Stopped" (a dropped packet is not a stopped host); at most 2 s, so `ls -t 3` can say it.
-    async fn state(&self, _: &Context, p: MachineParams) -> Result<State, DriverError> {
-        let c: Config = p.config_as()?;
+    async fn state(&self, _: &Context, m: Machine<Config>) -> Result<State, Error> {
+        let c = m.config;
         for _ in 0..2 {
             let connect = tokio::net::TcpStream::connect((c.ip.as_str(), c.ssh_port));
-            if let Ok(Ok(_)) =
-                tokio::time::timeout(std::time::Duration::from_secs(1), connect).await
-            {
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), connect).await {
                 return Ok(State::Running);
             }
         }
         Ok(State::Stopped)
     }
 
-    async fn access(&self, _: &Context, p: MachineParams) -> Result<Access, DriverError> {
-        let c: Config = p.config_as()?;
+    async fn access(&self, _: &Context, m: Machine<Config>) -> Result<Access, Error> {
+        let c = m.config;
         let ssh = SshEndpoint::new(&c.ip, c.ssh_port, &c.ssh_user);
         Ok(Access::new(&c.ip, ssh, c.engine_port))
     }

@@ -1,40 +1,38 @@
-//! The generic driver's options and the config it keeps for each machine.
+//! The generic driver's options (Docker Machine's flags, environment variables and defaults,
+//! declared once) and the config it keeps for each machine.
 
-use driver_protocol::schema::OptionSpec;
-use driver_protocol::{DriverError, Options};
+use driver_protocol::{DriverError, DriverOptions};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// The options, with Docker Machine's names, environment variables and defaults (applied by the
-/// host: the code below never repeats them).
-pub fn schema() -> Vec<OptionSpec> {
-    vec![
-        OptionSpec::string("generic-ip-address", "IP address or host name of the host")
-            .docker_machine_field("IPAddress")
-            .env("GENERIC_IP_ADDRESS"),
-        OptionSpec::string(
-            "generic-ssh-user",
-            "SSH user (needs passwordless sudo unless root)",
-        )
-        .docker_machine_field("SSHUser")
-        .env("GENERIC_SSH_USER")
-        .default("root"),
-        OptionSpec::string(
-            "generic-ssh-key",
-            "Your SSH private key file, used once to install the machine's own key (default: \
-             ~/.ssh/id_ed25519, else ~/.ssh/id_rsa, else ssh-agent; a key with a passphrase is \
-             used through ssh-agent)",
-        )
-        .env("GENERIC_SSH_KEY"),
-        OptionSpec::int("generic-ssh-port", "SSH port")
-            .docker_machine_field("SSHPort")
-            .env("GENERIC_SSH_PORT")
-            .default(22),
-        OptionSpec::int("generic-engine-port", "Docker engine port")
-            .docker_machine_field("EnginePort")
-            .env("GENERIC_ENGINE_PORT")
-            .default(2376),
-    ]
+/// What the user gives.
+#[derive(DriverOptions)]
+pub struct GenericOptions {
+    /// IP address or host name of the host
+    #[option(name = "generic-ip-address", env = "GENERIC_IP_ADDRESS")]
+    #[option(docker_machine_field = "IPAddress")]
+    pub ip: String,
+    /// SSH user (needs passwordless sudo unless root)
+    #[option(name = "generic-ssh-user", env = "GENERIC_SSH_USER", default = "root")]
+    #[option(docker_machine_field = "SSHUser")]
+    pub ssh_user: String,
+    /// Your SSH private key file, used once to install the machine's own key (default:
+    /// ~/.ssh/id_ed25519, else ~/.ssh/id_rsa, else ssh-agent; a key with a passphrase is used
+    /// through ssh-agent)
+    #[option(name = "generic-ssh-key", env = "GENERIC_SSH_KEY")]
+    pub ssh_key: Option<String>,
+    /// SSH port
+    #[option(name = "generic-ssh-port", env = "GENERIC_SSH_PORT", default = 22)]
+    #[option(docker_machine_field = "SSHPort")]
+    pub ssh_port: u16,
+    /// Docker engine port
+    #[option(
+        name = "generic-engine-port",
+        env = "GENERIC_ENGINE_PORT",
+        default = 2376
+    )]
+    #[option(docker_machine_field = "EnginePort")]
+    pub engine_port: u16,
 }
 
 /// What the driver keeps for a machine.
@@ -50,31 +48,30 @@ pub struct Config {
 }
 
 impl Config {
-    /// The user's options checked; the key file (given, or the first of ~/.ssh's usual ones)
-    /// must exist. The library reads it, at create.
-    pub fn from_options(o: &Options) -> Result<Config, DriverError> {
-        let host = Config::existing_host(o)?;
-        let user_key = match o.string("generic-ssh-key")? {
-            Some(k) if !expand_home(&k).is_file() => {
+    /// The options checked; the key file (given, or the first of ~/.ssh's usual ones) must
+    /// exist. The library reads it, at create.
+    pub fn new(o: GenericOptions) -> Result<Config, DriverError> {
+        let user_key = match &o.ssh_key {
+            Some(k) if !expand_home(k).is_file() => {
                 return Err(DriverError::invalid_option(format!(
                     "--generic-ssh-key {k:?}: no such file"
                 )))
             }
-            Some(k) => Some(expand_home(&k)),
+            Some(k) => Some(expand_home(k)),
             None => ["~/.ssh/id_ed25519", "~/.ssh/id_rsa"]
                 .map(expand_home)
                 .into_iter()
                 .find(|p| p.is_file()),
         };
-        Ok(Config { user_key, ..host })
+        Ok(Config {
+            user_key,
+            ..Config::existing_host(o)?
+        })
     }
 
     /// Where a host already set up (by another tool) is and how to log in.
-    pub fn existing_host(o: &Options) -> Result<Config, DriverError> {
-        let ip = o.required_string(
-            "generic-ip-address",
-            "the IP address or host name of the host",
-        )?;
+    pub fn existing_host(o: GenericOptions) -> Result<Config, DriverError> {
+        let ip = o.ip;
         if ip.chars().any(|c| c.is_whitespace() || c == '/') || ip.starts_with('-') {
             return Err(DriverError::invalid_option(format!(
                 "--generic-ip-address {ip:?} is not an IP address or host name"
@@ -82,9 +79,9 @@ impl Config {
         }
         Ok(Config {
             ip,
-            ssh_user: o.required_string("generic-ssh-user", "the user to log in as")?,
-            ssh_port: o.port("generic-ssh-port")?,
-            engine_port: o.port("generic-engine-port")?,
+            ssh_user: o.ssh_user,
+            ssh_port: o.ssh_port,
+            engine_port: o.engine_port,
             user_key: None,
         })
     }
@@ -101,12 +98,16 @@ fn expand_home(p: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use driver_protocol::{Capabilities, DriverInfo};
+    use driver_protocol::{Capabilities, DriverInfo, Options};
     use serde_json::{json, Value};
 
-    fn opts(v: Value) -> Options {
-        let info = DriverInfo::new("generic", "0", Capabilities::none(), schema());
-        info.with_defaults(Options::from(v.as_object().unwrap().clone()))
+    /// The options as the host sends them: the schema's defaults applied.
+    fn opts(v: Value) -> Result<GenericOptions, DriverError> {
+        let info = DriverInfo::new("generic", "0", Capabilities::none())
+            .with_options(GenericOptions::schema());
+        GenericOptions::from_options(
+            &info.with_defaults(Options::from(v.as_object().unwrap().clone())),
+        )
     }
 
     #[test]
@@ -114,9 +115,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("key");
         std::fs::write(&key, "not read by the driver").unwrap();
-        let c = Config::from_options(&opts(
-            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": key.to_str().unwrap()}),
-        ))
+        let c = Config::new(
+            opts(json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": key.to_str().unwrap()}))
+                .unwrap(),
+        )
         .unwrap();
         assert_eq!(
             (c.ssh_user.as_str(), c.ssh_port, c.engine_port),
@@ -130,39 +132,63 @@ mod tests {
 
     #[test]
     fn an_existing_host_needs_no_key_of_the_users() {
-        let c = Config::existing_host(&opts(
+        let o = opts(
             json!({"generic-ip-address": "192.0.2.4", "generic-ssh-user": "nick", "generic-ssh-port": 2222}),
-        ))
-        .unwrap();
+        );
+        let c = Config::existing_host(o.unwrap()).unwrap();
         assert_eq!(
             (c.ip.as_str(), c.ssh_user.as_str(), c.ssh_port),
             ("192.0.2.4", "nick", 2222)
         );
         assert_eq!(c.user_key, None);
         for bad in ["a b", "-oProxyCommand=x", "a/b"] {
-            assert!(Config::existing_host(&opts(json!({ "generic-ip-address": bad }))).is_err());
+            let o = opts(json!({ "generic-ip-address": bad })).unwrap();
+            assert!(Config::existing_host(o).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn clear_errors() {
-        let e = Config::from_options(&opts(json!({}))).unwrap_err();
+        let e = opts(json!({})).err().unwrap();
         assert!(
-            e.message.contains("--generic-ip-address is required"),
+            e.message
+                .contains("--generic-ip-address (or GENERIC_IP_ADDRESS) is required"),
             "{e}"
         );
-        let e = Config::from_options(&opts(
-            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": "/nonexistent/key"}),
-        ))
-        .unwrap_err();
+        let o =
+            opts(json!({"generic-ip-address": "192.0.2.4", "generic-ssh-key": "/nonexistent/key"}));
+        let e = Config::new(o.unwrap()).unwrap_err();
         assert!(
             e.message.contains("/nonexistent/key") && e.message.contains("--generic-ssh-key"),
             "{e}"
         );
-        let e = Config::existing_host(&opts(
-            json!({"generic-ip-address": "192.0.2.4", "generic-ssh-port": 70000}),
-        ))
-        .unwrap_err();
+        let e = opts(json!({"generic-ip-address": "192.0.2.4", "generic-ssh-port": 70000}))
+            .err()
+            .unwrap();
         assert!(e.message.contains("--generic-ssh-port"), "{e}");
+    }
+
+    #[test]
+    fn the_schema_keeps_docker_machines_names() {
+        let names: Vec<String> = GenericOptions::schema()
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "generic-ip-address",
+                "generic-ssh-user",
+                "generic-ssh-key",
+                "generic-ssh-port",
+                "generic-engine-port"
+            ]
+        );
+        let port = &GenericOptions::schema()[3];
+        assert_eq!(
+            (port.env.as_deref(), port.default.clone()),
+            (Some("GENERIC_SSH_PORT"), Some(json!(22)))
+        );
+        assert_eq!(port.docker_machine_field.as_deref(), Some("SSHPort"));
     }
 }

@@ -8,7 +8,7 @@
 //! and the wall time. Exit status 1 when any create failed.
 
 use machine_core::engine::InstallMethod;
-use machine_core::{CancellationToken, CreateOptions, Events, Manager};
+use machine_core::{CancellationToken, CreateOptions, Manager};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -27,7 +27,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     if hosts.is_empty() {
         return Err(USAGE.into());
     }
-    let manager = Manager::new(machine_core::store::open(store).await?, Events::none());
+    let manager = Manager::builder(machine_core::store::open(store).await?).build();
     let cancel = CancellationToken::new();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {

@@ -5,7 +5,7 @@
 //! `cargo run -p list-machines -- [STORE] [FILTER...]`, e.g. `-- ~/.local/share/machine state=Running`
 //! (default store: machine's default; filters as `machine ls --filter`).
 
-use machine_core::{Events, Filter, ListOptions, Manager};
+use machine_core::{Filter, ListOptions, Manager};
 use std::time::Duration;
 
 #[tokio::main]
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let location = args
         .next()
         .unwrap_or_else(machine_core::store::default_location);
-    let manager = Manager::new(machine_core::store::open(&location).await?, Events::none());
+    let manager = Manager::builder(machine_core::store::open(&location).await?).build();
 
     let mut opts = ListOptions::default();
     opts.filter = Filter::parse(&args.collect::<Vec<_>>())?;
@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             row.name,
             row.driver,
             state,
-            row.url.unwrap_or_default(),
+            row.url.map(|u| u.to_string()).unwrap_or_default(),
             row.docker_version.unwrap_or_default(),
             row.error.map(|e| e.to_string()).unwrap_or_default(),
         );

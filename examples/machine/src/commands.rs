@@ -4,7 +4,7 @@
 use crate::template;
 use crate::App;
 use machine_core::engine::EngineOptions;
-use machine_core::{Action, Machine, RowError, State};
+use machine_core::{Action, DockerUrl, Machine, RemoveOptions, RowError, State};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
@@ -50,7 +50,7 @@ pub async fn status(app: &App, name: &str, format: Option<&str>) -> CmdResult {
 }
 
 pub async fn url(app: &App, name: &str) -> CmdResult {
-    let m = app.load(name).await?;
+    let m = app.manager.load(name).await?;
     println!("{}", m.url().await?);
     Ok(ExitCode::SUCCESS)
 }
@@ -58,7 +58,7 @@ pub async fn url(app: &App, name: &str) -> CmdResult {
 pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
     let mut failed = false;
     for name in names_or_default(names) {
-        match async { app.load(&name).await?.ip().await }.await {
+        match async { app.manager.load(&name).await?.ip().await }.await {
             Ok(ip) => println!("{ip}"),
             Err(e) => {
                 eprintln!("Error getting IP address of {name}: {e}");
@@ -74,15 +74,15 @@ pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
 }
 
 pub async fn config(app: &App, name: &str) -> CmdResult {
-    let m = app.load(name).await?;
+    let m = app.manager.load(name).await?;
     // what `env` exports, as docker client flags
     let env = m.docker_env().await?;
-    let file = |name: &str| env.cert_path.join(name).display().to_string();
+    let file = |f: &std::path::Path| f.display().to_string();
     println!(
         "--tlsverify\n--tlscacert=\"{}\"\n--tlscert=\"{}\"\n--tlskey=\"{}\"\n-H={}",
-        file("ca.pem"),
-        file("cert.pem"),
-        file("key.pem"),
+        file(&env.files.ca_cert),
+        file(&env.files.client_cert),
+        file(&env.files.client_key),
         env.host
     );
     Ok(ExitCode::SUCCESS)
@@ -96,7 +96,7 @@ pub async fn version(app: &App, name: Option<&str>) -> CmdResult {
             env!("CARGO_PKG_VERSION")
         ),
         Some(name) => {
-            let m = app.load(name).await?;
+            let m = app.manager.load(name).await?;
             println!("{}", m.docker_version().await?.version);
         }
     }
@@ -109,9 +109,12 @@ pub async fn active(app: &App, timeout: u64) -> CmdResult {
         return Err("No active host found (DOCKER_HOST is not set)".into());
     };
     let timeout = std::time::Duration::from_secs(timeout);
-    if let Some(name) = app.manager.active(&host, timeout).await? {
-        println!("{name}");
-        return Ok(ExitCode::SUCCESS);
+    // a DOCKER_HOST that is no machine's kind of URL (unix://...) is no machine's
+    if let Ok(url) = host.parse::<DockerUrl>() {
+        if let Some(name) = app.manager.active(&url, timeout).await? {
+            println!("{name}");
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     Err(format!("No active host found (no machine has the URL {host})").into())
 }
@@ -147,12 +150,8 @@ pub async fn inspect_value(app: &App, m: &Machine) -> Result<Value, machine_core
         driver.insert("IPAddress".into(), json!(a.ip));
         driver.insert("SSHUser".into(), json!(a.ssh.user));
         driver.insert("SSHPort".into(), json!(a.ssh.port));
-        if let Some(port) = a
-            .docker_url
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-        {
-            driver.entry("EnginePort").or_insert(json!(port));
+        if let Ok(url) = a.docker_url.parse::<DockerUrl>() {
+            driver.entry("EnginePort").or_insert(json!(url.port()));
         }
     }
     let file = |f: &std::path::Path| f.display().to_string();
@@ -186,7 +185,7 @@ pub async fn inspect_value(app: &App, m: &Machine) -> Result<Value, machine_core
 fn engine_options(e: &EngineOptions) -> Value {
     let (method, url) = (
         e.install_method.name(),
-        machine_core::download::redact(e.install_method.url().unwrap_or_default()),
+        e.install_method.shown_url().unwrap_or_default(),
     );
     json!({
         "ArbitraryFlags": e.opts,
@@ -204,7 +203,7 @@ fn engine_options(e: &EngineOptions) -> Value {
 }
 
 pub async fn inspect(app: &App, name: &str, format: Option<&str>) -> CmdResult {
-    let m = app.load(name).await?;
+    let m = app.manager.load(name).await?;
     let v = inspect_value(app, &m).await?;
     match format.filter(|f| !f.is_empty()) {
         None | Some("json") => println!("{}", serde_json::to_string_pretty(&v)?),
@@ -252,12 +251,7 @@ pub async fn each(app: &App, names: Vec<String>, action: Action) -> CmdResult {
     let mut failed = false;
     for (name, result) in app.manager.act(&names, &action, CONCURRENCY, &cancel).await {
         match result {
-            Ok(()) => {
-                println!("Machine \"{name}\" {}.", done(&action));
-                if may_move(&action) {
-                    crate::use_context::refresh(app, &name).await;
-                }
-            }
+            Ok(()) => println!("Machine \"{name}\" {}.", done(&action)),
             Err(e) => {
                 eprintln!(
                     "{}",
@@ -272,15 +266,6 @@ pub async fn each(app: &App, names: Vec<String>, action: Action) -> CmdResult {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Whether `action` may change the machine's address or certificates (and so its docker
-/// context).
-fn may_move(action: &Action) -> bool {
-    matches!(
-        action,
-        Action::Start | Action::Restart | Action::Provision | Action::RegenerateCerts
-    )
 }
 
 /// Asks on the terminal; without one (a script, CI) there is nobody to ask, and that is an
@@ -342,10 +327,7 @@ pub async fn rotate_ca(app: &App, force: bool) -> CmdResult {
     let mut left = Vec::new();
     for (name, result) in results {
         match result {
-            Ok(()) => {
-                println!("Machine \"{name}\" trusts the new CA.");
-                crate::use_context::refresh(app, &name).await;
-            }
+            Ok(()) => println!("Machine \"{name}\" trusts the new CA."),
             Err(e) => {
                 eprintln!(
                     "{}",
@@ -367,15 +349,9 @@ pub async fn rotate_ca(app: &App, force: bool) -> CmdResult {
     Ok(ExitCode::FAILURE)
 }
 
-pub async fn rm(
-    app: &App,
-    force: bool,
-    yes: bool,
-    keep_on_host: bool,
-    names: Vec<String>,
-) -> CmdResult {
+pub async fn rm(app: &App, opts: RemoveOptions, yes: bool, names: Vec<String>) -> CmdResult {
     // as in Docker Machine, -f also means yes
-    if !(yes || force) {
+    if !(yes || opts.force) {
         let question = format!(
             "About to remove {}\nWARNING: This action will delete both local reference and remote instance.\nAre you sure?",
             names.join(", ")
@@ -384,27 +360,12 @@ pub async fn rm(
             return Ok(ExitCode::SUCCESS);
         }
     }
-    // read before the records go: a docker context is removed only if made for this machine
-    let mut configs = std::collections::HashMap::new();
-    for name in &names {
-        if let Ok(m) = app.manager.load(name).await {
-            configs.insert(name.clone(), m.config().clone());
-        }
-    }
     let cancel = app.cancel_on_signals();
     let mut failed = false;
-    let action = Action::Remove {
-        force,
-        keep_on_host,
-    };
+    let action = Action::Remove(opts);
     for (name, result) in app.manager.act(&names, &action, CONCURRENCY, &cancel).await {
         match result {
-            Ok(()) => {
-                println!("Successfully removed {name}");
-                if let Some(config) = configs.get(&name) {
-                    crate::use_context::after_remove(app, config);
-                }
-            }
+            Ok(()) => println!("Successfully removed {name}"),
             Err(e) => {
                 let mut msg = format!("Error removing host \"{name}\": {e}");
                 if e.is_broken_record() {

@@ -273,7 +273,7 @@ fn engine_options(m: &ArgMatches) -> EngineOptions {
 }
 
 pub async fn run(app: &App, args: Vec<String>) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let installed = app.manager.drivers().installed();
+    let installed = app.manager.installed_drivers();
     let wants_help = args.iter().any(|a| a == "-h" || a == "--help");
     let info = match driver_name(&args) {
         Some(d) => Some(app.manager.driver_info(&d).await?),
@@ -362,18 +362,13 @@ mod tests {
 
     #[test]
     fn driver_flags_are_typed_and_read_from_env() {
-        let info = DriverInfo::new(
-            "t",
-            "1",
-            Default::default(),
-            vec![
-                OptionSpec::string("t-ip", "ip").env("MACHINE_TEST_T_IP"),
-                OptionSpec::int("t-port", "port").default(22),
-                OptionSpec::list("t-net", "net"),
-                OptionSpec::bool("t-insecure", "insecure"),
-                OptionSpec::string("t-iso", "iso").alias("t-iso-url"),
-            ],
-        );
+        let info = DriverInfo::new("t", "1", Default::default()).with_options(vec![
+            OptionSpec::string("t-ip", "ip").env("MACHINE_TEST_T_IP"),
+            OptionSpec::int("t-port", "port").default(22),
+            OptionSpec::list("t-net", "net"),
+            OptionSpec::bool("t-insecure", "insecure"),
+            OptionSpec::string("t-iso", "iso").alias("t-iso-url"),
+        ]);
         std::env::set_var("MACHINE_TEST_T_IP", "192.0.2.9");
         let m = command(Some(&info), &[])
             .try_get_matches_from(s(&[
@@ -408,17 +403,12 @@ mod tests {
 
     #[test]
     fn lists_from_the_environment_split_on_commas_and_booleans_take_1_and_0() {
-        let info = DriverInfo::new(
-            "t",
-            "1",
-            Default::default(),
-            vec![
-                OptionSpec::list("e-net", "net").env("MACHINE_TEST_E_NET"),
-                OptionSpec::bool("e-on", "on").env("MACHINE_TEST_E_ON"),
-                OptionSpec::bool("e-off", "off").env("MACHINE_TEST_E_OFF"),
-                OptionSpec::bool("e-bad", "bad").env("MACHINE_TEST_E_BAD"),
-            ],
-        );
+        let info = DriverInfo::new("t", "1", Default::default()).with_options(vec![
+            OptionSpec::list("e-net", "net").env("MACHINE_TEST_E_NET"),
+            OptionSpec::bool("e-on", "on").env("MACHINE_TEST_E_ON"),
+            OptionSpec::bool("e-off", "off").env("MACHINE_TEST_E_OFF"),
+            OptionSpec::bool("e-bad", "bad").env("MACHINE_TEST_E_BAD"),
+        ]);
         std::env::set_var("MACHINE_TEST_E_NET", "VM Network, second");
         std::env::set_var("MACHINE_TEST_E_ON", "1");
         std::env::set_var("MACHINE_TEST_E_OFF", "0");

@@ -1,12 +1,11 @@
 //! What to do next, for each error the library reports: the library says what happened, the CLI
 //! says what the user can do about it.
 
-use machine_core::daemon::DaemonError;
+use crate::shell_env::posix_quote;
 use machine_core::docker_context::ContextError;
-use machine_core::provision::ProvisionError;
-use machine_core::ssh::SshError;
-use machine_core::sshkey::SshKeyError;
-use machine_core::{Error, StoreError};
+use machine_core::{
+    DaemonError, Error, MissingPart, ProvisionError, SshError, SshKeyError, StoreError, ToolError,
+};
 
 /// The one answer to Docker Machine's classic-Swarm flags.
 pub const SWARM_CLASSIC: &str = "Docker Swarm (classic) is not supported: Docker removed it. Drop \
@@ -58,7 +57,7 @@ pub fn hint(e: &Error) -> Option<String> {
             dir,
             ..
         }) => {
-            let p = machine_core::shell::quote(&path.display().to_string());
+            let p = posix_quote(&path.display().to_string());
             if owner != user {
                 format!(
                     "make sure nobody else put it there, then take it over: `sudo chown -R {user} {p}`, \
@@ -70,10 +69,14 @@ pub fn hint(e: &Error) -> Option<String> {
                 format!("`chmod 600 {p}` makes it private")
             }
         }
-        Error::Missing { machine, what } if what.contains("certificate") => {
-            format!("`machine regenerate-certs {machine}` issues new certificates")
-        }
-        Error::Missing { machine, what } if what.contains("host key") => format!(
+        Error::Missing {
+            machine,
+            what: MissingPart::Tls(_),
+        } => format!("`machine regenerate-certs {machine}` issues new certificates"),
+        Error::Missing {
+            machine,
+            what: MissingPart::HostKey,
+        } => format!(
             "`machine host-key accept {machine}` shows the fingerprint of the key the host \
              presents and records it once you confirm (if its create did not finish, \
              `machine rm {machine}` removes it instead)"
@@ -91,9 +94,6 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::Download(_) | Error::Provision(ProvisionError::Download { .. }) => {
             ALLOW_HTTP.into()
         }
-        Error::Driver { message, .. } if message.contains("downloads are https only") => {
-            ALLOW_HTTP.into()
-        }
         Error::StoreCa(machine_core::error::StoreCaError::KeyMismatch { which }) => format!(
             "pass the key made with that certificate (--tls-{} with its --tls-{})",
             if *which == "CA" { "ca-key" } else { "client-key" },
@@ -105,6 +105,13 @@ pub fn hint(e: &Error) -> Option<String> {
         ),
         Error::DockerContext(ContextError::Reserved) => {
             "`eval \"$(machine env default)\"` points the docker client at it instead".into()
+        }
+        Error::Tool(ToolError::NoMachine) => "name a machine on one side (or both): NAME:PATH".into(),
+        Error::Tool(ToolError::DeltaBetweenMachines) => {
+            "copy through here without -d (--delta)".into()
+        }
+        Error::Tool(ToolError::Path { .. }) => {
+            "use a --storage-path without quotes or control characters".into()
         }
         Error::Ssh(e) => return ssh_hint(e),
         Error::SshKey(e) => return key_hint(e),
@@ -154,7 +161,7 @@ fn key_hint(e: &SshKeyError) -> Option<String> {
             "add it to your ssh-agent (`ssh-add {}`; machine then uses it through the agent), or \
              use a key without a passphrase (for example a copy made with \
              `ssh-keygen -p -N '' -f COPY`)",
-            machine_core::shell::quote(&path.display().to_string())
+            posix_quote(&path.display().to_string())
         ),
         SshKeyError::PublicNotPrivate { .. } => {
             "pass the private key file instead (usually the same name without .pub)".into()
@@ -218,7 +225,7 @@ mod tests {
         assert!(!text.contains("machine rm"), "{text}");
         let missing = Error::Missing {
             machine: "web1".into(),
-            what: "recorded SSH host key".into(),
+            what: MissingPart::HostKey,
         };
         assert!(hint(&missing)
             .unwrap()

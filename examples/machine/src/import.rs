@@ -5,7 +5,7 @@
 use crate::hints;
 use crate::App;
 use machine_core::import::docker_machine::ReadError;
-use machine_core::{Error, ImportError, ImportOptions};
+use machine_core::{DaemonError, Error, ImportError, ImportOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,10 +75,7 @@ fn hint(name: &str, e: &ImportError) -> Option<String> {
         ImportError::Docker(e)
             if matches!(
                 **e,
-                Error::Daemon(
-                    machine_core::daemon::DaemonError::BadTls { .. }
-                        | machine_core::daemon::DaemonError::Tls { .. }
-                )
+                Error::Daemon(DaemonError::BadTls { .. } | DaemonError::Tls { .. })
             ) =>
         {
             "the daemon's certificate is not signed by the machine's CA in the Docker Machine \

@@ -62,7 +62,7 @@ impl Row {
             active_swarm: false,
             driver_name: r.driver.clone(),
             state: r.state.map(|s| s.to_string()).unwrap_or_default(),
-            url: r.url.clone().unwrap_or_default(),
+            url: r.url.as_ref().map(|u| u.to_string()).unwrap_or_default(),
             swarm: String::new(),
             docker_version: match (&r.docker_version, queried) {
                 (Some(v), _) => format!("v{v}"),
@@ -88,7 +88,10 @@ pub async fn run(app: &App, args: LsArgs) -> Result<ExitCode, Box<dyn std::error
     opts.filter = Filter::parse(&args.filter)?;
     opts.timeout = Duration::from_secs(args.timeout.max(1));
     opts.records_only = args.quiet;
-    opts.docker_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    // a DOCKER_HOST that is no machine's kind of URL (unix://...) marks none active
+    opts.docker_host = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.parse().ok());
     let format = args.format.as_deref().filter(|f| !f.is_empty());
     // parsed before the machines are asked, so a bad template fails at once (`-q` ignores it,
     // as Docker Machine's did)

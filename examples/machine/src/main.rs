@@ -282,6 +282,7 @@ enum Cmd {
 
 /// What every command gets: the library's manager, and the progress display.
 pub struct App {
+    /// The library's manager; it keeps the machines' docker contexts in `docker` in line.
     pub manager: Manager,
     pub display: progress::Display,
     /// The docker client's configuration folder, where machines' docker contexts go.
@@ -289,14 +290,6 @@ pub struct App {
 }
 
 impl App {
-    /// The machine `name`, with its docker context (if it has one here) brought in line with
-    /// the store first: every command that touches one machine loads it this way.
-    pub async fn load(&self, name: &str) -> Result<machine_core::Machine, machine_core::Error> {
-        let m = self.manager.load(name).await?;
-        use_context::keep_current(self, &m).await;
-        Ok(m)
-    }
-
     /// A token that Ctrl-C or SIGTERM cancels.
     pub fn cancel_on_signals(&self) -> machine_core::CancellationToken {
         cancel::on_signals(self.display.clone())
@@ -383,10 +376,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .await
         .map_err(machine_core::Error::from)?;
     let display = progress::Display::new(cli.debug);
+    let docker = DockerConfigDir::from_env();
+    let manager = Manager::builder(store)
+        .events(display.events())
+        .docker_contexts(docker.clone())
+        .build();
     let app = App {
-        manager: Manager::new(store, display.events()),
+        manager,
         display,
-        docker: DockerConfigDir::from_env(),
+        docker,
     };
     if let Some(certs) = cli.given_certs()? {
         app.manager.import_store_certs(&certs).await?;
@@ -429,7 +427,12 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
             yes,
             keep_on_host,
             names,
-        } => rm(app, force, yes, keep_on_host, names).await,
+        } => {
+            let mut opts = machine_core::RemoveOptions::default();
+            opts.force = force;
+            opts.keep_on_host = keep_on_host;
+            rm(app, opts, yes, names).await
+        }
         Cmd::Scp(args) => remote::scp(app, args).await,
         Cmd::Ssh { tty, name, command } => remote::ssh(app, &name, tty, command).await,
         Cmd::Start { names } => each(app, names, Action::Start).await,

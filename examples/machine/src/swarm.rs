@@ -3,6 +3,7 @@
 
 use crate::App;
 use clap::Subcommand;
+use machine_core::{LeaveOptions, SwarmRole};
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -45,8 +46,13 @@ pub async fn run(app: &App, cmd: SwarmCmd) -> Result<ExitCode, Box<dyn std::erro
             manager_role,
         } => {
             let mut failed = false;
+            let role = if manager_role {
+                SwarmRole::Manager
+            } else {
+                SwarmRole::Worker
+            };
             for w in &workers {
-                match app.manager.swarm_join(&manager, w, manager_role).await {
+                match app.manager.swarm_join(&manager, w, role).await {
                     Ok(()) => println!(
                         "\"{w}\" joined {manager}'s swarm as a {}.",
                         if manager_role { "manager" } else { "worker" }
@@ -69,7 +75,9 @@ pub async fn run(app: &App, cmd: SwarmCmd) -> Result<ExitCode, Box<dyn std::erro
             }
         }
         SwarmCmd::Leave { name, force } => {
-            app.manager.swarm_leave(&name, force).await?;
+            let mut opts = LeaveOptions::default();
+            opts.force = force;
+            app.manager.swarm_leave(&name, &opts).await?;
             println!("\"{name}\" left its swarm.");
         }
     }

@@ -1,11 +1,12 @@
 //! Docker contexts from the command line: `create` makes one named after the machine (unless
-//! `--no-docker-context`), `start`, `restart`, `provision` and `regenerate-certs` bring it up to
-//! date, `rm` removes it, and `machine use NAME` makes it the docker client's current context.
-//! The work is the library's (`machine_core::docker_context`); this says what happened.
+//! `--no-docker-context`), and `machine use NAME` makes it the docker client's current context.
+//! Keeping it in line afterwards (another workstation's new certificates, a new address after
+//! `start`, its removal with `rm`) is the library's, asked for when the manager is made
+//! (`ManagerBuilder::docker_contexts`). The work is the library's; this says what happened.
 
 use crate::App;
 use machine_core::docker_context;
-use machine_core::{Error, Machine, MachineConfig};
+use machine_core::{Error, Machine};
 use std::process::ExitCode;
 
 /// After a create: the machine's context, or a warning saying why there is none. A create
@@ -17,31 +18,6 @@ pub async fn after_create(app: &App, machine: &Machine) {
             "Docker context \"{name}\" made: `docker --context {name} ...` reaches this machine, `machine use {name}` makes it the default."
         ),
         Err(e) => warn(name, "made", &e),
-    }
-}
-
-/// After an operation that may have changed the machine's address or certificates: its own
-/// context, if it has one, is brought up to date.
-pub async fn refresh(app: &App, name: &str) {
-    match app.manager.load(name).await {
-        Ok(m) => keep_current(app, &m).await,
-        Err(e) => warn(name, "updated", &e),
-    }
-}
-
-/// The machine's own context, if it has one here, brought in line with the store (a no-op when
-/// it already is): another workstation sharing the store may have rotated its certificates.
-/// A stale context is a warning, never a failed command.
-pub async fn keep_current(app: &App, machine: &Machine) {
-    if let Err(e) = docker_context::update(machine, &app.docker).await {
-        warn(machine.name(), "updated", &e);
-    }
-}
-
-/// After `rm`: the machine's own context goes (another context of that name stays).
-pub fn after_remove(app: &App, config: &MachineConfig) {
-    if let Err(e) = docker_context::remove(config, &app.docker) {
-        warn(&config.name, "removed", &Error::from(e));
     }
 }
 

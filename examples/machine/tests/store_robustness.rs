@@ -110,7 +110,7 @@ fn env_unset_needs_no_machine() {
 
 #[test]
 fn tls_flags_give_the_store_its_ca_and_client_certificate() {
-    use machine_core::cert;
+    use machine_core::testing::cert;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let write = |name: &str, text: &str| {

@@ -14,31 +14,35 @@
 //! state filter (this example runs as it is: no network, no executable):
 //!
 //! ```
-//! use async_trait::async_trait;
-//! use driver_protocol::calls::*;
-//! use driver_protocol::{Context, DriverError};
+//! use driver_protocol::calls::{Access, SshEndpoint};
+//! use driver_protocol::{async_trait, Context, DriverError, DriverOptions, Machine, Setup};
 //! use machine_core::{
-//!     Capabilities, Driver, DriverHost, DriverInfo, Events, Filter, ListOptions, MachineConfig,
-//!     Manager, MemoryStore, Phase, State, Store, Timeouts,
+//!     Capabilities, Driver, DriverInfo, Filter, ListOptions, MachineConfig, Manager, MemoryStore,
+//!     Phase, State, Store,
 //! };
 //! use std::sync::Arc;
+//!
+//! #[derive(DriverOptions)]
+//! struct NoOptions {}
 //!
 //! /// Machines whose name starts with "up" are running.
 //! struct Names;
 //!
 //! #[async_trait]
 //! impl Driver for Names {
+//!     type Options = NoOptions;
+//!     type Config = ();
 //!     fn info(&self) -> DriverInfo {
-//!         DriverInfo::new("names", "1", Capabilities::none(), vec![])
+//!         DriverInfo::new("names", "1", Capabilities::none())
 //!     }
-//!     async fn set_config(&self, _: &Context, _: SetConfigParams) -> Result<ConfigResult, DriverError> {
-//!         Ok(ConfigResult::new(serde_json::json!({})))
+//!     async fn set_config(&self, _: &Context, _: NoOptions, _: &Setup) -> Result<(), DriverError> {
+//!         Ok(())
 //!     }
-//!     async fn state(&self, _: &Context, p: MachineParams) -> Result<State, DriverError> {
-//!         let up = p.machine.starts_with("up");
+//!     async fn state(&self, _: &Context, m: Machine<()>) -> Result<State, DriverError> {
+//!         let up = m.name.starts_with("up");
 //!         Ok(if up { State::Running } else { State::Stopped })
 //!     }
-//!     async fn access(&self, _: &Context, _: MachineParams) -> Result<Access, DriverError> {
+//!     async fn access(&self, _: &Context, _: Machine<()>) -> Result<Access, DriverError> {
 //!         Ok(Access::new("127.0.0.1", SshEndpoint::new("127.0.0.1", 1, "root"), 1))
 //!     }
 //! }
@@ -51,9 +55,10 @@
 //!     c.phase = Phase::Ready;
 //!     drop(store.create(&c).await?); // create returns the machine's lock, held
 //! }
-//! let drivers = DriverHost::with_search_path(vec![], Events::none());
-//! drivers.register(Arc::new(Names));
-//! let manager = Manager::with_drivers(store, drivers, Events::none(), Timeouts::default());
+//! let manager = Manager::builder(store)
+//!     .driver(Names)
+//!     .no_default_driver_search()
+//!     .build();
 //!
 //! let mut opts = ListOptions::default();
 //! opts.filter = Filter::parse(&["state=Stopped".to_string()])?;
@@ -71,8 +76,9 @@ pub use filter::{Filter, FilterError};
 pub use row::{MachineRow, RowError};
 
 use crate::config::Phase;
+use crate::docker_url::DockerUrl;
 use crate::error::Result;
-use crate::machine::HEDGE;
+use crate::machine::{check_access, RemoveOptions, HEDGE};
 use crate::manager::Manager;
 use crate::store::{Blob, RecordRead, RECORDS_PER_READ};
 use driver_protocol::calls::State;
@@ -96,7 +102,7 @@ pub struct ListOptions {
     /// state filter needs the state).
     pub records_only: bool,
     /// The DOCKER_HOST in effect: the machine with that URL is marked active.
-    pub docker_host: Option<String>,
+    pub docker_host: Option<DockerUrl>,
 }
 
 impl Default for ListOptions {
@@ -123,14 +129,9 @@ pub enum Action {
     Restart,
     /// Kill.
     Kill,
-    /// Remove; with `force`, a driver failure (or a broken record) does not stop the removal.
-    Remove {
-        /// Remove the record even when the driver fails.
-        force: bool,
-        /// On a host that outlives its machine (generic), leave the daemon's TCP listener, its
-        /// TLS files and the machine's SSH key, as Docker Machine did.
-        keep_on_host: bool,
-    },
+    /// Remove ([`crate::Machine::remove`]); with [`RemoveOptions::force`] a broken record
+    /// goes too.
+    Remove(RemoveOptions),
     /// Provision again.
     Provision,
     /// Upgrade Docker, optionally to a pinned version.
@@ -298,12 +299,12 @@ impl Manager {
                         m.access_within(opts.timeout)
                             .await
                             .ok()
-                            .map(|a| a.docker_url)
+                            .and_then(|a| check_access(&a).ok())
                     } else {
                         m.config()
                             .last_access
                             .as_ref()
-                            .map(|a| a.docker_url.clone())
+                            .and_then(|a| check_access(a).ok())
                     };
                 }
                 r.error = Some(RowError::StoreKeyMissing);
@@ -359,15 +360,19 @@ impl Manager {
 
     /// The machine whose Docker URL is `docker_host` (what `DOCKER_HOST` points at), asking
     /// every machine at once, each within `timeout`.
-    pub async fn active(&self, docker_host: &str, timeout: Duration) -> Result<Option<String>> {
+    pub async fn active(
+        &self,
+        docker_host: &DockerUrl,
+        timeout: Duration,
+    ) -> Result<Option<String>> {
         let names = self.names().await?;
-        let (me, host) = (self.clone(), Arc::new(docker_host.to_string()));
+        let (me, host) = (self.clone(), Arc::new(docker_host.clone()));
         let found = bounded(names, 64, move |name| {
             let (me, host) = (me.clone(), host.clone());
             async move {
-                let m = me.load(&name).await.ok()?;
+                let m = me.load_record(&name).await.ok()?;
                 let a = m.access_within(timeout).await.ok()?;
-                (a.docker_url == *host).then_some(name)
+                (check_access(&a).ok()? == *host).then_some(name)
             }
         })
         .await;
@@ -416,10 +421,10 @@ impl Manager {
     }
 
     async fn act_on(&self, name: &str, action: &Action, cancel: &CancellationToken) -> Result<()> {
-        let mut m = match (self.load(name).await, action) {
+        let mut m = match (self.load_record(name).await, action) {
             (Ok(m), _) => m,
             // a record that cannot be read is removed as it is, when forced
-            (Err(e), Action::Remove { force: true, .. }) if e.is_broken_record() => {
+            (Err(e), Action::Remove(RemoveOptions { force: true, .. })) if e.is_broken_record() => {
                 return Ok(self.store().remove(name).await?);
             }
             (Err(e), _) => return Err(e),
@@ -429,10 +434,7 @@ impl Manager {
             Action::Stop => m.stop(cancel).await,
             Action::Restart => m.restart(cancel).await,
             Action::Kill => m.kill(cancel).await,
-            Action::Remove {
-                force,
-                keep_on_host,
-            } => m.remove(*force, *keep_on_host, cancel).await,
+            Action::Remove(opts) => m.remove(opts.clone(), cancel).await,
             Action::Provision => m.provision(cancel).await,
             Action::Upgrade { version } => m.upgrade(version.clone(), cancel).await,
             Action::RegenerateCerts => m.regenerate_certs(cancel).await,

@@ -5,7 +5,9 @@
 use super::ListOptions;
 use crate::cert::CertProblem;
 use crate::config::Phase;
+use crate::docker_url::DockerUrl;
 use crate::error::Error;
+use crate::machine::check_access;
 use driver_protocol::calls::State;
 use std::time::{Duration, Instant};
 
@@ -74,7 +76,7 @@ pub struct MachineRow {
     /// Its state, when asked and known.
     pub state: Option<State>,
     /// Its Docker URL, when running.
-    pub url: Option<String>,
+    pub url: Option<DockerUrl>,
     /// The Docker version its daemon reports, when it answered.
     pub docker_version: Option<String>,
     /// What is wrong, if anything.
@@ -170,13 +172,13 @@ impl ClientChecks {
 /// What a machine's daemon answered, and where.
 enum Daemon {
     Running {
-        url: String,
+        url: DockerUrl,
         version: String,
         /// Reached at the recorded address, presenting the recorded server certificate.
         presented: bool,
     },
     Silent {
-        url: Option<String>,
+        url: Option<DockerUrl>,
         error: Option<String>,
     },
 }
@@ -220,29 +222,34 @@ pub(super) async fn row_of(
             // a listing waits for it before asking the driver: half a first ping's time, so
             // that a machine stopped behind our back (its address silent) costs little more
             let budget = if hedge.is_some() { first } else { first / 2 };
-            let (a, v) = m.reach_recorded(certs.server.as_deref(), budget).await?;
+            let (_, url, v) = m.reach_recorded(certs.server.as_deref(), budget).await?;
             Some(Daemon::Running {
-                url: a.docker_url,
+                url,
                 version: v.version,
                 presented: true,
             })
         };
         let asked = async {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(a) = m.access_within(left).await else {
+            let Some(url) = m
+                .access_within(left)
+                .await
+                .ok()
+                .and_then(|a| check_access(&a).ok())
+            else {
                 return Daemon::Silent {
                     url: None,
                     error: None,
                 };
             };
-            match m.ping_docker_at(&a.docker_url, first).await {
+            match m.ping_docker_at(&url, first).await {
                 Ok(v) => Daemon::Running {
-                    url: a.docker_url,
+                    url,
                     version: v.version,
                     presented: false,
                 },
                 Err(e) => Daemon::Silent {
-                    url: Some(a.docker_url),
+                    url: Some(url),
                     error: Some(e.to_string()),
                 },
             }
@@ -284,7 +291,7 @@ pub(super) async fn row_of(
         if r.state == Some(State::Running) {
             if r.url.is_none() {
                 if let Ok(a) = m.access_within(t).await {
-                    r.url = Some(a.docker_url);
+                    r.url = check_access(&a).ok();
                 }
             }
             if let Some(e) = docker_error {

@@ -13,10 +13,9 @@ pub mod docker_machine;
 
 use crate::cert::Pem;
 use crate::config::{MachineConfig, Phase};
-use crate::daemon;
+use crate::docker_url::DockerUrl;
 use crate::error::{Error, Result};
 use crate::events::Step;
-use crate::machine::url_port;
 use crate::manager::Manager;
 use crate::name::validate_name;
 use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
@@ -65,7 +64,7 @@ pub struct Imported {
     /// Its driver, as Docker Machine named it.
     pub driver: String,
     /// Its Docker URL.
-    pub url: String,
+    pub url: DockerUrl,
     /// The SSH host key now recorded (OpenSSH public key line).
     pub host_key: String,
     /// Its SHA256 fingerprint, to compare with the host's own (`ssh-keygen -lf
@@ -199,6 +198,7 @@ impl Manager {
         config.secret_keys = info.secret_options();
         let mut machine = self.handle(config);
         let access = machine.access().await.map_err(driver_error)?;
+        let url = machine.url_of(&access).map_err(driver_error)?;
 
         let ssh_error = |e: Error| ImportError::Ssh(Box::new(e));
         let a = &access.ssh;
@@ -236,7 +236,7 @@ impl Manager {
             Step::WaitForDocker,
             format!(
                 "Asking the daemon at {} over TLS, trusting the machine's own CA...",
-                access.docker_url
+                url
             ),
         );
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -245,22 +245,17 @@ impl Manager {
             key: text(&dm.client_key),
         };
         let version = or_cancelled(cancel, async {
-            daemon::version_within(
-                &access.docker_url,
-                &text(&dm.ca_cert),
-                &client,
-                VERIFY_TIMEOUT,
-            )
-            .await
-            .map_err(|e| ImportError::Docker(Box::new(e.into())))
+            self.inner
+                .daemons
+                .version_within(&url, &text(&dm.ca_cert), &client, VERIFY_TIMEOUT)
+                .await
+                .map_err(|e| ImportError::Docker(Box::new(e.into())))
         })
         .await?;
 
         machine.config.ssh_host_key = Some(host_key.clone());
         machine.config.docker_version = Some(version.version.clone());
-        if let Some(port) = url_port(&access.docker_url) {
-            machine.config.engine.port = port;
-        }
+        machine.config.engine.port = url.port();
         machine.config.phase = Phase::Ready;
         if dm.server.is_some() {
             // where the daemon just answered: tried first from now on, once it presents the
@@ -290,7 +285,7 @@ impl Manager {
         events.info(name, Step::Done, "Imported.");
         Ok(Imported {
             driver: machine.config.driver_alias.clone(),
-            url: access.docker_url,
+            url,
             host_key,
             host_key_fingerprint: fingerprint,
             docker_version: version.version,

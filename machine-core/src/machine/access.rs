@@ -9,15 +9,15 @@
 
 use super::{hedged, Machine, HEDGE};
 use crate::cert::Pem;
-use crate::daemon::{self, DaemonVersion};
-use crate::error::{Error, Result};
+use crate::daemon::DaemonVersion;
+use crate::docker_url::{is_host, DockerUrl, DockerUrlError};
+use crate::error::{Error, MissingPart, Result};
 use crate::ssh::{self, HostKeyCheck, Session, SshError, SshTarget};
 use crate::store::{Blob, ExportedFiles};
 use driver_protocol::calls::{Access, State};
 use driver_protocol::request::{GetAccess, GetState, Request};
 use driver_protocol::CancellationToken;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The environment that points a docker client at a machine (`machine env`).
@@ -27,9 +27,11 @@ pub struct DockerEnv {
     /// DOCKER_TLS_VERIFY.
     pub tls_verify: bool,
     /// DOCKER_HOST.
-    pub host: String,
-    /// DOCKER_CERT_PATH.
-    pub cert_path: PathBuf,
+    pub host: DockerUrl,
+    /// The files the docker client uses: `files.dir` is DOCKER_CERT_PATH; `files.ca_cert`,
+    /// `files.client_cert` and `files.client_key` are what its `--tlscacert`, `--tlscert` and
+    /// `--tlskey` flags take.
+    pub files: ExportedFiles,
     /// DOCKER_MACHINE_NAME.
     pub machine_name: String,
     /// The machine's IP address, where DOCKER_HOST points (for NO_PROXY).
@@ -71,23 +73,9 @@ impl HostKeyScan {
 /// What talking to the daemon needs from the store: the CA, the client certificate and its key.
 pub(crate) const CLIENT_BLOBS: [Blob; 3] = [Blob::CaCert, Blob::ClientCert, Blob::ClientKey];
 
-/// Whether `host` is an IP address or a host name (nothing a shell or URL could misread).
-fn is_host(host: &str) -> bool {
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return true;
-    }
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-}
-
-/// Checks a driver's `access` answer: addresses must parse, the URL must be `tcp://HOST:PORT`.
-fn check_access(a: &Access) -> std::result::Result<(), String> {
+/// Checks a driver's `access` answer: addresses must parse, the URL must be `tcp://HOST:PORT`;
+/// returns the URL.
+pub(crate) fn check_access(a: &Access) -> std::result::Result<DockerUrl, String> {
     if !is_host(&a.ip) {
         return Err(format!(
             "the IP address {:?} is not an IP address or host name",
@@ -112,31 +100,13 @@ fn check_access(a: &Access) -> std::result::Result<(), String> {
     {
         return Err(format!("the SSH user {:?} is not a user name", a.ssh.user));
     }
-    let rest = a
-        .docker_url
-        .strip_prefix("tcp://")
-        .ok_or_else(|| format!("the Docker URL {:?} is not tcp://HOST:PORT", a.docker_url))?;
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| format!("the Docker URL {:?} has no port", a.docker_url))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if !is_host(host) || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(format!(
-            "the Docker URL {:?} is not tcp://HOST:PORT",
-            a.docker_url
-        ));
-    }
-    Ok(())
+    a.docker_url
+        .parse()
+        .map_err(|e: DockerUrlError| e.to_string())
 }
 
 /// How long `checked_url` waits for the daemon before asking the driver why it is silent.
 const CHECK_PING: Duration = Duration::from_secs(3);
-
-/// The port of a `tcp://host:port` URL.
-pub(crate) fn url_port(url: &str) -> Option<u16> {
-    url.rsplit_once(':')
-        .and_then(|(_, p)| p.trim_end_matches('/').parse().ok())
-}
 
 impl Machine {
     /// How to reach the machine, as its driver says (checked: a value that does not parse as
@@ -156,13 +126,18 @@ impl Machine {
                 &CancellationToken::new(),
             )
             .await?;
-        check_access(&a).map_err(|reason| Error::DriverAnswer {
+        self.url_of(&a)?;
+        Ok(a)
+    }
+
+    /// The Docker URL of a driver's `access` answer, checked with the rest of it.
+    pub(crate) fn url_of(&self, a: &Access) -> Result<DockerUrl> {
+        check_access(a).map_err(|reason| Error::DriverAnswer {
             driver: self.config.driver.clone(),
             machine: self.config.name.clone(),
             call: GetAccess::METHOD.into(),
             reason,
-        })?;
-        Ok(a)
+        })
     }
 
     /// The machine's IP address.
@@ -170,9 +145,10 @@ impl Machine {
         Ok(self.access().await?.ip)
     }
 
-    /// The Docker URL, e.g. `tcp://192.0.2.10:2376`.
-    pub async fn url(&self) -> Result<String> {
-        Ok(self.access().await?.docker_url)
+    /// The Docker URL (`tcp://192.0.2.10:2376`), as its driver says.
+    pub async fn url(&self) -> Result<DockerUrl> {
+        let a = self.access().await?;
+        self.url_of(&a)
     }
 
     /// The machine's state as its driver reports it, within `timeout`.
@@ -201,21 +177,15 @@ impl Machine {
             .store
             .read_blob(self.name(), Blob::SshKey)
             .await?
-            .ok_or_else(|| self.missing("SSH key"))?;
-        String::from_utf8(key).map_err(|_| self.missing("readable SSH key"))
+            .ok_or_else(|| self.missing(MissingPart::SshKey))?;
+        String::from_utf8(key).map_err(|_| self.missing(MissingPart::SshKey))
     }
 
-    fn missing(&self, what: &str) -> Error {
+    pub(super) fn missing(&self, what: MissingPart) -> Error {
         Error::Missing {
             machine: self.config.name.clone(),
-            what: what.into(),
+            what,
         }
-    }
-
-    /// How to reach the machine over SSH: where the driver says, with the machine's own key.
-    pub async fn ssh_target(&self) -> Result<SshTarget> {
-        let a = self.access().await?;
-        self.target_at(&a).await
     }
 
     pub(super) async fn target_at(&self, a: &Access) -> Result<SshTarget> {
@@ -236,7 +206,7 @@ impl Machine {
     pub(super) fn host_key_check(&self) -> Result<HostKeyCheck> {
         match &self.config.ssh_host_key {
             Some(k) => Ok(HostKeyCheck::Expect(k.clone())),
-            None => Err(self.missing("recorded SSH host key")),
+            None => Err(self.missing(MissingPart::HostKey)),
         }
     }
 
@@ -259,9 +229,9 @@ impl Machine {
     }
 
     /// An SSH session, checking the host key recorded at create.
-    pub async fn session(&self) -> Result<Session> {
+    pub(crate) async fn session(&self) -> Result<Session> {
         let check = self.host_key_check()?;
-        let target = self.ssh_target().await?;
+        let target = self.target_at(&self.access().await?).await?;
         Session::connect(&target, check, Duration::from_secs(20))
             .await
             .map_err(|e| self.ssh_failure(e))
@@ -298,7 +268,7 @@ impl Machine {
             .config
             .ssh_host_key
             .as_deref()
-            .ok_or_else(|| self.missing("recorded SSH host key"))?;
+            .ok_or_else(|| self.missing(MissingPart::HostKey))?;
         let recorded = ssh::fingerprint(recorded)?;
         let scan = self.scan_host_key().await?;
         if scan.presented_fingerprint() == recorded {
@@ -312,8 +282,10 @@ impl Machine {
         })
     }
 
-    /// Runs a command on the machine over SSH with its streams connected to the given ones
-    /// (see [`Session::exec_io`]); returns its exit status.
+    /// Runs a command on the machine over SSH (the recorded host key checked) with its streams
+    /// connected to the given ones: `stdin` is sent as it is read (its end is the command's
+    /// end of input), `stdout` and `stderr` get the output as it comes. Returns the command's
+    /// exit status.
     pub async fn exec_io<I, O, E>(
         &self,
         command: &str,
@@ -332,7 +304,8 @@ impl Machine {
         Ok(status)
     }
 
-    /// Runs a command on the machine over SSH.
+    /// Runs a command on the machine over SSH (the recorded host key checked); its output once
+    /// it ended.
     pub async fn exec(&self, command: &str) -> Result<ssh::Output> {
         let session = self.session().await?;
         let out = session.exec(command).await?;
@@ -360,7 +333,7 @@ impl Machine {
     }
 
     /// [`Machine::files`], with known_hosts naming the SSH server of `access`.
-    async fn files_at(&self, access: Option<&Access>) -> Result<ExportedFiles> {
+    pub(super) async fn files_at(&self, access: Option<&Access>) -> Result<ExportedFiles> {
         let known_hosts = match (&self.config.ssh_host_key, access) {
             (Some(key), Some(a)) => {
                 format!("{}\n", ssh::known_hosts_line(&a.ssh.host, a.ssh.port, key))
@@ -378,11 +351,11 @@ impl Machine {
     /// needs no driver: the record keeps where it was last reached
     /// ([`crate::MachineConfig::last_access`]).
     pub async fn docker_env(&self) -> Result<DockerEnv> {
-        let access = self.checked_access().await?;
+        let (access, url) = self.checked_access().await?;
         Ok(DockerEnv {
             tls_verify: true,
-            cert_path: self.files_at(Some(&access)).await?.dir,
-            host: access.docker_url,
+            files: self.files_at(Some(&access)).await?,
+            host: url,
             machine_name: self.name().to_string(),
             ip: access.ip,
         })
@@ -390,22 +363,23 @@ impl Machine {
 
     /// The Docker URL, once the daemon there answered over mutual TLS. When it does not, the
     /// driver's state says whether the machine is simply not running.
-    pub async fn checked_url(&self) -> Result<String> {
-        Ok(self.checked_access().await?.docker_url)
+    pub async fn checked_url(&self) -> Result<DockerUrl> {
+        Ok(self.checked_access().await?.1)
     }
 
     /// How to reach the machine, once its daemon answered over mutual TLS: at its recorded
     /// address when the daemon there is this machine's, else where the driver says now (asked
     /// at once when the recorded address does not answer, or has not within [`HEDGE`]).
-    async fn checked_access(&self) -> Result<Access> {
+    async fn checked_access(&self) -> Result<(Access, DockerUrl)> {
         let recorded = async {
-            let (a, _) = self.reach_recorded(None, CHECK_PING).await?;
-            Some(Ok(a))
+            let (a, url, _) = self.reach_recorded(None, CHECK_PING).await?;
+            Some(Ok((a, url)))
         };
         let asked = async {
             let a = self.access().await?;
-            match self.ping_docker_at(&a.docker_url, CHECK_PING).await {
-                Ok(_) => Ok(a),
+            let url = self.url_of(&a)?;
+            match self.ping_docker_at(&url, CHECK_PING).await {
+                Ok(_) => Ok((a, url)),
                 Err(e) => match self.state().await {
                     Ok(state) if state != State::Running => Err(Error::NotRunning {
                         machine: self.name().to_string(),
@@ -415,26 +389,23 @@ impl Machine {
                 },
             }
         };
-        let settles = |r: &Result<Access>| matches!(r, Ok(_) | Err(Error::NotRunning { .. }));
+        let settles = |r: &Result<_>| matches!(r, Ok(_) | Err(Error::NotRunning { .. }));
         hedged(recorded, asked, settles, HEDGE).await
     }
 
     /// The machine reached where it was last provisioned or booted
-    /// ([`crate::MachineConfig::last_access`]) without asking its driver: that address and the
-    /// daemon's version, when the daemon there answers within `timeout` presenting this
+    /// ([`crate::MachineConfig::last_access`]) without asking its driver: that address, its
+    /// Docker URL and the daemon's version, when the daemon there answers within `timeout` presenting this
     /// machine's own server certificate (`server_pem`, or the recorded one when not given) —
     /// proof that the address is still this machine's. `None` otherwise.
     pub(crate) async fn reach_recorded(
         &self,
         server_pem: Option<&str>,
         timeout: Duration,
-    ) -> Option<(Access, DaemonVersion)> {
+    ) -> Option<(Access, DockerUrl, DaemonVersion)> {
         // what the store holds is checked as what a driver says is
-        let a = self
-            .config
-            .last_access
-            .as_ref()
-            .filter(|a| check_access(a).is_ok())?;
+        let a = self.config.last_access.as_ref()?;
+        let url = check_access(a).ok()?;
         let (ca, client, server) = match (server_pem, &self.client_pems) {
             (Some(server), Some((ca, client))) => (ca.clone(), client.clone(), server.to_string()),
             _ => {
@@ -452,11 +423,14 @@ impl Machine {
                 (ca, client, server)
             }
         };
-        let v = daemon::ping_pinned(&a.docker_url, &ca, &client, &server, timeout).await;
+        let daemons = &self.inner.daemons;
+        let v = daemons
+            .ping_pinned(&url, &ca, &client, &server, timeout)
+            .await;
         if let Err(e) = &v {
             tracing::debug!(machine = %self.name(), error = %e, "not at its recorded address");
         }
-        Some((a.clone(), v.ok()?))
+        Some((a.clone(), url, v.ok()?))
     }
 
     /// The CA the daemon trusts and the client certificate, as recorded for this machine.
@@ -477,8 +451,9 @@ impl Machine {
         let wanted = CLIENT_BLOBS;
         let mut texts = Vec::with_capacity(3);
         for (blob, data) in wanted.iter().zip(found) {
-            let data = data.ok_or_else(|| self.missing(&format!("{} certificate", blob.name())))?;
-            texts.push(String::from_utf8(data).map_err(|_| self.missing(blob.name()))?);
+            let missing = || self.missing(MissingPart::Tls(*blob));
+            let data = data.ok_or_else(missing)?;
+            texts.push(String::from_utf8(data).map_err(|_| missing())?);
         }
         let [ca, cert, key]: [String; 3] = texts.try_into().expect("three blobs");
         Ok((ca, Pem { cert, key }))
@@ -487,24 +462,45 @@ impl Machine {
     /// Asks the daemon its version over mutual TLS.
     pub async fn docker_version(&self) -> Result<DaemonVersion> {
         let (ca, client) = self.client_pems().await?;
-        Ok(daemon::version(&self.url().await?, &ca, &client).await?)
+        let url = self.url().await?;
+        Ok(self.inner.daemons.version(&url, &ca, &client).await?)
     }
 
     /// Pings the daemon at `url` over mutual TLS, within `timeout`: the engine version, at the
     /// least cost to the daemon.
     pub(crate) async fn ping_docker_at(
         &self,
-        url: &str,
+        url: &DockerUrl,
         timeout: Duration,
     ) -> Result<DaemonVersion> {
         let (ca, client) = self.client_pems().await?;
-        Ok(daemon::ping_within(url, &ca, &client, timeout).await?)
+        let daemons = &self.inner.daemons;
+        Ok(daemons.ping_within(url, &ca, &client, timeout).await?)
     }
 
-    /// The daemon's `/info` (labels, storage driver, ...), over mutual TLS.
+    /// The daemon's `/info` (labels, storage driver, swarm state, ...), over mutual TLS.
     pub async fn docker_info(&self) -> Result<Value> {
         let (ca, client) = self.client_pems().await?;
-        Ok(daemon::info(&self.url().await?, &ca, &client).await?)
+        let url = self.url().await?;
+        Ok(self.inner.daemons.info(&url, &ca, &client).await?)
+    }
+
+    /// `GET path` on the machine's daemon at `url`, over mutual TLS.
+    pub(crate) async fn daemon_get(&self, url: &DockerUrl, path: &str) -> Result<Value> {
+        let (ca, client) = self.client_pems().await?;
+        Ok(self.inner.daemons.get_json(url, &ca, &client, path).await?)
+    }
+
+    /// `POST path` with `body` on the machine's daemon at `url`, over mutual TLS.
+    pub(crate) async fn daemon_post(
+        &self,
+        url: &DockerUrl,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let (ca, client) = self.client_pems().await?;
+        let daemons = &self.inner.daemons;
+        Ok(daemons.post(url, &ca, &client, path, body).await?)
     }
 }
 
@@ -512,13 +508,6 @@ impl Machine {
 mod tests {
     use super::*;
     use driver_protocol::calls::SshEndpoint;
-    #[test]
-    fn ports_of_urls() {
-        assert_eq!(url_port("tcp://192.0.2.1:2376"), Some(2376));
-        assert_eq!(url_port("tcp://[::1]:3000"), Some(3000));
-        assert_eq!(url_port("tcp://host"), None);
-    }
-
     #[test]
     fn hostile_access_answers_are_refused() {
         let ok = Access::new("192.0.2.1", SshEndpoint::new("192.0.2.1", 22, "root"), 2376);

@@ -5,7 +5,6 @@
 //! it exists (`made`), which is stored at once. So whatever point a create stops at — an
 //! error, a cancellation, a killed process — `rm` (or the rollback here) finds what was made.
 
-use super::access::url_port;
 use super::Machine;
 use crate::certificates;
 use crate::driver_host::DriverConn;
@@ -77,6 +76,19 @@ impl Manager {
         // an unknown driver fails before anything is written
         let driver = self.inner.drivers.get(&opts.driver).await?;
         let info = driver.info().clone();
+        // a misspelt option (`generic-ssh-prot`) is an error, not silently dropped
+        if let Some(unknown) = opts
+            .driver_options
+            .as_map()
+            .keys()
+            .find(|k| info.option(k).is_none())
+        {
+            return Err(Error::UnknownOption {
+                driver: opts.driver.clone(),
+                option: unknown.clone(),
+                known: info.options.iter().map(|o| o.name.clone()).collect(),
+            });
+        }
         let options = info.with_defaults(opts.driver_options);
         let mut config =
             crate::config::MachineConfig::new(name, &info.name, &opts.driver, opts.engine);
@@ -208,9 +220,7 @@ impl Machine {
             }
         };
         self.config.ssh_host_key = Some(session.host_key().to_string());
-        if let Some(port) = url_port(&access.docker_url) {
-            self.config.engine.port = port;
-        }
+        self.config.engine.port = self.url_of(&access)?.port();
         self.save().await?;
 
         let provisioned = self

@@ -5,7 +5,8 @@ use super::Machine;
 use crate::authorized_keys;
 use crate::cert::{self, Pem};
 use crate::certificates;
-use crate::daemon::{self, DaemonVersion};
+use crate::daemon::DaemonVersion;
+use crate::docker_url::DockerUrl;
 use crate::error::{Error, Result};
 use crate::events::{Level, Step};
 use crate::provision::{self, ProvisionReport, ProvisionRequest};
@@ -175,9 +176,13 @@ impl Machine {
             }
         } else {
             self.emit(Step::WaitForDocker, "Waiting for Docker...");
-            let up = self
-                .or_cancel(cancel, "start", self.wait_for_daemon(&access.docker_url))
-                .await;
+            let up = match self.url_of(&access) {
+                Ok(url) => {
+                    self.or_cancel(cancel, "start", self.wait_for_daemon(&url))
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             if up.is_ok() && self.config.last_access.as_ref() != Some(&access) {
                 // the address it came back at is the one to try first from now on (a cache:
                 // failing to record it fails nothing)
@@ -188,7 +193,9 @@ impl Machine {
             up.map(|_| ())
         };
         session.close().await;
-        result
+        result?;
+        self.sync_docker_context().await;
+        Ok(())
     }
 
     async fn remember_access(&mut self, access: Access) -> Result<()> {
@@ -198,20 +205,20 @@ impl Machine {
     }
 
     /// Removes the machine: the driver destroys what it made (found by the creation id even
-    /// when a create was interrupted before the driver reported it), then its record goes. With
-    /// `force`, a driver failure does not stop the removal of the record.
+    /// when a create was interrupted before the driver reported it), then its record goes (and
+    /// its own docker context, with [`crate::ManagerBuilder::docker_contexts`]). With
+    /// [`RemoveOptions::force`], a driver failure does not stop the removal of the record.
     ///
     /// On a host that outlives its machine (a driver with the `keeps_host` capability: the
     /// generic driver's existing host), what we put there is taken back first, over one SSH
-    /// connection: the daemon's TCP listener and TLS files (see [`provision::unprovision`]) and
-    /// the machine's SSH key when create installed it. `keep_on_host` leaves all of it, as
-    /// Docker Machine did.
-    pub async fn remove(
-        mut self,
-        force: bool,
-        keep_on_host: bool,
-        cancel: &CancellationToken,
-    ) -> Result<()> {
+    /// connection: the daemon's TCP listener and TLS files and the machine's SSH key when
+    /// create installed it. [`RemoveOptions::keep_on_host`] leaves all of it, as Docker Machine
+    /// did.
+    pub async fn remove(mut self, opts: RemoveOptions, cancel: &CancellationToken) -> Result<()> {
+        let RemoveOptions {
+            force,
+            keep_on_host,
+        } = opts;
         let _lock = self.lock().await?;
         self.emit(Step::Remove, "Removing...");
         let result = if self.config.driver_config.is_null() {
@@ -258,7 +265,9 @@ impl Machine {
             }
             Err(e) => return Err(e),
         }
-        Ok(self.inner.store.remove(self.name()).await?)
+        self.inner.store.remove(self.name()).await?;
+        self.remove_docker_context();
+        Ok(())
     }
 
     /// Takes back what we put on a host the driver keeps, over one connection: what
@@ -334,7 +343,9 @@ impl Machine {
             .await;
         session.close().await;
         self.apply(p?);
-        self.save().await
+        self.save().await?;
+        self.sync_docker_context().await;
+        Ok(())
     }
 
     /// Issues a new server certificate under the store's CA (moving the machine to it, if it
@@ -361,7 +372,13 @@ impl Machine {
         };
         let ca = self.blob_text(Blob::CaCert).await?;
         let session = self.session().await?;
-        let url = self.url().await?;
+        let url = match self.url().await {
+            Ok(url) => url,
+            Err(e) => {
+                session.close().await;
+                return Err(e);
+            }
+        };
         let upgraded = self
             .or_cancel(cancel, "upgrade", async {
                 self.run_provisioner(&session, &ca, &server, true).await?;
@@ -414,7 +431,7 @@ impl Machine {
             Step::WaitForDocker,
             "Checking the Docker daemon over TLS...",
         );
-        let version = self.wait_for_daemon(&access.docker_url).await?;
+        let version = self.wait_for_daemon(&self.url_of(&access)?).await?;
         Ok(Provisioned {
             os: report.os.pretty_name,
             docker_version: version.version,
@@ -458,8 +475,56 @@ impl Machine {
         Ok(String::from_utf8_lossy(&b.unwrap_or_default()).into_owned())
     }
 
-    async fn wait_for_daemon(&self, url: &str) -> Result<DaemonVersion> {
+    async fn wait_for_daemon(&self, url: &DockerUrl) -> Result<DaemonVersion> {
         let (ca, client) = self.client_pems().await?;
-        Ok(daemon::wait_ready(url, &ca, &client, self.inner.timeouts.daemon).await?)
+        let timeout = self.inner.timeouts.daemon;
+        let daemons = &self.inner.daemons;
+        Ok(daemons.wait_ready(url, &ca, &client, timeout).await?)
     }
+
+    /// With [`crate::ManagerBuilder::docker_contexts`]: the machine's own docker context, if it
+    /// has one, brought in line with the machine as recorded now (a no-op when it is). A
+    /// context that cannot be is a warning, never a failed operation.
+    pub(crate) async fn sync_docker_context(&self) {
+        let Some(dir) = &self.inner.docker else {
+            return;
+        };
+        if let Err(e) = crate::docker_context::update(self, dir).await {
+            self.warn(
+                Step::DockerContext,
+                format!("docker context \"{}\" not updated: {e}", self.name()),
+            );
+        }
+    }
+
+    /// With [`crate::ManagerBuilder::docker_contexts`]: the machine's own docker context goes
+    /// (any other context of its name stays).
+    fn remove_docker_context(&self) {
+        let Some(dir) = &self.inner.docker else {
+            return;
+        };
+        if let Err(e) = dir.remove(&self.config) {
+            self.warn(
+                Step::DockerContext,
+                format!("docker context \"{}\" not removed: {e}", self.name()),
+            );
+        }
+    }
+}
+
+/// How [`Machine::remove`] goes about it. The default removes everything, and stops at a
+/// driver's failure.
+///
+/// ```
+/// let mut opts = machine_core::RemoveOptions::default();
+/// opts.force = true; // the record goes even when the driver fails
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemoveOptions {
+    /// Remove the record (a broken one too) even when the driver fails to remove what it made.
+    pub force: bool,
+    /// On a host that outlives its machine (the generic driver's existing host), leave the
+    /// daemon's TCP listener, its TLS files and the machine's SSH key, as Docker Machine did.
+    pub keep_on_host: bool,
 }

@@ -1,8 +1,10 @@
 //! [`Machine`]: one machine's handle. Its operations live in files named for what they do:
 //! `create.rs` (the steps of create and how a failed or cancelled one is undone),
 //! `lifecycle.rs` (start, stop, restart, kill, remove, provision, upgrade, new certificates),
-//! `access.rs` (reaching the machine: SSH, Docker URL, files for outside programs) and
-//! `hedge.rs` (its recorded address first, its driver beside it once that is slow).
+//! `access.rs` (reaching the machine: SSH, Docker URL, files for outside programs),
+//! `openssh.rs` (the system's `ssh`, `scp`, `rsync` and `sshfs` pointed at it), `reboot.rs`
+//! (rebooting a host the driver keeps) and `hedge.rs` (its recorded address first, its driver
+//! beside it once that is slow).
 //!
 //! Every operation that changes a machine holds its lock in the store and reads its config
 //! again once it holds it, so two processes never work on the same machine at once, and a
@@ -12,12 +14,15 @@ mod access;
 mod create;
 mod hedge;
 mod lifecycle;
+mod openssh;
 mod reboot;
 
-pub(crate) use access::{url_port, CLIENT_BLOBS};
+pub(crate) use access::{check_access, CLIENT_BLOBS};
 pub use access::{DockerEnv, HostKeyScan};
 pub use create::CreateOptions;
 pub(crate) use hedge::{hedged, HEDGE};
+pub use lifecycle::RemoveOptions;
+pub use openssh::{CopyOptions, CopyPath, SshCommandOptions, ToolError};
 
 use crate::config::MachineConfig;
 use crate::driver_host::DriverConn;

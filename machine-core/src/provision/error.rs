@@ -8,8 +8,8 @@ use super::*;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProvisionError {
-    /// The command could not be run at all (the connection failed). `step` is filled in by the
-    /// provisioner; a [`Remote`] leaves it `None`.
+    /// The command could not be run at all (the connection failed). `step` names the
+    /// provisioning step, when known.
     #[error("{}{message}", step.as_deref().map(|s| format!("{s}: ")).unwrap_or_default())]
     Transport {
         /// The provisioning step, once known.
@@ -99,7 +99,7 @@ pub enum ProvisionError {
 
 impl ProvisionError {
     /// A connection failure, for [`Remote`] implementations.
-    pub fn transport(message: impl Into<String>) -> ProvisionError {
+    pub(crate) fn transport(message: impl Into<String>) -> ProvisionError {
         ProvisionError::Transport {
             step: None,
             message: message.into(),

@@ -382,7 +382,7 @@ pub fn default_location() -> String {
 }
 
 /// Opens the store at `location` (see [`Location`]): a folder, or an etcd cluster configured
-/// from the environment ([`etcd::EtcdOptions::from_env`]).
+/// from the environment (`etcd::EtcdOptions::from_env`, with the `etcd` feature).
 pub async fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     match Location::parse(location)? {
         Location::Folder(path) => Ok(std::sync::Arc::new(FileStore::open(path)?)),

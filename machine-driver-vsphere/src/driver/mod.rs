@@ -4,24 +4,25 @@
 //! SSH and Docker and stores everything. Every call runs in the one vCenter session its
 //! credentials share ([`SessionPool`]).
 //!
-//! Here: the [`Driver`] implementation, the calls on a VM that exists (adopt, start, stop, kill,
-//! remove, state, access) and what create shares with them (finding a VM by name, running a
-//! task, booting); `create.rs` makes the VM.
+//! Here: the [`Driver`] implementation, the calls on a VM that exists (start, stop, restart,
+//! kill, remove, state, access: each through the one path `VsphereDriver::with_vm`), adopt,
+//! and what create shares with them (finding a VM by name, running a task, booting); `create.rs`
+//! makes the VM.
 
 mod create;
 
 use crate::inventory::{self, Placement};
-use crate::options::{self, Config, VmRef};
+use crate::options::{Config, VmRef, VsphereOptions};
 use crate::session::pool::SessionPool;
 use crate::session::Session;
 use crate::soap::MoRef;
 use crate::vm::{self, vm_ref, TASK_TIMEOUT};
 use crate::xml;
-use async_trait::async_trait;
 use create::{create_in, pre_check};
-use driver_protocol::calls::*;
-use driver_protocol::schema::Capabilities;
-use driver_protocol::{Context, Driver, DriverError, DriverInfo, ErrorKind};
+use driver_protocol::calls::{Access, SshEndpoint, State};
+use driver_protocol::{async_trait, Capabilities, Context, Created, Driver, DriverError};
+use driver_protocol::{DriverInfo, DynDriver, ErrorKind, Machine, Setup};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,15 +44,10 @@ impl VsphereDriver {
         VsphereDriver::default()
     }
 
-    /// Name, version, capabilities and option schema.
+    /// What the driver says in the handshake: name, version, capabilities, aliases and the
+    /// schema of its options ([`VsphereOptions`]).
     pub fn info() -> DriverInfo {
-        DriverInfo::new(
-            "vsphere",
-            env!("CARGO_PKG_VERSION"),
-            Capabilities::all(),
-            options::schema(),
-        )
-        .with_aliases(&["vmwarevsphere"])
+        DynDriver::new(VsphereDriver::new()).info()
     }
 
     /// The driver's vCenter sessions.
@@ -67,27 +63,54 @@ impl VsphereDriver {
     async fn session(&self, cfg: &Config) -> Result<Arc<Session>, DriverError> {
         self.pool.session(cfg).await
     }
-}
 
-fn the_vm(cfg: &Config) -> Result<(MoRef, &VmRef), DriverError> {
-    match &cfg.vm {
-        Some(v) if !v.moref.is_empty() => Ok((vm_ref(&v.moref), v)),
-        _ => Err(DriverError::not_found(format!(
-            "machine {} has no VM in vCenter (its create did not finish)",
-            cfg.vm_name
-        ))),
+    /// The one path of every call on a machine's VM: the VM its config records (none: create
+    /// did not finish), the session its credentials share, then `call` with both; a VM that
+    /// vCenter no longer has is said so. Session errors pass as they are.
+    async fn with_vm<T, F, Fut>(&self, m: &Machine<Config>, call: F) -> Result<T, DriverError>
+    where
+        F: FnOnce(Arc<Session>, MoRef) -> Fut,
+        Fut: Future<Output = Result<T, DriverError>>,
+    {
+        let cfg = &m.config;
+        let vm = vm_of(cfg).ok_or_else(|| {
+            DriverError::not_found(format!(
+                "machine {} has no VM in vCenter (its create did not finish)",
+                cfg.vm_name
+            ))
+        })?;
+        let s = self.session(cfg).await?;
+        call(s, vm).await.map_err(|e| match e.kind {
+            ErrorKind::NotFound => DriverError::not_found(format!(
+                "VM {} no longer exists in vCenter {}",
+                cfg.vm_name, cfg.vcenter
+            )),
+            _ => e,
+        })
+    }
+
+    /// The VM's power state and IP address as vCenter reports them now.
+    async fn status(&self, m: &Machine<Config>) -> Result<vm::Status, DriverError> {
+        self.with_vm(m, |s, vm| async move { vm::status(&s, &vm).await })
+            .await
     }
 }
 
-fn gone(cfg: &Config, e: DriverError) -> DriverError {
-    if e.kind == ErrorKind::NotFound {
-        DriverError::not_found(format!(
-            "VM {} no longer exists in vCenter {}",
-            cfg.vm_name, cfg.vcenter
-        ))
-    } else {
-        e
+/// The VM the config records, if create got that far.
+fn vm_of(cfg: &Config) -> Option<MoRef> {
+    cfg.vm
+        .as_ref()
+        .filter(|v| !v.moref.is_empty())
+        .map(|v| vm_ref(&v.moref))
+}
+
+/// The config with the VM's new IP address, when it booted.
+fn booted(mut cfg: Config, ip: Option<String>) -> Option<Config> {
+    let ip = ip?;
+    if let Some(v) = cfg.vm.as_mut() {
+        v.ip = ip;
     }
+    Some(cfg)
 }
 
 /// The VM of the machine's name in the target folder, if there is one.
@@ -202,17 +225,17 @@ async fn stop_in(cx: &Context, s: &Session, cfg: &Config, vm: &MoRef) -> Result<
     task(cx, s, &what, &vm::task_body("PowerOffVM_Task", vm), &what).await
 }
 
+/// Powers the VM on unless it is on; the IP address it booted with, if it booted.
 async fn start_in(
     cx: &Context,
     s: &Session,
-    mut cfg: Config,
+    cfg: &Config,
     vm: &MoRef,
-) -> Result<Config, DriverError> {
-    let st = vm::status(s, vm).await?;
-    if st.power == "poweredOn" {
-        return Ok(cfg);
+) -> Result<Option<String>, DriverError> {
+    if vm::status(s, vm).await?.power == "poweredOn" {
+        return Ok(None);
     }
-    let ip = boot(cx, s, &cfg, vm).await.map_err(|e| {
+    let ip = boot(cx, s, cfg, vm).await.map_err(|e| {
         if e.kind == ErrorKind::Cancelled {
             DriverError::cancelled(format!(
                 "{}; VM {} stays powered on (`machine stop` stops it)",
@@ -222,154 +245,156 @@ async fn start_in(
             e
         }
     })?;
-    if let Some(v) = cfg.vm.as_mut() {
-        v.ip = ip;
+    Ok(Some(ip))
+}
+
+/// Powers the VM off at once, unless it is off.
+async fn kill_in(cx: &Context, s: &Session, cfg: &Config, vm: &MoRef) -> Result<(), DriverError> {
+    if vm::status(s, vm).await?.power != "poweredOff" {
+        cx.progress(format!("Powering off VM {}", cfg.vm_name));
+        let what = format!("powering off VM {}", cfg.vm_name);
+        task(cx, s, &what, &vm::task_body("PowerOffVM_Task", vm), &what).await?;
     }
-    Ok(cfg)
+    Ok(())
 }
 
 #[async_trait]
 impl Driver for VsphereDriver {
+    type Options = VsphereOptions;
+    type Config = Config;
+
     fn info(&self) -> DriverInfo {
-        VsphereDriver::info()
+        let info = DriverInfo::new("vsphere", env!("CARGO_PKG_VERSION"), Capabilities::all());
+        info.with_aliases(&["vmwarevsphere"])
     }
 
     async fn set_config(
         &self,
         _cx: &Context,
-        p: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError> {
-        let mut cfg = Config::from_options(&p.machine, &p.options)?;
-        cfg.allow_http_downloads = p.allow_http_downloads;
-        Ok(ConfigResult::new(cfg.to_value()))
+        o: VsphereOptions,
+        setup: &Setup,
+    ) -> Result<Config, DriverError> {
+        Config::new(o, &setup.machine, setup.allow_http_downloads)
     }
 
-    async fn adopt(&self, _cx: &Context, p: SetConfigParams) -> Result<ConfigResult, DriverError> {
-        let cfg = Config::from_options(&p.machine, &p.options)?;
+    async fn adopt(
+        &self,
+        _cx: &Context,
+        o: VsphereOptions,
+        setup: &Setup,
+    ) -> Result<Config, DriverError> {
+        let cfg = Config::new(o, &setup.machine, setup.allow_http_downloads)?;
         let s = self.session(&cfg).await?;
-        Ok(ConfigResult::new(adopt_in(&s, cfg).await?.to_value()))
+        adopt_in(&s, cfg).await
     }
 
-    async fn pre_create_check(&self, cx: &Context, p: MachineParams) -> Result<(), DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        cx.progress(format!("Checking vCenter {}", cfg.base_url()));
-        let s = self.session(&cfg).await?;
-        pre_check(&s, &cfg).await.map(|_| ())
+    async fn pre_create_check(&self, cx: &Context, m: &Machine<Config>) -> Result<(), DriverError> {
+        cx.progress(format!("Checking vCenter {}", m.config.base_url()));
+        let s = self.session(&m.config).await?;
+        pre_check(&s, &m.config).await.map(|_| ())
     }
 
-    async fn create(&self, cx: &Context, p: CreateParams) -> Result<CreateResult, DriverError> {
-        let mut cfg = Config::from_value(&p.config)?;
-        if p.ssh_public_key.trim().is_empty() {
+    async fn create(
+        &self,
+        cx: &Context,
+        m: Machine<Config>,
+        ssh_public_key: &str,
+    ) -> Result<Created<Config>, DriverError> {
+        if ssh_public_key.trim().is_empty() {
             return Err(DriverError::invalid_option(
                 "create needs the machine's SSH public key",
             ));
         }
-        cfg.creation_id = p.creation_id.clone();
+        let mut cfg = m.config;
+        cfg.creation_id = m.creation_id;
         let s = self.session(&cfg).await?;
-        let cfg = create_in(cx, &s, cfg, &p.ssh_public_key).await?;
-        Ok(CreateResult::new(cfg.to_value()))
+        Ok(Created::new(create_in(cx, &s, cfg, ssh_public_key).await?))
     }
 
-    async fn remove(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        if let Ok((vm, _)) = the_vm(&cfg) {
-            cx.progress(format!("Powering off and destroying VM {}", cfg.vm_name));
-            let s = self.session(&cfg).await?;
-            vm::power_off_and_destroy(&s, &vm, &cfg.vm_name).await?;
-            return Ok(ConfigResult::new(p.config));
+    async fn remove(
+        &self,
+        cx: &Context,
+        m: Machine<Config>,
+    ) -> Result<Option<Config>, DriverError> {
+        let cfg = &m.config;
+        let name = &cfg.vm_name;
+        if vm_of(cfg).is_some() {
+            cx.progress(format!("Powering off and destroying VM {name}"));
+            let destroyed =
+                |s: Arc<Session>, vm| async move { vm::power_off_and_destroy(&s, &vm, name).await };
+            self.with_vm(&m, destroyed).await?;
+            return Ok(None);
         }
         // no VM in the config: a create that died between making the VM and reporting it may
         // have left one, tagged with the creation id
-        let creation_id = if p.creation_id.is_empty() {
-            cfg.creation_id.clone()
+        let creation_id = if m.creation_id.is_empty() {
+            &cfg.creation_id
         } else {
-            p.creation_id.clone()
+            &m.creation_id
         };
         if creation_id.is_empty() {
-            return Ok(ConfigResult::new(p.config));
+            return Ok(None);
         }
         cx.progress(format!(
-            "Looking for a VM {} left by an interrupted create",
-            cfg.vm_name
+            "Looking for a VM {name} left by an interrupted create"
         ));
-        let s = self.session(&cfg).await?;
-        for vm in vm::find_by_creation_id(&s, &cfg.vm_name, &creation_id).await? {
+        let s = self.session(cfg).await?;
+        for vm in vm::find_by_creation_id(&s, name, creation_id).await? {
             cx.progress(format!(
-                "Powering off and destroying VM {} ({}), left by an interrupted create",
-                cfg.vm_name, vm.value
+                "Powering off and destroying VM {name} ({}), left by an interrupted create",
+                vm.value
             ));
-            vm::power_off_and_destroy(&s, &vm, &cfg.vm_name).await?;
+            vm::power_off_and_destroy(&s, &vm, name).await?;
         }
-        Ok(ConfigResult::new(p.config))
+        Ok(None)
     }
 
-    async fn start(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        let (vm, _) = the_vm(&cfg)?;
-        let s = self.session(&cfg).await?;
-        let cfg = start_in(cx, &s, cfg.clone(), &vm)
-            .await
-            .map_err(|e| gone(&cfg, e))?;
-        Ok(ConfigResult::new(cfg.to_value()))
+    async fn start(&self, cx: &Context, m: Machine<Config>) -> Result<Option<Config>, DriverError> {
+        let cfg = &m.config;
+        let ip = self
+            .with_vm(&m, |s, vm| async move { start_in(cx, &s, cfg, &vm).await })
+            .await?;
+        Ok(booted(m.config, ip))
     }
 
-    async fn stop(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        let (vm, _) = the_vm(&cfg)?;
-        let s = self.session(&cfg).await?;
-        stop_in(cx, &s, &cfg, &vm)
-            .await
-            .map_err(|e| gone(&cfg, e))?;
-        Ok(ConfigResult::new(p.config))
+    async fn stop(&self, cx: &Context, m: Machine<Config>) -> Result<Option<Config>, DriverError> {
+        let cfg = &m.config;
+        self.with_vm(&m, |s, vm| async move { stop_in(cx, &s, cfg, &vm).await })
+            .await?;
+        Ok(None)
     }
 
-    async fn restart(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        let (vm, _) = the_vm(&cfg)?;
-        let s = self.session(&cfg).await?;
-        let restarted = async {
-            stop_in(cx, &s, &cfg, &vm).await?;
-            start_in(cx, &s, cfg.clone(), &vm).await
+    async fn restart(
+        &self,
+        cx: &Context,
+        m: Machine<Config>,
+    ) -> Result<Option<Config>, DriverError> {
+        let cfg = &m.config;
+        let restarted = |s: Arc<Session>, vm| async move {
+            stop_in(cx, &s, cfg, &vm).await?;
+            start_in(cx, &s, cfg, &vm).await
         };
-        let cfg = restarted.await.map_err(|e| gone(&cfg, e))?;
-        Ok(ConfigResult::new(cfg.to_value()))
+        let ip = self.with_vm(&m, restarted).await?;
+        Ok(booted(m.config, ip))
     }
 
-    async fn kill(&self, cx: &Context, p: MachineParams) -> Result<ConfigResult, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        let (vm, _) = the_vm(&cfg)?;
-        let s = self.session(&cfg).await?;
-        let killed = async {
-            if vm::status(&s, &vm).await?.power != "poweredOff" {
-                cx.progress(format!("Powering off VM {}", cfg.vm_name));
-                let what = format!("powering off VM {}", cfg.vm_name);
-                task(cx, &s, &what, &vm::task_body("PowerOffVM_Task", &vm), &what).await?;
-            }
-            Ok(())
-        };
-        killed.await.map_err(|e| gone(&cfg, e))?;
-        Ok(ConfigResult::new(p.config))
+    async fn kill(&self, cx: &Context, m: Machine<Config>) -> Result<Option<Config>, DriverError> {
+        let cfg = &m.config;
+        self.with_vm(&m, |s, vm| async move { kill_in(cx, &s, cfg, &vm).await })
+            .await?;
+        Ok(None)
     }
 
-    async fn state(&self, _cx: &Context, p: MachineParams) -> Result<State, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        let (vm, _) = the_vm(&cfg)?;
-        let s = self.session(&cfg).await?;
-        let st = vm::status(&s, &vm).await.map_err(|e| gone(&cfg, e))?;
-        Ok(st.state())
+    async fn state(&self, _cx: &Context, m: Machine<Config>) -> Result<State, DriverError> {
+        Ok(self.status(&m).await?.state())
     }
 
     /// The VM's IP as vCenter reports it now; when vCenter reports none (VMware Tools restarting,
     /// the guest rebooting) or cannot be asked, the last IP known.
-    async fn access(&self, _cx: &Context, p: MachineParams) -> Result<Access, DriverError> {
-        let cfg = Config::from_value(&p.config)?;
-        let (vm, known) = the_vm(&cfg)?;
-        let last = known.ip.clone();
-        let status = match self.session(&cfg).await {
-            Ok(s) => vm::status(&s, &vm).await.map_err(|e| gone(&cfg, e)),
-            Err(e) => Err(e),
-        };
-        let ip = match status {
+    async fn access(&self, _cx: &Context, m: Machine<Config>) -> Result<Access, DriverError> {
+        let cfg = &m.config;
+        let last = cfg.vm.as_ref().map(|v| v.ip.clone()).unwrap_or_default();
+        let ip = match self.status(&m).await {
             Ok(st) if !st.ip.is_empty() => st.ip,
             Ok(_) if !last.is_empty() => last,
             Ok(st) => {

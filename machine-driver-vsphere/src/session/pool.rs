@@ -128,6 +128,7 @@ mod tests {
     use serde_json::json;
 
     fn cfg(user: &str, password: &str, insecure: bool) -> Config {
+        use driver_protocol::DriverOptions;
         let o = crate::VsphereDriver::info().with_defaults(driver_protocol::Options::from(
             json!({"vmwarevsphere-vcenter": "vc.example", "vmwarevsphere-username": user,
                    "vmwarevsphere-password": password, "vmwarevsphere-insecure": insecure})
@@ -135,7 +136,8 @@ mod tests {
             .unwrap()
             .clone(),
         ));
-        Config::from_options("m", &o).unwrap()
+        let o = crate::options::VsphereOptions::from_options(&o).unwrap();
+        Config::new(o, "m", false).unwrap()
     }
 
     fn key(c: &Config) -> SessionKey {

@@ -10,10 +10,10 @@ use driver_protocol::request::{
 };
 use driver_protocol::schema::InitializeParams;
 use driver_protocol::{
-    CancellationToken, Client, ClientError, ClientNotification, DriverError, DriverInfo, Options,
-    Request,
+    CancellationToken, Client, ClientError, ClientNotification, DriverError, DriverInfo,
+    DriverOptions, Options, Request,
 };
-use machine_driver_vsphere::options::Config;
+use machine_driver_vsphere::options::{Config, VsphereOptions};
 use machine_driver_vsphere::session::{self, Session};
 use machine_driver_vsphere::soap::MoRef;
 use machine_driver_vsphere::xml;
@@ -101,7 +101,8 @@ impl Vcsim {
 
     /// A session of our own, to look into vCenter through the API.
     pub async fn session(&self) -> Session {
-        let cfg = Config::from_options("probe", &with_defaults(self.options())).unwrap();
+        let options = VsphereOptions::from_options(&with_defaults(self.options())).unwrap();
+        let cfg = Config::new(options, "probe", false).unwrap();
         Session::login(&cfg).await.expect("login to vcsim")
     }
 

@@ -4,16 +4,13 @@
 //! [`serve_io`]: requests, typed parameters, cancellations, `$/environment`). Whatever the
 //! bytes, a call ends with a result or an error, never a panic or a hang.
 
-use async_trait::async_trait;
-use driver_protocol::calls::{
-    Access, ConfigResult, MachineParams, SetConfigParams, SshEndpoint, State,
-};
+use driver_protocol::calls::{Access, MachineParams, SshEndpoint, State};
 use driver_protocol::request::{GetAccess, GetState};
-use driver_protocol::schema::{Capabilities, DriverInfo};
-use driver_protocol::{serve_io, Client, ClientError, Context, Driver, DriverError};
+use driver_protocol::schema::{Capabilities, DriverInfo, OptionSpec};
+use driver_protocol::{async_trait, serve_io, Client, ClientError, Context, Driver, DriverError};
+use driver_protocol::{DriverOptions, DynDriver, Machine, Options, Setup};
 use machine_fuzz::Fuzz;
 use std::io::Cursor;
-use std::sync::Arc;
 
 const DICTIONARY: &[&str] = &[
     "{\"jsonrpc\":\"2.0\",",
@@ -49,29 +46,53 @@ const DICTIONARY: &[&str] = &[
     "}\n",
 ];
 
+/// Whatever options the fuzzer sends, as they are.
+struct AnyOptions(Options);
+
+impl DriverOptions for AnyOptions {
+    fn schema() -> Vec<OptionSpec> {
+        Vec::new()
+    }
+    fn from_options(o: &Options) -> Result<Self, DriverError> {
+        Ok(AnyOptions(o.clone()))
+    }
+    fn to_options(&self) -> Options {
+        self.0.clone()
+    }
+}
+
 /// A driver that answers everything at once.
 struct Echo;
 
 #[async_trait]
 impl Driver for Echo {
+    type Options = AnyOptions;
+    type Config = serde_json::Value;
     fn info(&self) -> DriverInfo {
-        DriverInfo::new("echo", "1", Capabilities::none(), Vec::new()).with_env(&["FUZZ_VAR"])
+        DriverInfo::new("echo", "1", Capabilities::none()).with_env(&["FUZZ_VAR"])
     }
     async fn set_config(
         &self,
         _cx: &Context,
-        p: SetConfigParams,
-    ) -> Result<ConfigResult, DriverError> {
-        Ok(ConfigResult::new(
-            serde_json::to_value(&p.options).map_err(|e| DriverError::internal(e.to_string()))?,
-        ))
+        o: AnyOptions,
+        _: &Setup,
+    ) -> Result<serde_json::Value, DriverError> {
+        serde_json::to_value(&o.0).map_err(|e| DriverError::internal(e.to_string()))
     }
-    async fn state(&self, cx: &Context, _p: MachineParams) -> Result<State, DriverError> {
+    async fn state(
+        &self,
+        cx: &Context,
+        _m: Machine<serde_json::Value>,
+    ) -> Result<State, DriverError> {
         // what the host sent in `$/environment`, if anything
         cx.progress(format!("looking ({:?})", cx.env("FUZZ_VAR")));
         Ok(State::Running)
     }
-    async fn access(&self, _cx: &Context, _p: MachineParams) -> Result<Access, DriverError> {
+    async fn access(
+        &self,
+        _cx: &Context,
+        _m: Machine<serde_json::Value>,
+    ) -> Result<Access, DriverError> {
         Ok(Access::new(
             "10.0.0.1",
             SshEndpoint::new("10.0.0.1", 22, "u"),
@@ -119,7 +140,7 @@ async fn host_reads(bytes: &[u8]) -> String {
 /// What a driver makes of `bytes` as the host's input; returns how many lines it answered.
 async fn driver_reads(bytes: &[u8]) -> String {
     let (out_w, out_r) = tokio::io::duplex(1 << 20);
-    let served = serve_io(Arc::new(Echo), Cursor::new(bytes.to_vec()), out_w).await;
+    let served = serve_io(DynDriver::new(Echo), Cursor::new(bytes.to_vec()), out_w).await;
     let mut answered = String::new();
     use tokio::io::AsyncReadExt;
     let mut out_r = out_r;
