@@ -8,7 +8,7 @@
 //!
 //! Every default lives in the declaration: the host applies it before `set_config`.
 
-use driver_protocol::{DriverError, DriverOptions};
+use driver_protocol::{DriverError, DriverOptions, Secret};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -35,7 +35,7 @@ pub struct VsphereOptions {
     /// vCenter password
     #[option(name = "vmwarevsphere-password", env = "VSPHERE_PASSWORD", secret)]
     #[option(docker_machine_field = "Password")]
-    pub password: String,
+    pub password: Secret,
     /// datacenter (name or inventory path; default: the only one)
     #[option(name = "vmwarevsphere-datacenter", env = "VSPHERE_DATACENTER")]
     #[option(docker_machine_field = "Datacenter")]
@@ -62,15 +62,16 @@ pub struct VsphereOptions {
     pub hostsystem: Option<String>,
     /// number of virtual CPUs
     #[option(name = "vmwarevsphere-cpu-count", env = "VSPHERE_CPU_COUNT")]
-    #[option(default = 2, docker_machine_field = "CPU")]
+    #[option(default = 2, min = 1, max = 768, docker_machine_field = "CPU")]
     pub cpus: u32,
     /// memory in MB
     #[option(name = "vmwarevsphere-memory-size", env = "VSPHERE_MEMORY_SIZE")]
-    #[option(default = 2048, docker_machine_field = "Memory")]
+    #[option(default = 2048, min = 4, max = 24 * 1024 * 1024, docker_machine_field = "Memory")]
     pub memory_mb: u64,
     /// disk size in MB
     #[option(name = "vmwarevsphere-disk-size", env = "VSPHERE_DISK_SIZE")]
-    #[option(default = 20480, docker_machine_field = "DiskSize")]
+    #[option(default = 20480, min = 1, max = i64::MAX / (1024 * 1024))]
+    #[option(docker_machine_field = "DiskSize")]
     pub disk_mb: u64,
     /// ISO to boot a VM created from scratch (http(s) URL or file); uploaded to the datastore
     /// once
@@ -117,31 +118,11 @@ pub struct VsphereOptions {
     #[option(
         name = "vmwarevsphere-ip-timeout",
         env = "VSPHERE_IP_TIMEOUT",
-        default = 600
+        default = 600,
+        min = 1,
+        max = 86400
     )]
     pub ip_timeout_secs: u64,
-}
-
-/// A password: kept as it is in the config (the host redacts it by the schema's secret option
-/// names), never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    /// The secret itself, for the login.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<hidden>")
-    }
 }
 
 /// What create learned about the VM.
@@ -244,16 +225,6 @@ impl Config {
         vm_name: &str,
         allow_http_downloads: bool,
     ) -> Result<Config, DriverError> {
-        let cpus = within("vmwarevsphere-cpu-count", o.cpus, 1, 768)?;
-        let memory_mb = within(
-            "vmwarevsphere-memory-size",
-            o.memory_mb,
-            4,
-            24 * 1024 * 1024,
-        )?;
-        let max_disk = i64::MAX as u64 / (1024 * 1024);
-        let disk_mb = within("vmwarevsphere-disk-size", o.disk_mb, 1, max_disk)?;
-        let ip_timeout_secs = within("vmwarevsphere-ip-timeout", o.ip_timeout_secs, 1, 86400)?;
         let cfgparams = o
             .cfgparams
             .iter()
@@ -264,16 +235,16 @@ impl Config {
             vcenter: o.vcenter,
             port: o.port,
             username: o.username,
-            password: Secret(o.password),
+            password: o.password,
             datacenter: o.datacenter,
             datastore: o.datastore,
             networks: o.networks,
             folder: o.folder,
             pool: o.pool,
             hostsystem: o.hostsystem,
-            cpus,
-            memory_mb,
-            disk_mb,
+            cpus: o.cpus,
+            memory_mb: o.memory_mb,
+            disk_mb: o.disk_mb,
             iso_url: o.iso_url,
             cfgparams,
             cloudinit: o.cloudinit,
@@ -284,7 +255,7 @@ impl Config {
             insecure: o.insecure,
             ca_cert: o.ca_cert,
             thumbprint: o.thumbprint,
-            ip_timeout_secs,
+            ip_timeout_secs: o.ip_timeout_secs,
             vm_name: vm_name.to_string(),
             creation_id: String::new(),
             allow_http_downloads,
@@ -302,21 +273,6 @@ impl Config {
         let host = driver_protocol::calls::bracket_ipv6(&self.vcenter);
         format!("https://{host}:{}", self.port)
     }
-}
-
-/// `n`, the value of option `name`, if it lies in `min..=max`.
-fn within<T: PartialOrd + std::fmt::Display>(
-    name: &str,
-    n: T,
-    min: T,
-    max: T,
-) -> Result<T, DriverError> {
-    if n < min || n > max {
-        return Err(DriverError::invalid_option(format!(
-            "--{name} must be between {min} and {max}, not {n}"
-        )));
-    }
-    Ok(n)
 }
 
 /// One `--vmwarevsphere-cfgparam key=value`.

@@ -36,7 +36,7 @@ pub struct ServiceContent {
 /// The user and password a session logs in (and in again) with. Never printed.
 struct Credentials {
     username: String,
-    password: crate::options::Secret,
+    password: driver_protocol::Secret,
 }
 
 impl std::fmt::Debug for Credentials {
