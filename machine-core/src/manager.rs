@@ -78,6 +78,9 @@ pub struct Manager {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// An in-process driver, registered once the driver host exists.
+type Registration = Box<dyn FnOnce(&DriverHost) + Send>;
+
 /// How a [`Manager`] is made: [`Manager::builder`], then what differs from the defaults, then
 /// [`ManagerBuilder::build`].
 #[must_use = "a builder does nothing until build() is called"]
@@ -85,7 +88,7 @@ pub struct ManagerBuilder {
     store: Arc<dyn Store>,
     events: Events,
     /// The in-process drivers, registered when the driver host is made.
-    drivers: Vec<Box<dyn FnOnce(&DriverHost) + Send>>,
+    drivers: Vec<Registration>,
     driver_dirs: Vec<PathBuf>,
     default_search: bool,
     timeouts: Timeouts,
@@ -103,7 +106,8 @@ impl ManagerBuilder {
     /// in-memory pipes), under its name and aliases. It wins over an executable of the same
     /// name.
     pub fn driver<D: Driver>(mut self, driver: D) -> Self {
-        self.drivers.push(Box::new(move |host: &DriverHost| host.register(driver)));
+        self.drivers
+            .push(Box::new(move |host: &DriverHost| host.register(driver)));
         self
     }
 

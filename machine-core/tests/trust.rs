@@ -157,7 +157,9 @@ async fn a_machine_without_a_recorded_key_is_not_reached() {
     stored(&s, "half", "192.0.2.10", None).await;
     let m = s.manager.load("half").await.unwrap();
     for e in [
-        m.ssh_command(&SshCommandOptions::default()).await.unwrap_err(),
+        m.ssh_command(&SshCommandOptions::default())
+            .await
+            .unwrap_err(),
         m.verify_host_key().await.unwrap_err(),
         m.exec("true").await.unwrap_err(),
     ] {

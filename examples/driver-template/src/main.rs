@@ -129,7 +129,7 @@ impl Driver for Template {
         let id = api.create(&spec).await?;
         config.server_id = Some(id.clone());
         // it exists: from now on `remove` with this config undoes an interrupted create
-        cx.made(&serde_json::to_value(&config).map_err(|e| Error::internal(e.to_string()))?);
+        cx.made(&config);
         cx.progress_step("boot", format!("Waiting for server {id} to boot..."), None);
         match wait(cx, &api, &id, "running").await {
             Err(e) if e.kind == ErrorKind::Cancelled => {
