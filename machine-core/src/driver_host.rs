@@ -80,22 +80,6 @@ pub struct DriverHost {
 }
 
 impl DriverHost {
-    /// Looks for drivers next to the running executable, then on `PATH` (empty entries and
-    /// relative folders are skipped: the current folder is never searched).
-    pub fn new(events: Events) -> DriverHost {
-        let mut search_path = Vec::new();
-        if let Some(dir) = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-        {
-            search_path.push(dir);
-        }
-        if let Some(path) = std::env::var_os("PATH") {
-            search_path.extend(std::env::split_paths(&path).filter(|p| p.is_absolute()));
-        }
-        DriverHost::with_search_path(search_path, events)
-    }
-
     /// Looks for drivers in `dirs`, in order.
     pub fn with_search_path(dirs: Vec<PathBuf>, events: Events) -> DriverHost {
         DriverHost {
@@ -201,6 +185,23 @@ impl DriverHost {
             installed: self.installed(),
         }
     }
+}
+
+/// The folders searched for driver executables by default: the running program's own, then
+/// the absolute folders of `PATH` (empty entries and relative folders are skipped: the current
+/// folder is never searched).
+pub fn default_search_path() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        dirs.push(dir);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path).filter(|p| p.is_absolute()));
+    }
+    dirs
 }
 
 /// The environment a driver starts with: the host's basics, nothing else.

@@ -326,7 +326,91 @@ impl From<StoreError> for Error {
     }
 }
 
+/// What went wrong, flat: one value a program branches on, whichever layer failed (the driver,
+/// SSH, the daemon, the store) and however it was wrapped (a failed create's cause is its kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Bad input: a machine name, an option (misspelt, or refused by the driver), a URL.
+    InvalidInput,
+    /// No such machine (or the driver's machine is gone).
+    NotFound,
+    /// A machine of that name exists.
+    AlreadyExists,
+    /// The driver cannot do this.
+    NotSupported,
+    /// The operation was cancelled (by the caller or, answering a cancel, by the driver).
+    Cancelled,
+    /// A host, daemon or API could not be reached.
+    Unreachable,
+    /// Credentials were refused.
+    AuthFailed,
+    /// Something did not happen in time.
+    Timeout,
+    /// The host presented another SSH host key than the recorded one.
+    HostKeyChanged,
+    /// The driver is missing, crashed, of another version, or answered nonsense.
+    DriverBroken,
+    /// The store could not be read or written.
+    Store,
+    /// Anything else (provisioning, certificates, ...).
+    Other,
+}
+
 impl Error {
+    /// The flat kind of this error, seen through [`Error::CreateFailed`] and
+    /// [`Error::PreCreateCheck`]; a driver's answer of kind `cancelled` is [`Kind::Cancelled`]
+    /// like [`Error::Cancelled`].
+    pub fn kind(&self) -> Kind {
+        use crate::daemon::DaemonError as D;
+        use crate::ssh::SshError as S;
+        match self {
+            Error::CreateFailed { source, .. } | Error::PreCreateCheck { source, .. } => {
+                match source.kind() {
+                    // the driver refused the options: what the user gave is what is wrong
+                    Kind::Other if matches!(self, Error::PreCreateCheck { .. }) => {
+                        Kind::InvalidInput
+                    }
+                    k => k,
+                }
+            }
+            Error::InvalidName(_) | Error::UnknownOption { .. } | Error::Tool(_) => {
+                Kind::InvalidInput
+            }
+            Error::NotFound(_) | Error::Missing { .. } => Kind::NotFound,
+            Error::AlreadyExists(_) => Kind::AlreadyExists,
+            Error::NotSupported { .. } => Kind::NotSupported,
+            Error::Cancelled { .. } => Kind::Cancelled,
+            Error::Driver { kind, .. } => match kind {
+                ErrorKind::NotSupported => Kind::NotSupported,
+                ErrorKind::NotFound => Kind::NotFound,
+                ErrorKind::InvalidOption => Kind::InvalidInput,
+                ErrorKind::Unreachable => Kind::Unreachable,
+                ErrorKind::AuthFailed => Kind::AuthFailed,
+                ErrorKind::Timeout => Kind::Timeout,
+                ErrorKind::AlreadyExists => Kind::AlreadyExists,
+                ErrorKind::Cancelled => Kind::Cancelled,
+                ErrorKind::Protocol => Kind::DriverBroken,
+                _ => Kind::Other,
+            },
+            Error::DriverNotFound { .. }
+            | Error::DriverStart { .. }
+            | Error::DriverVersion { .. }
+            | Error::DriverCrashed { .. }
+            | Error::DriverAnswer { .. } => Kind::DriverBroken,
+            Error::DriverTimeout { .. } | Error::RebootTimeout { .. } => Kind::Timeout,
+            Error::HostKeyChanged { .. } => Kind::HostKeyChanged,
+            Error::KeyRefused { .. } => Kind::AuthFailed,
+            Error::Ssh(S::Unreachable { .. }) => Kind::Unreachable,
+            Error::Ssh(S::AuthFailed { .. }) => Kind::AuthFailed,
+            Error::Ssh(S::HostKeyMismatch { .. }) => Kind::HostKeyChanged,
+            Error::Ssh(S::Timeout { .. }) => Kind::Timeout,
+            Error::Daemon(D::Unreachable { .. }) => Kind::Unreachable,
+            Error::Store(_) | Error::NoDockerMachineStore { .. } => Kind::Store,
+            _ => Kind::Other,
+        }
+    }
+
     /// The kind a driver reported, when this is a driver's error.
     pub fn driver_kind(&self) -> Option<ErrorKind> {
         match self {

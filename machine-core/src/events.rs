@@ -6,7 +6,9 @@
 //! install streams as [`Level::Output`] events while it runs. No event shows the credentials of
 //! a URL.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
 
 /// What an operation is doing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -126,17 +128,29 @@ impl Event {
 /// Where events go: a function called for each (from any task; keep it quick). Cheap to clone;
 /// [`Events::none`] drops everything.
 #[derive(Clone, Default)]
-pub struct Events(Option<Arc<dyn Fn(Event) + Send + Sync>>);
+pub struct Events {
+    sink: Option<Arc<dyn Fn(Event) + Send + Sync>>,
+    /// The events of one machine, for those watching it (a [`crate::CreateHandle`]).
+    watchers: Watchers,
+}
+
+type Watchers = Arc<Mutex<HashMap<String, Vec<(u64, mpsc::UnboundedSender<Event>)>>>>;
 
 impl Events {
     /// Events go to `sink`.
     pub fn new(sink: impl Fn(Event) + Send + Sync + 'static) -> Events {
-        Events(Some(Arc::new(sink)))
+        Events {
+            sink: Some(Arc::new(sink)),
+            watchers: Watchers::default(),
+        }
     }
 
     /// Events go nowhere.
     pub fn none() -> Events {
-        Events(None)
+        Events {
+            sink: None,
+            watchers: Watchers::default(),
+        }
     }
 
     /// Sends `event` (and logs it at debug level), credentials in URLs hidden
@@ -146,7 +160,12 @@ impl Events {
             event.message = hidden;
         }
         tracing::debug!(machine = %event.machine, step = %event.step.name(), "{}", event.message);
-        if let Some(sink) = &self.0 {
+        if let Some(watching) = self.watchers.lock().unwrap().get(&event.machine) {
+            for (_, tx) in watching {
+                let _ = tx.send(event.clone());
+            }
+        }
+        if let Some(sink) = &self.sink {
             sink(event);
         }
     }
@@ -155,11 +174,50 @@ impl Events {
     pub fn info(&self, machine: &str, step: Step, message: impl Into<String>) {
         self.send(Event::new(machine, step, message));
     }
+
+    /// Receives machine `machine`'s events from now until the returned guard is dropped (then
+    /// the receiver ends, once it has read what came before).
+    pub(crate) fn watch(&self, machine: &str) -> (Watch, mpsc::UnboundedReceiver<Event>) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.watchers
+            .lock()
+            .unwrap()
+            .entry(machine.to_string())
+            .or_default()
+            .push((id, tx));
+        let watch = Watch {
+            machine: machine.to_string(),
+            id,
+            watchers: self.watchers.clone(),
+        };
+        (watch, rx)
+    }
+}
+
+/// A subscription to one machine's events; ends when dropped.
+pub(crate) struct Watch {
+    machine: String,
+    id: u64,
+    watchers: Watchers,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut w = self.watchers.lock().unwrap();
+        if let Some(list) = w.get_mut(&self.machine) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                w.remove(&self.machine);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
+        f.write_str(if self.sink.is_some() {
             "Events(sink)"
         } else {
             "Events(none)"

@@ -46,7 +46,7 @@ mod daemon;
 pub mod docker_context;
 mod docker_url;
 mod download;
-pub mod driver_host;
+mod driver_host;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -71,13 +71,13 @@ pub use driver_protocol::calls::{Access, State};
 pub use driver_protocol::{
     CancellationToken, Capabilities, Driver, DriverInfo, ErrorKind, OptionSpec, Options,
 };
-pub use error::{Error, MissingPart, Result};
+pub use error::{Error, Kind, MissingPart, Result};
 pub use events::{Event, Events, Level, Step};
 pub use fleet::{Action, Filter, FilterError, ListOptions, MachineRow, RowError};
 pub use import::{ImportError, ImportOptions, ImportResult, Imported};
 pub use machine::{
-    CopyOptions, CopyPath, CreateOptions, DockerEnv, HostKeyScan, Machine, RemoveOptions,
-    SshCommandOptions, ToolError,
+    CopyOptions, CopyPath, CreateHandle, CreateOptions, DockerEnv, HostKeyScan, Machine,
+    RemoveOptions, SshCommandOptions, ToolError,
 };
 pub use manager::{Manager, ManagerBuilder, Timeouts};
 pub use provision::ProvisionError;
@@ -92,6 +92,10 @@ pub use swarm::{LeaveOptions, SwarmRole};
 /// without notice.
 #[doc(hidden)]
 pub mod testing {
+    /// The driver host, spoken to directly.
+    pub mod driver_host {
+        pub use crate::driver_host::{default_search_path, DriverHost, STDERR_LINE_MAX};
+    }
     /// Making certificates.
     pub mod cert {
         pub use crate::cert::{

@@ -13,7 +13,7 @@ use crate::machine::Machine;
 use crate::name::validate_name;
 use crate::store::{Store, StoreCerts};
 use driver_protocol::{Driver, DriverInfo};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,7 +150,7 @@ impl ManagerBuilder {
     pub fn build(self) -> Manager {
         let mut search = self.driver_dirs;
         if self.default_search {
-            search.extend(default_driver_dirs());
+            search.extend(crate::driver_host::default_search_path());
         }
         let drivers = DriverHost::with_search_path(search, self.events.clone());
         for register in self.drivers {
@@ -167,23 +167,6 @@ impl ManagerBuilder {
             }),
         }
     }
-}
-
-/// The folders searched for driver executables by default: the running program's own, then
-/// the absolute folders of `PATH` (empty entries and relative folders are skipped: the current
-/// folder is never searched).
-fn default_driver_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-    {
-        dirs.push(dir);
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path).filter(|p| p.is_absolute()));
-    }
-    dirs
 }
 
 impl Manager {

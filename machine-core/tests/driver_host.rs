@@ -6,7 +6,7 @@
 use driver_protocol::calls::{MachineParams, SetConfigParams, State};
 use driver_protocol::request::{GetAccess, GetState, SetConfig, Stop};
 use driver_protocol::{CancellationToken, Options};
-use machine_core::driver_host::DriverHost;
+use machine_core::testing::driver_host::{default_search_path, DriverHost};
 use machine_core::{Error, Events};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -350,7 +350,7 @@ async fn drivers_are_never_taken_from_the_current_folder_or_an_empty_path_entry(
     let old_dir = std::env::current_dir().unwrap();
     std::env::set_var("PATH", format!(":.:{old_path}"));
     std::env::set_current_dir(dir.path()).unwrap();
-    let host = DriverHost::new(Events::none());
+    let host = DriverHost::with_search_path(default_search_path(), Events::none());
     let found = host.get("planted").await.err();
     let installed = host.installed();
     std::env::set_var("PATH", old_path);

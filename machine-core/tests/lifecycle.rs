@@ -10,7 +10,7 @@ use driver_protocol::{
     Machine,
 };
 use machine_core::{
-    Action, CancellationToken, CreateOptions, Error, Event, Events, ListOptions, Manager,
+    Action, CancellationToken, CreateOptions, Error, Event, Events, Kind, ListOptions, Manager,
     MemoryStore, Phase, RemoveOptions, RowError, State, Step, Store, Timeouts,
 };
 use serde_json::{json, Value};
@@ -242,6 +242,11 @@ async fn a_failed_create_removes_the_vm_and_the_record() {
         "{err}"
     );
     assert!(err.to_string().contains("out of capacity"), "{err}");
+    assert_eq!(
+        err.kind(),
+        Kind::Other,
+        "the driver's internal error, seen through CreateFailed"
+    );
     assert_eq!(s.cloud.count(), 0, "the VM the driver made was not removed");
     assert!(s.manager.names().await.unwrap().is_empty());
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -270,6 +275,7 @@ async fn a_misspelt_option_or_a_refused_one_makes_nothing_and_says_so() {
         .err()
         .expect("an unknown option is refused");
     assert!(matches!(&err, Error::UnknownOption { .. }), "{err}");
+    assert_eq!(err.kind(), Kind::InvalidInput);
     let msg = err.to_string();
     assert!(
         msg.contains("fake-mdoe") && msg.contains("fake-mode"),
@@ -287,6 +293,11 @@ async fn a_misspelt_option_or_a_refused_one_makes_nothing_and_says_so() {
         .err()
         .expect("a refused option fails the create");
     assert!(matches!(&err, Error::PreCreateCheck { .. }), "{err}");
+    assert_eq!(
+        err.kind(),
+        Kind::InvalidInput,
+        "seen through the pre-create check"
+    );
     assert!(s.manager.names().await.unwrap().is_empty());
     assert_eq!(s.cloud.count(), 0);
     let rollbacks = s
@@ -297,6 +308,39 @@ async fn a_misspelt_option_or_a_refused_one_makes_nothing_and_says_so() {
         .filter(|e| e.step == Step::Rollback)
         .count();
     assert_eq!(rollbacks, 0, "nothing was made, so nothing is undone");
+}
+
+#[tokio::test]
+async fn create_handles_have_their_own_events_cancel_and_result() {
+    let s = setup();
+    let mut hanging = s.manager.start_create("hang1", opts("hang"));
+    let mut failing = s.manager.start_create("fail1", opts("fail"));
+    // the failing one ends on its own, with its own events only
+    let mut seen = Vec::new();
+    while let Some(e) = failing.next_event().await {
+        seen.push(e);
+    }
+    assert!(!seen.is_empty() && seen.iter().all(|e| e.machine == "fail1"), "{seen:?}");
+    assert!(seen.iter().any(|e| e.step == Step::Rollback));
+    let err = failing.finish().await.err().expect("the create fails");
+    assert!(matches!(err, Error::CreateFailed { kept: false, .. }), "{err}");
+    // the hanging one waits for its cancel, which undoes its VM
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.cloud.count() == 0 {
+        assert!(Instant::now() < deadline, "the VM was never made");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(hanging.name(), "hang1");
+    hanging.cancel();
+    let mut events = Vec::new();
+    while let Some(e) = hanging.next_event().await {
+        events.push(e);
+    }
+    assert!(events.iter().all(|e| e.machine == "hang1"), "{events:?}");
+    let err = hanging.finish().await.err().expect("a cancelled create");
+    assert_eq!(err.kind(), Kind::Cancelled, "{err}");
+    assert_eq!(s.cloud.count(), 0, "the cancel left the VM");
+    assert!(s.manager.names().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -343,7 +387,7 @@ async fn cancelling_a_create_returns_once_what_was_made_is_gone() {
         .err()
         .expect("a cancelled create is an error");
     assert!(
-        matches!(err, Error::Cancelled { undone: true, .. }),
+        matches!(err, Error::Cancelled { undone: true, .. }) && err.kind() == Kind::Cancelled,
         "{err}"
     );
     assert_eq!(s.cloud.count(), 0, "the VM survived the cancel");

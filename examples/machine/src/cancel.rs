@@ -16,7 +16,9 @@ pub fn on_signals(display: crate::progress::Display) -> CancellationToken {
             return;
         };
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        display.note("Interrupted: undoing what was made (interrupt again to exit at once)...");
+        display.note(
+            "Interrupted: stopping, and undoing what a create made (interrupt again to exit at once)...",
+        );
         t.cancel();
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
         display.finish();

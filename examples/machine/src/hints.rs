@@ -38,11 +38,18 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::CreateFailed { source, .. } | Error::PreCreateCheck { source, .. } => {
             return hint(source)
         }
+        // only a create makes something to undo; any other operation left the machine as the
+        // driver had it when it stopped
         Error::Cancelled {
             machine,
+            operation,
             undone: false,
-            ..
-        } => format!("`machine rm -f {machine}` removes what was left"),
+        } if operation == "create" => format!("`machine rm -f {machine}` removes what was left"),
+        Error::Cancelled {
+            machine, operation, ..
+        } if operation != "create" => format!(
+            "`machine status {machine}` shows where the {operation} stopped; run it again to finish"
+        ),
         Error::Store(StoreError::Corrupt { machine, .. }) if !machine.is_empty() => {
             format!("`machine rm -f {machine}` removes it")
         }
@@ -116,17 +123,29 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::Ssh(e) => return ssh_hint(e),
         Error::SshKey(e) => return key_hint(e),
         Error::Daemon(e) => return daemon_hint(e),
+        // advice that fits the driver that failed: its own options, or nothing it cannot use
         Error::Driver {
+            driver,
             kind: machine_core::ErrorKind::AuthFailed,
             ..
-        } => "check the user and the key (or credentials) given to the driver; for the generic \
-              driver, --generic-ssh-user and that your key's .pub is in that user's \
-              ~/.ssh/authorized_keys"
-            .into(),
+        } => match driver.as_str() {
+            "generic" => "check --generic-ssh-user, and that your key's .pub is in that user's \
+                          ~/.ssh/authorized_keys"
+                .into(),
+            "vsphere" => "check --vmwarevsphere-username and the password \
+                          (--vmwarevsphere-password or VSPHERE_PASSWORD)"
+                .into(),
+            d => format!("check the credentials given to the {d} driver (`machine create -d {d} --help`)"),
+        },
         Error::Driver {
+            driver,
             kind: machine_core::ErrorKind::Unreachable,
             ..
-        } => "is the host (or vCenter) up, and is the port right?".into(),
+        } => match driver.as_str() {
+            "generic" => "is the host up, and is --generic-ssh-port right?".into(),
+            "vsphere" => "is vCenter up, and are --vmwarevsphere-vcenter and its port right?".into(),
+            d => format!("is what the {d} driver talks to (its API or host) reachable from here?"),
+        },
         _ => return None,
     })
 }

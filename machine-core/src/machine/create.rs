@@ -50,7 +50,74 @@ impl CreateOptions {
     }
 }
 
+/// A create running in a task of its own ([`Manager::start_create`]): its own events, its own
+/// cancel, its result.
+///
+/// ```no_run
+/// # async fn demo(manager: machine_core::Manager) -> machine_core::Result<()> {
+/// let mut web1 = manager.start_create("web1", machine_core::CreateOptions::new("generic"));
+/// while let Some(e) = web1.next_event().await {
+///     println!("{:?} {}", e.step, e.message); // web1's only, however many creates run
+/// }
+/// let machine = web1.finish().await?; // web1.cancel() would have undone it
+/// # Ok(()) }
+/// ```
+pub struct CreateHandle {
+    name: String,
+    events: tokio::sync::mpsc::UnboundedReceiver<crate::Event>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<Result<Machine>>,
+}
+
+impl CreateHandle {
+    /// The machine being created.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next progress event of this create; `None` once it has finished and every event
+    /// has been read. (The manager's own event sink gets them too.)
+    pub async fn next_event(&mut self) -> Option<crate::Event> {
+        self.events.recv().await
+    }
+
+    /// Cancels the create: it stops and undoes what it made; [`CreateHandle::finish`] then
+    /// answers [`Error::Cancelled`].
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits for the create to end: the machine, or why not (as [`Manager::create`]).
+    pub async fn finish(self) -> Result<Machine> {
+        match self.task.await {
+            Ok(r) => r,
+            // the task panicked: nothing to recover, say so
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
 impl Manager {
+    /// Starts creating machine `name` in a task of its own and returns at once: the handle
+    /// gives this create's events (no matching on machine names), cancels it, and waits for
+    /// its result. Dropping the handle does not stop the create; [`CreateHandle::cancel`] does.
+    pub fn start_create(&self, name: &str, opts: CreateOptions) -> CreateHandle {
+        let cancel = CancellationToken::new();
+        let (watch, events) = self.inner.events.watch(name);
+        let (manager, n, c) = (self.clone(), name.to_string(), cancel.clone());
+        let task = tokio::spawn(async move {
+            let r = manager.create(&n, opts, &c).await;
+            drop(watch); // the handle's events end once it has read these
+            r
+        });
+        CreateHandle {
+            name: name.to_string(),
+            events,
+            cancel,
+            task,
+        }
+    }
+
     /// Creates a machine: the driver makes the host, then Docker is provisioned on it over SSH
     /// and checked over mutual TLS.
     ///

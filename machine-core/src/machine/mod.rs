@@ -19,7 +19,7 @@ mod reboot;
 
 pub(crate) use access::{check_access, CLIENT_BLOBS};
 pub use access::{DockerEnv, HostKeyScan};
-pub use create::CreateOptions;
+pub use create::{CreateHandle, CreateOptions};
 pub(crate) use hedge::{hedged, HEDGE};
 pub use lifecycle::RemoveOptions;
 pub use openssh::{CopyOptions, CopyPath, SshCommandOptions, ToolError};
