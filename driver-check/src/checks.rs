@@ -30,7 +30,7 @@
 //! - `stdout`: nothing but protocol messages on stdout during the whole run.
 
 use crate::options;
-use crate::process::{self, Driver, RawError};
+use crate::process::{Driver, RawError};
 use crate::report::{Check, Outcome, Report};
 use crate::rules::{access_problems, schema_problems};
 use crate::Kit;
@@ -100,7 +100,7 @@ const CANCEL_AFTER: Duration = Duration::from_secs(1);
 /// Runs every check against `kit`'s driver (see [`crate::run`]).
 pub async fn run(kit: &Kit) -> Report {
     let mut results = Results::default();
-    let driver = match Driver::start(&kit.executable, process::host_env()) {
+    let driver = match Driver::start(&kit.executable) {
         Ok(d) => d,
         Err(e) => {
             results.fail(

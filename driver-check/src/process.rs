@@ -9,10 +9,9 @@
 
 use driver_protocol::framing::{self, FrameError, MAX_FRAME};
 use driver_protocol::message::{Id, Message, Request as RpcRequest, Response};
-use driver_protocol::{Client, PLUGIN_COOKIE_KEY, PLUGIN_COOKIE_VALUE};
+use driver_protocol::Client;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,36 +28,6 @@ const RAW_PREFIX: &str = "driver-check-";
 const STDERR_LINES_KEPT: usize = 20;
 /// How many invalid stdout lines are kept (all are counted).
 const INVALID_KEPT: usize = 10;
-/// What the host passes on of its own environment to a driver (machine-core's `driver_host`).
-const BASE_ENV: &[&str] = &[
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TMPDIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "all_proxy",
-];
-
-/// The environment the host starts a driver with: the basics of this one (and `LC_*`).
-pub fn host_env() -> Vec<(OsString, OsString)> {
-    std::env::vars_os()
-        .filter(|(k, _)| {
-            let k = k.to_string_lossy();
-            BASE_ENV.contains(&k.as_ref()) || k.starts_with("LC_")
-        })
-        .collect()
-}
-
 /// A notification the driver sent about a machine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Note {
@@ -114,13 +83,13 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts `executable` as the host does: the marker variable set, only `env` besides it,
-    /// stdin and stdout piped, stderr captured, in a process group of its own.
-    pub fn start(executable: &Path, env: Vec<(OsString, OsString)>) -> std::io::Result<Driver> {
+    /// Starts `executable` as the host does: the host's environment for drivers
+    /// ([`driver_protocol::launch::environment`]), stdin and stdout piped, stderr captured, in
+    /// a process group of its own.
+    pub fn start(executable: &Path) -> std::io::Result<Driver> {
         let mut child = Command::new(executable)
             .env_clear()
-            .envs(env)
-            .env(PLUGIN_COOKIE_KEY, PLUGIN_COOKIE_VALUE)
+            .envs(driver_protocol::launch::environment())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -147,8 +116,7 @@ impl Driver {
         let tap = Arc::new(Mutex::new(Tap::default()));
         let tap_task = tokio::spawn(read_stdout(stdout, to_client, tap.clone()));
         // notifications are read from the tap, which saw them in order with the answers
-        let (notes, _) = mpsc::unbounded_channel();
-        let client = Client::new(client_in, client_out, notes);
+        let client = Client::new(client_in, client_out, |_| {});
         Ok(Driver {
             client: Some(client),
             child: Mutex::new(child),

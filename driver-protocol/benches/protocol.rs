@@ -86,7 +86,7 @@ fn in_memory_client() -> Client {
     tokio::spawn(serve_io(DynDriver::new(Noop), dr, dw));
     let (hr, hw) = tokio::io::split(host_end);
     let (notes, _) = tokio::sync::mpsc::unbounded_channel();
-    Client::new(hr, hw, notes)
+    Client::new(hr, hw, driver_protocol::client::forward(notes))
 }
 
 async fn round_trip(client: &Client, params: &MachineParams) {
@@ -127,7 +127,7 @@ async fn spawn_and_handshake(bin: &Path) -> Duration {
     let stdout = child.stdout.take().expect("piped stdout");
     let stdin = child.stdin.take().expect("piped stdin");
     let (notes, _) = tokio::sync::mpsc::unbounded_channel();
-    let client = Client::new(stdout, stdin, notes);
+    let client = Client::new(stdout, stdin, driver_protocol::client::forward(notes));
     let info: DriverInfo = client
         .request::<Initialize>(&InitializeParams::new("bench"))
         .await

@@ -54,6 +54,13 @@ pub enum ClientError {
 
 type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Response>>>>>;
 
+/// A notification sink for [`Client::new`] that sends each notification down `tx`.
+pub fn forward(tx: mpsc::UnboundedSender<Notification>) -> impl Fn(Notification) + Send + Sync {
+    move |n| {
+        let _ = tx.send(n);
+    }
+}
+
 /// Which way a traced message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -76,11 +83,14 @@ pub struct Client {
 }
 
 impl Client {
-    /// Starts reading `from_driver` in a background task. Notifications go to `notify`.
+    /// Starts reading `from_driver` in a background task. Each notification goes to `notify`
+    /// as it is read, before any response that follows it is routed: a host that gets a
+    /// call's answer has seen every `made` the driver sent before it ([`forward`] sends them
+    /// down a channel).
     pub fn new<R, W>(
         from_driver: R,
         to_driver: W,
-        notify: mpsc::UnboundedSender<Notification>,
+        notify: impl Fn(Notification) + Send + Sync + 'static,
     ) -> Client
     where
         R: AsyncRead + Unpin + Send + 'static,
@@ -93,7 +103,7 @@ impl Client {
     pub fn traced<R, W>(
         from_driver: R,
         to_driver: W,
-        notify: mpsc::UnboundedSender<Notification>,
+        notify: impl Fn(Notification) + Send + Sync + 'static,
         trace: Option<Trace>,
     ) -> Client
     where
@@ -209,7 +219,7 @@ impl Client {
     }
 }
 
-fn route(line: &str, pending: &Pending, notify: &mpsc::UnboundedSender<Notification>) {
+fn route(line: &str, pending: &Pending, notify: &(impl Fn(Notification) + Send + Sync)) {
     if line.trim().is_empty() {
         return;
     }
@@ -239,7 +249,7 @@ fn route(line: &str, pending: &Pending, notify: &mpsc::UnboundedSender<Notificat
                 },
                 _ => Notification::Other { method: n.method },
             };
-            let _ = notify.send(note);
+            notify(note);
         }
         Ok(Message::Request(r)) => {
             tracing::warn!("driver sent a request ({}); hosts take none", r.method)

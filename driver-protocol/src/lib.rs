@@ -80,6 +80,7 @@ pub mod calls;
 pub mod client;
 pub mod error;
 pub mod framing;
+pub mod launch;
 pub mod message;
 pub mod notification;
 pub mod options;

@@ -278,7 +278,14 @@ impl OptionValue for Option<Secret> {
 impl OptionValue for u16 {
     const TYPE: OptionType = OptionType::Int;
     fn read(o: &Options, f: Field<'_>) -> Result<Self, DriverError> {
-        o.port(f.name)
+        let port = o.port(f.name)?;
+        match (f.min, f.max) {
+            (None, None) => Ok(port),
+            (min, max) => {
+                let (min, max) = (min.unwrap_or(1), max.unwrap_or(65535));
+                o.int_in(f.name, min, max).map(|_| port)
+            }
+        }
     }
     fn write(&self) -> Option<Value> {
         Some(Value::from(*self))
@@ -323,7 +330,8 @@ impl OptionValue for bool {
         o.bool(f.name)
     }
     fn write(&self) -> Option<Value> {
-        self.then_some(Value::Bool(true))
+        // `false` too: a default of true must not win over it
+        Some(Value::Bool(*self))
     }
 }
 
@@ -333,7 +341,8 @@ impl OptionValue for Vec<String> {
         o.list(f.name)
     }
     fn write(&self) -> Option<Value> {
-        (!self.is_empty()).then(|| Value::from(self.clone()))
+        // empty too: a default list must not win over it
+        Some(Value::from(self.clone()))
     }
 }
 

@@ -262,8 +262,23 @@ impl DriverInfo {
         self.options
             .iter()
             .filter(|o| o.secret)
-            .map(|o| o.name.clone())
+            .flat_map(|o| std::iter::once(&o.name).chain(&o.aliases).cloned())
             .collect()
+    }
+
+    /// `given` with every option named by an alias renamed to the option's own name (the one
+    /// the driver reads); an option given both ways, or not the driver's at all, is an error
+    /// naming it.
+    pub fn canonical(&self, given: crate::Options) -> Result<crate::Options, String> {
+        let mut out = crate::Options::new();
+        for (k, v) in given.as_map() {
+            let spec = self.option(k).ok_or_else(|| k.clone())?;
+            if out.contains(&spec.name) {
+                return Err(format!("{k} (given also as {})", spec.name));
+            }
+            out.insert(spec.name.clone(), v.clone());
+        }
+        Ok(out)
     }
 }
 

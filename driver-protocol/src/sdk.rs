@@ -536,7 +536,7 @@ pub async fn serve<D: Driver>(driver: D) -> std::io::Result<()> {
 /// tokio::spawn(serve_io(DynDriver::new(Up), dr, dw));
 /// let (hr, hw) = tokio::io::split(host_end);
 /// let (notes, _) = tokio::sync::mpsc::unbounded_channel();
-/// let client = Client::new(hr, hw, notes);
+/// let client = Client::new(hr, hw, driver_protocol::client::forward(notes));
 /// let info = client.request::<Initialize>(&InitializeParams::new("example")).await.unwrap();
 /// assert_eq!(info.protocol_version, PROTOCOL_VERSION);
 /// let s = client

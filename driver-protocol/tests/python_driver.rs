@@ -61,7 +61,10 @@ fn python_driver() -> Option<(Child, Client)> {
     let (tx, _rx) = mpsc::unbounded_channel();
     let stdout = child.stdout.take().unwrap();
     let stdin = child.stdin.take().unwrap();
-    Some((child, Client::new(stdout, stdin, tx)))
+    Some((
+        child,
+        Client::new(stdout, stdin, driver_protocol::client::forward(tx)),
+    ))
 }
 
 fn driver_error(e: ClientError) -> DriverError {

@@ -165,7 +165,10 @@ fn spawn_toy() -> DuplexStream {
 fn connect() -> (Client, mpsc::UnboundedReceiver<ClientNotification>) {
     let (hr, hw) = tokio::io::split(spawn_toy());
     let (tx, rx) = mpsc::unbounded_channel();
-    (Client::new(hr, hw, tx), rx)
+    (
+        Client::new(hr, hw, driver_protocol::client::forward(tx)),
+        rx,
+    )
 }
 
 type RawLines = Lines<BufReader<ReadHalf<DuplexStream>>>;
@@ -511,7 +514,7 @@ async fn no_key_material_crosses_the_protocol() {
     });
     let (hr, hw) = tokio::io::split(host_end);
     let (tx, _rx) = mpsc::unbounded_channel();
-    let c = Client::new(hr, hw, tx);
+    let c = Client::new(hr, hw, driver_protocol::client::forward(tx));
 
     let mut p = mp("m1");
     p.creation_id = "c-1".into();
@@ -671,7 +674,7 @@ async fn the_cancel_names_the_request_and_a_driver_dying_after_it_is_an_error() 
     });
     let (hr, hw) = tokio::io::split(host_end);
     let (tx, _rx) = mpsc::unbounded_channel();
-    let c = Client::new(hr, hw, tx);
+    let c = Client::new(hr, hw, driver_protocol::client::forward(tx));
     let token = CancellationToken::new();
     token.cancel();
     let r = tokio::time::timeout(
@@ -835,7 +838,7 @@ async fn a_driver_that_dies_mid_call_fails_the_call() {
     });
     let (hr, hw) = tokio::io::split(host_end);
     let (tx, _rx) = mpsc::unbounded_channel();
-    let c = Client::new(hr, hw, tx);
+    let c = Client::new(hr, hw, driver_protocol::client::forward(tx));
     let r = tokio::time::timeout(PATIENCE, c.request::<GetState>(&mp("m"))).await;
     assert!(matches!(r, Ok(Err(ClientError::Closed))), "{r:?}");
 }
@@ -853,7 +856,7 @@ async fn the_client_is_closed_once_the_driver_output_ends() {
     });
     let (hr, hw) = tokio::io::split(host_end);
     let (tx, _rx) = mpsc::unbounded_channel();
-    let c = Client::new(hr, hw, tx);
+    let c = Client::new(hr, hw, driver_protocol::client::forward(tx));
     assert!(!c.is_closed());
     let s: StateResult = c.request::<GetState>(&mp("m")).await.unwrap();
     assert_eq!(s.state, State::Running);

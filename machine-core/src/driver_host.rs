@@ -33,7 +33,6 @@ use driver_protocol::{
 };
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -48,26 +47,6 @@ const STDERR_LINES_KEPT: usize = 20;
 pub const STDERR_LINE_MAX: usize = 8 * 1024;
 /// Docker Machine's driver names of drivers that go by another name here: `(old, new)`.
 pub const DOCKER_MACHINE_NAMES: &[(&str, &str)] = &[("vmwarevsphere", "vsphere")];
-/// What every driver's environment keeps of the host's: names, then name prefixes.
-const BASE_ENV: &[&str] = &[
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TMPDIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "all_proxy",
-];
-const BASE_ENV_PREFIXES: &[&str] = &["LC_"];
 /// How long a driver may take to answer the handshake.
 const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -204,16 +183,6 @@ pub fn default_search_path() -> Vec<PathBuf> {
     dirs
 }
 
-/// The environment a driver starts with: the host's basics, nothing else.
-fn driver_env() -> Vec<(OsString, OsString)> {
-    std::env::vars_os()
-        .filter(|(k, _)| {
-            let k = k.to_string_lossy();
-            BASE_ENV.contains(&k.as_ref()) || BASE_ENV_PREFIXES.iter().any(|p| k.starts_with(p))
-        })
-        .collect()
-}
-
 /// The values of the `declared` variables that are set here (and are valid text).
 fn declared_values(declared: &[String]) -> std::collections::BTreeMap<String, String> {
     declared
@@ -245,16 +214,30 @@ fn protocol_trace(label: &str, secrets: &Arc<Mutex<Vec<String>>>) -> Trace {
             Direction::ToDriver => "->",
             Direction::FromDriver => "<-",
         };
-        let shown = match serde_json::from_str::<Value>(line) {
-            Ok(mut v) => {
-                crate::config::redact(&mut v, &secrets.lock().unwrap());
-                v.to_string()
-            }
-            Err(_) => line.to_string(),
-        };
-        let shown = crate::download::redact(&shown);
+        let shown = shown_line(line, &secrets.lock().unwrap());
         tracing::debug!(target: PROTOCOL_LOG_TARGET, driver = %label, "{arrow} {shown}");
     })
+}
+
+/// A protocol line as the trace shows it: the values of the driver's secret options (and of
+/// their aliases) hidden wherever they sit (options, configs, results), every value of
+/// `$/environment` hidden (a driver declares its cloud's credentials there), URL credentials
+/// hidden.
+fn shown_line(line: &str, secrets: &[String]) -> String {
+    let shown = match serde_json::from_str::<Value>(line) {
+        Ok(mut v) => {
+            crate::config::redact(&mut v, secrets);
+            if v["method"] == notification::Environment::METHOD {
+                if let Some(vars) = v["params"]["vars"].as_object_mut() {
+                    vars.values_mut()
+                        .for_each(|x| *x = Value::String("<hidden>".into()));
+                }
+            }
+            v.to_string()
+        }
+        Err(_) => line.to_string(),
+    };
+    crate::download::redact(&shown).into_owned()
 }
 
 /// The version a refusing driver says it speaks ("... speaks protocol version N ...").
@@ -286,11 +269,7 @@ impl DriverConn {
     async fn launch(path: &Path, events: &Events) -> Result<DriverConn> {
         let mut child = Command::new(path)
             .env_clear()
-            .envs(driver_env())
-            .env(
-                driver_protocol::PLUGIN_COOKIE_KEY,
-                driver_protocol::PLUGIN_COOKIE_VALUE,
-            )
+            .envs(driver_protocol::launch::environment())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -557,25 +536,53 @@ impl Drop for MadeWatch {
 }
 
 /// Routes a driver's notifications: progress to `events`, `made` to the create that waits for it.
-fn notifications(events: Events, made: MadeListeners) -> mpsc::UnboundedSender<ClientNotification> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(n) = rx.recv().await {
-            match n {
-                ClientNotification::Progress(p) => {
-                    let step = Step::Driver(p.step.clone().unwrap_or_else(|| "progress".into()));
-                    let mut e = Event::new(&p.machine, step, p.message).at(Level::Info);
-                    e.progress = p.done.zip(p.total);
-                    events.send(e);
-                }
-                ClientNotification::Made(m) => {
-                    if let Some(tx) = made.lock().unwrap().get(&m.machine) {
-                        let _ = tx.send(m.config);
-                    }
-                }
-                _ => {}
+fn notifications(
+    events: Events,
+    made: MadeListeners,
+) -> impl Fn(ClientNotification) + Send + Sync + 'static {
+    // called by the client's reader as each notification is read: a `made` is with the create
+    // waiting for it before the create's answer is
+    move |n| match n {
+        ClientNotification::Progress(p) => {
+            let step = Step::Driver(p.step.clone().unwrap_or_else(|| "progress".into()));
+            let mut e = Event::new(&p.machine, step, p.message).at(Level::Info);
+            e.progress = p.done.zip(p.total);
+            events.send(e);
+        }
+        ClientNotification::Made(m) => {
+            if let Some(tx) = made.lock().unwrap().get(&m.machine) {
+                let _ = tx.send(m.config);
             }
         }
-    });
-    tx
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_line;
+
+    #[test]
+    fn the_trace_hides_secret_options_their_aliases_the_environment_and_url_credentials() {
+        let secrets = vec!["t-token".to_string(), "t-api-token".to_string()];
+        for line in [
+            // the options of set_config, by name and by alias
+            r#"{"jsonrpc":"2.0","id":2,"method":"set_config","params":{"machine":"m","options":{"t-token":"S3CRET","t-api-token":"S3CRET","t-size":"small"}}}"#,
+            // a config in a result and in `made`
+            r#"{"jsonrpc":"2.0","id":3,"result":{"config":{"t-token":"S3CRET","id":"srv-1"}}}"#,
+            r#"{"jsonrpc":"2.0","method":"made","params":{"machine":"m","config":{"t-token":"S3CRET"}}}"#,
+            // the declared variables
+            r#"{"jsonrpc":"2.0","method":"$/environment","params":{"vars":{"T_CLOUD_KEY":"S3CRET"}}}"#,
+            // credentials in a URL
+            r#"{"jsonrpc":"2.0","id":4,"result":{"config":{"iso":"https://u:S3CRET@example.com/x.iso"}}}"#,
+        ] {
+            let shown = shown_line(line, &secrets);
+            assert!(!shown.contains("S3CRET"), "{shown}");
+        }
+        let plain = r#"{"jsonrpc":"2.0","id":2,"result":{"config":{"t-size":"small"}}}"#;
+        assert!(
+            shown_line(plain, &secrets).contains("small"),
+            "what is no secret stays"
+        );
+    }
 }

@@ -366,18 +366,12 @@ impl Error {
         use crate::ssh::SshError as S;
         match self {
             Error::CreateFailed { source, .. } | Error::PreCreateCheck { source, .. } => {
-                match source.kind() {
-                    // the driver refused the options: what the user gave is what is wrong
-                    Kind::Other if matches!(self, Error::PreCreateCheck { .. }) => {
-                        Kind::InvalidInput
-                    }
-                    k => k,
-                }
+                source.kind()
             }
             Error::InvalidName(_) | Error::UnknownOption { .. } | Error::Tool(_) => {
                 Kind::InvalidInput
             }
-            Error::NotFound(_) | Error::Missing { .. } => Kind::NotFound,
+            Error::NotFound(_) => Kind::NotFound,
             Error::AlreadyExists(_) => Kind::AlreadyExists,
             Error::NotSupported { .. } => Kind::NotSupported,
             Error::Cancelled { .. } => Kind::Cancelled,

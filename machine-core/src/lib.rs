@@ -81,6 +81,9 @@ pub use machine::{
 };
 pub use manager::{Manager, ManagerBuilder, Timeouts};
 pub use provision::ProvisionError;
+/// Quotes a word for a POSIX shell, as every command the library sends to a host is quoted
+/// (for programs that print commands for a user to paste).
+pub use shell::quote as shell_quote;
 pub use ssh::{Output as CommandOutput, SshError};
 pub use sshkey::SshKeyError;
 pub use store::{Blob, FileStore, MemoryStore, Store, StoreCerts, StoreError};

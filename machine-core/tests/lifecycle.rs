@@ -320,10 +320,16 @@ async fn create_handles_have_their_own_events_cancel_and_result() {
     while let Some(e) = failing.next_event().await {
         seen.push(e);
     }
-    assert!(!seen.is_empty() && seen.iter().all(|e| e.machine == "fail1"), "{seen:?}");
+    assert!(
+        !seen.is_empty() && seen.iter().all(|e| e.machine == "fail1"),
+        "{seen:?}"
+    );
     assert!(seen.iter().any(|e| e.step == Step::Rollback));
     let err = failing.finish().await.err().expect("the create fails");
-    assert!(matches!(err, Error::CreateFailed { kept: false, .. }), "{err}");
+    assert!(
+        matches!(err, Error::CreateFailed { kept: false, .. }),
+        "{err}"
+    );
     // the hanging one waits for its cancel, which undoes its VM
     let deadline = Instant::now() + Duration::from_secs(5);
     while s.cloud.count() == 0 {

@@ -1,7 +1,6 @@
 //! What to do next, for each error the library reports: the library says what happened, the CLI
 //! says what the user can do about it.
 
-use crate::shell_env::posix_quote;
 use machine_core::docker_context::ContextError;
 use machine_core::{
     DaemonError, Error, MissingPart, ProvisionError, SshError, SshKeyError, StoreError, ToolError,
@@ -64,7 +63,7 @@ pub fn hint(e: &Error) -> Option<String> {
             dir,
             ..
         }) => {
-            let p = posix_quote(&path.display().to_string());
+            let p = machine_core::shell_quote(&path.display().to_string());
             if owner != user {
                 format!(
                     "make sure nobody else put it there, then take it over: `sudo chown -R {user} {p}`, \
@@ -129,9 +128,6 @@ pub fn hint(e: &Error) -> Option<String> {
             kind: machine_core::ErrorKind::AuthFailed,
             ..
         } => match driver.as_str() {
-            "generic" => "check --generic-ssh-user, and that your key's .pub is in that user's \
-                          ~/.ssh/authorized_keys"
-                .into(),
             "vsphere" => "check --vmwarevsphere-username and the password \
                           (--vmwarevsphere-password or VSPHERE_PASSWORD)"
                 .into(),
@@ -142,7 +138,6 @@ pub fn hint(e: &Error) -> Option<String> {
             kind: machine_core::ErrorKind::Unreachable,
             ..
         } => match driver.as_str() {
-            "generic" => "is the host up, and is --generic-ssh-port right?".into(),
             "vsphere" => "is vCenter up, and are --vmwarevsphere-vcenter and its port right?".into(),
             d => format!("is what the {d} driver talks to (its API or host) reachable from here?"),
         },
@@ -180,7 +175,7 @@ fn key_hint(e: &SshKeyError) -> Option<String> {
             "add it to your ssh-agent (`ssh-add {}`; machine then uses it through the agent), or \
              use a key without a passphrase (for example a copy made with \
              `ssh-keygen -p -N '' -f COPY`)",
-            posix_quote(&path.display().to_string())
+            machine_core::shell_quote(&path.display().to_string())
         ),
         SshKeyError::PublicNotPrivate { .. } => {
             "pass the private key file instead (usually the same name without .pub)".into()

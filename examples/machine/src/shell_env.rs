@@ -88,7 +88,7 @@ impl Shell {
             // Docker Machine's `"VALUE"` when nothing in it is special inside double quotes,
             // else single quotes
             Shell::Bash if !value.contains(['$', '`', '"', '\\', '!']) => format!("\"{value}\""),
-            Shell::Bash => posix_quote(value),
+            Shell::Bash => machine_core::shell_quote(value),
             // inside fish's single quotes only \\ and \' are escapes
             Shell::Fish => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'")),
             // PowerShell's single quotes: a quote (any of the typographic ones too) is doubled
@@ -164,10 +164,10 @@ impl Shell {
                 _ if plain(w) => Some(w.to_string()),
                 // the command runs in /bin/sh from inside an elisp string
                 Shell::Emacs => Shell::Emacs
-                    .quote(&posix_quote(w))
+                    .quote(&machine_core::shell_quote(w))
                     .ok()
                     .map(|q| q[1..q.len() - 1].to_string()),
-                Shell::Bash => Some(posix_quote(w)),
+                Shell::Bash => Some(machine_core::shell_quote(w)),
                 _ => self.quote(w).ok(),
             })
             .collect();
@@ -189,20 +189,6 @@ impl Shell {
             // globs in it before eval reads it
             Shell::Tcsh => format!("eval \"`{cmd}`\""),
         }
-    }
-}
-
-/// `word` for a POSIX shell: unchanged when it holds only plainly safe characters, else in
-/// single quotes (with `'` written as `'\''`).
-pub fn posix_quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
-    if safe {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

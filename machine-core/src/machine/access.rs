@@ -91,7 +91,9 @@ pub(crate) fn check_access(a: &Access) -> std::result::Result<DockerUrl, String>
     if a.ssh.port == 0 {
         return Err("the SSH port is 0".into());
     }
+    // a user name, never an option of ssh, scp, rsync or sshfs (`-oProxyCommand=...`)
     if a.ssh.user.is_empty()
+        || a.ssh.user.starts_with(['-', '.'])
         || !a
             .ssh
             .user

@@ -92,7 +92,13 @@ impl CreateHandle {
         match self.task.await {
             Ok(r) => r,
             // the task panicked: nothing to recover, say so
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // the runtime is shutting down: the create stopped where it was; `rm` finishes it
+            Err(_) => Err(Error::Cancelled {
+                machine: self.name,
+                operation: "create".into(),
+                undone: false,
+            }),
         }
     }
 }
@@ -143,29 +149,25 @@ impl Manager {
         // an unknown driver fails before anything is written
         let driver = self.inner.drivers.get(&opts.driver).await?;
         let info = driver.info().clone();
-        // a misspelt option (`generic-ssh-prot`) is an error, not silently dropped
-        if let Some(unknown) = opts
-            .driver_options
-            .as_map()
-            .keys()
-            .find(|k| info.option(k).is_none())
-        {
-            return Err(Error::UnknownOption {
+        // a misspelt option (`generic-ssh-prot`) is an error, not silently dropped; one given by
+        // an alias (`vmwarevsphere-iso-url`) is the option's own name from here on
+        let given = info
+            .canonical(opts.driver_options)
+            .map_err(|option| Error::UnknownOption {
                 driver: opts.driver.clone(),
-                option: unknown.clone(),
+                option,
                 known: info.options.iter().map(|o| o.name.clone()).collect(),
-            });
-        }
-        let options = info.with_defaults(opts.driver_options);
+            })?;
+        let options = info.with_defaults(given);
         let mut config =
             crate::config::MachineConfig::new(name, &info.name, &opts.driver, opts.engine);
         config.secret_keys = info.secret_options();
         let _lock = self.inner.store.create(&config).await?;
         let mut machine = self.handle(config);
-        match machine
-            .create_steps(&driver, options, host_key, cancel)
-            .await
-        {
+        if let Err(e) = machine.check_steps(&driver, options, cancel).await {
+            return Err(machine.nothing_made(e).await);
+        }
+        match machine.create_steps(&driver, host_key, cancel).await {
             Ok(()) => Ok(machine),
             Err(e) => Err(machine.undo_create(&driver, e).await),
         }
@@ -185,11 +187,11 @@ impl Machine {
         }
     }
 
-    async fn create_steps(
+    /// `set_config` and the pre-create check: the driver makes nothing yet.
+    async fn check_steps(
         &mut self,
         driver: &DriverConn,
         options: Options,
-        host_key: HostKeyCheck,
         cancel: &CancellationToken,
     ) -> Result<()> {
         let name = self.config.name.clone();
@@ -207,6 +209,18 @@ impl Machine {
             .request::<PreCreateCheck>(&name, &self.params(), t.query, cancel)
             .await
             .map_err(|e| self.check_failed(e))?;
+        Ok(())
+    }
+
+    /// The rest of a create: the SSH key, the driver's create, SSH, provisioning.
+    async fn create_steps(
+        &mut self,
+        driver: &DriverConn,
+        host_key: HostKeyCheck,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let name = self.config.name.clone();
+        let t = self.inner.timeouts.clone();
 
         self.emit(Step::SshKey, "Creating SSH key...");
         let key = sshkey::generate(&format!("machine-{name}"))?;
@@ -242,6 +256,16 @@ impl Machine {
                 }
             }
         };
+        // a `made` sent just before the answer is here already (the client hands notifications
+        // over as it reads them): store the last one too
+        let mut last = None;
+        while let Ok(config) = made.rx.try_recv() {
+            last = Some(config);
+        }
+        if let Some(config) = last {
+            self.config.driver_config = config;
+            self.save().await?;
+        }
         drop(made);
         let created = created.map_err(|e| self.cancel_kind(e, "create"))?;
         if !created.config.is_null() {
@@ -301,16 +325,28 @@ impl Machine {
         Ok(())
     }
 
+    /// A create that stopped before the driver made anything (its options refused, its
+    /// pre-create check failed, or cancelled then): only the record goes, nothing is undone.
+    async fn nothing_made(&self, cause: Error) -> Error {
+        let name = &self.config.name;
+        if let Err(e) = self.inner.store.remove(name).await {
+            tracing::warn!("removing {name} from the store after its pre-create check: {e}");
+        }
+        match cause {
+            Error::Cancelled {
+                machine, operation, ..
+            } => Error::Cancelled {
+                machine,
+                operation,
+                undone: true,
+            },
+            e => e,
+        }
+    }
+
     /// Removes what a failed or cancelled create made; returns the error to report.
     async fn undo_create(&mut self, driver: &DriverConn, cause: Error) -> Error {
         let name = self.config.name.clone();
-        if matches!(cause, Error::PreCreateCheck { .. }) {
-            // the driver refused before anything was made: only the record goes
-            if let Err(e) = self.inner.store.remove(&name).await {
-                tracing::warn!("removing {name} from the store after its pre-create check: {e}");
-            }
-            return cause;
-        }
         let cancelled = matches!(cause, Error::Cancelled { .. });
         self.warn(
             Step::Rollback,
@@ -399,7 +435,7 @@ async fn bootstrap_login(
     let a = &access.ssh;
     let agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
     let target = match &b.key_path {
-        Some(path) => match sshkey::load_private(std::path::Path::new(path)) {
+        Some(path) => match user_key(std::path::Path::new(path)) {
             Ok(key) => SshTarget::new(&a.host, a.port, &a.user, key, path),
             Err(sshkey::SshKeyError::Encrypted { .. }) if agent => {
                 SshTarget::with_agent(&a.host, a.port, &a.user)
@@ -409,6 +445,23 @@ async fn bootstrap_login(
         None => SshTarget::with_agent(&a.host, a.port, &a.user),
     };
     Ok(Session::wait(&target, host_key, BOOTSTRAP_SSH_WAIT).await?)
+}
+
+/// The largest user key file read: keys are a few KiB at most.
+const USER_KEY_MAX: u64 = 64 * 1024;
+
+/// The user's key at `path`, a path a driver named: read only when it is a regular file of a
+/// key's size (never a device, a pipe or a folder: a driver cannot make us read those).
+fn user_key(
+    path: &std::path::Path,
+) -> std::result::Result<russh::keys::PrivateKey, sshkey::SshKeyError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() || m.len() > USER_KEY_MAX => Err(sshkey::SshKeyError::Invalid {
+            path: path.into(),
+            reason: format!("not a key file (a regular file of at most {USER_KEY_MAX} bytes)"),
+        }),
+        _ => sshkey::load_private(path),
+    }
 }
 
 /// Waits until a new host accepts the machine's key. A new VM's sshd often answers before

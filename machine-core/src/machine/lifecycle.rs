@@ -106,6 +106,7 @@ impl Machine {
                 .await?;
             return self.after_boot(None, cancel).await;
         }
+        let lock = self.lock().await?; // no rm while the host reboots
         self.emit(Step::Restart, "restart...");
         let access = self.access().await?;
         let target = self.target_at(&access).await?;
@@ -116,6 +117,7 @@ impl Machine {
         let booted = self
             .or_cancel(cancel, "restart", self.reboot(session, &target, check))
             .await?;
+        drop(lock); // after_boot takes it where it writes
         self.after_boot(Some((access, booted)), cancel).await
     }
 
@@ -213,7 +215,7 @@ impl Machine {
     /// generic driver's existing host), what we put there is taken back first, over one SSH
     /// connection: the daemon's TCP listener and TLS files and the machine's SSH key when
     /// create installed it. [`RemoveOptions::keep_on_host`] leaves all of it, as Docker Machine
-    /// did.
+    /// did (the driver's `remove` is called either way).
     pub async fn remove(mut self, opts: RemoveOptions, cancel: &CancellationToken) -> Result<()> {
         let RemoveOptions {
             force,
@@ -226,19 +228,21 @@ impl Machine {
             Ok(())
         } else {
             match self.driver().await {
-                Ok(driver) if keep_on_host && driver.info().capabilities.keeps_host => {
-                    self.emit(
-                        Step::Remove,
-                        "Leaving the Docker daemon's configuration, TLS files and the machine's SSH key on the host",
-                    );
-                    Ok(())
-                }
                 Ok(driver) => {
-                    let undone = if driver.info().capabilities.keeps_host {
+                    let keeps_host = driver.info().capabilities.keeps_host;
+                    let undone = if keeps_host && keep_on_host {
+                        self.emit(
+                            Step::Remove,
+                            "Leaving the Docker daemon's configuration, TLS files and the machine's SSH key on the host",
+                        );
+                        Ok(())
+                    } else if keeps_host {
                         self.or_cancel(cancel, "remove", self.unprovision()).await
                     } else {
                         Ok(())
                     };
+                    // the driver's own `remove` runs either way: what it holds for the
+                    // machine (a lease, a DNS name) is released
                     match undone {
                         Ok(()) => driver
                             .request::<Remove>(
@@ -295,28 +299,42 @@ impl Machine {
         provisioned: bool,
         key_installed: bool,
     ) -> Result<()> {
-        if provisioned {
+        // both are tried: a daemon configuration that cannot be taken back (no sudo) must not
+        // leave the machine's key behind
+        let daemon = if provisioned {
             let events = self.inner.events.clone();
             let name = self.name().to_string();
             let progress = move |step: Step, level: Level, m: &str| {
                 events.send(crate::events::Event::new(&name, step, m).at(level))
             };
-            provision::unprovision(session, &progress).await?;
-        }
-        if key_installed {
-            let pem = self.ssh_key_pem().await?;
-            let label = format!("the key of machine {}", self.name());
-            let key = crate::sshkey::parse_private(&pem, std::path::Path::new(&label))?;
-            let public = key.public_key().to_openssh().unwrap_or_default();
-            if let Some(data) = authorized_keys::key_data(&public) {
-                self.emit(
-                    Step::Remove,
-                    "Removing the machine's SSH key from the host...",
-                );
-                session
-                    .exec_ok(&authorized_keys::remove_script(data))
-                    .await?;
-            }
+            provision::unprovision(session, &progress)
+                .await
+                .map_err(Error::from)
+        } else {
+            Ok(())
+        };
+        let key = if key_installed {
+            self.remove_installed_key(session).await
+        } else {
+            Ok(())
+        };
+        daemon.and(key)
+    }
+
+    /// Takes the machine's key off the login user's `authorized_keys`.
+    async fn remove_installed_key(&self, session: &Session) -> Result<()> {
+        let pem = self.ssh_key_pem().await?;
+        let label = format!("the key of machine {}", self.name());
+        let key = crate::sshkey::parse_private(&pem, std::path::Path::new(&label))?;
+        let public = key.public_key().to_openssh().unwrap_or_default();
+        if let Some(data) = authorized_keys::key_data(&public) {
+            self.emit(
+                Step::Remove,
+                "Removing the machine's SSH key from the host...",
+            );
+            session
+                .exec_ok(&authorized_keys::remove_script(data))
+                .await?;
         }
         Ok(())
     }

@@ -12,8 +12,15 @@ use std::time::{Duration, Instant};
 const REBOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What identifies one boot of the host: the kernel's boot id and the start time of PID 1 (a
-/// container host keeps its kernel across reboots, so the boot id alone is not enough).
-const BOOT_MARKER: &str = "cat /proc/sys/kernel/random/boot_id; ps -o lstart= -p 1";
+/// container host keeps its kernel across reboots, so the boot id alone is not enough); the
+/// start time from /proc (field 22 of its stat, the 20th after the command's closing paren),
+/// which BusyBox hosts have too.
+const BOOT_MARKER: &str =
+    "cat /proc/sys/kernel/random/boot_id; sed 's/.*) //' /proc/1/stat | cut -d' ' -f20";
+
+/// Reboots as root, or through passwordless sudo (a root login may have no sudo at all).
+const REBOOT: &str = "if [ \"$(id -u)\" = 0 ]; then shutdown -r now || reboot; \
+                      else sudo -n shutdown -r now || sudo -n reboot; fi";
 
 impl Machine {
     /// Reboots the host over `session` and returns a session to its new boot, the recorded host
@@ -26,13 +33,19 @@ impl Machine {
     ) -> Result<Session> {
         let before = session.exec_ok(BOOT_MARKER).await?;
         self.emit(Step::Restart, "Rebooting the host...");
-        // the connection drops as the host goes down: that is the expected outcome
-        let _ = tokio::time::timeout(
-            Duration::from_secs(10),
-            session.exec("sudo -n shutdown -r now || sudo -n reboot"),
-        )
-        .await;
+        // the connection drops as the host goes down: that is the expected outcome; a command
+        // that ends with an error (sudo refused) means no reboot is coming
+        let asked = tokio::time::timeout(Duration::from_secs(10), session.exec(REBOOT)).await;
         session.close().await;
+        if let Ok(Ok(out)) = &asked {
+            if out.status != 0 {
+                return Err(Error::Ssh(SshError::CommandFailed {
+                    command: "reboot".into(),
+                    status: out.status,
+                    stderr: out.stderr.trim().to_string(),
+                }));
+            }
+        }
 
         self.emit(Step::WaitForSsh, "Waiting for the host to boot again...");
         let deadline = Instant::now() + REBOOT_TIMEOUT;

@@ -193,7 +193,7 @@ impl Driver {
         let client = std::sync::Arc::new(Client::new(
             child.stdout.take().unwrap(),
             child.stdin.take().unwrap(),
-            tx,
+            driver_protocol::client::forward(tx),
         ));
         let info: DriverInfo = client
             .request::<Initialize>(&InitializeParams::new("vsphere-tests"))

@@ -115,7 +115,11 @@ fn outcome<T>(r: &Result<T, ClientError>) -> &'static str {
 /// What the host makes of `bytes` as a driver's output, while it waits for two calls.
 async fn host_reads(bytes: &[u8]) -> String {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let client = Client::new(Cursor::new(bytes.to_vec()), tokio::io::sink(), tx);
+    let client = Client::new(
+        Cursor::new(bytes.to_vec()),
+        tokio::io::sink(),
+        driver_protocol::client::forward(tx),
+    );
     let params = MachineParams::new("m", serde_json::json!({}));
     let (state, access) = tokio::join!(
         client.request::<GetState>(&params),

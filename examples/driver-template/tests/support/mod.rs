@@ -276,7 +276,7 @@ impl Driver {
         let client = Arc::new(Client::new(
             child.stdout.take().unwrap(),
             child.stdin.take().unwrap(),
-            tx,
+            driver_protocol::client::forward(tx),
         ));
         let info = client
             .request::<Initialize>(&InitializeParams::new("template-tests"))
