@@ -395,6 +395,7 @@ impl DriverConn {
     }
 
     /// The driver's process id (`None` for a driver running in this program).
+    #[cfg(feature = "testing")]
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(|c| c.lock().unwrap().id())
     }

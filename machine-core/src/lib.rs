@@ -93,6 +93,7 @@ pub use swarm::{LeaveOptions, SwarmRole};
 /// is not the library's API: the SSH client, certificates, the daemon client and the
 /// provisioner, tested there against real hosts and servers. Not for programs: it changes
 /// without notice.
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing {
     /// The driver host, spoken to directly.
