@@ -5,8 +5,9 @@ use driver_protocol::{DriverError, DriverOptions};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// What the user gives.
-#[derive(DriverOptions)]
+/// What the user gives: Docker Machine's `--generic-*` flags, typed (a program builds one and
+/// passes `to_options()` as a create's driver options).
+#[derive(Debug, Clone, PartialEq, DriverOptions)]
 pub struct GenericOptions {
     /// IP address or host name of the host
     #[option(name = "generic-ip-address", env = "GENERIC_IP_ADDRESS")]
@@ -38,9 +39,13 @@ pub struct GenericOptions {
 /// What the driver keeps for a machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
+    /// The host's address.
     pub ip: String,
+    /// The login user.
     pub ssh_user: String,
+    /// The SSH port.
     pub ssh_port: u16,
+    /// The Docker daemon's port.
     pub engine_port: u16,
     /// The user's own key file, for create's first login only; `None`: the user's ssh-agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +171,23 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.message.contains("--generic-ssh-port"), "{e}");
+    }
+
+    #[test]
+    fn typed_options_built_by_a_program_reach_the_driver_as_they_were() {
+        let typed = GenericOptions {
+            ip: "192.0.2.4".into(),
+            ssh_user: "nick".into(),
+            ssh_key: None,
+            ssh_port: 2222,
+            engine_port: 2376,
+        };
+        let sent = typed.to_options();
+        assert_eq!(
+            sent.string("generic-ssh-user").unwrap().as_deref(),
+            Some("nick")
+        );
+        assert_eq!(GenericOptions::from_options(&sent).unwrap(), typed);
     }
 
     #[test]
