@@ -47,4 +47,8 @@ pids=()
 for kind in cloudinit docker; do "$here/tests/testhost/build-derived.sh" "$kind" & pids+=($!); done
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || { log "building the derived test images failed (see above)"; exit 1; }
+# the Docker Machine driver plugins and fake cloud API of the plugin bridge's tests (Go, standard
+# library only, offline; cached) into target/plugins
+"$here/tests/plugins/build.sh" "$here/target/plugins" \
+  || { log "building the test plugins failed (see above)"; exit 1; }
 log "ready"

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub mod docker;
 pub mod etcd;
 pub mod http;
+pub mod plugins;
 pub mod port;
 pub mod vcsim;
 

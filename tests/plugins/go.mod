@@ -1,0 +1,3 @@
+module machinetest
+
+go 1.19
