@@ -211,9 +211,13 @@ pub fn exit_code(e: &(dyn std::error::Error + 'static)) -> std::process::ExitCod
     }
 }
 
-/// `Error: ...` and the advice, as printed on stderr.
+/// `Error: ...` and the advice, as printed on stderr. A name that exists is Docker Machine's
+/// own line, `Docker machine "NAME" already exists`, whole (scripts match it), advice below.
 pub fn render(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = format!("Error: {e}");
+    let mut out = match e.downcast_ref::<Error>() {
+        Some(Error::AlreadyExists(_)) => e.to_string(),
+        _ => format!("Error: {e}"),
+    };
     if let Some(h) = e.downcast_ref::<Error>().and_then(hint) {
         out.push_str(&format!("\n({h})"));
     }
@@ -223,6 +227,14 @@ pub fn render(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_existing_name_is_docker_machines_whole_line_with_advice_below() {
+        let text = render(&Error::AlreadyExists("web1".into()));
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("Docker machine \"web1\" already exists"));
+        assert!(lines.next().unwrap().contains("machine rm web1"), "{text}");
+    }
 
     #[test]
     fn host_key_advice_names_the_command_that_accepts_a_key_never_rm() {

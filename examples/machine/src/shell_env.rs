@@ -71,9 +71,40 @@ impl Shell {
         }
     }
 
+    /// Whether `value` needs no quoting beyond Docker Machine's own form, the one its users'
+    /// scripts match on: inside double quotes (`"VALUE"`) for bash, fish, PowerShell and tcsh,
+    /// bare after `SET K=` for cmd. True when nothing in it is special there; control
+    /// characters are refused before this is asked.
+    fn takes_docker_machine_form(self, value: &str) -> bool {
+        match self {
+            Shell::Bash => !value.contains(['$', '`', '"', '\\', '!']),
+            // fish expands $ (and $(...)) in double quotes, and \ escapes there
+            Shell::Fish => !value.contains(['$', '"', '\\']),
+            // PowerShell expands $ and escapes with ` in double quotes, and takes the
+            // typographic double quotes as quotes
+            Shell::Powershell => {
+                !value.contains(['$', '`', '"', '\u{201C}', '\u{201D}', '\u{201E}'])
+            }
+            // tcsh substitutes $, ` and ! in double quotes
+            Shell::Tcsh => !value.contains(['$', '`', '"', '\\', '!']),
+            // bare: only characters cmd never treats specially, no space at either end
+            Shell::Cmd => {
+                !value.starts_with(' ')
+                    && !value.ends_with(' ')
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || " -_./:\\,@+=~".contains(c))
+            }
+            // Docker Machine's elisp string is the safe form too
+            Shell::Emacs => false,
+        }
+    }
+
     /// `value` written so that this shell reads it back as exactly that text and runs nothing
     /// in it; or why this shell cannot hold it safely (control characters such as a newline in
-    /// any shell, and the characters cmd and tcsh expand even inside quotes).
+    /// any shell, and the characters cmd and tcsh expand even inside quotes). Docker Machine's
+    /// `"VALUE"` when nothing in the value is special inside double quotes, else single quotes
+    /// (for cmd the value itself: [`Shell::set`] quotes the whole assignment).
     pub fn quote(self, value: &str) -> Result<String, String> {
         let refuse = |c: char| {
             Err(format!(
@@ -85,10 +116,15 @@ impl Shell {
             return refuse(c);
         }
         Ok(match self {
-            // Docker Machine's `"VALUE"` when nothing in it is special inside double quotes,
-            // else single quotes
-            Shell::Bash if !value.contains(['$', '`', '"', '\\', '!']) => format!("\"{value}\""),
-            Shell::Bash => machine_core::shell_quote(value),
+            Shell::Cmd => match value.chars().find(|c| "\"%!^&|<>".contains(*c)) {
+                // cmd expands % and ! even inside quotes, and a " would end them
+                Some(c) => return refuse(c),
+                None => value.to_string(),
+            },
+            // tcsh substitutes history (!) even inside single quotes
+            Shell::Tcsh if value.contains('!') => return refuse('!'),
+            _ if self.takes_docker_machine_form(value) => format!("\"{value}\""),
+            Shell::Bash | Shell::Tcsh => machine_core::shell_quote(value),
             // inside fish's single quotes only \\ and \' are escapes
             Shell::Fish => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'")),
             // PowerShell's single quotes: a quote (any of the typographic ones too) is doubled
@@ -103,15 +139,7 @@ impl Shell {
                 s.push('\'');
                 s
             }
-            // `SET "K=V"`: cmd expands % and ! even there, and a " would end the quotes
-            Shell::Cmd => match value.chars().find(|c| "\"%!^&|<>".contains(*c)) {
-                Some(c) => return refuse(c),
-                None => value.to_string(),
-            },
             Shell::Emacs => format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")),
-            // tcsh substitutes history (!) even inside single quotes
-            Shell::Tcsh if value.contains('!') => return refuse('!'),
-            Shell::Tcsh => format!("'{}'", value.replace('\'', "'\\''")),
         })
     }
 
@@ -124,6 +152,9 @@ impl Shell {
             Shell::Bash => format!("export {k}={q}"),
             Shell::Fish => format!("set -gx {k} {q};"),
             Shell::Powershell => format!("$Env:{k} = {q}"),
+            // Docker Machine's `SET K=V`; quoted whole when the value has a space at an end
+            // or a character cmd could read as syntax
+            Shell::Cmd if self.takes_docker_machine_form(v) => format!("SET {k}={q}"),
             Shell::Cmd => format!("SET \"{k}={q}\""),
             Shell::Emacs => format!("(setenv \"{k}\" {q})"),
             Shell::Tcsh => format!("setenv {k} {q};"),
@@ -296,12 +327,13 @@ mod tests {
 
     #[test]
     fn every_shell_sets_and_unsets() {
+        // Docker Machine's lines, byte for byte, for a value that needs no quoting
         assert_eq!(Shell::Bash.set("A", "1").unwrap(), "export A=\"1\"");
-        assert_eq!(Shell::Fish.set("A", "1").unwrap(), "set -gx A '1';");
-        assert_eq!(Shell::Powershell.set("A", "1").unwrap(), "$Env:A = '1'");
-        assert_eq!(Shell::Cmd.set("A", "1").unwrap(), "SET \"A=1\"");
+        assert_eq!(Shell::Fish.set("A", "1").unwrap(), "set -gx A \"1\";");
+        assert_eq!(Shell::Powershell.set("A", "1").unwrap(), "$Env:A = \"1\"");
+        assert_eq!(Shell::Cmd.set("A", "1").unwrap(), "SET A=1");
         assert_eq!(Shell::Emacs.set("A", "1").unwrap(), "(setenv \"A\" \"1\")");
-        assert_eq!(Shell::Tcsh.set("A", "1").unwrap(), "setenv A '1';");
+        assert_eq!(Shell::Tcsh.set("A", "1").unwrap(), "setenv A \"1\";");
         assert_eq!(Shell::Bash.unset("A"), "unset A");
         assert_eq!(Shell::Fish.unset("A"), "set -e A;");
         assert_eq!(Shell::Cmd.unset("A"), "SET A=");
@@ -329,11 +361,46 @@ mod tests {
         assert_eq!(Shell::Powershell.quote(v).unwrap(), r#"'it''s "x" \ `y`'"#);
         assert_eq!(Shell::Emacs.quote(v).unwrap(), r#""it's \"x\" \\ `y`""#);
         assert!(Shell::Cmd.quote(v).unwrap_err().contains("cmd"));
-        // PowerShell takes typographic quotes for ' too
+        // PowerShell takes typographic quotes for ' too (in single quotes; in double quotes
+        // they are plain text)
+        assert_eq!(
+            Shell::Powershell.quote("$a\u{2019}b").unwrap(),
+            "'$a\u{2019}\u{2019}b'"
+        );
         assert_eq!(
             Shell::Powershell.quote("a\u{2019}b").unwrap(),
-            "'a\u{2019}\u{2019}b'"
+            "\"a\u{2019}b\""
         );
+    }
+
+    #[test]
+    fn plain_values_keep_docker_machines_form_and_others_are_quoted() {
+        let path = "/home/John Smith/.docker/machine/machines/web-1";
+        assert_eq!(
+            Shell::Fish.set("P", path).unwrap(),
+            format!("set -gx P \"{path}\";")
+        );
+        assert_eq!(
+            Shell::Powershell.set("P", path).unwrap(),
+            format!("$Env:P = \"{path}\"")
+        );
+        assert_eq!(Shell::Cmd.set("P", path).unwrap(), format!("SET P={path}"));
+        assert_eq!(
+            Shell::Tcsh.set("P", path).unwrap(),
+            format!("setenv P \"{path}\";")
+        );
+        // what each shell would expand inside double quotes gets its single quotes instead
+        assert_eq!(Shell::Fish.set("P", "a$b").unwrap(), "set -gx P 'a$b';");
+        assert_eq!(Shell::Fish.set("P", "a\\b").unwrap(), "set -gx P 'a\\\\b';");
+        assert_eq!(Shell::Powershell.set("P", "a`b").unwrap(), "$Env:P = 'a`b'");
+        assert_eq!(
+            Shell::Powershell.set("P", "a\u{201C}b").unwrap(),
+            "$Env:P = 'a\u{201C}b'"
+        );
+        assert_eq!(Shell::Tcsh.set("P", "a`b").unwrap(), "setenv P 'a`b';");
+        // cmd: a trailing space or a parenthesis keeps the whole assignment quoted
+        assert_eq!(Shell::Cmd.set("P", "a ").unwrap(), "SET \"P=a \"");
+        assert_eq!(Shell::Cmd.set("P", "a(b)").unwrap(), "SET \"P=a(b)\"");
     }
 
     #[test]

@@ -108,6 +108,20 @@ fn cli_commands_on_a_real_machine() {
     assert!(out.success, "create failed:\n{out}");
     let url = format!("tcp://{}:2376", host.ip);
 
+    // ---- create of a name that exists: Docker Machine's line, whole, first; advice below
+    let again = cli.create_on(&host, &["--engine-install-method", "packages"], &name);
+    assert!(!again.success, "{again}");
+    let mut stderr = again.stderr.lines();
+    assert_eq!(
+        stderr.next(),
+        Some(format!("Docker machine \"{name}\" already exists").as_str()),
+        "{again}"
+    );
+    assert!(
+        stderr.next().is_some_and(|l| l.contains("machine rm")),
+        "{again}"
+    );
+
     // ---- ls: filters, formats, quiet, timeout
     assert_eq!(
         ls_names(&cli, &["--filter", "driver=generic"]),
@@ -215,7 +229,8 @@ fn cli_commands_on_a_real_machine() {
     );
     assert!(cli.ok(&["version"]).contains("machine version"));
 
-    // ---- env: every shell's form; bash for real
+    // ---- env: every shell's form, Docker Machine's lines byte for byte (values that need no
+    // quoting); bash for real
     let cert_path = var(&env, "DOCKER_CERT_PATH")
         .expect("cert path")
         .to_string();
@@ -223,28 +238,28 @@ fn cli_commands_on_a_real_machine() {
         (
             "fish",
             vec![
-                "set -gx DOCKER_TLS_VERIFY '1';".into(),
-                format!("set -gx DOCKER_HOST '{url}';"),
-                format!("set -gx DOCKER_CERT_PATH '{cert_path}';"),
-                format!("set -gx DOCKER_MACHINE_NAME '{name}';"),
+                "set -gx DOCKER_TLS_VERIFY \"1\";".into(),
+                format!("set -gx DOCKER_HOST \"{url}\";"),
+                format!("set -gx DOCKER_CERT_PATH \"{cert_path}\";"),
+                format!("set -gx DOCKER_MACHINE_NAME \"{name}\";"),
             ],
         ),
         (
             "powershell",
             vec![
-                "$Env:DOCKER_TLS_VERIFY = '1'".into(),
-                format!("$Env:DOCKER_HOST = '{url}'"),
-                format!("$Env:DOCKER_CERT_PATH = '{cert_path}'"),
-                format!("$Env:DOCKER_MACHINE_NAME = '{name}'"),
+                "$Env:DOCKER_TLS_VERIFY = \"1\"".into(),
+                format!("$Env:DOCKER_HOST = \"{url}\""),
+                format!("$Env:DOCKER_CERT_PATH = \"{cert_path}\""),
+                format!("$Env:DOCKER_MACHINE_NAME = \"{name}\""),
             ],
         ),
         (
             "cmd",
             vec![
-                "SET \"DOCKER_TLS_VERIFY=1\"".into(),
-                format!("SET \"DOCKER_HOST={url}\""),
-                format!("SET \"DOCKER_CERT_PATH={cert_path}\""),
-                format!("SET \"DOCKER_MACHINE_NAME={name}\""),
+                "SET DOCKER_TLS_VERIFY=1".into(),
+                format!("SET DOCKER_HOST={url}"),
+                format!("SET DOCKER_CERT_PATH={cert_path}"),
+                format!("SET DOCKER_MACHINE_NAME={name}"),
             ],
         ),
         (
@@ -259,10 +274,10 @@ fn cli_commands_on_a_real_machine() {
         (
             "tcsh",
             vec![
-                "setenv DOCKER_TLS_VERIFY '1';".into(),
-                format!("setenv DOCKER_HOST '{url}';"),
-                format!("setenv DOCKER_CERT_PATH '{cert_path}';"),
-                format!("setenv DOCKER_MACHINE_NAME '{name}';"),
+                "setenv DOCKER_TLS_VERIFY \"1\";".into(),
+                format!("setenv DOCKER_HOST \"{url}\";"),
+                format!("setenv DOCKER_CERT_PATH \"{cert_path}\";"),
+                format!("setenv DOCKER_MACHINE_NAME \"{name}\";"),
             ],
         ),
     ];

@@ -1,7 +1,9 @@
 //! `eval "$(machine env NAME)"` runs nothing that a path or an address holds (issue 10): a
 //! machine in a store whose path holds `$(...)`, backticks, quotes and spaces, created on a
 //! real host; real bash, fish and tcsh evaluate what `machine env` prints, the way its own
-//! hint says, and end up with the variables and no file created. Then the stored address is
+//! hint says, and end up with the variables and no file created (Docker Machine's
+//! double-quoted lines for the values that need no quoting, single quotes for the path that
+//! does, evaluated together). Then the stored address is
 //! made hostile: `env` refuses it, naming the driver, and prints nothing to evaluate.
 //!
 //! Needs scripts/test-env.sh (which installs fish and tcsh) and `cargo build --workspace
@@ -135,6 +137,35 @@ fn env_output_runs_nothing_in_bash_fish_and_tcsh() {
             "{shell} ran something in the store path: it made {files:?}"
         );
         assert_eq!(stdout, expected, "{shell}");
+    }
+    // what each shell just evaluated: Docker Machine's own lines where the value needs no
+    // quoting (scripts match on them), single quotes for the hostile path
+    for (shell, plain, quoted) in [
+        (
+            "bash",
+            "export DOCKER_TLS_VERIFY=\"1\"",
+            "export DOCKER_CERT_PATH='",
+        ),
+        (
+            "fish",
+            "set -gx DOCKER_TLS_VERIFY \"1\";",
+            "set -gx DOCKER_CERT_PATH '",
+        ),
+        (
+            "tcsh",
+            "setenv DOCKER_TLS_VERIFY \"1\";",
+            "setenv DOCKER_CERT_PATH '",
+        ),
+    ] {
+        let out = machine(
+            &store,
+            docker_config.path(),
+            &["env", "--shell", shell, &name],
+            CALL_TIMEOUT,
+        );
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[0], plain, "{out}");
+        assert!(lines[2].starts_with(quoted), "{out}");
     }
     // the printed hint is the command each shell was given above
     let out = machine(
