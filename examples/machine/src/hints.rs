@@ -75,6 +75,28 @@ pub fn hint(e: &Error) -> Option<String> {
                 format!("`chmod 600 {p}` makes it private")
             }
         }
+        Error::Store(StoreError::Symlink {
+            path,
+            target,
+            store_root,
+        }) => {
+            let p = machine_core::shell_quote(&path.display().to_string());
+            match target {
+                None => format!("remove the broken link: `rm {p}`"),
+                Some(t) => {
+                    let t = machine_core::shell_quote(&t.display().to_string());
+                    let replace = format!("put it in the link's place: `rm {p} && mv {t} {p}`");
+                    if *store_root {
+                        format!(
+                            "use the folder it leads to: `--storage-path {t}` (or \
+                             `export MACHINE_STORAGE_PATH={t}`); or {replace}"
+                        )
+                    } else {
+                        replace
+                    }
+                }
+            }
+        }
         Error::Missing {
             machine,
             what: MissingPart::Tls(_),

@@ -65,9 +65,14 @@ impl FileStore {
     /// and `machines` folders, or the private keys in `certs` that another user owns or that
     /// others may access are refused ([`StoreError::UnsafePermissions`]), as OpenSSH refuses
     /// such keys: whoever can write there can plant a CA the machines trust.
+    ///
+    /// The store folder, those two folders and those keys must not be symbolic links
+    /// ([`StoreError::Symlink`]); a link higher up the store's path (a home folder on another
+    /// disk) is followed.
     pub fn open(root: impl Into<PathBuf>) -> Result<FileStore, StoreError> {
         let root = root.into();
         for dir in [root.clone(), root.join(MACHINES), root.join(CERTS)] {
+            refuse_link(&dir, dir == root)?;
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -77,6 +82,7 @@ impl FileStore {
         }
         for file in ["ca-key.pem", "key.pem"] {
             let path = root.join(CERTS).join(file);
+            refuse_link(&path, false)?;
             if path.exists() {
                 check_private(&path, false)?;
             }
@@ -267,12 +273,27 @@ impl FileStore {
     }
 }
 
-/// Refuses `path` unless this process's user owns it and nobody else may access it.
+/// Refuses `path` if it is a symbolic link (`store_root`: the store's own folder), naming
+/// where it leads.
+fn refuse_link(path: &Path, store_root: bool) -> Result<(), StoreError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(StoreError::Symlink {
+            path: path.to_path_buf(),
+            target: fs::canonicalize(path).ok(),
+            store_root,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses `path` unless this process's user owns it and nobody else may access it (and it is
+/// no symbolic link).
 fn check_private(path: &Path, dir: bool) -> Result<(), StoreError> {
+    refuse_link(path, false)?;
     let meta = fs::symlink_metadata(path).map_err(io("reading", path))?;
     let user = rustix::process::geteuid().as_raw();
     let mode = meta.mode();
-    if meta.uid() != user || mode & 0o077 != 0 || meta.file_type().is_symlink() {
+    if meta.uid() != user || mode & 0o077 != 0 {
         return Err(StoreError::UnsafePermissions {
             path: path.to_path_buf(),
             mode: mode & 0o7777,
@@ -569,6 +590,57 @@ mod tests {
         );
         chmod(&key, 0o600);
         FileStore::open(&root).unwrap();
+    }
+
+    #[test]
+    fn a_linked_store_folder_or_key_is_refused_naming_where_it_leads() {
+        let dir = private_tempdir();
+        let real = dir.path().join("real");
+        FileStore::open(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = FileStore::open(&link).unwrap_err();
+        match &e {
+            StoreError::Symlink {
+                path,
+                target,
+                store_root,
+            } => assert_eq!(
+                (path, target.as_deref(), *store_root),
+                (&link, Some(real.as_path()), true)
+            ),
+            other => panic!("{other:?}"),
+        }
+        let text = e.to_string();
+        assert!(
+            text.contains("is a symbolic link to") && !text.contains("mode"),
+            "{text}"
+        );
+        // the folder it leads to is a store as it is
+        FileStore::open(&real).unwrap();
+
+        // a linked folder inside the store
+        let elsewhere = dir.path().join("machines-elsewhere");
+        fs::rename(real.join("machines"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, real.join("machines")).unwrap();
+        assert!(matches!(
+            FileStore::open(&real),
+            Err(StoreError::Symlink { path, store_root: false, .. }) if path == real.join("machines")
+        ));
+        fs::remove_file(real.join("machines")).unwrap();
+        fs::rename(&elsewhere, real.join("machines")).unwrap();
+
+        // a key that is a link, even a broken one
+        let key = real.join("certs/ca-key.pem");
+        std::os::unix::fs::symlink(dir.path().join("gone.pem"), &key).unwrap();
+        let e = FileStore::open(&real).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Symlink { path, target: None, .. } if *path == key),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("to nothing"), "{e}");
+        fs::remove_file(&key).unwrap();
+        FileStore::open(&real).unwrap();
     }
 
     #[test]

@@ -177,6 +177,27 @@ pub enum StoreError {
         /// Whether it is a folder (else a file).
         dir: bool,
     },
+    /// A store folder (the store itself, its `certs` or `machines`) or key file that is a
+    /// symbolic link: the store's folders and keys are checked where they are, and a link can
+    /// be pointed elsewhere once checked. Refused; the fix is to use (or move into the link's
+    /// place) what it points to.
+    #[error(
+        "{} is a symbolic link {}: the store's folders and keys must not be links (a link can \
+         be pointed elsewhere once checked)",
+        .path.display(),
+        match .target {
+            Some(t) => format!("to {}", t.display()),
+            None => "to nothing (what it pointed to is gone)".to_string(),
+        }
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// What it leads to, as a real path (`None` when the link is broken).
+        target: Option<PathBuf>,
+        /// Whether the link is the store's own folder (else a folder or key inside it).
+        store_root: bool,
+    },
     /// A storage path this program cannot use (an unknown scheme, a malformed etcd URL).
     #[error("invalid storage path {location:?}: {reason}")]
     BadLocation {

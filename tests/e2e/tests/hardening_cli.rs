@@ -1,0 +1,113 @@
+//! Issue 20's attacks on the CLI, each reproduced against the real `machine` binary, a real
+//! store and a real test host, checked as the user would check them: a store reached through a
+//! symbolic link (refused as a link, and the advice it prints, run as printed, works).
+//!
+//! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
+
+use std::path::Path;
+use std::process::Command;
+
+use machine_e2e::support::TestHost;
+use machine_e2e::{call, unique_name, workspace_bin, CallOutput, Cli, CALL_TIMEOUT};
+
+/// A folder only its owner may access, as a store's parent may well be.
+fn private_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// A bash script in which `machine` is the CLI with `docker_config` as DOCKER_CONFIG and no
+/// store or docker settings inherited: the store is whatever the script gives it.
+fn bash(docker_config: &Path, script: &str) -> CallOutput {
+    let full = format!(
+        "machine() {{ '{}' \"$@\"; }}\nset -e\n{script}",
+        workspace_bin("machine").display()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(&full);
+    for v in machine_e2e::support::docker::DOCKER_ENV_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.env_remove("MACHINE_STORAGE_PATH")
+        .env("DOCKER_CONFIG", docker_config);
+    call(&mut cmd, &["(bash)", script], CALL_TIMEOUT)
+}
+
+/// The commands an error's advice gives, in backquotes, in order.
+fn advised_commands(stderr: &str) -> Vec<String> {
+    stderr
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// A machine on a fresh test host (Docker already there), in `cli`'s store.
+fn machine_on_host(cli: &Cli, prefix: &str) -> (TestHost, String) {
+    let host = TestHost::start_with_docker();
+    let name = unique_name(prefix);
+    let out = cli.create_on(&host, &["--engine-install-method", "packages"], &name);
+    assert!(out.success, "create failed:\n{out}");
+    (host, name)
+}
+
+/// Item 10: `--storage-path LINK` to a store with a machine in it is refused saying it is a
+/// link and where it leads (not "accessible to others" with a `chmod` that would change the
+/// store it leads to), and each fix it advises, run as printed, reaches the machine: the folder
+/// itself by flag, by MACHINE_STORAGE_PATH, and moved into the link's place.
+#[test]
+fn a_linked_store_is_refused_as_a_link_and_its_advice_works() {
+    let cli = Cli::new();
+    let (_host, name) = machine_on_host(&cli, "linked");
+    let real = cli.store().to_path_buf();
+    let links = private_tempdir();
+    let link = links.path().join("machine");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let ls = format!("ls --format '{{{{.Name}}}} {{{{.State}}}}'");
+    let running = format!("{name} Running\n");
+
+    let out = bash(
+        cli.docker_config(),
+        &format!("machine --storage-path '{}' {ls}", link.display()),
+    );
+    assert!(!out.success, "a linked store was used:\n{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "{} is a symbolic link to {}",
+            link.display(),
+            real.display()
+        )),
+        "the error must say the store is a link and where it leads:\n{out}"
+    );
+    assert!(
+        !out.stderr.contains("chmod") && !out.stderr.contains("accessible to others"),
+        "a chmod would change the store the link leads to, not the link:\n{out}"
+    );
+    let advice = advised_commands(&out.stderr);
+    assert_eq!(advice.len(), 3, "three ways out:\n{out}");
+    // by flag, then by the environment, as printed
+    let by_flag = bash(cli.docker_config(), &format!("machine {} {ls}", advice[0]));
+    assert_eq!(by_flag.stdout, running, "{by_flag}");
+    let by_env = bash(
+        cli.docker_config(),
+        &format!("export {}\nmachine {ls}", advice[1]),
+    );
+    assert_eq!(by_env.stdout, running, "{by_env}");
+    // the store moved into the link's place: the path first given works as it is
+    let moved = bash(cli.docker_config(), &advice[2]);
+    assert!(moved.success, "{moved}");
+    assert!(!real.exists() && !link.is_symlink(), "{moved}");
+    let at_link = bash(
+        cli.docker_config(),
+        &format!(
+            "machine --storage-path '{}' {ls}\nmachine --storage-path '{}' rm -y {name}",
+            link.display(),
+            link.display()
+        ),
+    );
+    assert!(at_link.stdout.starts_with(&running), "{at_link}");
+    assert!(at_link.success, "{at_link}");
+}
