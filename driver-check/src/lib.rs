@@ -78,6 +78,9 @@ impl Bounds {
 pub struct Kit {
     /// The driver executable (started directly, as the host starts `machine-driver-NAME`).
     pub executable: PathBuf,
+    /// Arguments it is started with (none for a `machine-driver-NAME`; the plugin for
+    /// `machine-plugin-bridge`).
+    pub args: Vec<std::ffi::OsString>,
     /// Option values as `(NAME, VALUE)` text, typed as the driver's schema says once the
     /// handshake told it (a string-list option may come several times). Secret options are not
     /// taken from here: they come from their environment variables.
@@ -98,6 +101,7 @@ impl Kit {
     pub fn new(executable: impl Into<PathBuf>) -> Kit {
         Kit {
             executable: executable.into(),
+            args: Vec::new(),
             options: Vec::new(),
             env: BTreeMap::new(),
             create: true,

@@ -38,6 +38,14 @@ struct Args {
     /// The driver executable, e.g. target/debug/machine-driver-generic.
     #[arg(value_name = "DRIVER_EXECUTABLE")]
     driver: PathBuf,
+    /// Arguments for the driver, e.g. the plugin for `machine-plugin-bridge`
+    /// (`machine-driver-check machine-plugin-bridge docker-machine-driver-NAME`).
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<std::ffi::OsString>,
 }
 
 #[tokio::main]
@@ -52,6 +60,7 @@ async fn main() -> ExitCode {
             cancel: Duration::from_secs(args.cancel_timeout),
             operation: Duration::from_secs(args.operation_timeout),
         },
+        args: args.args,
         ..Kit::new(args.driver)
     };
     let report = driver_check::run(&kit).await;

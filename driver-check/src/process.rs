@@ -86,8 +86,9 @@ impl Driver {
     /// Starts `executable` as the host does: the host's environment for drivers
     /// ([`driver_protocol::launch::environment`]), stdin and stdout piped, stderr captured, in
     /// a process group of its own.
-    pub fn start(executable: &Path) -> std::io::Result<Driver> {
+    pub fn start(executable: &Path, args: &[std::ffi::OsString]) -> std::io::Result<Driver> {
         let mut child = Command::new(executable)
+            .args(args)
             .env_clear()
             .envs(driver_protocol::launch::environment())
             .stdin(Stdio::piped())

@@ -2,7 +2,7 @@
 //! answer may hold. The checks apply them to what the driver said; tests apply them directly.
 
 use driver_protocol::calls::{bracket_ipv6, Access};
-use driver_protocol::schema::{OptionSpec, OptionType};
+use driver_protocol::schema::OptionType;
 use driver_protocol::DriverInfo;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -38,7 +38,7 @@ pub fn schema_problems(info: &DriverInfo) -> Vec<String> {
                 ));
             }
         }
-        if !o.secret && looks_secret(o) {
+        if !o.secret && o.looks_secret() {
             problems.push(format!(
                 "option {} looks like a password, token or key but is not marked secret",
                 o.name
@@ -69,40 +69,6 @@ fn default_fits(kind: OptionType, v: &Value) -> bool {
             .is_some_and(|items| items.iter().all(Value::is_string)),
         _ => true,
     }
-}
-
-/// Whether an option holds a secret's content: a password, token, secret or key — but not a
-/// path to one (`-file`, `-path`, a key whose help speaks of a file or path), nor a number or
-/// a flag.
-fn looks_secret(o: &OptionSpec) -> bool {
-    if !matches!(o.kind, OptionType::String | OptionType::StringList) {
-        return false;
-    }
-    let name = o.name.to_ascii_lowercase();
-    let parts: Vec<&str> = name.split('-').collect();
-    if parts
-        .iter()
-        .any(|p| matches!(*p, "file" | "path" | "dir" | "url"))
-    {
-        return false;
-    }
-    let content = [
-        "password",
-        "passwd",
-        "token",
-        "secret",
-        "api-key",
-        "access-key",
-        "private-key",
-    ];
-    if content.iter().any(|c| name.contains(c)) {
-        return true;
-    }
-    if parts.contains(&"key") {
-        let help = o.help.to_ascii_lowercase();
-        return !(help.contains("file") || help.contains("path"));
-    }
-    false
 }
 
 /// What is wrong with an `access` answer, if anything: the ip and SSH host are IP addresses or

@@ -185,6 +185,21 @@ pub trait DriverOptions: Sized + Send + Sync + 'static {
     fn to_options(&self) -> Options;
 }
 
+/// Options known only when the driver runs (a bridge to another plugin system, whose options
+/// are the plugin's): the schema is the one the driver's [`crate::DriverInfo`] lists, and the
+/// values arrive as the host sent them (defaults applied).
+impl DriverOptions for Options {
+    fn schema() -> Vec<OptionSpec> {
+        Vec::new()
+    }
+    fn from_options(options: &Options) -> Result<Self, DriverError> {
+        Ok(options.clone())
+    }
+    fn to_options(&self) -> Options {
+        self.clone()
+    }
+}
+
 /// What the derive knows of one option when it reads it.
 #[derive(Debug, Clone, Copy)]
 #[doc(hidden)]

@@ -101,6 +101,42 @@ impl OptionSpec {
         self.aliases.push(alias.into());
         self
     }
+    /// Whether the option's name says it holds a secret's content — a password, token,
+    /// secret or key — but not a reference to one (a `-file`, `-path`, `-dir`, `-url`,
+    /// `-name` or `-id`, or a key whose help speaks of a file or path), nor a number or a
+    /// flag. The conformance kit expects such options to be marked secret; the plugin bridge
+    /// marks them.
+    pub fn looks_secret(&self) -> bool {
+        if !matches!(self.kind, OptionType::String | OptionType::StringList) {
+            return false;
+        }
+        let name = self.name.to_ascii_lowercase();
+        let parts: Vec<&str> = name.split('-').collect();
+        if parts
+            .iter()
+            .any(|p| matches!(*p, "file" | "path" | "dir" | "url" | "name" | "id"))
+        {
+            return false;
+        }
+        let content = [
+            "password",
+            "passwd",
+            "token",
+            "secret",
+            "api-key",
+            "access-key",
+            "private-key",
+        ];
+        if content.iter().any(|c| name.contains(c)) {
+            return true;
+        }
+        if parts.contains(&"key") {
+            let help = self.help.to_ascii_lowercase();
+            return !(help.contains("file") || help.contains("path"));
+        }
+        false
+    }
+
     /// The field of Docker Machine's driver config that held it.
     pub fn docker_machine_field(mut self, field: &str) -> Self {
         self.docker_machine_field = Some(field.into());
@@ -195,6 +231,11 @@ pub struct DriverInfo {
     /// handshake ([`crate::Context::env`] reads them). Options' variables are read by the host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// Keys of the driver's config (at any depth) that hold credentials besides its secret
+    /// options — e.g. a bridged Docker Machine driver's `SecretKey`. The host seals them where
+    /// the store encrypts secrets and never shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_config: Vec<String>,
 }
 
 impl InitializeParams {
@@ -219,7 +260,14 @@ impl DriverInfo {
             options: Vec::new(),
             aliases: Vec::new(),
             env: Vec::new(),
+            secret_config: Vec::new(),
         }
+    }
+
+    /// With these config keys holding credentials ([`DriverInfo::secret_config`]).
+    pub fn with_secret_config(mut self, keys: Vec<String>) -> Self {
+        self.secret_config = keys;
+        self
     }
 
     /// With these options.
@@ -257,12 +305,14 @@ impl DriverInfo {
         given
     }
 
-    /// The names of the secret options (never shown).
-    pub fn secret_options(&self) -> Vec<String> {
+    /// The keys never shown: the secret options' names and aliases, and the config keys
+    /// holding credentials.
+    pub fn secret_keys(&self) -> Vec<String> {
         self.options
             .iter()
             .filter(|o| o.secret)
             .flat_map(|o| std::iter::once(&o.name).chain(&o.aliases).cloned())
+            .chain(self.secret_config.iter().cloned())
             .collect()
     }
 

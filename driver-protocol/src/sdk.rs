@@ -328,7 +328,9 @@ trait Erased: Send + Sync + 'static {
 impl<D: Driver> Erased for D {
     fn info(&self) -> DriverInfo {
         let mut info = Driver::info(self);
-        info.options = <D::Options as crate::DriverOptions>::schema();
+        if info.options.is_empty() {
+            info.options = <D::Options as crate::DriverOptions>::schema();
+        }
         info
     }
 

@@ -42,6 +42,31 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 const EXE_PREFIX: &str = "machine-driver-";
+/// Docker Machine's driver plugins: `docker-machine-driver-NAME`.
+const PLUGIN_PREFIX: &str = "docker-machine-driver-";
+/// The program that serves a Docker Machine plugin as a driver.
+const BRIDGE: &str = "machine-plugin-bridge";
+/// The prefix that names the Docker Machine driver NAME even where one of ours has that name
+/// (`docker-machine-generic`).
+pub const BRIDGED_PREFIX: &str = "docker-machine-";
+/// The drivers built into Docker Machine's own binary (libmachine's `CoreDrivers`).
+pub const DOCKER_MACHINE_BUILTINS: &[&str] = &[
+    "amazonec2",
+    "azure",
+    "digitalocean",
+    "exoscale",
+    "generic",
+    "google",
+    "hyperv",
+    "none",
+    "openstack",
+    "rackspace",
+    "softlayer",
+    "virtualbox",
+    "vmwarefusion",
+    "vmwarevcloudair",
+    "vmwarevsphere",
+];
 const STDERR_LINES_KEPT: usize = 20;
 /// The longest line of a driver's stderr that is kept and logged; longer ones are skipped.
 pub const STDERR_LINE_MAX: usize = 8 * 1024;
@@ -53,6 +78,7 @@ const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Finds, starts and restarts drivers; one connection per driver.
 pub struct DriverHost {
     search_path: Vec<PathBuf>,
+    plugins: PluginSettings,
     events: Events,
     registered: Mutex<HashMap<String, DynDriver>>,
     running: tokio::sync::Mutex<HashMap<String, Arc<DriverConn>>>,
@@ -63,10 +89,17 @@ impl DriverHost {
     pub fn with_search_path(dirs: Vec<PathBuf>, events: Events) -> DriverHost {
         DriverHost {
             search_path: dirs,
+            plugins: PluginSettings::default(),
             events,
             registered: Mutex::default(),
             running: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// Runs Docker Machine's plugins with these settings.
+    pub fn with_plugins(mut self, plugins: PluginSettings) -> DriverHost {
+        self.plugins = plugins;
+        self
     }
 
     /// Registers a driver implemented in this program, under its name and aliases. It wins over
@@ -95,7 +128,7 @@ impl DriverHost {
         let conn = match registered {
             Some(d) => DriverConn::in_process(d, self.events.clone()).await?,
             None => {
-                let path = self
+                let launch = self
                     .find(name)
                     .or_else(|| {
                         DOCKER_MACHINE_NAMES
@@ -103,8 +136,9 @@ impl DriverHost {
                             .find(|(old, _)| *old == name)
                             .and_then(|(_, new)| self.find(new))
                     })
+                    .or_else(|| self.find_plugin(name))
                     .ok_or_else(|| self.not_found(name))?;
-                DriverConn::launch(&path, &self.events).await?
+                DriverConn::launch(&launch, &self.events).await?
             }
         };
         let conn = Arc::new(conn);
@@ -113,15 +147,49 @@ impl DriverHost {
         Ok(conn)
     }
 
-    fn find(&self, name: &str) -> Option<PathBuf> {
-        if name.is_empty() || name.contains('/') {
+    fn find(&self, name: &str) -> Option<Launch> {
+        let program = self.find_exe(&format!("{EXE_PREFIX}{name}"))?;
+        Some(Launch {
+            program,
+            args: Vec::new(),
+            label: name.to_string(),
+        })
+    }
+
+    fn find_exe(&self, file: &str) -> Option<PathBuf> {
+        if file.contains('/') || file.ends_with('-') {
             return None;
         }
-        let file = format!("{EXE_PREFIX}{name}");
         self.search_path
             .iter()
-            .map(|d| d.join(&file))
+            .map(|d| d.join(file))
             .find(|p| is_executable(p))
+    }
+
+    /// Docker Machine's driver `name` (or, for `docker-machine-NAME`, NAME) through the
+    /// bridge: a `docker-machine-driver-NAME` plugin, else a driver built into the
+    /// `docker-machine` binary of [`PluginSettings::docker_machine_bin`].
+    fn find_plugin(&self, name: &str) -> Option<Launch> {
+        let plugin = name.strip_prefix(BRIDGED_PREFIX).unwrap_or(name);
+        let bridge = self.find_exe(BRIDGE)?;
+        let mut args: Vec<std::ffi::OsString> = vec!["--name".into(), name.into()];
+        if let Some(dir) = &self.plugins.storage {
+            args.extend(["--storage-path".into(), dir.into()]);
+        }
+        if let Some(path) = self.find_exe(&format!("{PLUGIN_PREFIX}{plugin}")) {
+            args.push(path.into());
+        } else {
+            let bin = self.plugins.docker_machine_bin.as_ref()?;
+            if !DOCKER_MACHINE_BUILTINS.contains(&plugin) {
+                return None;
+            }
+            args.extend(["--builtin".into(), plugin.into(), bin.into()]);
+        }
+        Some(Launch {
+            program: bridge,
+            args,
+            label: name.to_string(),
+        })
     }
 
     /// Every installed driver: registered ones, then executables by driver name (first found
@@ -133,11 +201,39 @@ impl DriverHost {
                 found.push(name);
             }
         }
+        if self.find_exe(BRIDGE).is_some() {
+            let builtins = self
+                .plugins
+                .docker_machine_bin
+                .as_ref()
+                .map_or(&[][..], |_| DOCKER_MACHINE_BUILTINS);
+            let plugins: Vec<String> = self
+                .files_with_prefix(PLUGIN_PREFIX)
+                .into_iter()
+                .map(|(n, _)| n)
+                .chain(builtins.iter().map(|b| b.to_string()))
+                .collect();
+            for name in plugins {
+                let name = if found.contains(&name) {
+                    format!("{BRIDGED_PREFIX}{name}")
+                } else {
+                    name
+                };
+                if !found.contains(&name) {
+                    found.push(name);
+                }
+            }
+        }
         found.sort();
         found
     }
 
     fn executables(&self) -> Vec<(String, PathBuf)> {
+        self.files_with_prefix(EXE_PREFIX)
+    }
+
+    /// Executables `PREFIX-NAME` on the search path, by NAME (first found wins), sorted.
+    fn files_with_prefix(&self, prefix: &str) -> Vec<(String, PathBuf)> {
         let mut found: Vec<(String, PathBuf)> = Vec::new();
         for dir in &self.search_path {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -145,7 +241,7 @@ impl DriverHost {
             };
             for e in entries.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
-                if let Some(name) = file.strip_prefix(EXE_PREFIX) {
+                if let Some(name) = file.strip_prefix(prefix).filter(|n| !n.is_empty()) {
                     let path = e.path();
                     if !found.iter().any(|(n, _)| n == name) && is_executable(&path) {
                         found.push((name.to_string(), path));
@@ -164,6 +260,26 @@ impl DriverHost {
             installed: self.installed(),
         }
     }
+}
+
+/// How Docker Machine's driver plugins are run (through `machine-plugin-bridge`, found where
+/// drivers are).
+#[derive(Debug, Clone, Default)]
+pub struct PluginSettings {
+    /// A `docker-machine` binary (Docker Machine's, or GitLab's or Rancher's fork) serving
+    /// Docker Machine's built-in drivers (`amazonec2`, ...): `MACHINE_DOCKER_MACHINE_BIN`.
+    pub docker_machine_bin: Option<PathBuf>,
+    /// The folder the plugins keep their files in (`StorePath`): the store's own for a
+    /// folder store; `None`, a temporary folder per command.
+    pub storage: Option<PathBuf>,
+}
+
+/// What to run for a driver.
+struct Launch {
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    /// The driver's name, for logs.
+    label: String,
 }
 
 /// The folders searched for driver executables by default: the running program's own, then
@@ -266,8 +382,10 @@ pub struct DriverConn {
 impl DriverConn {
     /// Starts the executable in a process group of its own, with the basics of the environment,
     /// and performs the handshake.
-    async fn launch(path: &Path, events: &Events) -> Result<DriverConn> {
+    async fn launch(launch: &Launch, events: &Events) -> Result<DriverConn> {
+        let path = &launch.program;
         let mut child = Command::new(path)
+            .args(&launch.args)
             .env_clear()
             .envs(driver_protocol::launch::environment())
             .stdin(Stdio::piped())
@@ -286,14 +404,7 @@ impl DriverConn {
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
-        let label = path
-            .file_name()
-            .map(|f| {
-                f.to_string_lossy()
-                    .trim_start_matches(EXE_PREFIX)
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let label = launch.label.clone();
 
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         tokio::spawn(read_stderr(stderr, label.clone(), stderr_tail.clone()));
@@ -369,7 +480,7 @@ impl DriverConn {
         if info.protocol_version != driver_protocol::PROTOCOL_VERSION {
             return Err(refused(Some(info.protocol_version)));
         }
-        *self.secrets.lock().unwrap() = info.secret_options();
+        *self.secrets.lock().unwrap() = info.secret_keys();
         let vars = declared_values(&info.env);
         if !vars.is_empty() {
             let sent = self

@@ -6,7 +6,7 @@ use crate::certificates;
 use crate::config::MachineConfig;
 use crate::daemon::Daemons;
 use crate::docker_context::DockerConfigDir;
-use crate::driver_host::DriverHost;
+use crate::driver_host::{DriverHost, PluginSettings};
 use crate::error::Result;
 use crate::events::Events;
 use crate::machine::Machine;
@@ -93,6 +93,7 @@ pub struct ManagerBuilder {
     default_search: bool,
     timeouts: Timeouts,
     docker: Option<DockerConfigDir>,
+    plugins: PluginSettings,
 }
 
 impl ManagerBuilder {
@@ -127,6 +128,21 @@ impl ManagerBuilder {
         self
     }
 
+    /// A `docker-machine` binary whose built-in drivers (`amazonec2`, `digitalocean`, ...)
+    /// are run through `machine-plugin-bridge` (default: none; `docker-machine-driver-NAME`
+    /// plugins on the driver search path are run without it).
+    pub fn docker_machine_bin(mut self, bin: impl Into<PathBuf>) -> Self {
+        self.plugins.docker_machine_bin = Some(bin.into());
+        self
+    }
+
+    /// The folder Docker Machine's plugins keep their files in (their `StorePath`; default: a
+    /// private temporary folder for each command, removed after it).
+    pub fn plugin_storage(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.plugins.storage = Some(dir.into());
+        self
+    }
+
     /// How long things may take (default: [`Timeouts::default`]).
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
@@ -152,7 +168,8 @@ impl ManagerBuilder {
         if self.default_search {
             search.extend(crate::driver_host::default_search_path());
         }
-        let drivers = DriverHost::with_search_path(search, self.events.clone());
+        let drivers =
+            DriverHost::with_search_path(search, self.events.clone()).with_plugins(self.plugins);
         for register in self.drivers {
             register(&drivers);
         }
@@ -183,6 +200,7 @@ impl Manager {
             default_search: true,
             timeouts: Timeouts::default(),
             docker: None,
+            plugins: PluginSettings::default(),
         }
     }
 

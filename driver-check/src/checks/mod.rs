@@ -105,7 +105,7 @@ const CANCEL_AFTER: Duration = Duration::from_secs(1);
 /// Runs every check against `kit`'s driver (see [`crate::run`]).
 pub async fn run(kit: &Kit) -> Report {
     let mut results = Results::default();
-    let driver = match Driver::start(&kit.executable) {
+    let driver = match Driver::start(&kit.executable, &kit.args) {
         Ok(d) => d,
         Err(e) => {
             results.fail(

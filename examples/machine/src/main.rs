@@ -9,6 +9,7 @@ mod cancel;
 mod commands;
 mod completion;
 mod create;
+mod docker_flags;
 mod hints;
 mod host_key;
 mod import;
@@ -119,7 +120,8 @@ enum Cmd {
         #[arg(short = 't', long, default_value_t = 10)]
         timeout: u64,
     },
-    /// Print the connection flags for the docker client (--tlsverify ... -H=...)
+    /// Print the connection flags for the docker client (--tlsverify ... -H=...), for
+    /// `docker $(machine config NAME) CMD`
     Config {
         #[arg(default_value = "default", add = machine_names())]
         name: String,
@@ -377,10 +379,20 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .map_err(machine_core::Error::from)?;
     let display = progress::Display::new(cli.debug);
     let docker = DockerConfigDir::from_env();
-    let manager = Manager::builder(store)
+    let mut builder = Manager::builder(store)
         .events(display.events())
-        .docker_contexts(docker.clone())
-        .build();
+        .docker_contexts(docker.clone());
+    // Docker Machine's plugins keep their files in the store's folder; Docker Machine's own
+    // binary, when named, serves its built-in drivers (amazonec2, ...)
+    if let Ok(machine_core::store::Location::Folder(dir)) =
+        machine_core::store::Location::parse(&storage)
+    {
+        builder = builder.plugin_storage(dir.join("plugins"));
+    }
+    if let Some(bin) = std::env::var_os("MACHINE_DOCKER_MACHINE_BIN").filter(|b| !b.is_empty()) {
+        builder = builder.docker_machine_bin(bin);
+    }
+    let manager = builder.build();
     let app = App {
         manager,
         display,
@@ -400,7 +412,7 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
     match command {
         Cmd::Active { timeout } => active(app, timeout).await,
         Cmd::Config { swarm: true, .. } => Err(hints::SWARM_CLASSIC.into()),
-        Cmd::Config { name, .. } => config(app, &name).await,
+        Cmd::Config { name, .. } => docker_flags::run(app, &name).await,
         Cmd::Create { args } => create::run(app, args).await,
         Cmd::Env(args) => shell_env::run(app, args).await,
         Cmd::HostKey(cmd) => host_key::run(app, cmd).await,

@@ -195,7 +195,7 @@ impl Manager {
             .map_err(driver_error)?;
         let mut config = MachineConfig::new(name, &info.name, &dm.driver, dm.engine);
         config.driver_config = adopted.config;
-        config.secret_keys = info.secret_options();
+        config.secret_keys = info.secret_keys();
         let mut machine = self.handle(config);
         let access = machine.access().await.map_err(driver_error)?;
         let url = machine.url_of(&access).map_err(driver_error)?;

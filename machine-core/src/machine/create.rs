@@ -161,7 +161,7 @@ impl Manager {
         let options = info.with_defaults(given);
         let mut config =
             crate::config::MachineConfig::new(name, &info.name, &opts.driver, opts.engine);
-        config.secret_keys = info.secret_options();
+        config.secret_keys = info.secret_keys();
         let _lock = self.inner.store.create(&config).await?;
         let mut machine = self.handle(config);
         if let Err(e) = machine.check_steps(&driver, options, cancel).await {

@@ -1,0 +1,507 @@
+//! The bridge as a machine driver: each call starts the plugin, gives it the machine's config
+//! with `SetConfigRaw`, makes libmachine's call(s), reads the config back with `GetConfigRaw`
+//! (the machine's driver config from then on), and closes the plugin.
+//!
+//! A plugin's `Create` cannot be interrupted over libmachine's RPC. While it runs the bridge
+//! reads the plugin's config every second and reports each change (`made`), so the host
+//! records what exists as soon as the plugin records it. Cancelled, the bridge lets `Create`
+//! finish (within [`FINISH_AFTER_CANCEL`]), reports what it made, and answers "cancelled": the
+//! host then calls `remove` with that config. A `Create` that fails is reported the same way.
+
+use crate::flags;
+use crate::gob::{Type, Value};
+use crate::plugin::{LogLine, LogSink, Plugin, PluginError, PluginSpec, QUERY_TIMEOUT};
+use crate::rpc::unit_type;
+use driver_protocol::calls::{Access, Bootstrap, SshEndpoint, State};
+use driver_protocol::{
+    async_trait, Capabilities, Context, Created, Driver, DriverError, DriverInfo, ErrorKind,
+    Machine, Options, Setup,
+};
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long `Create`, `Remove`, `Start`, `Stop`, `Restart` and `Kill` may take.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long a cancelled create waits for the plugin's `Create` to finish before giving up on
+/// it (what it made is then what the config read last names).
+pub const FINISH_AFTER_CANCEL: Duration = Duration::from_secs(10 * 60);
+/// The key the bridge adds to the config `set_config` answers: the plugin has not made the
+/// machine yet. Plugins ignore keys they do not know; the config the plugin answers after any
+/// call of `create` no longer has it.
+const NOT_MADE: &str = "MachineBridgeNotMade";
+/// How often the config is read while `Create` runs.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A libmachine plugin served as machine driver `name`.
+pub struct Bridge {
+    spec: PluginSpec,
+    info: DriverInfo,
+    storage: Storage,
+}
+
+/// The folder given to the plugin as its store path (`StorePath`): it keeps its files (the
+/// key it makes, ...) under `machines/NAME` there.
+enum Storage {
+    Dir(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl Storage {
+    fn path(&self) -> &Path {
+        match self {
+            Storage::Dir(d) => d,
+            Storage::Temp(t) => t.path(),
+        }
+    }
+}
+
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// A plugin's failure as the host sees it: the call that failed and the plugin's own words.
+fn failed(e: PluginError) -> DriverError {
+    let kind = match &e {
+        PluginError::Timeout { .. } => ErrorKind::Timeout,
+        _ => ErrorKind::Internal,
+    };
+    DriverError::new(kind, e.to_string())
+}
+
+fn malformed(call: &str, what: impl std::fmt::Display) -> DriverError {
+    DriverError::new(
+        ErrorKind::Internal,
+        format!("the driver plugin's answer to {call} {what}"),
+    )
+}
+
+/// Where the plugin's log lines go during a call: its info lines are the call's progress, its
+/// debug lines the bridge's stderr (the host logs them at debug level).
+fn sink(cx: Option<&Context>) -> LogSink {
+    let cx = cx.cloned();
+    Arc::new(move |line| match (line, &cx) {
+        (LogLine::Info(l), Some(cx)) => cx.progress(l),
+        (LogLine::Info(l) | LogLine::Debug(l), _) => eprintln!("{l}"),
+    })
+}
+
+impl Bridge {
+    /// Starts the plugin once to learn its flags (the options) and the fields of its config
+    /// that hold credentials. `storage`: the folder for the plugin's files (`None`: a private
+    /// temporary folder removed when the bridge exits).
+    pub async fn discover(
+        name: &str,
+        spec: PluginSpec,
+        storage: Option<PathBuf>,
+    ) -> Result<Bridge, String> {
+        let storage = match storage {
+            Some(dir) => {
+                private_dir(&dir).map_err(|e| {
+                    format!("cannot make the plugins' folder {}: {e}", dir.display())
+                })?;
+                Storage::Dir(dir)
+            }
+            None => Storage::Temp(
+                tempfile::Builder::new()
+                    .prefix("machine-plugin-")
+                    .tempdir()
+                    .map_err(|e| format!("cannot make a temporary folder: {e}"))?,
+            ),
+        };
+        let mut p = Plugin::start(&spec, sink(None))
+            .await
+            .map_err(|e| e.to_string())?;
+        let learned = async {
+            let options = flags::options(&p.call_unit("GetCreateFlags").await?)
+                .map_err(|e| format!("{}: {e}", spec.path.display()))?;
+            let driver_name = p.call_unit("DriverName").await?.as_str().to_string();
+            let base = base_config("", storage.path());
+            set_config_raw(&mut p, &base).await?;
+            let fields = config_raw(&mut p).await?;
+            Ok::<_, Box<dyn std::error::Error>>((options, driver_name, credential_keys(&fields)))
+        }
+        .await;
+        p.close().await;
+        let (options, driver_name, secret_config) = learned.map_err(|e| e.to_string())?;
+        let info = DriverInfo::new(
+            name,
+            &format!(
+                "Docker Machine plugin {} ({})",
+                crate::shown(&driver_name),
+                spec.path.display()
+            ),
+            Capabilities::all(),
+        )
+        .with_options(options)
+        .with_secret_config(secret_config);
+        Ok(Bridge {
+            spec,
+            info,
+            storage,
+        })
+    }
+
+    /// Starts the plugin with `config` as its state.
+    async fn open(&self, cx: &Context, config: &Json) -> Result<Plugin, DriverError> {
+        let mut p = Plugin::start(&self.spec, sink(Some(cx)))
+            .await
+            .map_err(failed)?;
+        let mut config = config.clone();
+        if let Some(obj) = config.as_object_mut() {
+            // the plugin's files live in the folder this bridge was given
+            obj.insert(
+                "StorePath".into(),
+                Json::String(self.storage.path().display().to_string()),
+            );
+        }
+        match set_config_raw(&mut p, &config).await {
+            Ok(()) => Ok(p),
+            Err(e) => {
+                p.close().await;
+                Err(failed(e))
+            }
+        }
+    }
+
+    /// Starts the plugin on machine `m`, makes call `method` (within `within`), reads back
+    /// the config and closes the plugin.
+    async fn act(
+        &self,
+        cx: &Context,
+        m: &Machine<Json>,
+        method: &str,
+        within: Duration,
+    ) -> Result<(Value, Json), DriverError> {
+        let mut p = self.open(cx, &m.config).await?;
+        let result = async {
+            let v = p.call(method, &unit_type(), &Value::unit(), within).await?;
+            Ok::<_, PluginError>((v, config_raw(&mut p).await?))
+        }
+        .await;
+        p.close().await;
+        result.map_err(failed)
+    }
+
+    /// The plugin's `Create`, reporting its config as it changes and outlasting a cancel.
+    async fn run_create(
+        &self,
+        cx: &Context,
+        p: &mut Plugin,
+        mut last: Json,
+    ) -> Result<Json, DriverError> {
+        let side = p.side();
+        let (unit_ty, unit) = (unit_type(), Value::unit());
+        let result = {
+            let create = p.call("Create", &unit_ty, &unit, OPERATION_TIMEOUT);
+            tokio::pin!(create);
+            let mut give_up = None;
+            let mut poll = tokio::time::interval(POLL);
+            let result = loop {
+                tokio::select! {
+                    r = &mut create => break r.map(|_| ()),
+                    _ = cx.cancelled(), if give_up.is_none() => {
+                        cx.progress("cancelled: the plugin's Create cannot be interrupted; \
+                                     waiting for it to finish, then removing what it made");
+                        give_up = Some(Box::pin(tokio::time::sleep(FINISH_AFTER_CANCEL)));
+                    }
+                    _ = async { give_up.as_mut().unwrap().await }, if give_up.is_some() => {
+                        return Err(DriverError::cancelled(format!(
+                            "cancelled; the plugin's Create did not finish within {} min: \
+                             `machine rm -f {}` removes what its config names",
+                            FINISH_AFTER_CANCEL.as_secs() / 60,
+                            cx.machine()
+                        )));
+                    }
+                    _ = poll.tick() => {
+                        if let Ok(Value::Bytes(raw)) = side.call("GetConfigRaw").await {
+                            if let Ok(config) = serde_json::from_slice::<Json>(&raw) {
+                                if config.is_object() && config != last {
+                                    cx.made(&config);
+                                    last = config;
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            result
+        };
+        // what exists now, also after a failure
+        let config = config_raw(p).await.map_err(failed)?;
+        if config != last {
+            cx.made(&config);
+        }
+        match result {
+            Err(e) => Err(failed(e)),
+            Ok(()) if cx.is_cancelled() => Err(DriverError::cancelled(
+                "cancelled; what the plugin made is being removed",
+            )),
+            Ok(()) => Ok(config),
+        }
+    }
+}
+
+/// libmachine's first state for a new machine (a `BaseDriver`): its name and store path.
+fn base_config(machine: &str, store: &Path) -> Json {
+    serde_json::json!({
+        "MachineName": machine,
+        "StorePath": store.display().to_string(),
+    })
+}
+
+async fn set_config_raw(p: &mut Plugin, config: &Json) -> Result<(), PluginError> {
+    let raw = serde_json::to_vec(config).expect("JSON serializes");
+    p.call(
+        "SetConfigRaw",
+        &Type::Bytes,
+        &Value::Bytes(raw),
+        QUERY_TIMEOUT,
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn config_raw(p: &mut Plugin) -> Result<Json, PluginError> {
+    let reply = p.call_unit("GetConfigRaw").await?;
+    let config = match &reply {
+        Value::Bytes(raw) => serde_json::from_slice::<Json>(raw).ok(),
+        _ => None,
+    };
+    match config {
+        Some(c) if c.is_object() => Ok(c),
+        _ => Err(PluginError::Call {
+            path: p.path().to_path_buf(),
+            call: "GetConfigRaw".into(),
+            source: crate::rpc::RpcError::Remote(
+                "its answer is not a JSON object (the driver's state)".into(),
+            ),
+            stderr: Vec::new(),
+        }),
+    }
+}
+
+/// The keys of `config`, at any depth, that hold credentials.
+fn credential_keys(config: &Json) -> Vec<String> {
+    let mut keys = Vec::new();
+    fn walk(v: &Json, keys: &mut Vec<String>) {
+        match v {
+            Json::Object(map) => {
+                for (k, v) in map {
+                    if flags::is_credential(k) && !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                    walk(v, keys);
+                }
+            }
+            Json::Array(items) => items.iter().for_each(|i| walk(i, keys)),
+            _ => {}
+        }
+    }
+    walk(config, &mut keys);
+    keys
+}
+
+/// Whether the plugin never made machine `m` (its config is still `set_config`'s).
+fn not_made(m: &Machine<Json>) -> bool {
+    m.config.get(NOT_MADE) == Some(&Json::Bool(true))
+}
+
+fn never_made(m: &Machine<Json>) -> DriverError {
+    DriverError::not_found(format!(
+        "machine {} was never created by the plugin",
+        m.name
+    ))
+}
+
+/// libmachine's `state.State`.
+fn state(v: &Value) -> Result<State, DriverError> {
+    Ok(match v.as_int() {
+        Some(0) => State::None,
+        Some(1) => State::Running,
+        Some(2) => State::Paused,
+        Some(3) => State::Saved,
+        Some(4) => State::Stopped,
+        Some(5) => State::Stopping,
+        Some(6) => State::Starting,
+        Some(7) => State::Error,
+        Some(8) => State::Timeout,
+        _ => return Err(malformed("GetState", format!("is not a state: {v:?}"))),
+    })
+}
+
+#[async_trait]
+impl Driver for Bridge {
+    type Options = Options;
+    type Config = Json;
+
+    fn info(&self) -> DriverInfo {
+        self.info.clone()
+    }
+
+    async fn set_config(
+        &self,
+        cx: &Context,
+        options: Options,
+        setup: &Setup,
+    ) -> Result<Json, DriverError> {
+        let mut p = self
+            .open(cx, &base_config(&setup.machine, self.storage.path()))
+            .await?;
+        let result = async {
+            let mut outcome = Ok(());
+            for type_name in ["*rpcdriver.RPCFlags", "*rpcdriver.RpcFlags"] {
+                let (ty, arg) = flags::rpc_flags(&self.info.options, &options, type_name);
+                outcome = p
+                    .call("SetConfigFromFlags", &ty, &arg, QUERY_TIMEOUT)
+                    .await
+                    .map(|_| ());
+                // plugins older than Docker Machine 0.5.1 know their flags type as RpcFlags
+                let old_name = matches!(&outcome, Err(e) if e
+                    .remote_message()
+                    .is_some_and(|m| m.contains("name not registered for interface")));
+                if !old_name {
+                    break;
+                }
+            }
+            if let Err(e) = outcome {
+                // the plugin's own message says which option is wrong
+                return Err(match e.remote_message() {
+                    Some(m) => DriverError::invalid_option(crate::shown(m)),
+                    None => failed(e),
+                });
+            }
+            let mut config = config_raw(&mut p).await.map_err(failed)?;
+            if let Some(obj) = config.as_object_mut() {
+                obj.insert(NOT_MADE.into(), Json::Bool(true));
+            }
+            Ok(config)
+        }
+        .await;
+        p.close().await;
+        result
+    }
+
+    async fn pre_create_check(&self, cx: &Context, m: &Machine<Json>) -> Result<(), DriverError> {
+        self.act(cx, m, "PreCreateCheck", QUERY_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+
+    async fn create(
+        &self,
+        cx: &Context,
+        m: Machine<Json>,
+        _ssh_public_key: &str,
+    ) -> Result<Created<Json>, DriverError> {
+        let mut p = self.open(cx, &m.config).await?;
+        let result = async {
+            // as libmachine does: the check right before Create, on the same driver state
+            p.call_unit("PreCreateCheck").await.map_err(failed)?;
+            let config = self.run_create(cx, &mut p, m.config.clone()).await?;
+            let key = p.call_unit("GetSSHKeyPath").await.map_err(failed)?;
+            let key = key.as_str();
+            // the key the plugin made logs in once; the host then installs the machine's own
+            let bootstrap = if !key.is_empty() && Path::new(key).is_file() {
+                Bootstrap::new(Some(key.to_string()))
+            } else {
+                Bootstrap::new(None)
+            };
+            Ok(Created::new(config).with_bootstrap(bootstrap))
+        }
+        .await;
+        p.close().await;
+        result
+    }
+
+    async fn remove(&self, cx: &Context, m: Machine<Json>) -> Result<Option<Json>, DriverError> {
+        if !not_made(&m) {
+            self.act(cx, &m, "Remove", OPERATION_TIMEOUT).await?;
+        }
+        let files = self.storage.path().join("machines").join(&m.name);
+        if files.starts_with(self.storage.path()) && !m.name.is_empty() {
+            let _ = std::fs::remove_dir_all(files);
+        }
+        Ok(None)
+    }
+
+    async fn start(&self, cx: &Context, m: Machine<Json>) -> Result<Option<Json>, DriverError> {
+        Ok(Some(self.act(cx, &m, "Start", OPERATION_TIMEOUT).await?.1))
+    }
+
+    async fn stop(&self, cx: &Context, m: Machine<Json>) -> Result<Option<Json>, DriverError> {
+        Ok(Some(self.act(cx, &m, "Stop", OPERATION_TIMEOUT).await?.1))
+    }
+
+    async fn restart(&self, cx: &Context, m: Machine<Json>) -> Result<Option<Json>, DriverError> {
+        Ok(Some(
+            self.act(cx, &m, "Restart", OPERATION_TIMEOUT).await?.1,
+        ))
+    }
+
+    async fn kill(&self, cx: &Context, m: Machine<Json>) -> Result<Option<Json>, DriverError> {
+        Ok(Some(self.act(cx, &m, "Kill", OPERATION_TIMEOUT).await?.1))
+    }
+
+    async fn state(&self, cx: &Context, m: Machine<Json>) -> Result<State, DriverError> {
+        if not_made(&m) {
+            return Err(never_made(&m));
+        }
+        state(&self.act(cx, &m, "GetState", QUERY_TIMEOUT).await?.0)
+    }
+
+    async fn access(&self, cx: &Context, m: Machine<Json>) -> Result<Access, DriverError> {
+        if not_made(&m) {
+            return Err(never_made(&m));
+        }
+        let mut p = self.open(cx, &m.config).await?;
+        let result = async {
+            let host = p.call_unit("GetSSHHostname").await?.as_str().to_string();
+            let port = p.call_unit("GetSSHPort").await?.as_int().unwrap_or(0);
+            let user = p.call_unit("GetSSHUsername").await?.as_str().to_string();
+            let url = p.call_unit("GetURL").await?.as_str().to_string();
+            let ip = p.call_unit("GetIP").await?.as_str().to_string();
+            Ok::<_, PluginError>((host, port, user, url, ip))
+        }
+        .await;
+        p.close().await;
+        let (host, port, user, url, ip) = result.map_err(failed)?;
+        let port = u16::try_from(port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| malformed("GetSSHPort", format!("is not a port: {port}")))?;
+        let plain = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with('-')
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if !plain(&host) {
+            return Err(malformed(
+                "GetSSHHostname",
+                format!("is not a host: {:?}", crate::shown(&host)),
+            ));
+        }
+        if !plain(&user) {
+            return Err(malformed(
+                "GetSSHUsername",
+                format!("is not a user name: {:?}", crate::shown(&user)),
+            ));
+        }
+        if !url.starts_with("tcp://") || !plain(&url) {
+            return Err(malformed(
+                "GetURL",
+                format!("is not tcp://HOST:PORT: {:?}", crate::shown(&url)),
+            ));
+        }
+        let ip = if plain(&ip) { ip } else { host.clone() };
+        let mut access = Access::new(&ip, SshEndpoint::new(&host, port, &user), 2376);
+        access.docker_url = url;
+        Ok(access)
+    }
+}

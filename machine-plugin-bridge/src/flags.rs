@@ -1,0 +1,210 @@
+//! A plugin's create flags (libmachine's `mcnflag` types) as machine options, and options back
+//! as the `RPCFlags` value `SetConfigFromFlags` takes.
+
+use crate::gob::{Type, Value};
+use driver_protocol::{OptionSpec, OptionType, Options};
+use serde_json::Value as Json;
+
+/// The flags Docker Machine passes every driver besides its own (libmachine's base driver
+/// reads them): `(name, value)`.
+pub fn global_flags() -> Vec<(&'static str, Json)> {
+    vec![
+        ("swarm-master", Json::Bool(false)),
+        ("swarm-host", Json::String("tcp://0.0.0.0:3376".into())),
+        ("swarm-discovery", Json::String(String::new())),
+    ]
+}
+
+/// The options of a `GetCreateFlags` reply (`[]mcnflag.Flag`). Flags of unknown types are
+/// skipped; a flag whose name is not a plain option name is refused.
+pub fn options(reply: &Value) -> Result<Vec<OptionSpec>, String> {
+    let Value::List(flags) = reply else {
+        return Err(format!(
+            "GetCreateFlags answered {reply:?}, not a list of flags"
+        ));
+    };
+    let mut specs: Vec<OptionSpec> = Vec::new();
+    for flag in flags {
+        let Some(iface) = flag.as_iface() else {
+            continue;
+        };
+        let f = &iface.value;
+        let name = f.str_field("Name");
+        if name.is_empty()
+            || name.len() > 100
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || name.starts_with('-')
+        {
+            return Err(format!(
+                "the plugin declares a flag named {:?}",
+                crate::shown(name)
+            ));
+        }
+        if specs.iter().any(|s| s.name == name) {
+            continue;
+        }
+        let help = crate::shown(f.str_field("Usage"));
+        let kind = iface.name.rsplit('.').next().unwrap_or("");
+        let mut spec = match kind {
+            "StringFlag" => {
+                let spec = OptionSpec::string(name, &help);
+                match f.str_field("Value") {
+                    "" => spec,
+                    v => spec.default(v),
+                }
+            }
+            "IntFlag" => OptionSpec::int(name, &help)
+                .default(f.field("Value").and_then(Value::as_int).unwrap_or(0)),
+            "BoolFlag" => OptionSpec::bool(name, &help),
+            "StringSliceFlag" => {
+                let values: Vec<String> = match f.field("Value") {
+                    Some(Value::List(l)) => l.iter().map(|v| v.as_str().to_string()).collect(),
+                    _ => Vec::new(),
+                };
+                let spec = OptionSpec::list(name, &help);
+                if values.is_empty() {
+                    spec
+                } else {
+                    spec.default(values)
+                }
+            }
+            _ => continue,
+        };
+        match f.str_field("EnvVar") {
+            "" => {}
+            env if env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                spec = spec.env(env)
+            }
+            _ => {}
+        }
+        if spec.looks_secret() {
+            spec = spec.secret();
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
+}
+
+/// Whether a config field (`SecretKey`, `AccessToken`) holds a credential: a password, a token,
+/// a secret or an access or API key — not a key's path or a key pair's name.
+pub fn is_credential(name: &str) -> bool {
+    let n: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let named = [
+        "password",
+        "secret",
+        "token",
+        "accesskey",
+        "apikey",
+        "credential",
+    ]
+    .iter()
+    .any(|w| n.contains(w));
+    let reference = ["path", "file", "name", "id", "url"]
+        .iter()
+        .any(|w| n.ends_with(w));
+    named && !reference
+}
+
+fn rpc_flags_type() -> Type {
+    Type::Struct(
+        "RPCFlags".into(),
+        vec![(
+            "Values".into(),
+            Type::Map(Box::new(Type::String), Box::new(Type::Interface)),
+        )],
+    )
+}
+
+/// `SetConfigFromFlags`'s argument: every flag of `schema` with the value given in `options`
+/// (the host applied the defaults; a flag without one gets its type's zero value, as Docker
+/// Machine sends), and the global flags. `type_name` is the name the plugin registered its
+/// flags type under (`*rpcdriver.RPCFlags`, or `*rpcdriver.RpcFlags` in old plugins).
+pub fn rpc_flags(schema: &[OptionSpec], options: &Options, type_name: &str) -> (Type, Value) {
+    let list = Type::Slice(Box::new(Type::String));
+    let mut pairs = Vec::new();
+    let mut put = |name: &str, kind: OptionType, v: Option<&Json>| {
+        let value = match kind {
+            OptionType::Bool => Value::iface(
+                "bool",
+                Type::Bool,
+                Value::Bool(v.and_then(Json::as_bool).unwrap_or(false)),
+            ),
+            OptionType::Int => Value::iface(
+                "int",
+                Type::Int,
+                Value::Int(v.and_then(Json::as_i64).unwrap_or(0)),
+            ),
+            OptionType::StringList => Value::iface(
+                "[]string",
+                list.clone(),
+                Value::List(
+                    v.and_then(Json::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .map(|s| Value::String(s.as_str().unwrap_or("").into()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ),
+            ),
+            _ => Value::iface(
+                "string",
+                Type::String,
+                Value::String(v.and_then(Json::as_str).unwrap_or("").into()),
+            ),
+        };
+        pairs.push((Value::String(name.into()), value));
+    };
+    for spec in schema {
+        put(&spec.name, spec.kind, options.get(&spec.name));
+    }
+    for (name, v) in global_flags() {
+        let kind = if v.is_boolean() {
+            OptionType::Bool
+        } else {
+            OptionType::String
+        };
+        put(name, kind, Some(&v));
+    }
+    let value = Value::iface(
+        type_name,
+        rpc_flags_type(),
+        Value::Struct(vec![("Values".into(), Value::Map(pairs))]),
+    );
+    (Type::Interface, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_told_from_references_to_them() {
+        for secret in [
+            "AccessKey",
+            "SecretKey",
+            "SessionToken",
+            "ClientSecret",
+            "APIKey",
+        ] {
+            assert!(is_credential(secret), "{secret}");
+        }
+        for not in [
+            "SSHKeyPath",
+            "KeyName",
+            "KeyPairName",
+            "InstanceId",
+            "Region",
+            "TokenURL",
+            "google-application-credentials-file",
+        ] {
+            assert!(!is_credential(not), "{not}");
+        }
+    }
+}
