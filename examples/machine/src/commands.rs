@@ -73,21 +73,6 @@ pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
     })
 }
 
-pub async fn config(app: &App, name: &str) -> CmdResult {
-    let m = app.manager.load(name).await?;
-    // what `env` exports, as docker client flags
-    let env = m.docker_env().await?;
-    let file = |f: &std::path::Path| f.display().to_string();
-    println!(
-        "--tlsverify\n--tlscacert=\"{}\"\n--tlscert=\"{}\"\n--tlskey=\"{}\"\n-H={}",
-        file(&env.files.ca_cert),
-        file(&env.files.client_cert),
-        file(&env.files.client_key),
-        env.host
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
 pub async fn version(app: &App, name: Option<&str>) -> CmdResult {
     match name {
         None => println!(

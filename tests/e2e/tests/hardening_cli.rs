@@ -1,6 +1,8 @@
 //! Issue 20's attacks on the CLI, each reproduced against the real `machine` binary, a real
 //! store and a real test host, checked as the user would check them: a store reached through a
-//! symbolic link (refused as a link, and the advice it prints, run as printed, works).
+//! symbolic link (refused as a link, and the advice it prints, run as printed, works);
+//! `machine config` under a store path holding shell syntax (the documented
+//! `docker $(machine config NAME)`, and an `eval` of it, run nothing).
 //!
 //! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
 
@@ -110,4 +112,101 @@ fn a_linked_store_is_refused_as_a_link_and_its_advice_works() {
     );
     assert!(at_link.stdout.starts_with(&running), "{at_link}");
     assert!(at_link.success, "{at_link}");
+}
+
+/// Item 11: a store whose path holds `$(...)`, backquotes, a space and a glob. `machine config`
+/// refuses to print flags a shell would split or run (nothing on stdout, advice naming `env`),
+/// so neither the documented `docker $(machine config NAME) CMD` nor an
+/// `eval "docker $(machine config NAME) CMD"` runs anything; moved to a plain path, the same
+/// store prints Docker Machine's lines and the documented use reaches the daemon.
+#[test]
+fn config_output_runs_nothing_the_store_path_holds() {
+    let base = private_tempdir();
+    let hostile = base.path().join("st $(touch pwned) `touch pwned2` *");
+    let docker_config = private_tempdir();
+    let host = TestHost::start_with_docker();
+    let name = unique_name("config");
+    let at = |store: &Path, script: &str| {
+        bash(
+            docker_config.path(),
+            &format!(
+                "export MACHINE_STORAGE_PATH={}\n{script}",
+                quoted(&store.display().to_string())
+            ),
+        )
+    };
+    let out = at(
+        &hostile,
+        &format!(
+            "machine create -d generic --generic-ip-address {} --generic-ssh-user {} \
+             --generic-ssh-key '{}' --engine-install-method packages {name}",
+            host.ip,
+            host.user,
+            host.key.private.display()
+        ),
+    );
+    assert!(out.success, "create failed:\n{out}");
+
+    let out = at(&hostile, &format!("machine config {name}"));
+    assert!(!out.success, "{out}");
+    assert_eq!(
+        out.stdout, "",
+        "nothing a shell could run may be printed:\n{out}"
+    );
+    assert!(
+        out.stderr.contains("--tlscacert") && out.stderr.contains(&format!("machine env {name}")),
+        "the error names the flag and what to use instead:\n{out}"
+    );
+    // both uses, in an empty folder (the glob has nothing to match): nothing ran
+    let cwd = private_tempdir();
+    for script in [
+        format!("docker $(machine config {name}) version || true"),
+        format!("eval \"docker $(machine config {name}) version\" || true"),
+    ] {
+        let out = at(
+            &hostile,
+            &format!("cd '{}'\n{script}", cwd.path().display()),
+        );
+        let made: Vec<_> = std::fs::read_dir(cwd.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            made.is_empty(),
+            "`{script}` ran the store path: made {made:?}\n{out}"
+        );
+    }
+
+    // the same store at a plain path: Docker Machine's lines, and docker reaches the daemon
+    let plain = base.path().join("plain");
+    std::fs::rename(&hostile, &plain).unwrap();
+    let out = at(&plain, &format!("machine config {name}"));
+    let dir = plain.join("machines").join(&name);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "--tlsverify\n--tlscacert=\"{d}/ca.pem\"\n--tlscert=\"{d}/cert.pem\"\n\
+             --tlskey=\"{d}/key.pem\"\n-H=tcp://{ip}:2376\n",
+            d = dir.display(),
+            ip = host.ip
+        ),
+        "{out}"
+    );
+    let out = at(
+        &plain,
+        &format!(
+            "docker $(machine config {name}) version --format '{{{{.Server.Version}}}}'\n\
+             machine rm -y {name}"
+        ),
+    );
+    assert!(out.success, "{out}");
+    assert!(
+        out.stdout.starts_with(|c: char| c.is_ascii_digit()),
+        "docker must get the daemon's version:\n{out}"
+    );
+}
+
+/// POSIX single quotes, for paths put in the scripts above.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
