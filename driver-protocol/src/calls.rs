@@ -23,6 +23,11 @@ pub struct SetConfigParams {
     /// driver fetches https URLs only and follows no redirect to http.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_http_downloads: bool,
+    /// For `adopt` by `machine import`: the driver config Docker Machine recorded for the
+    /// machine (its `config.json`'s `Driver`), for drivers whose config is Docker Machine's
+    /// own (a bridged Docker Machine plugin takes it back with `SetConfigRaw`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_machine_config: Option<Value>,
 }
 
 impl SetConfigParams {
@@ -32,7 +37,14 @@ impl SetConfigParams {
             machine: machine.into(),
             options,
             allow_http_downloads: false,
+            docker_machine_config: None,
         }
+    }
+
+    /// The same, with the driver config Docker Machine recorded (for `adopt`).
+    pub fn docker_machine_config(mut self, config: Value) -> Self {
+        self.docker_machine_config = Some(config);
+        self
     }
 
     /// The same, allowing downloads over plain http when `allow`.

@@ -142,13 +142,16 @@ impl<C> Machine<C> {
 }
 
 /// What `set_config` and `adopt` get besides the options.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Setup {
     /// The machine's name.
     pub machine: String,
     /// The user allows downloads (an ISO) over plain http; otherwise https only.
     pub allow_http_downloads: bool,
+    /// For `adopt` by `machine import`: the driver config Docker Machine recorded
+    /// ([`crate::calls::SetConfigParams::docker_machine_config`]).
+    pub docker_machine_config: Option<Value>,
 }
 
 impl Setup {
@@ -157,6 +160,7 @@ impl Setup {
         Setup {
             machine: machine.into(),
             allow_http_downloads: false,
+            docker_machine_config: None,
         }
     }
     /// With plain http downloads allowed as given.
@@ -447,6 +451,7 @@ fn setup<D: Driver>(p: SetConfigParams) -> Result<(D::Options, Setup), DriverErr
     let setup = Setup {
         machine: p.machine,
         allow_http_downloads: p.allow_http_downloads,
+        docker_machine_config: p.docker_machine_config,
     };
     Ok((options, setup))
 }

@@ -388,6 +388,25 @@ impl Driver for Bridge {
         result
     }
 
+    /// `machine import`: the plugin takes back the config Docker Machine recorded.
+    async fn adopt(
+        &self,
+        cx: &Context,
+        _options: Options,
+        setup: &Setup,
+    ) -> Result<Json, DriverError> {
+        let Some(recorded) = &setup.docker_machine_config else {
+            return Err(DriverError::invalid_option(
+                "a Docker Machine plugin adopts a machine from the config Docker Machine \
+                 recorded: use `machine import`",
+            ));
+        };
+        let mut p = self.open(cx, recorded).await?;
+        let config = config_raw(&mut p).await.map_err(failed);
+        p.close().await;
+        config
+    }
+
     async fn pre_create_check(&self, cx: &Context, m: &Machine<Json>) -> Result<(), DriverError> {
         self.act(cx, m, "PreCreateCheck", QUERY_TIMEOUT)
             .await

@@ -38,7 +38,7 @@ pub enum ReadError {
         found: String,
     },
     /// The machine's driver has no counterpart here.
-    #[error("its driver \"{driver}\" is not installed here (machine-driver-{driver}): import brings machines of installed drivers that can adopt a machine, such as generic and vmwarevsphere")]
+    #[error("its driver \"{driver}\" is not installed here: import brings machines of installed drivers (machine-driver-{driver}, or Docker Machine's plugin docker-machine-driver-{driver}; Docker Machine's built-in drivers such as amazonec2 through the binary MACHINE_DOCKER_MACHINE_BIN names)")]
     UnsupportedDriver {
         /// Docker Machine's driver name.
         driver: String,

@@ -188,7 +188,8 @@ impl Manager {
         };
         let info = driver.info().clone();
         let options = docker_machine::options_from(&dm.driver_fields, &info.options);
-        let adopt = SetConfigParams::new(name, info.with_defaults(options));
+        let adopt = SetConfigParams::new(name, info.with_defaults(options))
+            .docker_machine_config(serde_json::Value::Object(dm.driver_fields.clone()));
         let adopted = driver
             .request::<Adopt>(name, &adopt, self.inner.timeouts.query, cancel)
             .await

@@ -6,6 +6,7 @@
 //! Running, `env` + the real docker client reach its daemon, `ssh` checks the host key import
 //! recorded (a changed host key is refused), and the old store is unchanged byte for byte.
 
+use machine_e2e::support::plugins::{plugins_dir, FakeCloud};
 use machine_e2e::support::{self, TestHost};
 use machine_e2e::{docker_ok, timed, unique_name, var, Cli};
 use serde_json::json;
@@ -386,4 +387,72 @@ fn import_from_a_missing_store_says_where_it_looked() {
         "{out}"
     );
     assert!(cli.ls().rows.is_empty());
+}
+
+/// A machine Docker Machine made with a plugin (here the fake cloud's, through the bridge):
+/// import hands its recorded driver config back to the plugin (SetConfigRaw), and the plugin
+/// then acts on the same instance: `ls` asks it, `rm` removes the instance.
+#[test]
+fn import_a_machine_of_a_docker_machine_plugin() {
+    let host = timed("test host start", TestHost::start_with_docker);
+    let cloud = FakeCloud::start(&host.ip, 22, &host.key.private);
+    let dm = tempfile::Builder::new()
+        .prefix("docker-machine-store-")
+        .tempdir()
+        .unwrap();
+    let store = dm.path();
+    let name = unique_name("dm-fc");
+    let machine_dir = store.join("machines").join(&name);
+    let instance = cloud.create_instance(&name);
+    make_certs(store, &name, &host.ip);
+    user_rsa_key(&host, &machine_dir);
+    let mut config = generic_config(&name, &host.ip, 3, "fakecloud");
+    let root = RECORDED_ROOT;
+    config["Driver"] = json!({
+        "IPAddress": host.ip, "MachineName": name, "SSHUser": "nick", "SSHPort": 22,
+        "SSHKeyPath": format!("{root}/machines/{name}/id_rsa"), "StorePath": root,
+        "SwarmMaster": false, "SwarmHost": "", "SwarmDiscovery": "",
+        "APIURL": cloud.url, "AccessKey": cloud.access_key, "SecretKey": cloud.secret_key,
+        "KeyPairName": "machine", "InstanceID": instance["id"], "InstanceName": name,
+        "Tags": [], "CreateDelay": 0, "FailAfterCreate": false
+    });
+    write_config(
+        store,
+        &name,
+        &serde_json::to_string_pretty(&config).unwrap(),
+    );
+    timed("Docker set up as Docker Machine does", || {
+        provision_like_docker_machine(&host, &machine_dir)
+    });
+
+    let cli = Cli::new();
+    let with_plugins = |args: &[&str]| {
+        let mut cmd = cli.command(args);
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![plugins_dir()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(dirs).unwrap());
+        machine_e2e::call(&mut cmd, args, machine_e2e::CREATE_TIMEOUT)
+    };
+    let out = with_plugins(&["import", "--from", store.to_str().unwrap()]);
+    assert!(out.success, "{out}");
+    assert!(
+        out.stdout.contains(&format!("Imported {name} (fakecloud")),
+        "{out}"
+    );
+    let inspect = with_plugins(&["inspect", &name]);
+    assert!(
+        inspect.stdout.contains(instance["id"].as_str().unwrap()),
+        "{inspect}"
+    );
+    assert!(!inspect.stdout.contains(&cloud.secret_key), "{inspect}");
+    let env = cli.env(&name);
+    docker_ok(&env, &["version"]);
+    let out = with_plugins(&["rm", "-y", &name]);
+    assert!(out.success, "{out}");
+    assert_eq!(
+        cloud.instances(),
+        Vec::<serde_json::Value>::new(),
+        "rm must remove the imported instance"
+    );
 }

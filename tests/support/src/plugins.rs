@@ -134,6 +134,20 @@ impl FakeCloud {
     /// One request with the keys and no body, e.g. `("POST", "/instances/i-000001/stop")` to
     /// stop an instance behind the driver's back; answers the status and the body.
     pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+        self.request_with_body(method, path, "")
+    }
+
+    /// `POST /instances`: an instance made behind any driver's back (as another tool made
+    /// it); answers it (`id`, `ip`, `ssh_port`, ...).
+    pub fn create_instance(&self, name: &str) -> serde_json::Value {
+        let body = serde_json::json!({ "name": name }).to_string();
+        let (status, answer) = self.request_with_body("POST", "/instances", &body);
+        assert_eq!(status, 201, "POST /instances: {answer}");
+        serde_json::from_str(&answer).expect("an instance")
+    }
+
+    /// One request with the keys and `body` (JSON).
+    pub fn request_with_body(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let mut conn = TcpStream::connect(&self.addr)
             .unwrap_or_else(|e| panic!("fakecloud-api at {}: {e}", self.addr));
         conn.set_read_timeout(Some(Duration::from_secs(10)))
@@ -141,8 +155,11 @@ impl FakeCloud {
         write!(
             conn,
             "{method} {path} HTTP/1.0\r\nHost: {}\r\nX-Access-Key: {}\r\nX-Secret-Key: {}\r\n\
-             Content-Length: 0\r\nConnection: close\r\n\r\n",
-            self.addr, self.access_key, self.secret_key
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            self.access_key,
+            self.secret_key,
+            body.len()
         )
         .expect("send a request to fakecloud-api");
         let mut answer = String::new();
