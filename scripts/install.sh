@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs `machine` and its two drivers (machine-driver-generic, machine-driver-vsphere) into
+# Installs `machine` and its two drivers (machine-driver-generic, machine-driver-vsphere) and the bridge to Docker Machine's plugins (machine-plugin-bridge) into
 # PREFIX/bin, side by side, which is where `machine` looks for drivers first.
 #
 #   scripts/install.sh [--prefix DIR] [--docker-machine-link] [--completions] [--binaries DIR]
@@ -40,12 +40,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-programs=(machine machine-driver-generic machine-driver-vsphere)
+programs=(machine machine-driver-generic machine-driver-vsphere machine-plugin-bridge)
 
 if [ -z "$binaries" ]; then
     echo "Building ${programs[*]} (release)..."
     (cd "$repo" && cargo build --release --locked \
-        -p machine -p machine-driver-generic -p machine-driver-vsphere)
+        -p machine -p machine-driver-generic -p machine-driver-vsphere -p machine-plugin-bridge)
     binaries=${CARGO_TARGET_DIR:-$repo/target}/release
 fi
 for p in "${programs[@]}"; do
