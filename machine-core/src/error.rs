@@ -36,7 +36,7 @@ pub enum Error {
         operation: String,
     },
     /// No executable for the driver, and no installed driver declares the name as an alias.
-    #[error("driver \"{driver}\" not found: no executable machine-driver-{driver} in {}", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("driver \"{driver}\" not found: no executable machine-driver-{driver} (nor Docker Machine's docker-machine-driver-{driver}) in {}", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     DriverNotFound {
         /// The name asked for.
         driver: String,

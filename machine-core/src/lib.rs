@@ -71,6 +71,7 @@ pub use driver_protocol::calls::{Access, State};
 pub use driver_protocol::{
     CancellationToken, Capabilities, Driver, DriverInfo, ErrorKind, OptionSpec, Options,
 };
+pub use driver_host::DOCKER_MACHINE_BUILTINS;
 pub use error::{Error, Kind, MissingPart, Result};
 pub use events::{Event, Events, Level, Step};
 pub use fleet::{Action, Filter, FilterError, ListOptions, MachineRow, RowError};

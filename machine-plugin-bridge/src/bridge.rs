@@ -10,7 +10,7 @@
 
 use crate::flags;
 use crate::gob::{Type, Value};
-use crate::plugin::{LogLine, LogSink, Plugin, PluginError, PluginSpec, QUERY_TIMEOUT};
+use crate::plugin::{LogLine, LogSink, Plugin, PluginError, PluginSpec, QUERY_TIMEOUT, SDK_ENV};
 use crate::rpc::unit_type;
 use driver_protocol::calls::{Access, Bootstrap, SshEndpoint, State};
 use driver_protocol::{
@@ -115,7 +115,7 @@ impl Bridge {
                     .map_err(|e| format!("cannot make a temporary folder: {e}"))?,
             ),
         };
-        let mut p = Plugin::start(&spec, sink(None))
+        let mut p = Plugin::start(&spec, &[], sink(None))
             .await
             .map_err(|e| e.to_string())?;
         let learned = async {
@@ -140,6 +140,7 @@ impl Bridge {
             Capabilities::all(),
         )
         .with_options(options)
+        .with_env(SDK_ENV)
         .with_secret_config(secret_config);
         Ok(Bridge {
             spec,
@@ -150,7 +151,11 @@ impl Bridge {
 
     /// Starts the plugin with `config` as its state.
     async fn open(&self, cx: &Context, config: &Json) -> Result<Plugin, DriverError> {
-        let mut p = Plugin::start(&self.spec, sink(Some(cx)))
+        let env: Vec<(&str, &str)> = SDK_ENV
+            .iter()
+            .filter_map(|k| Some((*k, cx.env(k)?)))
+            .collect();
+        let mut p = Plugin::start(&self.spec, &env, sink(Some(cx)))
             .await
             .map_err(failed)?;
         let mut config = config.clone();

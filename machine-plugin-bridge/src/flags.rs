@@ -183,6 +183,87 @@ pub fn rpc_flags(schema: &[OptionSpec], options: &Options, type_name: &str) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gob::Decoder;
+
+    /// What a Go plugin (tests/plugins) answered to GetCreateFlags, as captured on the wire:
+    /// the Response header, then the flags.
+    const GO_REPLY: &[u8] =
+        include_bytes!("../../tests/plugins/testdata/sshhost-GetCreateFlags-first-reply.gob");
+
+    #[test]
+    fn a_go_plugins_flags_become_options() {
+        let values = Decoder::new().decode_all(GO_REPLY).unwrap();
+        assert_eq!(
+            values[0].str_field("ServiceMethod"),
+            "RPCServerDriver.GetCreateFlags"
+        );
+        let specs = options(&values[1]).unwrap();
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "sshhost-ip-address",
+                "sshhost-ssh-user",
+                "sshhost-ssh-key",
+                "sshhost-ssh-port",
+                "sshhost-engine-port",
+                "sshhost-label",
+                "sshhost-verbose"
+            ]
+        );
+        let get = |n: &str| specs.iter().find(|s| s.name == n).unwrap();
+        assert_eq!(get("sshhost-ssh-user").default, Some(Json::from("root")));
+        assert_eq!(get("sshhost-ssh-port").default, Some(Json::from(22)));
+        assert_eq!(get("sshhost-ssh-port").kind, OptionType::Int);
+        assert_eq!(
+            get("sshhost-ip-address").env.as_deref(),
+            Some("SSHHOST_IP_ADDRESS")
+        );
+        assert_eq!(get("sshhost-label").kind, OptionType::StringList);
+        assert_eq!(get("sshhost-verbose").kind, OptionType::Bool);
+        // a key's path is no secret
+        assert!(!get("sshhost-ssh-key").secret);
+    }
+
+    #[test]
+    fn options_go_out_with_every_flag_and_the_global_ones() {
+        let specs = vec![
+            OptionSpec::string("x-url", "u"),
+            OptionSpec::int("x-port", "p"),
+            OptionSpec::bool("x-on", "b"),
+            OptionSpec::list("x-tag", "t"),
+        ];
+        let mut given = Options::new();
+        given.insert("x-url", "http://a");
+        given.insert("x-tag", vec!["a=b"]);
+        let (ty, arg) = rpc_flags(&specs, &given, "*rpcdriver.RPCFlags");
+        let bytes = crate::gob::Encoder::new().encode(&ty, &arg).unwrap();
+        let back = Decoder::new().decode_all(&bytes).unwrap();
+        let flags = back[0].as_iface().unwrap();
+        assert_eq!(flags.name, "*rpcdriver.RPCFlags");
+        let Some(Value::Map(pairs)) = flags.value.field("Values") else {
+            panic!("{flags:?}")
+        };
+        let value = |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n.as_str() == k)
+                .map(|(_, v)| v.as_iface().unwrap().value.clone())
+        };
+        assert_eq!(value("x-url"), Some(Value::String("http://a".into())));
+        assert_eq!(
+            value("x-port"),
+            Some(Value::Int(0)),
+            "zero values are sent, as Docker Machine does"
+        );
+        assert_eq!(value("x-on"), Some(Value::Bool(false)));
+        assert_eq!(
+            value("x-tag"),
+            Some(Value::List(vec![Value::String("a=b".into())]))
+        );
+        assert_eq!(value("swarm-master"), Some(Value::Bool(false)));
+        assert_eq!(value("swarm-discovery"), Some(Value::String(String::new())));
+    }
 
     #[test]
     fn credentials_are_told_from_references_to_them() {

@@ -42,6 +42,20 @@ pub struct PluginSpec {
     pub builtin: Option<String>,
 }
 
+/// Variables of cloud SDKs that plugins read themselves (their flags' own variables are read
+/// by the host and arrive as options): the bridge declares them, and the values the host sends
+/// reach the plugin's environment.
+pub const SDK_ENV: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_CA_BUNDLE",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "AZURE_AUTH_LOCATION",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
 /// A plugin that could not be started or used.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -155,9 +169,14 @@ impl Side {
 
 impl Plugin {
     /// Starts the plugin and connects to it.
-    pub async fn start(spec: &PluginSpec, log: LogSink) -> Result<Plugin, PluginError> {
+    pub async fn start(
+        spec: &PluginSpec,
+        env: &[(&str, &str)],
+        log: LogSink,
+    ) -> Result<Plugin, PluginError> {
         let mut cmd = Command::new(&spec.path);
-        cmd.env("MACHINE_PLUGIN_TOKEN", "42")
+        cmd.envs(env.iter().copied())
+            .env("MACHINE_PLUGIN_TOKEN", "42")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

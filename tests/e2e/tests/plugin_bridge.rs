@@ -325,3 +325,61 @@ fn the_conformance_kit_passes_plugins_through_the_bridge_old_and_new() {
         );
     }
 }
+
+/// Docker Machine's built-in drivers come from the binary MACHINE_DOCKER_MACHINE_BIN names (the
+/// sshhost test plugin stands in for it: it says which built-in it was started as), and where
+/// one of ours has the name, ours stays the default and `docker-machine-NAME` is the bridged one.
+#[test]
+fn built_in_drivers_come_from_the_docker_machine_binary_named() {
+    let cli = Cli::new();
+    // without the binary: the error says how to get the built-in driver
+    let out = call(
+        &cli,
+        None,
+        &["create", "-d", "amazonec2", "a1"],
+        CREATE_TIMEOUT,
+    );
+    assert!(
+        !out.success && out.stderr.contains("MACHINE_DOCKER_MACHINE_BIN"),
+        "{out}"
+    );
+
+    let host = TestHost::start_with_docker();
+    let key = host.key.private.to_str().unwrap();
+    let bin = plugins_dir().join("docker-machine-driver-sshhost");
+    let args = [
+        "--debug",
+        "create",
+        "-d",
+        "docker-machine-generic",
+        "--sshhost-ip-address",
+        &host.ip,
+        "--sshhost-ssh-user",
+        &host.user,
+        "--sshhost-ssh-key",
+        key,
+        "b1",
+    ];
+    let mut cmd = command(&cli, None, &args);
+    cmd.env("MACHINE_DOCKER_MACHINE_BIN", &bin);
+    let out = machine_e2e::call(&mut cmd, &args, CREATE_TIMEOUT);
+    assert!(out.success, "{out}");
+    assert!(
+        out.stderr
+            .contains("serving as the built-in driver generic"),
+        "{out}"
+    );
+    let ls = ok(&cli, None, &["ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("b1") && l.contains("docker-machine-generic")),
+        "{ls}"
+    );
+    // `generic` is still ours
+    let help = ok(&cli, None, &["create", "-d", "generic", "--help"]);
+    assert!(help.contains("--generic-ip-address"), "{help}");
+    let mut cmd = command(&cli, None, &["rm", "-y", "b1"]);
+    cmd.env("MACHINE_DOCKER_MACHINE_BIN", &bin);
+    let out = machine_e2e::call(&mut cmd, &["rm", "-y", "b1"], CREATE_TIMEOUT);
+    assert!(out.success, "{out}");
+}
