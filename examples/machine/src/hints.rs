@@ -21,6 +21,15 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::AlreadyExists(n) => {
             format!("pick another name, or remove it first with `machine rm {n}`")
         }
+        Error::DriverNotFound { driver, .. }
+            if machine_core::DOCKER_MACHINE_BUILTINS.contains(&driver.as_str()) =>
+        {
+            format!(
+                "{driver} is built into Docker Machine: set MACHINE_DOCKER_MACHINE_BIN to a \
+                 docker-machine binary (Docker Machine's, GitLab's or Rancher's) to run it \
+                 through machine-plugin-bridge"
+            )
+        }
         Error::DriverNotFound { installed, .. } if !installed.is_empty() => {
             format!("installed drivers: {}", installed.join(", "))
         }
