@@ -429,7 +429,11 @@ impl Error {
     pub fn is_broken_record(&self) -> bool {
         matches!(
             self,
-            Error::Store(StoreError::Corrupt { .. } | StoreError::NewerVersion { .. })
+            Error::Store(
+                StoreError::Corrupt { .. }
+                    | StoreError::NewerVersion { .. }
+                    | StoreError::Misfiled { .. }
+            )
         )
     }
 }

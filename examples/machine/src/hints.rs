@@ -61,6 +61,15 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::Store(StoreError::Corrupt { machine, .. }) if !machine.is_empty() => {
             format!("`machine rm -f {machine}` removes it")
         }
+        Error::Store(StoreError::Misfiled {
+            stored_as,
+            recorded,
+            ..
+        }) => format!(
+            "`machine rm -f {}` removes this copy, and only it (machine {recorded} and its host \
+             are left as they are); a machine cannot be renamed by renaming its folder",
+            machine_core::shell_quote(stored_as)
+        ),
         Error::Store(StoreError::NewerVersion { found, .. }) => format!(
             "a newer release of machine wrote it: use that release (one that reads config \
              version {found}); this one leaves the record untouched"

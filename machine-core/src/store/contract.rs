@@ -157,3 +157,61 @@ pub(crate) async fn check_create_race(store: Arc<dyn Store>) {
     }
     assert_eq!(won, 1);
 }
+
+/// A record stored under a name its config does not record: `plant(from, to)` copies the
+/// record of `from`, as it is, to the name `to` (what `cp -a machines/A machines/B` or an
+/// etcdctl copy does). Every read of the copy is [`StoreError::Misfiled`], a listing shows it
+/// as an error of its own beside the original, and removing the copy leaves the original whole.
+pub(crate) async fn check_misfiled<F, Fut>(store: &dyn Store, plant: F)
+where
+    F: FnOnce(&'static str, &'static str) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    drop(store.create(&config("orig")).await.unwrap());
+    store
+        .write_blob("orig", Blob::SshKey, b"orig-key")
+        .await
+        .unwrap();
+    plant("orig", "copy").await;
+    let names = store.names().await.unwrap();
+    assert!(
+        names.contains(&"copy".into()) && names.contains(&"orig".into()),
+        "{names:?}"
+    );
+    let misfiled = |r: Result<(), StoreError>| match r {
+        Err(StoreError::Misfiled {
+            stored_as,
+            recorded,
+            ..
+        }) => assert_eq!((stored_as.as_str(), recorded.as_str()), ("copy", "orig")),
+        other => panic!("a copy of another machine's record was read: {other:?}"),
+    };
+    misfiled(store.read_config("copy").await.map(|_| ()));
+    misfiled(store.read_public_config("copy").await.map(|_| ()));
+    misfiled(store.read_record("copy", &[Blob::SshKey]).await.map(|_| ()));
+    let mut reads = store
+        .read_records(&["copy".into(), "orig".into()], &[Blob::SshKey])
+        .await
+        .unwrap();
+    let (orig, _) = reads.pop().unwrap().expect("the original reads");
+    assert_eq!(orig.name, "orig");
+    misfiled(reads.pop().unwrap().map(|_| ()));
+    let text = store.read_config("copy").await.unwrap_err().to_string();
+    assert!(
+        text.contains("\"copy\"") && text.contains("\"orig\"") && text.contains("copied"),
+        "{text}"
+    );
+
+    store.remove("copy").await.unwrap();
+    let names = store.names().await.unwrap();
+    assert!(
+        !names.contains(&"copy".into()) && names.contains(&"orig".into()),
+        "{names:?}"
+    );
+    assert_eq!(store.read_config("orig").await.unwrap().name, "orig");
+    assert_eq!(
+        store.read_blob("orig", Blob::SshKey).await.unwrap(),
+        Some(b"orig-key".to_vec())
+    );
+    store.remove("orig").await.unwrap();
+}

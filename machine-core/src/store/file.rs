@@ -150,6 +150,8 @@ impl FileStore {
         };
         let value: serde_json::Value =
             serde_json::from_slice(&data).map_err(|e| corrupt(e.to_string()))?;
+        // before anything (a version 1 upgrade included) is written from it
+        super::check_recorded_name(name, &value, || path.display().to_string())?;
         match legacy::version_of(&value) {
             Some(v) if v > crate::config::CONFIG_VERSION => Err(StoreError::NewerVersion {
                 machine: name.into(),
@@ -547,6 +549,51 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(left, vec!["race"]);
+    }
+
+    /// `cp -a FROM TO`, for folders of files.
+    fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir(to).unwrap();
+        fs::set_permissions(to, fs::metadata(from).unwrap().permissions()).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_copied_machine_folder_is_refused() {
+        let dir = private_tempdir();
+        let store = FileStore::open(dir.path()).unwrap();
+        let machines = dir.path().join(MACHINES);
+        contract::check_misfiled(&store, |from, to| {
+            copy_dir(&machines.join(from), &machines.join(to));
+            std::future::ready(())
+        })
+        .await;
+        // a version 1 copy is refused before its upgrade writes anything
+        drop(
+            store
+                .create(&MachineConfig::new(
+                    "v1",
+                    "generic",
+                    "generic",
+                    Default::default(),
+                ))
+                .await
+                .unwrap(),
+        );
+        copy_dir(&machines.join("v1"), &machines.join("v1copy"));
+        let path = machines.join("v1copy").join(CONFIG_FILE);
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        v["config_version"] = 1.into();
+        let old = serde_json::to_vec(&v).unwrap();
+        fs::write(&path, &old).unwrap();
+        assert!(matches!(
+            store.read_config("v1copy").await,
+            Err(StoreError::Misfiled { .. })
+        ));
+        assert_eq!(fs::read(&path).unwrap(), old, "the copy was upgraded");
     }
 
     #[test]

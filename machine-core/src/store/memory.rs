@@ -88,7 +88,15 @@ impl Store for MemoryStore {
     }
 
     async fn read_config(&self, name: &str) -> Result<MachineConfig, StoreError> {
-        self.with(name, |r| r.config.clone())
+        let config = self.with(name, |r| r.config.clone())?;
+        if config.name != name {
+            return Err(StoreError::Misfiled {
+                stored_as: name.to_string(),
+                recorded: config.name,
+                what: "its record in memory".into(),
+            });
+        }
+        Ok(config)
     }
 
     async fn write_config(&self, config: &MachineConfig) -> Result<(), StoreError> {
@@ -178,5 +186,21 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn of_eight_creates_of_one_name_one_wins() {
         crate::store::contract::check_create_race(std::sync::Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test]
+    async fn a_record_under_another_name_is_refused() {
+        let store = MemoryStore::new();
+        crate::store::contract::check_misfiled(&store, |from, to| {
+            let mut records = store.records.lock().unwrap();
+            let copy = Record {
+                config: records[from].config.clone(),
+                blobs: records[from].blobs.clone(),
+                lock: Arc::default(),
+            };
+            records.insert(to.to_string(), copy);
+            std::future::ready(())
+        })
+        .await;
     }
 }

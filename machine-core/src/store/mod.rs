@@ -147,6 +147,22 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A record stored under one name that records another: a machine's folder (or etcd key)
+    /// copied or renamed by hand. Refused, so that nothing done under the name it is stored
+    /// under (`rm -f` of the copy included) reaches the machine it records.
+    #[error(
+        "the record stored as \"{stored_as}\" ({what}) is machine \"{recorded}\"'s, copied or \
+         renamed by hand: it is not used, so that nothing done to \"{stored_as}\" reaches \
+         \"{recorded}\""
+    )]
+    Misfiled {
+        /// The name it is stored under (its folder, its etcd key).
+        stored_as: String,
+        /// The name its config records.
+        recorded: String,
+        /// Where it is (a file, an etcd key).
+        what: String,
+    },
     /// The record was written by a newer version of this library.
     #[error("the record of machine \"{machine}\" has config version {found}; this program reads up to {supported}")]
     NewerVersion {
@@ -258,6 +274,24 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Refuses the record stored as `stored_as` (at `what`) whose config, `config` as JSON,
+/// records another name ([`StoreError::Misfiled`]); a config without a name is left for its
+/// parsing to refuse. Every store checks this before anything else of the record is used.
+pub(crate) fn check_recorded_name(
+    stored_as: &str,
+    config: &serde_json::Value,
+    what: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
+    match config.get("name").and_then(serde_json::Value::as_str) {
+        Some(recorded) if recorded != stored_as => Err(StoreError::Misfiled {
+            stored_as: stored_as.to_string(),
+            recorded: recorded.to_string(),
+            what: what(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn unsafe_reason(mode: u32, owner: u32, user: u32) -> String {

@@ -2,7 +2,8 @@
 //! store and a real test host, checked as the user would check them: a store reached through a
 //! symbolic link (refused as a link, and the advice it prints, run as printed, works);
 //! `machine config` under a store path holding shell syntax (the documented
-//! `docker $(machine config NAME)`, and an `eval` of it, run nothing).
+//! `docker $(machine config NAME)`, and an `eval` of it, run nothing); a machine folder copied
+//! by hand (refused, listed as broken, and `rm -f` of the copy leaves the original whole).
 //!
 //! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
 
@@ -209,4 +210,101 @@ fn config_output_runs_nothing_the_store_path_holds() {
 /// POSIX single quotes, for paths put in the scripts above.
 fn quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The docker client with `docker_config` as DOCKER_CONFIG and nothing else of the
+/// environment's docker settings.
+fn docker(docker_config: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("docker");
+    for v in machine_e2e::support::docker::DOCKER_ENV_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.env("DOCKER_CONFIG", docker_config).args(args);
+    machine_e2e::support::run_with_timeout(&mut cmd, CALL_TIMEOUT)
+}
+
+/// Item 3: `cp -a machines/NAME machines/NAMEbak`. The copy is refused by every command with
+/// an error saying whose record it is, `ls` lists it as a broken row beside the original
+/// (still Running, no error), and `rm -f` of the copy removes the copy's folder only: the
+/// original's folder, its docker context, its daemon's TLS port and its SSH key on the host
+/// all still work.
+#[test]
+fn a_copied_machine_folder_is_refused_and_its_rm_leaves_the_original() {
+    let cli = Cli::new();
+    let (host, name) = machine_on_host(&cli, "orig");
+    let copy = format!("{name}bak");
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(cli.machine_dir(&name))
+        .arg(cli.machine_dir(&copy))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let table = cli.ls();
+    let orig = table.row(&name).expect("the original is listed");
+    assert_eq!(
+        (orig["STATE"].as_str(), orig["ERRORS"].as_str()),
+        ("Running", ""),
+        "{}",
+        table.raw
+    );
+    let broken = table.row(&copy).expect("the copy is listed");
+    assert_eq!(broken["STATE"], "Error", "{}", table.raw);
+    assert!(
+        broken["ERRORS"].contains(&format!("is machine \"{name}\"'s")),
+        "the copy's row says whose record it is:\n{}",
+        table.raw
+    );
+    let out = cli.fail(&["env", &copy]);
+    assert!(
+        out.stderr
+            .contains(&format!("machine \"{name}\"'s, copied or renamed by hand"))
+            && out
+                .stderr
+                .contains(&format!("`machine rm -f {copy}` removes this copy")),
+        "{out}"
+    );
+    assert_eq!(
+        out.stdout, "",
+        "nothing of the original's may be printed for the copy"
+    );
+
+    let out = cli.call(&["rm", "-f", &copy]);
+    assert!(out.success, "{out}");
+    assert!(!cli.machine_dir(&copy).exists(), "the copy is still there");
+    assert!(
+        cli.machine_dir(&name).join("config.json").is_file(),
+        "the original's folder went"
+    );
+    // the original, as its user reaches it: ls, its docker context, machine ssh
+    let table = cli.ls();
+    assert_eq!(table.rows.len(), 1, "{}", table.raw);
+    assert_eq!(
+        table.row(&name).unwrap()["STATE"],
+        "Running",
+        "{}",
+        table.raw
+    );
+    let out = docker(
+        cli.docker_config(),
+        &[
+            "--context",
+            &name,
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "the original's docker context or daemon port went: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        cli.ok(&["ssh", &name, "echo", "still-here"]).trim(),
+        "still-here"
+    );
+    assert!(cli.call(&["rm", "-y", &name]).success);
+    drop(host);
 }

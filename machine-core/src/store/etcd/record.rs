@@ -144,6 +144,8 @@ impl Record {
             reason,
         };
         newer_check(name, &self.config)?;
+        // before its secrets, sealed under the name it records, are opened
+        crate::store::check_recorded_name(name, &self.config, || "its etcd record".into())?;
         let mut v = self.config.clone();
         let secret_keys: Vec<String> = v
             .get("secret_keys")
@@ -166,12 +168,7 @@ impl Record {
                 Ok(())
             })?;
         }
-        let config: MachineConfig =
-            serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
-        if config.name != name {
-            return Err(corrupt(format!("it names machine {:?}", config.name)));
-        }
-        Ok(config)
+        serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))
     }
 
     pub(super) fn blob(

@@ -41,6 +41,23 @@ async fn keeps_the_store_contract_and_seals_secrets() {
     ))
     .await;
 
+    // a record copied under another key (etcdctl get | put) is refused, the original kept
+    let mut client = s.inner.client.clone();
+    contract::check_misfiled(&s, |from, to| async move {
+        let value = client
+            .get(format!("contract/machines/{from}"), None)
+            .await
+            .unwrap()
+            .kvs()[0]
+            .value()
+            .to_vec();
+        client
+            .put(format!("contract/machines/{to}"), value, None)
+            .await
+            .unwrap();
+    })
+    .await;
+
     // a private key written through the store is nowhere in clear in etcd
     s.write_blob("a0", Blob::ClientKey, b"-----BEGIN PRIVATE KEY-----\nxyz")
         .await
