@@ -6,7 +6,7 @@
 //!
 //! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
 
-use machine_e2e::support::{self, host_run_flags, vcsim, FileServer};
+use machine_e2e::support::{self, host_run_flags, vcsim, FileServer, TestCa};
 use machine_e2e::{
     docker_ok, install_script, timed, unique_name, workspace_bin, Cli, CREATE_TIMEOUT,
 };
@@ -114,6 +114,8 @@ fn create_args(sim: &mut Vcsim, server: &FileServer, name: &str) -> Vec<String> 
     let iso = sim.dir.path().join("docker-ready.iso");
     std::fs::write(&iso, vec![1u8; 4096]).unwrap();
     let mut run = host_run_flags();
+    // the VMs trust the test CA, so the install script comes over https
+    run.extend(TestCa::get().bundle_mount(sim.dir.path()));
     run.extend(["--tmpfs".into(), "/sys/class".into(), IMAGE.into()]);
     [
         "create".to_string(),
@@ -132,8 +134,6 @@ fn create_args(sim: &mut Vcsim, server: &FileServer, name: &str) -> Vec<String> 
             "--vmwarevsphere-cfgparam=RUN.container={}",
             serde_json::to_string(&run).unwrap()
         ),
-        // the simulator's VMs do not trust the test CA: the script comes over http
-        "--allow-http-downloads".into(),
         "--engine-install-url".into(),
         server.url(),
         name.to_string(),
@@ -150,7 +150,7 @@ fn vsphere_scenario_step5_with_the_cli() {
     let cli = Cli::new();
     let name = unique_name("testvm");
     // get.docker.com is out of reach here: the same install script, served locally
-    let server = FileServer::start_http("/install.sh", install_script());
+    let server = FileServer::start("/install.sh", install_script());
     let args = create_args(&mut sim, &server, &name);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = timed("machine create -d vmwarevsphere", || {
@@ -244,7 +244,7 @@ fn start_create(
     sim: &mut Vcsim,
     name: &str,
 ) -> (FileServer, Child, Lines, std::thread::JoinHandle<()>) {
-    let server = FileServer::start_http("/install.sh", install_script());
+    let server = FileServer::start("/install.sh", install_script());
     let args = create_args(sim, &server, name);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut child = cli

@@ -246,6 +246,25 @@ impl TestCa {
         )
     }
 
+    /// `docker run` flags that make a container of a Debian image trust this CA without a
+    /// command run in it (vcsim starts its VM containers itself): the system's CA bundle plus
+    /// this CA, written into `dir`, mounted over the container's bundle.
+    pub fn bundle_mount(&self, dir: &std::path::Path) -> Vec<String> {
+        let system =
+            std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_else(|e| {
+                panic!(
+                    "/etc/ssl/certs/ca-certificates.crt: {e}: {}",
+                    crate::SETUP_HINT
+                )
+            });
+        let bundle = dir.join("ca-certificates.crt");
+        std::fs::write(&bundle, format!("{system}\n{}", self.cert_pem)).expect("write a CA bundle");
+        vec![
+            "-v".into(),
+            format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", bundle.display()),
+        ]
+    }
+
     /// A server config with a certificate for `ip` signed by this CA.
     fn server_config(&self, ip: Ipv4Addr) -> Arc<rustls::ServerConfig> {
         let key = rcgen::KeyPair::generate().expect("server key");
