@@ -2,7 +2,10 @@
 //!
 //! Many calls may be in flight at once; each response is matched to its call by id. When the
 //! driver's output ends (it exited or crashed), every pending call fails with
-//! [`ClientError::Closed`] at once — a dead driver is an error, never a hang.
+//! [`ClientError::Closed`] at once — a dead driver is an error, never a hang. A call the driver
+//! could not read is one too: a message over the frame limit is refused before it is sent
+//! ([`ClientError::TooLarge`]), and an error answer without an id (the driver could not read a
+//! line it got) fails every pending call at once ([`ClientError::Unreadable`]).
 
 use crate::calls::{CancelParams, MadeParams, ProgressParams};
 use crate::error::DriverError;
@@ -50,9 +53,28 @@ pub enum ClientError {
     /// The driver answered with something that is not the expected result.
     #[error("the driver sent an invalid answer: {0}")]
     BadResponse(String),
+    /// The call's message is over the frame limit: it was not sent (the driver would skip it).
+    #[error(
+        "the {method} call is {size} bytes, over the driver protocol's limit of {limit} bytes: \
+         it was not sent"
+    )]
+    TooLarge {
+        /// The call.
+        method: String,
+        /// Its size as a line, in bytes.
+        size: usize,
+        /// The limit ([`MAX_FRAME`]).
+        limit: usize,
+    },
+    /// The driver answered an error without an id: it could not read a message it got, and no
+    /// pending call can know it was not the one (each fails, none waits for an answer).
+    #[error("the driver could not read a message this host sent it: {0}")]
+    Unreadable(String),
 }
 
-type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Response>>>>>;
+/// What a pending call gets: its response, or why none will come.
+type Answer = Result<Response, ClientError>;
+type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Answer>>>>>;
 
 /// A notification sink for [`Client::new`] that sends each notification down `tx`.
 pub fn forward(tx: mpsc::UnboundedSender<Notification>) -> impl Fn(Notification) + Send + Sync {
@@ -138,13 +160,28 @@ impl Client {
         }
     }
 
-    /// Writes one message, showing it to the trace first.
-    async fn send(&self, msg: &Message) -> std::io::Result<()> {
-        if let (Some(t), Ok(line)) = (&self.trace, serde_json::to_string(msg)) {
-            t(Direction::ToDriver, &line);
+    /// Writes one line made by [`framing::encode`], showing it to the trace first.
+    async fn send(&self, line: &[u8]) -> std::io::Result<()> {
+        if let Some(t) = &self.trace {
+            t(
+                Direction::ToDriver,
+                String::from_utf8_lossy(line).trim_end_matches('\n'),
+            );
         }
         let mut w = self.writer.lock().await;
-        framing::write_message(&mut *w, msg).await
+        framing::write_line(&mut *w, line).await
+    }
+
+    /// `msg` as a line, refused when over the frame limit.
+    fn encode(msg: &Message, method: &str) -> Result<Vec<u8>, ClientError> {
+        framing::encode(msg, MAX_FRAME).map_err(|e| match e {
+            FrameError::TooLarge { size, limit } => ClientError::TooLarge {
+                method: method.to_string(),
+                size,
+                limit,
+            },
+            other => ClientError::BadResponse(other.to_string()),
+        })
     }
 
     /// Whether the driver's output has ended (it exited or crashed): every call now fails.
@@ -166,7 +203,8 @@ impl Client {
         let params =
             serde_json::to_value(params).map_err(|e| ClientError::BadResponse(e.to_string()))?;
         let note = Message::Notification(RpcNotification::new(N::METHOD, params));
-        self.send(&note).await.map_err(ClientError::Io)
+        let line = Client::encode(&note, N::METHOD)?;
+        self.send(&line).await.map_err(ClientError::Io)
     }
 
     /// Calls `R`; when `cancel` fires, tells the driver (a `$/cancel` notification naming the
@@ -180,13 +218,14 @@ impl Client {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let params =
             serde_json::to_value(params).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let msg = Message::Request(RpcRequest::new(id, method, params));
+        let line = Client::encode(&msg, method)?;
         let (tx, rx) = oneshot::channel();
         match self.pending.lock().unwrap().as_mut() {
             Some(map) => map.insert(id, tx),
             None => return Err(ClientError::Closed),
         };
-        let msg = Message::Request(RpcRequest::new(id, method, params));
-        let written = self.send(&msg).await;
+        let written = self.send(&line).await;
         if let Err(e) = written {
             if let Some(map) = self.pending.lock().unwrap().as_mut() {
                 map.remove(&id);
@@ -206,11 +245,13 @@ impl Client {
                     notification::Cancel::METHOD,
                     serde_json::to_value(CancelParams::new(Id::Num(id))).unwrap_or_default(),
                 ));
-                let _ = self.send(&note).await;
+                if let Ok(line) = Client::encode(&note, notification::Cancel::METHOD) {
+                    let _ = self.send(&line).await;
+                }
                 rx.await
             }
         }
-        .map_err(|_| ClientError::Closed)?;
+        .map_err(|_| ClientError::Closed)??;
         if let Some(err) = resp.error {
             return Err(ClientError::Driver(DriverError::from_rpc(&err)));
         }
@@ -224,6 +265,20 @@ fn route(line: &str, pending: &Pending, notify: &(impl Fn(Notification) + Send +
         return;
     }
     match Message::parse(line) {
+        Ok(Message::Response(Response {
+            id: None,
+            error: Some(err),
+            ..
+        })) => {
+            // the driver could not read a line it got: any pending call may be the one
+            let calls = match pending.lock().unwrap().as_mut() {
+                Some(map) => std::mem::take(map),
+                None => HashMap::new(),
+            };
+            for tx in calls.into_values() {
+                let _ = tx.send(Err(ClientError::Unreadable(err.message.clone())));
+            }
+        }
         Ok(Message::Response(resp)) => {
             let Some(Id::Num(id)) = resp.id else {
                 tracing::warn!("driver sent a response without a usable id: {line}");
@@ -232,7 +287,7 @@ fn route(line: &str, pending: &Pending, notify: &(impl Fn(Notification) + Send +
             let tx = pending.lock().unwrap().as_mut().and_then(|m| m.remove(&id));
             match tx {
                 Some(tx) => {
-                    let _ = tx.send(resp);
+                    let _ = tx.send(Ok(resp));
                 }
                 None => tracing::warn!("driver answered call {id}, which is not pending"),
             }
@@ -255,5 +310,82 @@ fn route(line: &str, pending: &Pending, notify: &(impl Fn(Notification) + Send +
             tracing::warn!("driver sent a request ({}); hosts take none", r.method)
         }
         Err(e) => tracing::warn!("driver sent a malformed line ({e}): {line}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::MachineParams;
+    use crate::request::GetState;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    /// A client whose driver end is `(lines the host sent, the driver's writer)`.
+    fn connected() -> (
+        Client,
+        tokio::io::Lines<BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>,
+        tokio::io::WriteHalf<tokio::io::DuplexStream>,
+    ) {
+        let (host, driver) = tokio::io::duplex(1 << 16);
+        let (hr, hw) = tokio::io::split(host);
+        let (dr, dw) = tokio::io::split(driver);
+        (Client::new(hr, hw, |_| {}), BufReader::new(dr).lines(), dw)
+    }
+
+    #[tokio::test]
+    async fn a_call_over_the_frame_limit_is_not_sent() {
+        let (client, mut sent, _dw) = connected();
+        let params = MachineParams::new("m", serde_json::json!({"b": "x".repeat(MAX_FRAME)}));
+        match client.request::<GetState>(&params).await {
+            Err(ClientError::TooLarge {
+                method,
+                size,
+                limit,
+            }) => {
+                assert_eq!((method.as_str(), limit), ("state", MAX_FRAME));
+                assert!(size > MAX_FRAME, "{size}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // the first line the driver gets is the next call's
+        let small = MachineParams::new("m", serde_json::Value::Null);
+        let next = client.request::<GetState>(&small);
+        let first = async { sent.next_line().await.unwrap().unwrap() };
+        tokio::select! {
+            _ = next => panic!("no answer was sent"),
+            line = first => assert!(line.contains("\"id\":2"), "{line}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_without_an_id_fails_every_pending_call() {
+        let (client, mut sent, mut dw) = connected();
+        let params = MachineParams::new("m", serde_json::Value::Null);
+        let calls = async {
+            tokio::join!(
+                client.request::<GetState>(&params),
+                client.request::<GetState>(&params)
+            )
+        };
+        let driver = async {
+            sent.next_line().await.unwrap();
+            sent.next_line().await.unwrap();
+            dw.write_all(
+                b"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"not JSON\"}}\n",
+            )
+            .await
+            .unwrap();
+        };
+        let ((a, b), ()) = tokio::join!(calls, driver);
+        for r in [a, b] {
+            match r {
+                Err(e @ ClientError::Unreadable(_)) => assert_eq!(
+                    e.to_string(),
+                    "the driver could not read a message this host sent it: not JSON"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(!client.is_closed(), "the connection serves the next call");
     }
 }

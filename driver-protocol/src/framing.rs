@@ -2,6 +2,8 @@
 //!
 //! A line longer than [`MAX_FRAME`] is skipped up to its end and reported as
 //! [`FrameError::TooLarge`], so one bad message never desynchronises the stream or exhausts memory.
+//! A message is checked against the same bound before it is written ([`encode`]): the other end
+//! would skip it, so it is refused here, with its size.
 
 use crate::message::Message;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
@@ -12,9 +14,17 @@ pub const MAX_FRAME: usize = 8 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 /// Why a line could not be read as a message.
 pub enum FrameError {
-    /// The line is longer than the bound (it was skipped).
-    #[error("message of more than {0} bytes")]
-    TooLarge(usize),
+    /// The line is longer than the bound (read: it was skipped; written: it was not sent).
+    #[error("a message of {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// The message's size, in bytes (without its newline).
+        size: usize,
+        /// The bound.
+        limit: usize,
+    },
+    /// The message cannot be written as JSON.
+    #[error("a message that cannot be written as JSON: {0}")]
+    Encode(#[from] serde_json::Error),
     /// The line is not UTF-8 text.
     #[error("message is not UTF-8")]
     NotUtf8,
@@ -30,6 +40,8 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
 ) -> Result<Option<String>, FrameError> {
     let mut buf = Vec::new();
     let mut too_large = false;
+    // the line's length without its newline, counted also while it is being skipped
+    let mut size = 0usize;
     loop {
         let chunk = r.fill_buf().await?;
         if chunk.is_empty() {
@@ -42,6 +54,7 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
             Some(i) => (i + 1, true),
             None => (chunk.len(), false),
         };
+        size = size.saturating_add(take - usize::from(done));
         if !too_large {
             buf.extend_from_slice(&chunk[..take]);
             if buf.len() > max + 1 {
@@ -55,17 +68,40 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
         }
     }
     if too_large {
-        return Err(FrameError::TooLarge(max));
+        return Err(FrameError::TooLarge { size, limit: max });
     }
     while matches!(buf.last(), Some(b'\n' | b'\r')) {
         buf.pop();
     }
     if buf.len() > max {
-        return Err(FrameError::TooLarge(max));
+        return Err(FrameError::TooLarge {
+            size: buf.len(),
+            limit: max,
+        });
     }
     String::from_utf8(buf)
         .map(Some)
         .map_err(|_| FrameError::NotUtf8)
+}
+
+/// One message as a line (with its newline), refused when it is longer than `max` bytes: the
+/// other end would skip it, so it is never sent.
+pub fn encode(msg: &Message, max: usize) -> Result<Vec<u8>, FrameError> {
+    let mut line = serde_json::to_vec(msg)?;
+    if line.len() > max {
+        return Err(FrameError::TooLarge {
+            size: line.len(),
+            limit: max,
+        });
+    }
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// Writes one line made by [`encode`] and flushes it.
+pub async fn write_line<W: AsyncWrite + Unpin>(w: &mut W, line: &[u8]) -> std::io::Result<()> {
+    w.write_all(line).await?;
+    w.flush().await
 }
 
 /// Writes one message as a line and flushes it.
@@ -98,9 +134,32 @@ mod tests {
         let mut r = BufReader::with_capacity(16, &input[..]);
         assert!(matches!(
             read_line(&mut r, 1000).await,
-            Err(FrameError::TooLarge(1000))
+            Err(FrameError::TooLarge {
+                size: 5000,
+                limit: 1000
+            })
         ));
         assert_eq!(read_line(&mut r, 1000).await.unwrap().unwrap(), "next");
+    }
+
+    #[test]
+    fn a_message_over_the_bound_is_refused_with_its_size() {
+        let msg = Message::Notification(crate::message::Notification::new(
+            "x",
+            serde_json::json!({"blob": "y".repeat(2000)}),
+        ));
+        match encode(&msg, 1000) {
+            Err(e @ FrameError::TooLarge { size, limit: 1000 }) => {
+                assert!(size > 2000, "{size}");
+                assert_eq!(
+                    e.to_string(),
+                    format!("a message of {size} bytes, over the limit of 1000 bytes")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let line = encode(&msg, 10_000).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
     }
 
     #[tokio::test]

@@ -570,6 +570,15 @@ impl DriverConn {
                     stderr_tail,
                 })
             }
+            Ok(Err(ClientError::TooLarge { size, limit, .. })) => {
+                Err(Error::DriverRequestTooLarge {
+                    driver: driver.into(),
+                    machine: machine.into(),
+                    call: method.into(),
+                    size,
+                    limit,
+                })
+            }
             Ok(Err(e)) => Err(Error::DriverAnswer {
                 driver: driver.into(),
                 machine: machine.into(),

@@ -125,6 +125,25 @@ pub enum Error {
         /// The time allowed.
         seconds: u64,
     },
+    /// A call to the driver is over the protocol's frame limit: it was not sent (the driver
+    /// would have skipped it).
+    #[error(
+        "the {call} call for machine \"{machine}\" is {size} bytes, over the driver protocol's \
+         limit of {limit} bytes, so it was not sent to the {driver} driver: the options given, or \
+         the machine's driver config, hold too much"
+    )]
+    DriverRequestTooLarge {
+        /// The driver.
+        driver: String,
+        /// The machine.
+        machine: String,
+        /// The call.
+        call: String,
+        /// The call's size, in bytes.
+        size: usize,
+        /// The limit ([`driver_protocol::framing::MAX_FRAME`]).
+        limit: usize,
+    },
     /// The driver's answer does not fit the protocol, or holds a value that is not what it
     /// claims to be (an IP address that does not parse, ...).
     #[error(
@@ -368,9 +387,10 @@ impl Error {
             Error::CreateFailed { source, .. } | Error::PreCreateCheck { source, .. } => {
                 source.kind()
             }
-            Error::InvalidName(_) | Error::UnknownOption { .. } | Error::Tool(_) => {
-                Kind::InvalidInput
-            }
+            Error::InvalidName(_)
+            | Error::UnknownOption { .. }
+            | Error::Tool(_)
+            | Error::DriverRequestTooLarge { .. } => Kind::InvalidInput,
             Error::NotFound(_) => Kind::NotFound,
             Error::AlreadyExists(_) => Kind::AlreadyExists,
             Error::NotSupported { .. } => Kind::NotSupported,
