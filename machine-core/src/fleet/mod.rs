@@ -201,7 +201,7 @@ impl Manager {
             Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
             Arc::new(opts.clone()),
         );
-        let checks = Arc::new(ClientChecks::default());
+        let checks = Arc::new(ClientChecks::with_store_ca(self.store_ca().await));
         let read_page = |page: Vec<String>| {
             let store = self.inner.store.clone();
             tokio::spawn(async move {
@@ -322,12 +322,22 @@ impl Manager {
         let started = Instant::now();
         crate::name::validate_name(name)?;
         let read = self.store().read_record(name, &LISTING_BLOBS).await;
-        let (m, certs) = self.listing_handle(name, read, &ClientChecks::default())?;
+        let checks = ClientChecks::with_store_ca(self.store_ca().await);
+        let (m, certs) = self.listing_handle(name, read, &checks)?;
         let opts = ListOptions {
             timeout,
             ..ListOptions::default()
         };
         Ok(row_of(&m, certs, &opts, true, Some(HEDGE), started).await)
+    }
+
+    /// The store's current CA certificate, when it can be read (rows then flag machines still on
+    /// a retired one).
+    async fn store_ca(&self) -> Option<String> {
+        match self.store().read_store_certs().await {
+            Ok(Some(certs)) => Some(certs.ca.cert),
+            _ => None,
+        }
     }
 
     /// A machine's handle from its record read with [`LISTING_BLOBS`] (so with its client
@@ -353,6 +363,7 @@ impl Manager {
             if m.config.phase == Phase::Ready {
                 certs.check = true;
                 certs.client_problem = checks.check(&client.cert, ca);
+                certs.retired_ca = checks.is_retired(ca);
             }
         }
         Ok((m, certs))

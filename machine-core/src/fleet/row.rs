@@ -46,6 +46,10 @@ pub enum RowError {
         /// What is wrong with it.
         problem: CertProblem,
     },
+    /// The machine's certificates come from a CA the store no longer has (it was rotated and
+    /// this machine was not moved): it works until then, and `regenerate-certs` moves it.
+    #[error("its certificates come from a retired CA (the store's CA was rotated): `machine regenerate-certs {0}` moves it to the current one")]
+    RetiredCa(String),
     /// The store keeps the machine's secrets encrypted and no store key was given: the row
     /// shows what needs no secret.
     #[error("the store key is missing (MACHINE_STORE_KEY or MACHINE_STORE_KEY_FILE): its secrets cannot be read")]
@@ -114,6 +118,8 @@ pub(super) struct RowCerts {
     pub(super) check: bool,
     /// What is wrong with the client certificate.
     pub(super) client_problem: Option<CertProblem>,
+    /// The CA its record holds is not the store's current one.
+    pub(super) retired_ca: bool,
 }
 
 impl RowCerts {
@@ -138,21 +144,41 @@ impl RowCerts {
                 which: "client",
                 problem,
             }))
+            .or(self
+                .retired_ca
+                .then(|| RowError::RetiredCa(crate::shell_quote(&m.config().name))))
     }
 }
 
 /// Client certificates checked against their CA during one listing: every machine of a store
-/// holds a copy of the same one, so it is checked once, not once per row.
+/// holds a copy of the same one, so it is checked once, not once per row. With the store's
+/// current CA, machines still on another are told apart.
 #[derive(Default)]
-pub(super) struct ClientChecks(std::sync::Mutex<Vec<(String, String, Option<CertProblem>)>>);
+pub(super) struct ClientChecks {
+    checked: std::sync::Mutex<Vec<(String, String, Option<CertProblem>)>>,
+    store_ca: Option<String>,
+}
 
 impl ClientChecks {
+    /// Checks that also tell whether a machine's CA is `store_ca` (the store's current one).
+    pub(super) fn with_store_ca(store_ca: Option<String>) -> ClientChecks {
+        ClientChecks {
+            checked: Default::default(),
+            store_ca: store_ca.map(|c| c.trim().to_string()),
+        }
+    }
+
+    /// Whether `ca` is not the store's current CA (`false` when that is not known).
+    pub(super) fn is_retired(&self, ca: &str) -> bool {
+        self.store_ca.as_deref().is_some_and(|cur| cur != ca.trim())
+    }
+
     /// Pairs kept; a store holds one, or a few while its CA is rotated.
     const KEPT: usize = 8;
 
     pub(super) fn check(&self, cert: &str, ca: &str) -> Option<CertProblem> {
         let known = self
-            .0
+            .checked
             .lock()
             .unwrap()
             .iter()
@@ -161,7 +187,7 @@ impl ClientChecks {
             return p;
         }
         let p = crate::cert::check_against_ca(cert, ca);
-        let mut kept = self.0.lock().unwrap();
+        let mut kept = self.checked.lock().unwrap();
         if kept.len() < Self::KEPT {
             kept.push((cert.to_string(), ca.to_string(), p));
         }
