@@ -16,7 +16,7 @@
 //!
 //! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
 
-use machine_e2e::support::{self, host_run_flags, vcsim, FileServer, TestHost};
+use machine_e2e::support::{self, host_run_flags, vcsim, FileServer, TestCa, TestHost};
 use machine_e2e::{
     docker_ok, install_script, timed, unique_name, var, workspace_bin, Cli, CREATE_TIMEOUT,
 };
@@ -717,6 +717,8 @@ fn vsphere_args(sim: &Sim, server: &FileServer, name: &str) -> Vec<String> {
     let iso = sim.dir.path().join("docker-ready.iso");
     std::fs::write(&iso, vec![1u8; 4096]).unwrap();
     let mut run = host_run_flags();
+    // the VMs trust the test CA, so the install script comes over https
+    run.extend(TestCa::get().bundle_mount(sim.dir.path()));
     run.extend([
         "--tmpfs".into(),
         "/sys/class".into(),
@@ -739,8 +741,6 @@ fn vsphere_args(sim: &Sim, server: &FileServer, name: &str) -> Vec<String> {
             "--vmwarevsphere-cfgparam=RUN.container={}",
             serde_json::to_string(&run).unwrap()
         ),
-        // vcsim's VM containers do not trust the test CA: plain http, allowed explicitly
-        "--allow-http-downloads".into(),
         "--engine-install-url".into(),
         server.url(),
         name.to_string(),
@@ -757,7 +757,7 @@ fn sigkill_during_a_vsphere_create_leaves_no_vm_after_rm() {
     let mut rng = Rng::from_env("vsphere kill loop");
     let sim = Sim::start();
     let cli = Cli::new();
-    let server = FileServer::start_http("/install.sh", install_script());
+    let server = FileServer::start("/install.sh", install_script());
     let before = sim.vm_names();
     let name = unique_name("killvm");
     let args = vsphere_args(&sim, &server, &name);
