@@ -160,7 +160,8 @@ pub async fn scp(app: &App, a: ScpArgs) -> CmdResult {
 pub async fn mount(app: &App, unmount: bool, source: &str, target: &Path) -> CmdResult {
     if unmount {
         let mut cmd = Command::new("fusermount");
-        cmd.arg("-u").arg(target);
+        // after `--` a mount point shaped like an option (`-z`) is a mount point
+        cmd.args(["-u", "--"]).arg(target);
         return run_tool(&mut cmd);
     }
     let CopyPath::Machine {

@@ -6,6 +6,11 @@
 //! that a changed key is [`Error::HostKeyChanged`] whichever tool was asked for, and not the
 //! tool's own warning. The caller runs the command (and says what to install when the tool is
 //! missing).
+//!
+//! No value of the user's or the host's is ever read as one of the tool's options: the
+//! operands (a destination, file names, a mount point) follow `--`, and a user name that is
+//! not a plain user name (one starting with `-` included) is refused ([`ToolError::User`]),
+//! since sshfs hands `USER@HOST` to ssh as an argument of its own.
 
 use super::Machine;
 use crate::docker_url::bracketed;
@@ -65,6 +70,16 @@ pub enum ToolError {
     /// A delta copy (`rsync`) goes between here and one machine only.
     #[error("a delta copy (rsync) cannot copy between two machines")]
     DeltaBetweenMachines,
+    /// A user name given for a copy or a mount that is not a plain user name: letters, digits,
+    /// `.`, `_` and `-`, not starting with `-` (which a tool would read as an option).
+    #[error(
+        "{user:?} is not a user name the system ssh tools can be given: a user name is letters, \
+         digits, '.', '_' and '-', not starting with '-'"
+    )]
+    User {
+        /// The user name as given.
+        user: String,
+    },
     /// A file the tool must be given (the machine's key, its known_hosts) has a path the tool
     /// cannot take: ssh options cannot hold a `"` or control characters, rsync's `-e` command
     /// a `'` beside them.
@@ -110,9 +125,11 @@ impl Machine {
         cmd.args(ssh_options("ssh", &[&e.key], &[&e.known_hosts])?)
             .arg(if opts.force_tty { "-tt" } else { "-t" })
             .args(["-p", &e.port.to_string()])
-            .arg(format!("{}@{}", e.user, e.host));
+            // after `--` ssh reads no option, neither in the destination nor in the command
+            .arg("--")
+            .arg(format!("{}@{}", plain_user(&e.user)?, e.host));
         if let Some(command) = &opts.command {
-            cmd.arg("--").arg(command);
+            cmd.arg(command);
         }
         Ok(cmd)
     }
@@ -126,12 +143,13 @@ impl Machine {
         mount_point: &Path,
     ) -> Result<Command> {
         let e = self.endpoint().await?;
-        let user = user.unwrap_or(&e.user);
+        let user = plain_user(user.unwrap_or(&e.user))?;
         let mut cmd = Command::new("sshfs");
-        cmd.arg(format!("{user}@{}:{path}", bracketed(&e.host)))
-            .arg(mount_point)
-            .args(["-p", &e.port.to_string()])
-            .args(ssh_options("sshfs", &[&e.key], &[&e.known_hosts])?);
+        cmd.args(["-p", &e.port.to_string()])
+            .args(ssh_options("sshfs", &[&e.key], &[&e.known_hosts])?)
+            .arg("--")
+            .arg(format!("{user}@{}:{path}", bracketed(&e.host)))
+            .arg(mount_point);
         Ok(cmd)
     }
 }
@@ -157,12 +175,12 @@ impl Manager {
             return Err(ToolError::DeltaBetweenMachines.into());
         }
         let mut ends = remotes.iter();
-        let mut uri = |side: &CopyPath, rsync: bool| -> String {
-            match side {
+        let mut uri = |side: &CopyPath, rsync: bool| -> Result<String> {
+            Ok(match side {
                 CopyPath::Local(p) => p.clone(),
                 CopyPath::Machine { path, user, .. } => {
                     let e = ends.next().expect("an endpoint for every machine");
-                    let user = user.as_deref().unwrap_or(&e.user);
+                    let user = plain_user(user.as_deref().unwrap_or(&e.user))?;
                     let host = bracketed(&e.host);
                     if rsync {
                         format!("{user}@{host}:{path}")
@@ -173,7 +191,7 @@ impl Manager {
                         format!("scp://{user}@{host}:{}/{path}", e.port)
                     }
                 }
-            }
+            })
         };
         // every key, every recorded host key, for both ends
         let keys: Vec<&Path> = remotes.iter().map(|r| r.key.as_path()).collect();
@@ -188,8 +206,9 @@ impl Manager {
             if opts.quiet {
                 cmd.arg("-q");
             }
-            let (f, t) = (uri(from, true), uri(to, true));
-            cmd.arg(f).arg(t);
+            // -s: the remote path reaches the remote rsync as it is, not through a shell there
+            let (f, t) = (uri(from, true)?, uri(to, true)?);
+            cmd.args(["-s", "--"]).arg(f).arg(t);
             return Ok(cmd);
         }
         let mut cmd = Command::new("scp");
@@ -203,9 +222,25 @@ impl Manager {
         if opts.quiet {
             cmd.arg("-q");
         }
-        let (f, t) = (uri(from, false), uri(to, false));
-        cmd.arg(f).arg(t);
+        let (f, t) = (uri(from, false)?, uri(to, false)?);
+        cmd.arg("--").arg(f).arg(t);
         Ok(cmd)
+    }
+}
+
+/// `user`, if it is a plain user name (see [`ToolError::User`]).
+fn plain_user(user: &str) -> Result<&str, ToolError> {
+    let plain = !user.is_empty()
+        && !user.starts_with('-')
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if plain {
+        Ok(user)
+    } else {
+        Err(ToolError::User {
+            user: user.to_string(),
+        })
     }
 }
 
@@ -293,6 +328,30 @@ mod tests {
         assert!(!set
             .iter()
             .any(|o| o.contains("=no") && o.contains("Strict")));
+    }
+
+    #[test]
+    fn only_plain_user_names_reach_the_tools() {
+        for ok in ["nick", "root", "ec2-user", "a.b_c"] {
+            assert_eq!(plain_user(ok), Ok(ok));
+        }
+        for bad in [
+            "",
+            "-oProxyCommand=x",
+            "-l",
+            "a b",
+            "a@b",
+            "a:b",
+            "a/b",
+            "$(x)",
+            "é",
+        ] {
+            assert_eq!(
+                plain_user(bad),
+                Err(ToolError::User { user: bad.into() }),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! symbolic link (refused as a link, and the advice it prints, run as printed, works);
 //! `machine config` under a store path holding shell syntax (the documented
 //! `docker $(machine config NAME)`, and an `eval` of it, run nothing); a machine folder copied
-//! by hand (refused, listed as broken, and `rm -f` of the copy leaves the original whole).
+//! by hand (refused, listed as broken, and `rm -f` of the copy leaves the original whole);
+//! file names, mount points and user names that look like options of rsync, scp, sshfs and ssh
+//! (taken as names, or refused, and never run).
 //!
 //! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
 
@@ -307,4 +309,129 @@ fn a_copied_machine_folder_is_refused_and_its_rm_leaves_the_original() {
     );
     assert!(cli.call(&["rm", "-y", &name]).success);
     drop(host);
+}
+
+/// `machine ARGS` run in the folder `cwd`, where the system tools it starts find local paths.
+fn call_in(cli: &Cli, cwd: &Path, args: &[&str]) -> CallOutput {
+    let mut cmd = cli.command(args);
+    cmd.current_dir(cwd);
+    call(&mut cmd, args, CALL_TIMEOUT)
+}
+
+/// What the folder `dir` holds, by name.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Item 2: local file names, a mount point and a user name that are options of the tool they
+/// reach, each of which would run `touch PWNED...` here: `machine scp -d -- '--rsh=sh -c "touch
+/// PWNED"' NAME:/tmp/x` (rsync), an scp source `-oProxyCommand=...`, an sshfs mount point
+/// `-ossh_command=...`, a remote command `-oProxyCommand=...` for the system ssh, and a user
+/// `-oProxyCommand=...@NAME` for sshfs, scp and rsync. The
+/// files are copied and the folder mounted under those very names, the user is refused naming
+/// it, and nothing ran.
+#[test]
+fn values_shaped_like_options_reach_the_system_tools_as_names() {
+    let cli = Cli::new();
+    let (host, name) = machine_on_host(&cli, "options");
+    // rsync on the host too, as on any real host that takes `scp -d`
+    host.exec("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null");
+    let cwd = private_tempdir();
+    let here = cwd.path();
+    let rsync_name = "--rsh=sh -c \"touch PWNED-rsync\"";
+    let scp_name = "-oProxyCommand=sh -c \"touch PWNED-scp\"";
+    let mount_name = "-ossh_command=sh -c \"touch PWNED-sshfs\"";
+    std::fs::write(here.join(rsync_name), "by rsync\n").unwrap();
+    std::fs::write(here.join(scp_name), "by scp\n").unwrap();
+    std::fs::create_dir(here.join(mount_name)).unwrap();
+    let before = names_in(here);
+
+    // rsync (the issue's own reproduction) and scp: the files arrive, under the names given
+    let to = |f: &str| format!("{name}:/tmp/{f}");
+    let out = call_in(
+        &cli,
+        here,
+        &["scp", "-d", "--", rsync_name, &to("by-rsync")],
+    );
+    assert!(out.success, "{out}");
+    let out = call_in(&cli, here, &["scp", "--", scp_name, &to("by-scp")]);
+    assert!(out.success, "{out}");
+    assert_eq!(
+        cli.ok(&["ssh", &name, "cat", "/tmp/by-rsync", "/tmp/by-scp"]),
+        "by rsync\nby scp\n"
+    );
+    // and back, to local names shaped like options
+    let back = format!("--rsh=sh -c \"touch PWNED-back\"");
+    let out = call_in(&cli, here, &["scp", "-d", "--", &to("by-rsync"), &back]);
+    assert!(out.success, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(here.join(&back)).unwrap(),
+        "by rsync\n"
+    );
+    std::fs::remove_file(here.join(&back)).unwrap();
+
+    // sshfs: the folder of that name is the mount point
+    let out = call_in(
+        &cli,
+        here,
+        &["mount", "--", &format!("{name}:/tmp"), mount_name],
+    );
+    assert!(out.success, "{out}");
+    let mounted = names_in(&here.join(mount_name));
+    let out = call_in(
+        &cli,
+        here,
+        &["mount", "-u", "--", &format!("{name}:/tmp"), mount_name],
+    );
+    assert!(out.success, "{out}");
+    assert!(
+        mounted.contains(&"by-scp".to_string()),
+        "the machine's /tmp was not mounted there: {mounted:?}"
+    );
+
+    // the system ssh (-t): words after the name are the remote command, never ssh's options
+    let out = call_in(
+        &cli,
+        here,
+        &[
+            "ssh",
+            "-t",
+            &name,
+            "-oProxyCommand=sh -c 'touch PWNED-ssh'",
+            "true",
+        ],
+    );
+    assert!(!out.success, "the remote shell has no such command:\n{out}");
+
+    // a user name that is an option: refused before any tool starts, for every tool
+    let user = "-oProxyCommand=sh -c \"touch PWNED-user\"";
+    for args in [
+        vec!["mount", "--", &*format!("{user}@{name}:/tmp"), mount_name],
+        vec!["scp", "--", scp_name, &*format!("{user}@{name}:/tmp/u")],
+        vec![
+            "scp",
+            "-d",
+            "--",
+            scp_name,
+            &*format!("{user}@{name}:/tmp/u"),
+        ],
+    ] {
+        let out = call_in(&cli, here, &args);
+        assert!(!out.success, "{out}");
+        assert!(
+            out.stderr.contains(&format!("{user:?}")) && out.stderr.contains("user name"),
+            "the error names the user and why:\n{out}"
+        );
+    }
+
+    assert_eq!(
+        names_in(here),
+        before,
+        "a value given as a name ran as an option"
+    );
 }
