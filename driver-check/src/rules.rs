@@ -82,20 +82,19 @@ pub fn access_problems(a: &Access) -> Vec<String> {
             a.ip
         ));
     }
-    if !host_ok(&a.ssh.host) {
-        problems.push(format!(
-            "ssh host {:?} is neither an IP address nor a host name",
-            a.ssh.host
-        ));
-    }
-    if a.ssh.port == 0 {
-        problems.push("ssh port 0".to_string());
-    }
-    if !user_ok(&a.ssh.user) {
-        problems.push(format!(
-            "ssh user {:?} is not a plain user name",
-            a.ssh.user
-        ));
+    if let Some(ssh) = &a.ssh {
+        if !host_ok(&ssh.host) {
+            problems.push(format!(
+                "ssh host {:?} is neither an IP address nor a host name",
+                ssh.host
+            ));
+        }
+        if ssh.port == 0 {
+            problems.push("ssh port 0".to_string());
+        }
+        if !user_ok(&ssh.user) {
+            problems.push(format!("ssh user {:?} is not a plain user name", ssh.user));
+        }
     }
     match a
         .docker_url

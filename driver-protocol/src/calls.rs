@@ -282,8 +282,11 @@ impl SshEndpoint {
 pub struct Access {
     /// The machine's IP address (or host name).
     pub ip: String,
-    /// Its SSH server.
-    pub ssh: SshEndpoint,
+    /// Its SSH server; `None` for a machine reached only through its daemon (Docker Machine's
+    /// `none` driver: a daemon set up by hand, registered by its URL), which the host then
+    /// neither provisions nor logs in to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshEndpoint>,
     /// Its Docker daemon, `tcp://HOST:PORT`.
     pub docker_url: String,
 }
@@ -293,8 +296,17 @@ impl Access {
     pub fn new(ip: &str, ssh: SshEndpoint, docker_port: u16) -> Self {
         Access {
             ip: ip.into(),
-            ssh,
+            ssh: Some(ssh),
             docker_url: format!("tcp://{}:{docker_port}", bracket_ipv6(ip)),
+        }
+    }
+
+    /// Access to a machine without SSH: only its daemon at `docker_url`.
+    pub fn without_ssh(ip: &str, docker_url: &str) -> Self {
+        Access {
+            ip: ip.into(),
+            ssh: None,
+            docker_url: docker_url.into(),
         }
     }
 }

@@ -307,12 +307,13 @@ async fn calls_results_errors_and_progress() {
 
     let a: Access = c.request::<GetAccess>(&mp("m1")).await.unwrap();
     assert_eq!(a.ip, "10.1.2.3");
-    assert_eq!(a.ssh, SshEndpoint::new("10.1.2.3", 2222, "core"));
+    assert_eq!(a.ssh, Some(SshEndpoint::new("10.1.2.3", 2222, "core")));
     assert_eq!(a.docker_url, "tcp://10.1.2.3:2376");
     let v6 = MachineParams::new("m6", json!({"ip": "fd00::7"}));
     let a: Access = c.request::<GetAccess>(&v6).await.unwrap();
     assert_eq!(a.docker_url, "tcp://[fd00::7]:2376");
-    assert_eq!((a.ssh.port, a.ssh.user.as_str()), (22, "root"));
+    let ssh = a.ssh.unwrap();
+    assert_eq!((ssh.port, ssh.user.as_str()), (22, "root"));
 
     let r: ConfigResult = c.request::<Remove>(&mp("m1")).await.unwrap();
     assert_eq!(r, ConfigResult::unchanged());

@@ -39,6 +39,10 @@ pub struct Bridge {
     spec: PluginSpec,
     info: DriverInfo,
     storage: Storage,
+    /// By machine: the config a pre-create check started from, and the plugin's after it
+    /// (a check may record what it found, e.g. amazonec2's default VPC): `create` goes on from
+    /// there, as libmachine runs both on one driver, without checking twice.
+    checked: std::sync::Mutex<std::collections::HashMap<String, (Json, Json)>>,
 }
 
 /// The folder given to the plugin as its store path (`StorePath`): it keeps its files (the
@@ -146,11 +150,24 @@ impl Bridge {
             spec,
             info,
             storage,
+            checked: Default::default(),
         })
     }
 
     /// Starts the plugin with `config` as its state.
     async fn open(&self, cx: &Context, config: &Json) -> Result<Plugin, DriverError> {
+        // the machine's own folder, as libmachine's store makes it before the driver runs
+        // (plugins write their key there)
+        let name = cx.machine();
+        if !name.is_empty() && !name.contains('/') && !name.starts_with('.') {
+            let dir = self.storage.path().join("machines").join(name);
+            private_dir(&dir).map_err(|e| {
+                DriverError::new(
+                    ErrorKind::Internal,
+                    format!("cannot make the plugin's folder {}: {e}", dir.display()),
+                )
+            })?;
+        }
         let env: Vec<(&str, &str)> = SDK_ENV
             .iter()
             .filter_map(|k| Some((*k, cx.env(k)?)))
@@ -413,9 +430,12 @@ impl Driver for Bridge {
     }
 
     async fn pre_create_check(&self, cx: &Context, m: &Machine<Json>) -> Result<(), DriverError> {
-        self.act(cx, m, "PreCreateCheck", QUERY_TIMEOUT)
-            .await
-            .map(|_| ())
+        let (_, after) = self.act(cx, m, "PreCreateCheck", QUERY_TIMEOUT).await?;
+        self.checked
+            .lock()
+            .unwrap()
+            .insert(m.name.clone(), (m.config.clone(), after));
+        Ok(())
     }
 
     async fn create(
@@ -424,10 +444,16 @@ impl Driver for Bridge {
         m: Machine<Json>,
         _ssh_public_key: &str,
     ) -> Result<Created<Json>, DriverError> {
-        let mut p = self.open(cx, &m.config).await?;
+        let checked = match self.checked.lock().unwrap().remove(&m.name) {
+            Some((before, after)) if before == m.config => Some(after),
+            _ => None,
+        };
+        let mut p = self.open(cx, checked.as_ref().unwrap_or(&m.config)).await?;
         let result = async {
-            // as libmachine does: the check right before Create, on the same driver state
-            p.call_unit("PreCreateCheck").await.map_err(failed)?;
+            // as libmachine does: Create on the driver state the check left
+            if checked.is_none() {
+                p.call_unit("PreCreateCheck").await.map_err(failed)?;
+            }
             let config = self.run_create(cx, &mut p, m.config.clone()).await?;
             let key = p.call_unit("GetSSHKeyPath").await.map_err(failed)?;
             let key = key.as_str();
@@ -496,15 +522,33 @@ impl Driver for Bridge {
         .await;
         p.close().await;
         let (host, port, user, url, ip) = result.map_err(failed)?;
-        let port = u16::try_from(port)
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| malformed("GetSSHPort", format!("is not a port: {port}")))?;
         let plain = |s: &str| {
             !s.is_empty()
                 && !s.starts_with('-')
                 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
         };
+        if !url.starts_with("tcp://") || !plain(&url) {
+            return Err(malformed(
+                "GetURL",
+                format!("is not tcp://HOST:PORT: {:?}", crate::shown(&url)),
+            ));
+        }
+        if host.is_empty() && port == 0 {
+            // no SSH (Docker Machine's `none`): a daemon registered by its URL
+            let ip = if plain(&ip) {
+                ip
+            } else {
+                url.trim_start_matches("tcp://")
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+                    .unwrap_or_default()
+            };
+            return Ok(Access::without_ssh(&ip, &url));
+        }
+        let port = u16::try_from(port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| malformed("GetSSHPort", format!("is not a port: {port}")))?;
         if !plain(&host) {
             return Err(malformed(
                 "GetSSHHostname",
@@ -515,12 +559,6 @@ impl Driver for Bridge {
             return Err(malformed(
                 "GetSSHUsername",
                 format!("is not a user name: {:?}", crate::shown(&user)),
-            ));
-        }
-        if !url.starts_with("tcp://") || !plain(&url) {
-            return Err(malformed(
-                "GetURL",
-                format!("is not tcp://HOST:PORT: {:?}", crate::shown(&url)),
             ));
         }
         let ip = if plain(&ip) { ip } else { host.clone() };

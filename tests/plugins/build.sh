@@ -4,6 +4,7 @@
 #   docker-machine-driver-sshhost        an existing SSH host, like Docker Machine's generic driver
 #   docker-machine-driver-fakecloud      a cloud driver for fakecloud-api
 #   docker-machine-driver-fakecloud-old  the same, as a pre-0.5.1 plugin (-tags oldrpc)
+#   docker-machine-driver-urlonly        a daemon registered by its URL, like Docker Machine's none
 #   fakecloud-api                        the fake cloud API
 # Cached: skipped when every binary is newer than every source here. Needs Debian's golang-go.
 set -euo pipefail
@@ -11,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ $# -eq 1 ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
-bins=(docker-machine-driver-sshhost docker-machine-driver-fakecloud docker-machine-driver-fakecloud-old fakecloud-api)
+bins=(docker-machine-driver-sshhost docker-machine-driver-fakecloud docker-machine-driver-fakecloud-old docker-machine-driver-urlonly fakecloud-api)
 
 fresh=1
 for b in "${bins[@]}"; do
@@ -36,5 +37,6 @@ build() { # NAME PACKAGE [go build flags]
 build docker-machine-driver-sshhost ./cmd/docker-machine-driver-sshhost
 build docker-machine-driver-fakecloud ./cmd/docker-machine-driver-fakecloud
 build docker-machine-driver-fakecloud-old ./cmd/docker-machine-driver-fakecloud -tags oldrpc
+build docker-machine-driver-urlonly ./cmd/docker-machine-driver-urlonly
 build fakecloud-api ./cmd/fakecloud-api
 echo "[plugins] built ${bins[*]}" >&2

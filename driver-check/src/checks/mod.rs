@@ -293,10 +293,13 @@ impl fmt::Display for CallError {
 }
 
 fn show_access(a: &Access) -> String {
-    format!(
-        "ip {}, ssh {}@{}:{}, docker {}",
-        a.ip, a.ssh.user, a.ssh.host, a.ssh.port, a.docker_url
-    )
+    match &a.ssh {
+        Some(ssh) => format!(
+            "ip {}, ssh {}@{}:{}, docker {}",
+            a.ip, ssh.user, ssh.host, ssh.port, a.docker_url
+        ),
+        None => format!("ip {}, no ssh, docker {}", a.ip, a.docker_url),
+    }
 }
 
 fn show_state(s: State) -> &'static str {

@@ -133,8 +133,10 @@ pub async fn inspect_value(app: &App, m: &Machine) -> Result<Value, machine_core
     );
     if let Ok(a) = m.access().await {
         driver.insert("IPAddress".into(), json!(a.ip));
-        driver.insert("SSHUser".into(), json!(a.ssh.user));
-        driver.insert("SSHPort".into(), json!(a.ssh.port));
+        if let Some(ssh) = &a.ssh {
+            driver.insert("SSHUser".into(), json!(ssh.user));
+            driver.insert("SSHPort".into(), json!(ssh.port));
+        }
         if let Ok(url) = a.docker_url.parse::<DockerUrl>() {
             driver.entry("EnginePort").or_insert(json!(url.port()));
         }

@@ -202,7 +202,7 @@ impl Manager {
         let url = machine.url_of(&access).map_err(driver_error)?;
 
         let ssh_error = |e: Error| ImportError::Ssh(Box::new(e));
-        let a = &access.ssh;
+        let a = machine.ssh_of(&access, "import").map_err(driver_error)?;
         events.info(
             name,
             Step::WaitForSsh,

@@ -14,7 +14,7 @@ use crate::docker_url::{is_host, DockerUrl, DockerUrlError};
 use crate::error::{Error, MissingPart, Result};
 use crate::ssh::{self, HostKeyCheck, Session, SshError, SshTarget};
 use crate::store::{Blob, ExportedFiles};
-use driver_protocol::calls::{Access, State};
+use driver_protocol::calls::{Access, SshEndpoint, State};
 use driver_protocol::request::{GetAccess, GetState, Request};
 use driver_protocol::CancellationToken;
 use serde_json::Value;
@@ -82,25 +82,26 @@ pub(crate) fn check_access(a: &Access) -> std::result::Result<DockerUrl, String>
             a.ip
         ));
     }
-    if !is_host(&a.ssh.host) {
-        return Err(format!(
-            "the SSH host {:?} is not an IP address or host name",
-            a.ssh.host
-        ));
-    }
-    if a.ssh.port == 0 {
-        return Err("the SSH port is 0".into());
-    }
-    // a user name, never an option of ssh, scp, rsync or sshfs (`-oProxyCommand=...`)
-    if a.ssh.user.is_empty()
-        || a.ssh.user.starts_with(['-', '.'])
-        || !a
-            .ssh
-            .user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        return Err(format!("the SSH user {:?} is not a user name", a.ssh.user));
+    if let Some(ssh) = &a.ssh {
+        if !is_host(&ssh.host) {
+            return Err(format!(
+                "the SSH host {:?} is not an IP address or host name",
+                ssh.host
+            ));
+        }
+        if ssh.port == 0 {
+            return Err("the SSH port is 0".into());
+        }
+        // a user name, never an option of ssh, scp, rsync or sshfs (`-oProxyCommand=...`)
+        if ssh.user.is_empty()
+            || ssh.user.starts_with(['-', '.'])
+            || !ssh
+                .user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(format!("the SSH user {:?} is not a user name", ssh.user));
+        }
     }
     a.docker_url
         .parse()
@@ -190,17 +191,21 @@ impl Machine {
         }
     }
 
+    /// The SSH server of `a`; a machine without one (Docker Machine's `none` driver: only its
+    /// daemon is known) does not support what needs it.
+    pub(crate) fn ssh_of<'a>(&self, a: &'a Access, operation: &str) -> Result<&'a SshEndpoint> {
+        a.ssh.as_ref().ok_or_else(|| Error::NotSupported {
+            driver: self.config.driver_alias.clone(),
+            operation: format!("{operation} (its machines have no SSH, only a Docker daemon)"),
+        })
+    }
+
     pub(super) async fn target_at(&self, a: &Access) -> Result<SshTarget> {
+        let ssh = self.ssh_of(a, "SSH")?;
         let pem = self.ssh_key_pem().await?;
         let label = format!("the key of machine {}", self.name());
         let key = crate::sshkey::parse_private(&pem, std::path::Path::new(&label))?;
-        Ok(SshTarget::new(
-            &a.ssh.host,
-            a.ssh.port,
-            &a.ssh.user,
-            key,
-            &label,
-        ))
+        Ok(SshTarget::new(&ssh.host, ssh.port, &ssh.user, key, &label))
     }
 
     /// The recorded host key check. A machine without one (its create did not get that far)
@@ -232,8 +237,10 @@ impl Machine {
 
     /// An SSH session, checking the host key recorded at create.
     pub(crate) async fn session(&self) -> Result<Session> {
+        let access = self.access().await?;
+        self.ssh_of(&access, "SSH")?;
         let check = self.host_key_check()?;
-        let target = self.target_at(&self.access().await?).await?;
+        let target = self.target_at(&access).await?;
         Session::connect(&target, check, Duration::from_secs(20))
             .await
             .map_err(|e| self.ssh_failure(e))
@@ -243,10 +250,10 @@ impl Machine {
     /// logging in. Nothing is recorded: [`Machine::accept_host_key`] does that.
     pub async fn scan_host_key(&self) -> Result<HostKeyScan> {
         let a = self.access().await?;
-        let presented =
-            ssh::scan_host_key(&a.ssh.host, a.ssh.port, Duration::from_secs(20)).await?;
+        let s = self.ssh_of(&a, "host keys")?;
+        let presented = ssh::scan_host_key(&s.host, s.port, Duration::from_secs(20)).await?;
         Ok(HostKeyScan {
-            addr: ssh::addr(&a.ssh.host, a.ssh.port),
+            addr: ssh::addr(&s.host, s.port),
             recorded: self.config.ssh_host_key.clone(),
             presented,
         })
@@ -336,10 +343,8 @@ impl Machine {
 
     /// [`Machine::files`], with known_hosts naming the SSH server of `access`.
     pub(super) async fn files_at(&self, access: Option<&Access>) -> Result<ExportedFiles> {
-        let known_hosts = match (&self.config.ssh_host_key, access) {
-            (Some(key), Some(a)) => {
-                format!("{}\n", ssh::known_hosts_line(&a.ssh.host, a.ssh.port, key))
-            }
+        let known_hosts = match (&self.config.ssh_host_key, access.and_then(|a| a.ssh.as_ref())) {
+            (Some(key), Some(s)) => format!("{}\n", ssh::known_hosts_line(&s.host, s.port, key)),
             _ => String::new(),
         };
         Ok(self.inner.store.export(self.name(), &known_hosts).await?)

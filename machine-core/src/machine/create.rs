@@ -15,7 +15,7 @@ use crate::manager::Manager;
 use crate::name::validate_name;
 use crate::ssh::{self, HostKeyCheck, Session, SshTarget};
 use crate::sshkey;
-use crate::store::Blob;
+use crate::store::{Blob, StoreCerts};
 use driver_protocol::calls::{Access, Bootstrap, CreateParams, SetConfigParams};
 use driver_protocol::request::{Create, PreCreateCheck, Remove, SetConfig};
 use driver_protocol::{CancellationToken, ErrorKind, Options};
@@ -273,8 +273,11 @@ impl Machine {
         }
         self.save().await?;
 
-        self.emit(Step::WaitForSsh, "Waiting for SSH...");
         let access = self.access().await?;
+        if access.ssh.is_none() {
+            return self.register_daemon(&access, &certs).await;
+        }
+        self.emit(Step::WaitForSsh, "Waiting for SSH...");
         let session = match created.bootstrap {
             // an existing host: the user's credentials this once, to install the machine's key
             Some(b) => {
@@ -322,6 +325,33 @@ impl Machine {
         self.config.phase = crate::config::Phase::Ready;
         self.save().await?;
         self.emit(Step::Done, "Docker is up and running!");
+        Ok(())
+    }
+
+    /// A machine without SSH (Docker Machine's `none` driver: a daemon set up by hand,
+    /// registered by its URL) is not provisioned, as Docker Machine did not: it is reached with
+    /// the store's client certificate, which its daemon must trust.
+    async fn register_daemon(&mut self, access: &Access, certs: &StoreCerts) -> Result<()> {
+        let name = self.config.name.clone();
+        let url = self.url_of(access)?;
+        let store = &self.inner.store;
+        for (blob, pem) in [
+            (Blob::CaCert, &certs.ca.cert),
+            (Blob::ClientCert, &certs.client.cert),
+            (Blob::ClientKey, &certs.client.key),
+        ] {
+            store.write_blob(&name, blob, pem.as_bytes()).await?;
+        }
+        self.config.engine.port = url.port();
+        self.config.phase = crate::config::Phase::Ready;
+        self.save().await?;
+        self.emit(
+            Step::Done,
+            format!(
+                "Registered the Docker daemon at {url}: the driver gives no SSH, so it is not \
+                 provisioned (it must trust this store's CA and client certificate)"
+            ),
+        );
         Ok(())
     }
 
@@ -432,7 +462,7 @@ async fn bootstrap_login(
     b: &Bootstrap,
     host_key: HostKeyCheck,
 ) -> Result<Session> {
-    let a = &access.ssh;
+    let a = access.ssh.as_ref().expect("checked by the caller");
     let agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
     let target = match &b.key_path {
         Some(path) => match user_key(std::path::Path::new(path)) {

@@ -104,13 +104,14 @@ struct Endpoint {
 
 impl Machine {
     async fn endpoint(&self) -> Result<Endpoint> {
-        self.verify_host_key().await?;
         let a = self.access().await?;
+        let ssh = self.ssh_of(&a, "ssh")?.clone();
+        self.verify_host_key().await?;
         let files = self.files_at(Some(&a)).await?;
         Ok(Endpoint {
-            host: a.ssh.host,
-            port: a.ssh.port,
-            user: a.ssh.user,
+            host: ssh.host,
+            port: ssh.port,
+            user: ssh.user,
             key: files.ssh_key,
             known_hosts: files.known_hosts,
         })

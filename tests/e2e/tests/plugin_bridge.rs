@@ -383,3 +383,55 @@ fn built_in_drivers_come_from_the_docker_machine_binary_named() {
     let out = machine_e2e::call(&mut cmd, &["rm", "-y", "b1"], CREATE_TIMEOUT);
     assert!(out.success, "{out}");
 }
+
+/// A driver with no SSH, as Docker Machine's `none`: the machine is a daemon registered by its
+/// URL, not provisioned (Docker Machine did not either), reached with the store's client
+/// certificate. Here the daemon is one this store provisioned with the generic driver, so it
+/// trusts the store's CA; `ssh` says the machine has none, and `rm` removes only the record.
+#[test]
+fn a_daemon_registered_by_its_url_like_docker_machines_none() {
+    let host = TestHost::start_with_docker();
+    let cli = Cli::new();
+    let out = cli.create_on(&host, &[], "base");
+    assert!(out.success, "{out}");
+    let url = format!("tcp://{}:2376", host.ip);
+    let started = host.exec("systemctl show -p ActiveEnterTimestampMonotonic docker");
+
+    let out = call(
+        &cli,
+        None,
+        &["create", "-d", "urlonly", "--url", &url, "n1"],
+        CREATE_TIMEOUT,
+    );
+    assert!(out.success, "{out}");
+    assert!(
+        out.stdout.contains("not provisioned") || out.stderr.contains("not provisioned"),
+        "{out}"
+    );
+    assert_eq!(
+        host.exec("systemctl show -p ActiveEnterTimestampMonotonic docker"),
+        started,
+        "registering a daemon must not touch it"
+    );
+    let ls = ok(&cli, None, &["ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("n1") && l.contains("Running") && l.contains(&url)),
+        "{ls}"
+    );
+    assert_eq!(ok(&cli, None, &["url", "n1"]).trim(), url);
+    let env = machine_e2e::support::parse_exports(&ok(&cli, None, &["env", "n1"]));
+    let info = docker_ok(&env, &["info", "--format", "{{.Name}}"]);
+    assert!(!info.trim().is_empty());
+    let out = call(&cli, None, &["ssh", "n1", "true"], CREATE_TIMEOUT);
+    assert!(!out.success && out.stderr.contains("no SSH"), "{out}");
+    let out = call(&cli, None, &["stop", "n1"], CREATE_TIMEOUT);
+    assert!(
+        !out.success && out.stderr.contains("cannot be stopped"),
+        "{out}"
+    );
+
+    ok(&cli, None, &["rm", "-y", "n1"]);
+    // the daemon is untouched and still serves the machine that provisioned it
+    docker_ok(&cli.env("base"), &["version"]);
+}

@@ -30,10 +30,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The binaries `tests/plugins/build.sh` makes.
-pub const BINARIES: [&str; 4] = [
+pub const BINARIES: [&str; 5] = [
     "docker-machine-driver-sshhost",
     "docker-machine-driver-fakecloud",
     "docker-machine-driver-fakecloud-old",
+    "docker-machine-driver-urlonly",
     "fakecloud-api",
 ];
 
