@@ -61,7 +61,10 @@ pub async fn ip(app: &App, names: Vec<String>) -> CmdResult {
         match async { app.manager.load(&name).await?.ip().await }.await {
             Ok(ip) => println!("{ip}"),
             Err(e) => {
-                eprintln!("Error getting IP address of {name}: {e}");
+                eprintln!(
+                    "Error getting IP address of {name}: {}",
+                    crate::terminal::block(&e.to_string())
+                );
                 failed = true;
             }
         }
@@ -82,7 +85,11 @@ pub async fn version(app: &App, name: Option<&str>) -> CmdResult {
         ),
         Some(name) => {
             let m = app.manager.load(name).await?;
-            println!("{}", m.docker_version().await?.version);
+            // the daemon's own words
+            println!(
+                "{}",
+                crate::terminal::line(&m.docker_version().await?.version)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -191,10 +198,14 @@ fn engine_options(e: &EngineOptions) -> Value {
 
 pub async fn inspect(app: &App, name: &str, format: Option<&str>) -> CmdResult {
     let m = app.manager.load(name).await?;
-    let v = inspect_value(app, &m).await?;
+    let mut v = inspect_value(app, &m).await?;
     match format.filter(|f| !f.is_empty()) {
         None | Some("json") => println!("{}", serde_json::to_string_pretty(&v)?),
-        Some(f) => println!("{}", template::render(f, &v)?),
+        Some(f) => {
+            // a template shows the driver's and the host's values as text
+            crate::terminal::values(&mut v);
+            println!("{}", template::render(f, &v)?)
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -354,7 +365,10 @@ pub async fn rm(app: &App, opts: RemoveOptions, yes: bool, names: Vec<String>) -
         match result {
             Ok(()) => println!("Successfully removed {name}"),
             Err(e) => {
-                let mut msg = format!("Error removing host \"{name}\": {e}");
+                let mut msg = format!(
+                    "Error removing host \"{name}\": {}",
+                    crate::terminal::block(&e.to_string())
+                );
                 if e.is_broken_record() {
                     msg.push_str(&format!("\n(`machine rm -f {name}` removes it anyway)"));
                 } else if let Some(h) = crate::hints::hint(&e) {

@@ -251,15 +251,18 @@ pub fn exit_code(e: &(dyn std::error::Error + 'static)) -> std::process::ExitCod
     }
 }
 
-/// `Error: ...` and the advice, as printed on stderr. A name that exists is Docker Machine's
+/// `Error: ...` and the advice, as printed on stderr (control characters escaped: see
+/// [`crate::terminal`]). A name that exists is Docker Machine's
 /// own line, `Docker machine "NAME" already exists`, whole (scripts match it), advice below.
 pub fn render(e: &(dyn std::error::Error + 'static)) -> String {
+    // the message may quote a host's, a daemon's or a driver's words: shown, never acted on
+    let text = crate::terminal::block(&e.to_string());
     let mut out = match e.downcast_ref::<Error>() {
-        Some(Error::AlreadyExists(_)) => e.to_string(),
-        _ => format!("Error: {e}"),
+        Some(Error::AlreadyExists(_)) => text,
+        _ => format!("Error: {text}"),
     };
     if let Some(h) = e.downcast_ref::<Error>().and_then(hint) {
-        out.push_str(&format!("\n({h})"));
+        out.push_str(&format!("\n({})", crate::terminal::line(&h)));
     }
     out
 }

@@ -33,11 +33,19 @@ pub async fn run(app: &App, args: ImportArgs) -> Result<ExitCode, Box<dyn std::e
         match result {
             Ok(m) => println!(
                 "Imported {name} ({}, {}, Docker {}); SSH host key {}",
-                m.driver, m.url, m.docker_version, m.host_key_fingerprint
+                m.driver,
+                m.url,
+                crate::terminal::line(&m.docker_version),
+                m.host_key_fingerprint
             ),
             Err(e) => {
                 failed = true;
-                eprintln!("Not imported {name}: {e}");
+                // a folder of Docker Machine's store may be named anything
+                let name = crate::terminal::line(&name);
+                eprintln!(
+                    "Not imported {name}: {}",
+                    crate::terminal::block(&e.to_string())
+                );
                 if let Some(h) = hint(&name, &e) {
                     eprintln!("  ({h})");
                 }

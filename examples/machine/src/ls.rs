@@ -109,18 +109,23 @@ pub async fn run(app: &App, args: LsArgs) -> Result<ExitCode, Box<dyn std::error
         .map(|r| Row::from(r, queried))
         .collect();
 
+    // names of stray folders, errors, a daemon's version: shown as text, never acted on (JSON
+    // escapes them itself)
     if args.quiet {
         for r in &rows {
-            println!("{}", r.name);
+            println!("{}", crate::terminal::line(&r.name));
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let rows = rows
+    let mut rows = rows
         .iter()
         .map(serde_json::to_value)
         .collect::<Result<Vec<_>, _>>()?;
     match template {
-        Some(t) => print!("{}", t.render(&rows)?),
+        Some(t) => {
+            rows.iter_mut().for_each(crate::terminal::values);
+            print!("{}", t.render(&rows)?)
+        }
         None => {
             for r in &rows {
                 println!("{r}");

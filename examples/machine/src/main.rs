@@ -20,6 +20,7 @@ mod shell_env;
 mod store_cmd;
 mod swarm;
 mod template;
+mod terminal;
 mod use_context;
 
 use clap::builder::BoolishValueParser;

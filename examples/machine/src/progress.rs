@@ -32,7 +32,8 @@ impl Display {
         Display { live }
     }
 
-    /// Where the library sends its events.
+    /// Where the library sends its events. Their messages (a driver's progress, a line of a
+    /// host's install output) are shown with control characters escaped.
     pub fn events(&self) -> Events {
         match &self.live {
             Some(live) => {
@@ -65,12 +66,13 @@ impl Display {
 
 fn plain(e: Event) {
     if e.level != Level::Output {
-        eprintln!("({}) {}", e.machine, e.message);
+        eprintln!("({}) {}", e.machine, crate::terminal::line(&e.message));
     }
 }
 
 impl Live {
-    fn show(&self, e: Event) {
+    fn show(&self, mut e: Event) {
+        e.message = crate::terminal::line(&e.message).into_owned();
         let mut bars = self.bars.lock().unwrap();
         let bar = bars.entry(e.machine.clone()).or_insert_with(|| {
             let bar = self.multi.add(ProgressBar::new_spinner());

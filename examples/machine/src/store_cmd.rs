@@ -35,7 +35,11 @@ pub async fn run(cmd: StoreCmd) -> Result<ExitCode, Box<dyn std::error::Error>> 
                 println!("copied {name}");
             }
             for (name, e) in &m.failed {
-                eprintln!("not copied {name}: {e}");
+                eprintln!(
+                    "not copied {}: {}",
+                    crate::terminal::line(name),
+                    crate::terminal::block(&e.to_string())
+                );
             }
             println!(
                 "{} of {} machines copied to {} and checked",

@@ -25,7 +25,11 @@ fn warn(name: &str, what: &str, e: &Error) {
     let advice = crate::hints::hint(e)
         .map(|h| format!(" ({h})"))
         .unwrap_or_default();
-    eprintln!("Warning: docker context \"{name}\" not {what}: {e}{advice}");
+    eprintln!(
+        "Warning: docker context \"{name}\" not {what}: {}{}",
+        crate::terminal::block(&e.to_string()),
+        crate::terminal::line(&advice)
+    );
 }
 
 /// `machine use NAME`: make (or bring up to date) the machine's context and make it the docker

@@ -5,7 +5,9 @@
 //! `docker $(machine config NAME)`, and an `eval` of it, run nothing); a machine folder copied
 //! by hand (refused, listed as broken, and `rm -f` of the copy leaves the original whole);
 //! file names, mount points and user names that look like options of rsync, scp, sshfs and ssh
-//! (taken as names, or refused, and never run).
+//! (taken as names, or refused, and never run); control characters from a host's
+//! `/etc/os-release`, a driver's progress and errors, and a stray folder's name (shown escaped,
+//! never acted on; JSON keeps its own escapes).
 //!
 //! Needs scripts/test-env.sh and `cargo build --workspace --bins`; nothing here skips.
 
@@ -434,4 +436,133 @@ fn values_shaped_like_options_reach_the_system_tools_as_names() {
         before,
         "a value given as a name ran as an option"
     );
+}
+
+/// Text that would repaint a terminal and forge a line of ours.
+const FORGERY: &str = "\u{1b}[2J\u{1b}[H\rDocker is up and running!\n\u{9b}31m";
+
+/// Asserts that `text` holds no character that acts on a terminal but the newline, and that no
+/// line of it passes for `Docker is up and running!` of ours.
+fn assert_inert(text: &str, what: &str) {
+    let acting: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        acting.is_empty(),
+        "{what}: {acting:?} reached the terminal:\n{text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("Docker is up and running!")),
+        "{what}: a forged line:\n{text}"
+    );
+}
+
+/// Item 7: control characters from outside reach the terminal escaped. A host whose
+/// `/etc/os-release` names itself with escape sequences and a line of ours (create's error
+/// quotes it), a stray folder of such a name in the store (`ls`, `ls -q`; `ls --format json`
+/// keeps JSON's escape), and a driver whose progress and error say the same (create's
+/// progress lines and error).
+#[test]
+fn text_from_outside_is_shown_escaped() {
+    let escaped = "\\u{1b}[2J\\u{1b}[H\\rDocker is up and running!\\n\\u{9b}31m";
+    let cli = Cli::new();
+
+    // a host that names itself with escape sequences; no Docker there and an unknown OS, so
+    // create's error quotes the name
+    let host = TestHost::start("bookworm");
+    let pretty = FORGERY.replace('\\', "\\\\");
+    host.exec(&format!(
+        "printf 'ID=hostile\nPRETTY_NAME=\"%s\"\n' {} > /etc/os-release.new && \
+         mv /etc/os-release.new /etc/os-release",
+        quoted(&pretty)
+    ));
+    let out = cli.create_on(&host, &[], "hostile-os");
+    assert!(!out.success, "{out}");
+    // (os-release is read line by line: the name ends at its newline)
+    let first_line = escaped.split("\\n").next().unwrap();
+    assert!(
+        out.stderr.contains(&format!("({first_line})")),
+        "the OS's name, escaped:\n{out}"
+    );
+    assert_inert(&out.stderr, "create's error");
+    cli.call(&["rm", "-f", "-y", "hostile-os"]);
+
+    // a stray folder in the store
+    std::fs::create_dir_all(cli.store().join("machines").join(format!("stray{FORGERY}"))).unwrap();
+    let out = cli.call(&["ls"]);
+    assert!(out.success, "{out}");
+    assert!(out.stdout.contains(&format!("stray{escaped}")), "{out}");
+    assert_inert(&out.stdout, "ls");
+    let out = cli.call(&["ls", "-q"]);
+    assert_eq!(out.stdout, format!("stray{escaped}\n"), "{out}");
+    let out = cli.call(&["ls", "--format", "json"]);
+    let row: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        row["Name"],
+        format!("stray{FORGERY}"),
+        "JSON keeps the name, escaped its way"
+    );
+    assert!(out.stdout.contains("\\u001b"), "{out}");
+    std::fs::remove_dir(cli.store().join("machines").join(format!("stray{FORGERY}"))).unwrap();
+
+    // a driver's progress and error
+    let drivers = private_tempdir();
+    let driver = drivers.path().join("machine-driver-forger");
+    std::fs::write(
+        &driver,
+        format!(
+            r#"#!/usr/bin/env python3
+import json, sys
+FORGERY = {forgery}
+def send(o):
+    sys.stdout.write(json.dumps(o) + "\n"); sys.stdout.flush()
+for line in sys.stdin:
+    req = json.loads(line)
+    if "id" not in req:
+        continue
+    m, i = req["method"], req["id"]
+    if m == "initialize":
+        send({{"jsonrpc": "2.0", "id": i, "result": {{"name": "forger", "version": "0",
+              "protocol_version": 3, "capabilities": {{}}, "options": []}}}})
+    elif m == "set_config":
+        send({{"jsonrpc": "2.0", "id": i, "result": {{"config": {{}}}}}})
+    elif m == "pre_create_check":
+        send({{"jsonrpc": "2.0", "method": "progress", "params": {{"machine": "forged",
+              "step": "check", "message": "checking" + FORGERY}}}})
+        send({{"jsonrpc": "2.0", "id": i, "error": {{"code": -32000,
+              "message": "refused" + FORGERY, "data": {{"kind": "invalid-input"}}}}}})
+    else:
+        send({{"jsonrpc": "2.0", "id": i, "error": {{"code": -32000, "message": "no",
+              "data": {{"kind": "not-supported"}}}}}})
+"#,
+            forgery = serde_json::to_string(FORGERY).unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&driver, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = cli.command(&["create", "-d", "forger", "forged"]);
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            drivers.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    let out = call(
+        &mut cmd,
+        &["create", "-d", "forger", "forged"],
+        CALL_TIMEOUT,
+    );
+    assert!(!out.success, "{out}");
+    assert!(
+        out.stderr.contains(&format!("checking{escaped}"))
+            && out.stderr.contains(&format!("refused{first_line}")),
+        "the driver's progress and error, escaped:\n{out}"
+    );
+    assert_inert(&out.stderr, "the driver's progress and error");
+    assert_inert(&out.stdout, "create's output");
 }
