@@ -5,9 +5,11 @@
 //! [`ClientError::Closed`] at once — a dead driver is an error, never a hang. A call the driver
 //! could not read is one too: a message over the frame limit is refused before it is sent
 //! ([`ClientError::TooLarge`]), and an error answer without an id (the driver could not read a
-//! line it got) fails every pending call at once ([`ClientError::Unreadable`]).
+//! line it got) fails every pending call at once ([`ClientError::Unreadable`]). What the driver
+//! writes that is not the protocol is logged within a budget ([`crate::chatter`]).
 
 use crate::calls::{CancelParams, MadeParams, ProgressParams};
+use crate::chatter::Chatter;
 use crate::error::DriverError;
 use crate::framing::{self, FrameError, MAX_FRAME};
 use crate::message::{
@@ -137,17 +139,19 @@ impl Client {
         let reader_pending = pending.clone();
         tokio::spawn(async move {
             let mut r = BufReader::new(from_driver);
+            let mut chatter = Chatter::new();
             loop {
-                match framing::read_line(&mut r, MAX_FRAME).await {
-                    Ok(Some(line)) => {
-                        if let Some(t) = &reader_trace {
-                            t(Direction::FromDriver, &line);
-                        }
-                        route(&line, &reader_pending, &notify)
-                    }
+                let complaint = match framing::read_line(&mut r, MAX_FRAME).await {
+                    Ok(Some(line)) => route(&line, &reader_pending, &notify, &reader_trace),
                     Ok(None) | Err(FrameError::Io(_)) => break,
-                    Err(e) => tracing::warn!("driver sent an unreadable line: {e}"),
+                    Err(e) => Some(format!("driver sent an unreadable line: {e}")),
+                };
+                if let Some(shown) = complaint.and_then(|c| chatter.admit(&c)) {
+                    tracing::warn!("{shown}");
                 }
+            }
+            if let Some(note) = chatter.held() {
+                tracing::warn!("driver's output: {note}");
             }
             // dropping the senders wakes every pending call with Closed
             reader_pending.lock().unwrap().take();
@@ -260,11 +264,22 @@ impl Client {
     }
 }
 
-fn route(line: &str, pending: &Pending, notify: &(impl Fn(Notification) + Send + Sync)) {
+/// Routes one line from the driver, showing it to the trace when it is a message (what is not
+/// goes to the log within its budget); what is wrong with it, for the log.
+fn route(
+    line: &str,
+    pending: &Pending,
+    notify: &(impl Fn(Notification) + Send + Sync),
+    trace: &Option<Trace>,
+) -> Option<String> {
     if line.trim().is_empty() {
-        return;
+        return None;
     }
-    match Message::parse(line) {
+    let msg = Message::parse(line);
+    if let (Some(t), Ok(_)) = (trace, &msg) {
+        t(Direction::FromDriver, line);
+    }
+    match msg {
         Ok(Message::Response(Response {
             id: None,
             error: Some(err),
@@ -278,38 +293,43 @@ fn route(line: &str, pending: &Pending, notify: &(impl Fn(Notification) + Send +
             for tx in calls.into_values() {
                 let _ = tx.send(Err(ClientError::Unreadable(err.message.clone())));
             }
+            None
         }
         Ok(Message::Response(resp)) => {
             let Some(Id::Num(id)) = resp.id else {
-                tracing::warn!("driver sent a response without a usable id: {line}");
-                return;
+                return Some(format!(
+                    "driver sent a response without a usable id: {line}"
+                ));
             };
             let tx = pending.lock().unwrap().as_mut().and_then(|m| m.remove(&id));
             match tx {
                 Some(tx) => {
                     let _ = tx.send(Ok(resp));
+                    None
                 }
-                None => tracing::warn!("driver answered call {id}, which is not pending"),
+                None => Some(format!("driver answered call {id}, which is not pending")),
             }
         }
         Ok(Message::Notification(n)) => {
             let note = match n.method.as_str() {
                 notification::Progress::METHOD => match serde_json::from_value(n.params) {
                     Ok(p) => Notification::Progress(p),
-                    Err(_) => return,
+                    Err(_) => return None,
                 },
                 notification::Made::METHOD => match serde_json::from_value(n.params) {
                     Ok(m) => Notification::Made(m),
-                    Err(_) => return,
+                    Err(_) => return None,
                 },
                 _ => Notification::Other { method: n.method },
             };
             notify(note);
+            None
         }
-        Ok(Message::Request(r)) => {
-            tracing::warn!("driver sent a request ({}); hosts take none", r.method)
-        }
-        Err(e) => tracing::warn!("driver sent a malformed line ({e}): {line}"),
+        Ok(Message::Request(r)) => Some(format!(
+            "driver sent a request ({}); hosts take none",
+            r.method
+        )),
+        Err(e) => Some(format!("driver sent a malformed line ({e}): {line}")),
     }
 }
 

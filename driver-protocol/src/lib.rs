@@ -77,6 +77,7 @@
 #![deny(missing_docs)]
 
 pub mod calls;
+pub mod chatter;
 pub mod client;
 pub mod error;
 pub mod framing;

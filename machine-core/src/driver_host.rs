@@ -619,14 +619,16 @@ impl Drop for DriverConn {
     }
 }
 
-/// Logs a driver's stderr and keeps its last lines; a line longer than [`STDERR_LINE_MAX`] is
-/// skipped (noted, not kept), so a driver cannot make the host's memory grow.
+/// Logs a driver's stderr within a budget ([`driver_protocol::chatter`]) and keeps its last
+/// lines; a line longer than [`STDERR_LINE_MAX`] is skipped (noted, not kept), so a driver cannot
+/// make the host's memory, or its log, grow without end.
 async fn read_stderr(
     stderr: tokio::process::ChildStderr,
     label: String,
     tail: Arc<Mutex<VecDeque<String>>>,
 ) {
     let mut reader = BufReader::new(stderr);
+    let mut chatter = driver_protocol::chatter::Chatter::new();
     loop {
         let line = match driver_protocol::framing::read_line(&mut reader, STDERR_LINE_MAX).await {
             Ok(Some(line)) => crate::download::redact(&line).into_owned(),
@@ -634,12 +636,17 @@ async fn read_stderr(
             Err(driver_protocol::framing::FrameError::Io(_)) => break,
             Err(e) => format!("(a line that was skipped: {e})"),
         };
-        tracing::debug!(driver = %label, "{line}");
+        if let Some(shown) = chatter.admit(&line) {
+            tracing::debug!(driver = %label, "{shown}");
+        }
         let mut t = tail.lock().unwrap();
         if t.len() == STDERR_LINES_KEPT {
             t.pop_front();
         }
         t.push_back(line);
+    }
+    if let Some(note) = chatter.held() {
+        tracing::debug!(driver = %label, "{note}");
     }
 }
 

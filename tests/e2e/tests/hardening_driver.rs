@@ -146,3 +146,48 @@ METHODS["pre_create_check"] = pre_create_check
     );
     assert!(!out.stderr.contains("did not answer"), "{out}");
 }
+
+/// Issue 20 item 5: a driver that writes non-JSON lines to its stdout and lines to its stderr
+/// without pause for 20 s (long lines and short ones) makes `machine -D create` print at most
+/// 1 MiB in all, says how much it held back, and the call the flood came with still gets its
+/// answer.
+#[test]
+fn a_driver_flooding_its_stdout_and_stderr_for_20_seconds_makes_machine_print_at_most_a_mib() {
+    let drivers = python_driver(
+        "flood",
+        r#"
+def pre_create_check(p):
+    long = "warning: " + "w" * 100000 + "\n"
+    short = "w\n" * 1000
+    end = time.time() + 20
+    while time.time() < end:
+        sys.stdout.write(long + short)
+        sys.stderr.write(long + short)
+    sys.stdout.flush()
+    sys.stderr.write("the flood is over\n")
+    sys.stderr.flush()
+METHODS["pre_create_check"] = pre_create_check
+"#,
+    );
+    let cli = Cli::new();
+    let out = machine(
+        &cli,
+        drivers.path(),
+        &["-D", "create", "-d", "flood", "fl1"],
+        Duration::from_secs(180),
+    );
+    let printed = out.stdout.len() + out.stderr.len();
+    assert!(
+        printed < 1024 * 1024,
+        "machine printed {printed} bytes of a driver's flood"
+    );
+    assert!(
+        out.stderr.contains("not shown"),
+        "what was held back is said:\n{out}"
+    );
+    // past the check, the driver's answer to create (it makes nothing) ends the create
+    assert!(
+        !out.success && out.stderr.contains("flood does not do create"),
+        "{out}"
+    );
+}
