@@ -307,7 +307,7 @@ impl Machine {
             let progress = move |step: Step, level: Level, m: &str| {
                 events.send(crate::events::Event::new(&name, step, m).at(level))
             };
-            provision::unprovision(session, &progress)
+            provision::unprovision(session, self.config.engine.port, &progress)
                 .await
                 .map_err(Error::from)
         } else {

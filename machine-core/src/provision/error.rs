@@ -85,6 +85,19 @@ pub enum ProvisionError {
         /// Why it cannot be done and what to do instead.
         message: String,
     },
+    /// After the daemon's configuration was taken back, something still listens on its TCP
+    /// port: the port is not closed, whatever the undo did.
+    #[error(
+        "the Docker daemon's TCP port {port} is still open on the host after its configuration \
+         was removed ({listeners} listening socket(s)): see what listens there (`sudo ss -ltnp \
+         'sport = :{port}'`), stop it, and run the removal again"
+    )]
+    PortStillOpen {
+        /// The port.
+        port: u16,
+        /// How many listening sockets were found on it.
+        listeners: u32,
+    },
     /// A step did not finish in time (e.g. the daemon never answered).
     #[error("{step}: timed out after {seconds} s{}", output_tail(detail))]
     Timeout {

@@ -2,12 +2,19 @@
 //! existing host): the daemon's configuration (the systemd drop-in, OpenRC's
 //! `/etc/conf.d/docker` or sysvinit's `/etc/default/docker`), which opened the TCP listener, and
 //! the TLS files in `/etc/docker`. Docker itself stays, restarted on its local socket only.
+//!
+//! A daemon that still runs with our options is restarted whatever state it is in — running,
+//! or still starting (a create killed while Docker restarted leaves the unit `activating`, and
+//! a daemon that comes up later would listen with them) — and the port is checked closed on the
+//! host before the undo says it is.
 
 use super::*;
 
 /// The shell script, run as root, that removes our daemon configuration and TLS files for
-/// `init` and restarts Docker if it runs. Under systemd the packaged unit listens on
-/// `fd://`, so its socket unit is started again first (our drop-in ran without it).
+/// `init` and restarts Docker unless it is stopped. Under systemd the packaged unit listens on
+/// `fd://`, so its socket unit is started again first (our drop-in ran without it); a unit in
+/// any state but `inactive` (active, activating, reloading, deactivating, failed) is stopped,
+/// its failure forgotten, and started on its own configuration.
 pub(crate) fn undo_script(init: Init) -> String {
     let tls = format!(
         "rm -f {} {} {}",
@@ -19,8 +26,9 @@ pub(crate) fn undo_script(init: Init) -> String {
         Init::Systemd => format!(
             "rm -f {dropin} && {{ rmdir {dir} 2>/dev/null; true; }} && {tls} && \
              systemctl daemon-reload && \
-             if systemctl is-active --quiet docker.service; then \
+             if [ \"$(systemctl is-active docker.service)\" != inactive ]; then \
                systemctl stop docker.service && \
+               {{ systemctl reset-failed docker.service >/dev/null 2>&1; true; }} && \
                {{ systemctl start docker.socket >/dev/null 2>&1; true; }} && \
                systemctl start docker.service; \
              fi",
@@ -32,7 +40,9 @@ pub(crate) fn undo_script(init: Init) -> String {
         ),
         Init::OpenRc => format!(
             "rm -f {conf} && {tls} && \
-             if rc-service docker status >/dev/null 2>&1; then rc-service docker restart; fi",
+             if ! rc-service docker status 2>&1 | grep -q stopped; then \
+               rc-service docker restart; \
+             fi",
             conf = engine::OPENRC_CONF_PATH
         ),
         Init::SysVinit => format!(
@@ -43,10 +53,22 @@ pub(crate) fn undo_script(init: Init) -> String {
     }
 }
 
-/// Removes the daemon configuration and TLS files provisioning wrote, and restarts Docker on
-/// its local socket. What is already gone is not an error.
+/// A shell script that prints how many sockets listen on TCP `port` (IPv4 and IPv6), read from
+/// the kernel's tables: no `ss` or `netstat` needed.
+pub(crate) fn listeners_script(port: u16) -> String {
+    format!(
+        "files=; for f in /proc/net/tcp /proc/net/tcp6; do [ -r \"$f\" ] && files=\"$files $f\"; done; \
+         [ -n \"$files\" ] || {{ echo 'cannot read /proc/net/tcp' >&2; exit 1; }}; \
+         awk '$4 == \"0A\" && $2 ~ /:{port:04X}$/ {{ n++ }} END {{ print n + 0 }}' $files"
+    )
+}
+
+/// Removes the daemon configuration and TLS files provisioning wrote, restarts Docker on its
+/// local socket, and checks that nothing listens on the daemon's TCP `port` any more. What is
+/// already gone is not an error; a port still open is ([`ProvisionError::PortStillOpen`]).
 pub async fn unprovision(
     remote: &dyn Remote,
+    port: u16,
     progress: &(dyn Fn(Step, Level, &str) + Send + Sync),
 ) -> Result<(), ProvisionError> {
     let step = "checking the host";
@@ -72,6 +94,20 @@ pub async fn unprovision(
         &undo_script(facts.init),
     )
     .await?;
+    let step = "checking the daemon's TCP port is closed";
+    let out = cx.sudo(step, &listeners_script(port)).await?;
+    let listeners = out
+        .stdout
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| command_failed(step, &listeners_script(port), &out))?;
+    if listeners > 0 {
+        return Err(ProvisionError::PortStillOpen { port, listeners });
+    }
+    cx.progress(
+        Step::Remove,
+        &format!("Docker's TCP port {port} is closed; Docker runs on its local socket only"),
+    );
     Ok(())
 }
 
@@ -104,5 +140,43 @@ mod tests {
         );
         assert!(undo_script(Init::OpenRc).contains(engine::OPENRC_CONF_PATH));
         assert!(undo_script(Init::SysVinit).contains(engine::SYSVINIT_DEFAULT_PATH));
+    }
+
+    #[test]
+    fn a_systemd_unit_in_any_state_but_inactive_is_restarted_on_its_own_configuration() {
+        let s = undo_script(Init::Systemd);
+        // not only `active`: a unit still `activating` with our options comes up listening
+        assert!(
+            s.contains("\"$(systemctl is-active docker.service)\" != inactive"),
+            "{s}"
+        );
+        assert!(!s.contains("is-active --quiet"), "{s}");
+        assert!(s.contains("systemctl reset-failed docker.service"), "{s}");
+    }
+
+    /// The count the script prints on this machine, for `port`.
+    fn listeners_here(port: u16) -> u32 {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(listeners_script(port))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
+    #[test]
+    fn the_port_check_counts_listening_sockets_of_the_port_only() {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = v4.local_addr().unwrap().port();
+        // the same port on IPv6, where the host has it
+        let v6 = std::net::TcpListener::bind(("::1", port)).ok();
+        let expected = 1 + u32::from(v6.is_some());
+        assert_eq!(listeners_here(port), expected);
+        // a connection to it is no listener
+        let _c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(listeners_here(port), expected);
+        drop((v4, v6));
+        assert_eq!(listeners_here(port), 0);
     }
 }

@@ -1,0 +1,114 @@
+//! What a killed process and a hostile host still could do, tried against real test hosts and
+//! the real `machine` CLI: a create killed while Docker restarts with our options must not leave
+//! the daemon's TLS port open after `rm -f`.
+
+use machine_e2e::{timed, unique_name, Cli, CREATE_TIMEOUT};
+use machine_testsupport::TestHost;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The systemd state of docker.service on `host` (`active`, `activating`, `inactive`, ...).
+fn docker_unit_state(host: &TestHost) -> String {
+    let out = host.exec_output("systemctl is-active docker.service");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Waits until `cond` holds on `host`, checking every 200 ms, at most `timeout`.
+fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What listens on TCP port 2376 of `host`, as `ss` shows it (empty when nothing does).
+fn listening_on_2376(host: &TestHost) -> String {
+    let out = host.exec_output("ss -Hltnp 'sport = :2376'");
+    assert!(out.status.success(), "ss failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Issue 20 item 1: `machine create` killed while Docker restarts with our options — the unit
+/// still `activating` (a daemon slow to start: the host's own drop-in sleeps 10 s before it) —
+/// then `rm -f`. The daemon must not come up listening on 2376 with our TLS options afterwards:
+/// once the unit settles, nothing listens on 2376, dockerd runs without `--tlsverify`, Docker
+/// still answers on its local socket, and rm said the port was closed only once it was.
+#[test]
+fn rm_after_a_create_killed_while_docker_restarts_leaves_the_tls_port_closed() {
+    let cli = Cli::new();
+    let host = timed("test host start", TestHost::start_with_docker);
+    host.exec(
+        "mkdir -p /etc/systemd/system/docker.service.d && \
+         printf '[Service]\\nExecStartPre=/bin/sleep 10\\n' \
+           > /etc/systemd/system/docker.service.d/slow-start.conf && \
+         systemctl daemon-reload",
+    );
+    let name = unique_name("e2e-killed-restart");
+    let key = host.key.private.to_str().unwrap();
+    let args = [
+        "create",
+        "-d",
+        "generic",
+        "--generic-ip-address",
+        &host.ip,
+        "--generic-ssh-user",
+        &host.user,
+        "--generic-ssh-key",
+        key,
+        &name,
+    ];
+    let mut create = cli
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("machine create");
+    let stderr = create.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("create: {line}");
+            if line.contains("Restarting Docker") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(CREATE_TIMEOUT)
+        .expect("create never reached the Docker restart");
+    // the restart with our options has begun on the host: kill the workstation side
+    wait_until("docker.service activating", Duration::from_secs(30), || {
+        docker_unit_state(&host) == "activating"
+    });
+    create.kill().unwrap();
+    create.wait().unwrap();
+    assert_eq!(
+        docker_unit_state(&host),
+        "activating",
+        "the unit was to be still starting when rm runs"
+    );
+
+    let rm = cli.call(&["rm", "-f", "-y", &name]);
+    assert!(rm.success, "{rm}");
+    assert!(cli.ls().row(&name).is_none(), "{rm}");
+    // whatever rm left starting has settled
+    wait_until("docker.service settled", Duration::from_secs(60), || {
+        docker_unit_state(&host) != "activating"
+    });
+    let listening = listening_on_2376(&host);
+    assert!(
+        listening.is_empty(),
+        "dockerd still listens on 2376 after rm -f:\n{listening}\nrm said:\n{rm}"
+    );
+    let dockerd = host.exec("ps -o args= -C dockerd || true");
+    assert!(!dockerd.contains("--tlsverify"), "{dockerd}");
+    // Docker stays, on its local socket
+    assert_eq!(docker_unit_state(&host), "active");
+    host.exec("docker version --format '{{.Server.Version}}'");
+    assert!(
+        rm.stderr.contains("port 2376 is closed"),
+        "rm says the port is closed once it checked:\n{rm}"
+    );
+}
