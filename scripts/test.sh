@@ -7,8 +7,9 @@
 #   3. the whole test suite: cargo nextest run --workspace (cargo test when nextest is missing);
 #      end-to-end tests at most two at a time (tests/e2e/nextest.toml)
 #   4. the API documentation: its examples run (cargo test --doc), its links resolve
-#   5. a bounded fuzz run: the driver protocol's decoder, the store's config loader and the
-#      --format template engine, FUZZ_SECONDS (default 20) each (tests/fuzz)
+#   5. a bounded fuzz run: the driver protocol's decoder, the store's config loader, the
+#      plugin bridge's gob decoder and the --format template engine, FUZZ_SECONDS (default 20)
+#      each (tests/fuzz)
 #   6. cargo fmt --all -- --check
 #   7. cargo clippy --workspace --all-targets -- -D warnings
 # Steps 3-7 all run even when one fails; the exit status says whether all passed.
@@ -61,7 +62,8 @@ fi
 # the examples in the API documentation (nextest runs no doctests), and its links
 docs() { cargo test -q --workspace --doc && RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps; }
 step "docs: examples and links" keep-going docs
-# the fuzz targets one after another, each for FUZZ_SECONDS with a fresh seed (printed)
+# the fuzz targets one after another (every fuzz_ test of machine-fuzz and machine: protocol,
+# config, gob, template), each for FUZZ_SECONDS with a fresh seed (printed)
 fuzz() {
   FUZZ_SECONDS=${FUZZ_SECONDS:-20} cargo test -q -p machine-fuzz -p machine fuzz_ -- --test-threads=1 --nocapture
 }

@@ -21,6 +21,10 @@ const FIRST_USER_ID: i64 = 64;
 const MAX_TYPES: usize = 10_000;
 /// The longest interface type name Go accepts.
 const MAX_NAME: u64 = 1024;
+/// The most nodes of [`Type`]s built for the interfaces of one value (beyond, they have none):
+/// types a stream defines may share parts (a struct of two fields of one struct type of two
+/// fields...), and spelt out in full a type could be exponentially larger than its definitions.
+const MAX_TYPE_NODES: usize = 10_000;
 
 /// A type a stream defined.
 #[derive(Debug, Clone)]
@@ -168,6 +172,8 @@ impl Cursor<'_> {
 #[derive(Debug, Default)]
 pub struct Decoder {
     types: HashMap<i64, Wire>,
+    /// What is left of [`MAX_TYPE_NODES`] for the value being decoded.
+    type_budget: usize,
 }
 
 impl Decoder {
@@ -181,6 +187,7 @@ impl Decoder {
     /// taken in; call again with more). `Ok(Some((value, bytes used)))` otherwise.
     pub fn decode(&mut self, input: &[u8]) -> Result<Option<(Value, usize)>, GobError> {
         let saved = self.types.clone();
+        self.type_budget = MAX_TYPE_NODES;
         let mut c = Cursor {
             input,
             pos: 0,
@@ -356,16 +363,19 @@ impl Decoder {
         };
         c.uint()?; // the value's byte count
         let value = self.value_at_top(c, id, depth + 1)?;
-        let ty = self.type_of(id, 0);
+        let mut budget = self.type_budget;
+        let ty = self.type_of(id, 0, &mut budget);
+        self.type_budget = budget;
         Ok(Value::Interface(Some(Box::new(Iface { name, ty, value }))))
     }
 
     /// The [`Type`] of id `id`, when it has one of its shapes (not arrays, self-encoding or
-    /// recursive types).
-    fn type_of(&self, id: i64, depth: usize) -> Option<Type> {
-        if depth > MAX_DEPTH {
+    /// recursive types) in at most `budget` nodes.
+    fn type_of(&self, id: i64, depth: usize, budget: &mut usize) -> Option<Type> {
+        if depth > MAX_DEPTH || *budget == 0 {
             return None;
         }
+        *budget -= 1;
         Some(match id {
             BOOL => Type::Bool,
             INT => Type::Int,
@@ -375,16 +385,18 @@ impl Decoder {
             STRING => Type::String,
             INTERFACE => Type::Interface,
             _ => match self.types.get(&id)? {
-                Wire::Slice { elem } => Type::Slice(Box::new(self.type_of(*elem, depth + 1)?)),
+                Wire::Slice { elem } => {
+                    Type::Slice(Box::new(self.type_of(*elem, depth + 1, budget)?))
+                }
                 Wire::Map { key, elem } => Type::Map(
-                    Box::new(self.type_of(*key, depth + 1)?),
-                    Box::new(self.type_of(*elem, depth + 1)?),
+                    Box::new(self.type_of(*key, depth + 1, budget)?),
+                    Box::new(self.type_of(*elem, depth + 1, budget)?),
                 ),
                 Wire::Struct { fields } => Type::Struct(
                     String::new(),
                     fields
                         .iter()
-                        .map(|(n, f)| Some((n.clone(), self.type_of(*f, depth + 1)?)))
+                        .map(|(n, f)| Some((n.clone(), self.type_of(*f, depth + 1, budget)?)))
                         .collect::<Option<_>>()?,
                 ),
                 Wire::Array { .. } | Wire::Opaque => return None,

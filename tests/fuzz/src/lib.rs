@@ -52,6 +52,12 @@ impl Fuzz {
         }
     }
 
+    /// Binary tokens the mutator inserts too (type ids, count bytes: what is not UTF-8).
+    pub fn tokens(mut self, tokens: &[&[u8]]) -> Fuzz {
+        self.dictionary.extend(tokens.iter().map(|t| t.to_vec()));
+        self
+    }
+
     /// A seed made by the test itself (e.g. a record the current code writes).
     pub fn seed(mut self, input: impl Into<Vec<u8>>) -> Fuzz {
         self.extra_seeds.push(input.into());
