@@ -464,7 +464,8 @@ fn assert_inert(text: &str, what: &str) {
 /// `/etc/os-release` names itself with escape sequences and a line of ours (create's error
 /// quotes it), a stray folder of such a name in the store (`ls`, `ls -q`; `ls --format json`
 /// keeps JSON's escape), and a driver whose progress and error say the same (create's
-/// progress lines and error).
+/// progress line escapes all of it; its error keeps the newline but indents what follows, so
+/// no line passes for ours).
 #[test]
 fn text_from_outside_is_shown_escaped() {
     let escaped = "\\u{1b}[2J\\u{1b}[H\\rDocker is up and running!\\n\\u{9b}31m";
