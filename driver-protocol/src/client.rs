@@ -72,6 +72,9 @@ pub enum ClientError {
     /// pending call can know it was not the one (each fails, none waits for an answer).
     #[error("the driver could not read a message this host sent it: {0}")]
     Unreadable(String),
+    /// This host closed the connection ([`Client::close`]), for the reason given.
+    #[error("the connection to the driver was closed: {0}")]
+    Stopped(String),
 }
 
 /// What a pending call gets: its response, or why none will come.
@@ -101,8 +104,10 @@ pub type Trace = Arc<dyn Fn(Direction, &str) + Send + Sync>;
 pub struct Client {
     writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
     next_id: AtomicU64,
-    /// `None` once the driver's output has ended.
+    /// `None` once the driver's output has ended, or the connection was closed.
     pending: Pending,
+    /// Why the connection was closed, when this host closed it ([`Client::close`]).
+    closed_because: Mutex<Option<String>>,
     trace: Option<Trace>,
 }
 
@@ -160,6 +165,7 @@ impl Client {
             writer: tokio::sync::Mutex::new(Box::new(to_driver)),
             next_id: AtomicU64::new(1),
             pending,
+            closed_because: Mutex::new(None),
             trace,
         }
     }
@@ -188,9 +194,29 @@ impl Client {
         })
     }
 
-    /// Whether the driver's output has ended (it exited or crashed): every call now fails.
+    /// Whether the driver's output has ended (it exited or crashed), or the connection was
+    /// closed: every call now fails.
     pub fn is_closed(&self) -> bool {
         self.pending.lock().unwrap().is_none()
+    }
+
+    /// Closes the connection `because` of something (a call that did not answer in time: the
+    /// driver's state is unknown). Every pending call, and every later one, fails at once with
+    /// [`ClientError::Stopped`] saying why; the driver's answers are no longer read into calls.
+    pub fn close(&self, because: &str) {
+        *self.closed_because.lock().unwrap() = Some(because.to_string());
+        let calls = self.pending.lock().unwrap().take().unwrap_or_default();
+        for tx in calls.into_values() {
+            let _ = tx.send(Err(ClientError::Stopped(because.to_string())));
+        }
+    }
+
+    /// The error of a call on a closed connection.
+    fn closed(&self) -> ClientError {
+        match self.closed_because.lock().unwrap().clone() {
+            Some(because) => ClientError::Stopped(because),
+            None => ClientError::Closed,
+        }
     }
 
     /// Calls `R` and waits for its result.
@@ -227,7 +253,7 @@ impl Client {
         let (tx, rx) = oneshot::channel();
         match self.pending.lock().unwrap().as_mut() {
             Some(map) => map.insert(id, tx),
-            None => return Err(ClientError::Closed),
+            None => return Err(self.closed()),
         };
         let written = self.send(&line).await;
         if let Err(e) = written {

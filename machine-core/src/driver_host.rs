@@ -10,7 +10,8 @@
 //!
 //! One connection per driver serves every machine of that driver, with calls in flight
 //! concurrently. A driver process that exited is started again on the next call: one failed
-//! call, never a dead host. Its stderr is forwarded to the log (in lines of at most
+//! call, never a dead host. So is one whose call timed out: it is stopped (with what it started)
+//! rather than left serving later calls in a state nobody knows. Its stderr is forwarded to the log (in lines of at most
 //! [`STDERR_LINE_MAX`] bytes), and its last lines are kept to explain a crash.
 //!
 //! A driver gets a minimal environment, not the user's: PATH, HOME, USER, the locale, proxy
@@ -505,6 +506,12 @@ impl DriverConn {
         &self.info
     }
 
+    /// Whether this connection serves no more calls (the driver exited, or was stopped after a
+    /// call timed out): the host's next [`DriverHost::get`] starts the driver again.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
     /// The driver's process id (`None` for a driver running in this program).
     #[cfg(feature = "testing")]
     pub fn pid(&self) -> Option<u32> {
@@ -540,12 +547,22 @@ impl DriverConn {
         let method = R::METHOD;
         let call = self.client.request_cancellable::<R>(params, cancel);
         match tokio::time::timeout(timeout, call).await {
-            Err(_) => Err(Error::DriverTimeout {
-                driver: driver.into(),
-                machine: machine.into(),
-                call: method.into(),
-                seconds: timeout.as_secs(),
-            }),
+            Err(_) => {
+                // the driver may still be at it, in a state nobody knows: it serves nothing
+                // more (its calls in flight fail saying why) and ends with what it started; the
+                // next call starts it again
+                self.client.close(&format!(
+                    "stopped by this host after {method} for machine \"{machine}\" did not \
+                     answer within {timeout:?}"
+                ));
+                self.end_group();
+                Err(Error::DriverTimeout {
+                    driver: driver.into(),
+                    machine: machine.into(),
+                    call: method.into(),
+                    seconds: timeout.as_secs(),
+                })
+            }
             Ok(Ok(r)) => Ok(r),
             Ok(Err(ClientError::Driver(e))) if e.kind == ErrorKind::NotSupported => {
                 Err(Error::NotSupported {
@@ -570,6 +587,13 @@ impl DriverConn {
                     stderr_tail,
                 })
             }
+            Ok(Err(ClientError::Stopped(because))) => Err(Error::DriverCrashed {
+                driver: driver.into(),
+                machine: machine.into(),
+                call: method.into(),
+                status: Some(because),
+                stderr_tail: self.stderr_tail.lock().unwrap().iter().cloned().collect(),
+            }),
             Ok(Err(ClientError::TooLarge { size, limit, .. })) => {
                 Err(Error::DriverRequestTooLarge {
                     driver: driver.into(),

@@ -399,6 +399,19 @@ impl Machine {
             } else {
                 Ok(())
             };
+            // a driver stopped (its call timed out) or crashed is started again for the undo
+            let restarted;
+            let driver = if driver.is_closed() {
+                match self.driver().await {
+                    Ok(d) => {
+                        restarted = d;
+                        &*restarted
+                    }
+                    Err(_) => driver,
+                }
+            } else {
+                driver
+            };
             match undone {
                 Ok(()) => match driver
                     .request::<Remove>(
