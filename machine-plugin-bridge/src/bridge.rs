@@ -31,6 +31,12 @@ pub const FINISH_AFTER_CANCEL: Duration = Duration::from_secs(10 * 60);
 /// machine yet. Plugins ignore keys they do not know; the config the plugin answers after any
 /// call of `create` no longer has it.
 const NOT_MADE: &str = "MachineBridgeNotMade";
+/// How long one of those reads may take.
+const POLL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a created machine has to be Running (libmachine's 60 tries 3 s apart).
+const RUNNING_TIMEOUT: Duration = Duration::from_secs(180);
+/// How often its state is asked meanwhile.
+const RUNNING_POLL: Duration = Duration::from_secs(3);
 /// How often the config is read while `Create` runs.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -129,7 +135,13 @@ impl Bridge {
             let base = base_config("", storage.path());
             set_config_raw(&mut p, &base).await?;
             let fields = config_raw(&mut p).await?;
-            Ok::<_, Box<dyn std::error::Error>>((options, driver_name, credential_keys(&fields)))
+            let mut secret = credential_keys(&fields);
+            for key in fields_of_secret_flags(&mut p, &options).await {
+                if !secret.contains(&key) {
+                    secret.push(key);
+                }
+            }
+            Ok::<_, Box<dyn std::error::Error>>((options, driver_name, secret))
         }
         .await;
         p.close().await;
@@ -159,7 +171,7 @@ impl Bridge {
         // the machine's own folder, as libmachine's store makes it before the driver runs
         // (plugins write their key there)
         let name = cx.machine();
-        if !name.is_empty() && !name.contains('/') && !name.starts_with('.') {
+        if plain_name(name) {
             let dir = self.storage.path().join("machines").join(name);
             private_dir(&dir).map_err(|e| {
                 DriverError::new(
@@ -242,7 +254,7 @@ impl Bridge {
                         )));
                     }
                     _ = poll.tick() => {
-                        if let Ok(Value::Bytes(raw)) = side.call("GetConfigRaw").await {
+                        if let Ok(Value::Bytes(raw)) = side.call_within("GetConfigRaw", POLL_TIMEOUT).await {
                             if let Ok(config) = serde_json::from_slice::<Json>(&raw) {
                                 if config.is_object() && config != last {
                                     cx.made(&config);
@@ -255,8 +267,13 @@ impl Bridge {
             };
             result
         };
-        // what exists now, also after a failure
-        let config = config_raw(p).await.map_err(failed)?;
+        // what exists now, also after a failure; a plugin that can no longer answer (it died
+        // in Create) leaves the last config read, and its own error is the one told
+        let config = match config_raw(p).await {
+            Ok(config) => config,
+            Err(e) if result.is_ok() => return Err(failed(e)),
+            Err(_) => last.clone(),
+        };
         if config != last {
             cx.made(&config);
         }
@@ -265,7 +282,40 @@ impl Bridge {
             Ok(()) if cx.is_cancelled() => Err(DriverError::cancelled(
                 "cancelled; what the plugin made is being removed",
             )),
-            Ok(()) => Ok(config),
+            Ok(()) => {
+                self.wait_running(cx, p).await?;
+                Ok(config)
+            }
+        }
+    }
+
+    /// Waits for the machine to be Running, as libmachine does after Create (a VM's address
+    /// may not be known before).
+    async fn wait_running(&self, cx: &Context, p: &mut Plugin) -> Result<(), DriverError> {
+        let deadline = tokio::time::Instant::now() + RUNNING_TIMEOUT;
+        loop {
+            let last = match p.call_unit("GetState").await.map(|v| state(&v)) {
+                Ok(Ok(State::Running)) => return Ok(()),
+                Ok(Ok(other)) => format!("{other:?}"),
+                Ok(Err(e)) => e.message,
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() + RUNNING_POLL > deadline {
+                return Err(DriverError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the machine was not Running {}s after the plugin created it (last: {})",
+                        RUNNING_TIMEOUT.as_secs(),
+                        crate::shown(&last)
+                    ),
+                ));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RUNNING_POLL) => {}
+                _ = cx.cancelled() => {
+                    return Err(DriverError::cancelled("cancelled; what the plugin made is being removed"));
+                }
+            }
         }
     }
 }
@@ -309,6 +359,64 @@ async fn config_raw(p: &mut Plugin) -> Result<Json, PluginError> {
     }
 }
 
+/// The config keys (at any depth) where the plugin keeps the values of its secret flags:
+/// every text flag is given a marker of its own, and the keys that then hold a secret flag's
+/// marker are secret whatever they are called (`Client.ApiKey` filled from `softlayer-api-key`).
+/// Best effort: a plugin that refuses the markers tells nothing.
+async fn fields_of_secret_flags(
+    p: &mut Plugin,
+    options: &[driver_protocol::OptionSpec],
+) -> Vec<String> {
+    use driver_protocol::OptionType;
+    let marker = |i: usize| format!("machine-bridge-marker-{i}-x");
+    let mut given = Options::new();
+    let mut secret_markers = Vec::new();
+    for (i, o) in options.iter().enumerate() {
+        match o.kind {
+            OptionType::String => given.insert(o.name.clone(), marker(i)),
+            OptionType::StringList => given.insert(o.name.clone(), vec![marker(i)]),
+            _ => continue,
+        }
+        if o.secret {
+            secret_markers.push(marker(i));
+        }
+    }
+    if secret_markers.is_empty() {
+        return Vec::new();
+    }
+    let (ty, arg) = flags::rpc_flags(options, &given, "*rpcdriver.RPCFlags");
+    if p.call("SetConfigFromFlags", &ty, &arg, QUERY_TIMEOUT)
+        .await
+        .is_err()
+    {
+        return Vec::new();
+    }
+    let Ok(config) = config_raw(p).await else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    fn walk(v: &Json, key: Option<&str>, markers: &[String], keys: &mut Vec<String>) {
+        match v {
+            Json::Object(map) => map
+                .iter()
+                .for_each(|(k, v)| walk(v, Some(k), markers, keys)),
+            Json::Array(items) => items.iter().for_each(|i| walk(i, key, markers, keys)),
+            Json::String(s) => {
+                if let Some(k) = key {
+                    if markers.iter().any(|m| s.contains(m.as_str()))
+                        && !keys.iter().any(|x| x == k)
+                    {
+                        keys.push(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&config, None, &secret_markers, &mut keys);
+    keys
+}
+
 /// The keys of `config`, at any depth, that hold credentials.
 fn credential_keys(config: &Json) -> Vec<String> {
     let mut keys = Vec::new();
@@ -328,6 +436,16 @@ fn credential_keys(config: &Json) -> Vec<String> {
     }
     walk(config, &mut keys);
     keys
+}
+
+/// A machine name that is one plain path component (never `..`, never a path): the only kind
+/// joined to the plugins' folder, whatever program runs the bridge.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// Whether the plugin never made machine `m` (its config is still `set_config`'s).
@@ -454,6 +572,8 @@ impl Driver for Bridge {
             if checked.is_none() {
                 p.call_unit("PreCreateCheck").await.map_err(failed)?;
             }
+            // a cancel before Create is sent makes nothing at all
+            cx.check_cancelled()?;
             let config = self.run_create(cx, &mut p, m.config.clone()).await?;
             let key = p.call_unit("GetSSHKeyPath").await.map_err(failed)?;
             let key = key.as_str();
@@ -474,9 +594,8 @@ impl Driver for Bridge {
         if !not_made(&m) {
             self.act(cx, &m, "Remove", OPERATION_TIMEOUT).await?;
         }
-        let files = self.storage.path().join("machines").join(&m.name);
-        if files.starts_with(self.storage.path()) && !m.name.is_empty() {
-            let _ = std::fs::remove_dir_all(files);
+        if plain_name(&m.name) {
+            let _ = std::fs::remove_dir_all(self.storage.path().join("machines").join(&m.name));
         }
         Ok(None)
     }

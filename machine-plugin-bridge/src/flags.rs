@@ -5,26 +5,36 @@ use crate::gob::{Type, Value};
 use driver_protocol::{OptionSpec, OptionType, Options};
 use serde_json::Value as Json;
 
-/// The flags Docker Machine passes every driver besides its own (libmachine's base driver
-/// reads them): `(name, value)`.
+/// The flags of `docker-machine create` that Docker Machine passes every driver besides its
+/// own, with their defaults (libmachine's base driver and some plugins read them; a missing one
+/// makes a plugin log a warning): `(name, value)`.
 pub fn global_flags() -> Vec<(&'static str, Json)> {
+    let text = |s: &str| Json::String(s.into());
     vec![
         ("swarm-master", Json::Bool(false)),
-        ("swarm-host", Json::String("tcp://0.0.0.0:3376".into())),
-        ("swarm-discovery", Json::String(String::new())),
+        ("swarm-host", text("tcp://0.0.0.0:3376")),
+        ("swarm-discovery", text("")),
+        ("swarm", Json::Bool(false)),
+        ("swarm-image", text("swarm:latest")),
+        ("swarm-strategy", text("spread")),
+        ("swarm-addr", text("")),
+        ("swarm-experimental", Json::Bool(false)),
+        ("engine-install-url", text("https://get.docker.com")),
+        ("engine-storage-driver", text("")),
     ]
 }
 
-/// The options of a `GetCreateFlags` reply (`[]mcnflag.Flag`). Flags of unknown types are
-/// skipped; a flag whose name is not a plain option name is refused.
+/// The most flags taken from a plugin.
+const MAX_FLAGS: usize = 500;
+
+/// The options of a `GetCreateFlags` reply (`[]mcnflag.Flag`). Flags of unknown types, and
+/// flags whose name is not a plain option name, are skipped (said on stderr: the debug log).
 pub fn options(reply: &Value) -> Result<Vec<OptionSpec>, String> {
     let Value::List(flags) = reply else {
-        return Err(format!(
-            "GetCreateFlags answered {reply:?}, not a list of flags"
-        ));
+        return Err("GetCreateFlags answered something else than a list of flags".into());
     };
     let mut specs: Vec<OptionSpec> = Vec::new();
-    for flag in flags {
+    for flag in flags.iter().take(MAX_FLAGS) {
         let Some(iface) = flag.as_iface() else {
             continue;
         };
@@ -37,10 +47,11 @@ pub fn options(reply: &Value) -> Result<Vec<OptionSpec>, String> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             || name.starts_with('-')
         {
-            return Err(format!(
-                "the plugin declares a flag named {:?}",
+            eprintln!(
+                "skipping the plugin's flag named {:?}: not a plain option name",
                 crate::shown(name)
-            ));
+            );
+            continue;
         }
         if specs.iter().any(|s| s.name == name) {
             continue;
@@ -52,7 +63,7 @@ pub fn options(reply: &Value) -> Result<Vec<OptionSpec>, String> {
                 let spec = OptionSpec::string(name, &help);
                 match f.str_field("Value") {
                     "" => spec,
-                    v => spec.default(v),
+                    v => spec.default(crate::shown(v)),
                 }
             }
             "IntFlag" => OptionSpec::int(name, &help)
@@ -60,7 +71,7 @@ pub fn options(reply: &Value) -> Result<Vec<OptionSpec>, String> {
             "BoolFlag" => OptionSpec::bool(name, &help),
             "StringSliceFlag" => {
                 let values: Vec<String> = match f.field("Value") {
-                    Some(Value::List(l)) => l.iter().map(|v| v.as_str().to_string()).collect(),
+                    Some(Value::List(l)) => l.iter().map(|v| crate::shown(v.as_str())).collect(),
                     _ => Vec::new(),
                 };
                 let spec = OptionSpec::list(name, &help);
@@ -87,28 +98,64 @@ pub fn options(reply: &Value) -> Result<Vec<OptionSpec>, String> {
     Ok(specs)
 }
 
-/// Whether a config field (`SecretKey`, `AccessToken`) holds a credential: a password, a token,
-/// a secret or an access or API key — not a key's path or a key pair's name.
+/// Whether a config field (`SecretKey`, `AccessToken`, `ApplicationKey`) holds a credential:
+/// a password, a token, a secret, a passphrase or a key's content — not a reference to one (a
+/// path, file, name, id or URL), nor an SSH key or key pair (paths, names and fingerprints in
+/// Docker Machine's drivers). Words are split at case changes, underscores and dashes.
 pub fn is_credential(name: &str) -> bool {
-    let n: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let named = [
+    let words = words_of(name);
+    let has = |w: &str| words.iter().any(|x| x == w);
+    let reference = [
+        "path",
+        "file",
+        "name",
+        "id",
+        "url",
+        "fingerprint",
+        "pair",
+        "ssh",
+        "sshkey",
+    ];
+    if reference.iter().any(|w| has(w)) {
+        return false;
+    }
+    [
         "password",
+        "passwd",
+        "passphrase",
         "secret",
         "token",
-        "accesskey",
-        "apikey",
         "credential",
+        "credentials",
+        "apikey",
+        "key",
+        "content",
+        "contents",
     ]
     .iter()
-    .any(|w| n.contains(w));
-    let reference = ["path", "file", "name", "id", "url"]
-        .iter()
-        .any(|w| n.ends_with(w));
-    named && !reference
+    .any(|w| has(w))
+}
+
+/// `SSHKeyPath` → `sshkey`, `path`; `api_key` → `api`, `key`.
+fn words_of(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            prev_lower = false;
+            words.push(String::new());
+            continue;
+        }
+        if words.is_empty() || (c.is_ascii_uppercase() && prev_lower) {
+            words.push(String::new());
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        if let Some(w) = words.last_mut() {
+            w.push(c.to_ascii_lowercase());
+        }
+    }
+    words.retain(|w| !w.is_empty());
+    words
 }
 
 fn rpc_flags_type() -> Type {
@@ -273,6 +320,14 @@ mod tests {
             "SessionToken",
             "ClientSecret",
             "APIKey",
+            "ApplicationKey",
+            "ConsumerKey",
+            "PrivateKeyPassphrase",
+            "PrivateKeyContents",
+            "KubeConfigContent",
+            "Passwd",
+            "StorageAccountKey",
+            "api_key",
         ] {
             assert!(is_credential(secret), "{secret}");
         }
@@ -284,6 +339,13 @@ mod tests {
             "Region",
             "TokenURL",
             "google-application-credentials-file",
+            "SSHKey",
+            "SSHKeyPath",
+            "SshKeyPath",
+            "SSHKeyID",
+            "SSHKeyFingerprint",
+            "KeyPairName",
+            "MachineName",
         ] {
             assert!(!is_credential(not), "{not}");
         }

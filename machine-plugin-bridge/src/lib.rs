@@ -12,11 +12,13 @@ pub mod gob;
 pub mod plugin;
 pub mod rpc;
 
-/// `text` with control characters shown escaped (a plugin's output reaches a terminal).
+/// `text` with control characters, and the invisible ones that reorder or hide text (bidi
+/// controls, zero-width characters), shown escaped: a plugin's output reaches a terminal.
 pub fn shown(text: &str) -> String {
+    let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
     text.chars()
         .flat_map(|c| {
-            if c.is_control() {
+            if c.is_control() || invisible(c) {
                 c.escape_default().collect::<Vec<_>>()
             } else {
                 vec![c]

@@ -1,9 +1,11 @@
 //! A plugin process for the length of one call: started as libmachine starts it
 //! (`MACHINE_PLUGIN_TOKEN=42`, and `MACHINE_PLUGIN_DRIVER_NAME` for the drivers built into a
-//! `docker-machine` binary), its address read from its first line of stdout, dialled twice —
-//! one connection for the call, one for the heartbeat libmachine sends every 5 seconds (a
-//! plugin exits when they stop: after 10 s in Docker Machine 0.16) and for reading the
-//! plugin's config while a long call runs — and closed when the call is done.
+//! `docker-machine` binary), its address read from its first line of stdout, dialled three
+//! times — one connection for the call, one for reading the plugin's config while a long call
+//! runs, one for the heartbeat (a plugin exits when heartbeats stop: after 10 s in Docker
+//! Machine 0.5.5 and later, after 0.5 s in 0.5.0 to 0.5.4, so the bridge sends one at once
+//! and then every [`HEARTBEAT_INTERVAL`]) — and closed when the call is done. The plugin must
+//! speak libmachine's plugin API version 1, as Docker Machine requires.
 //!
 //! The plugin's further stdout lines are its info log and its stderr its debug log, as
 //! libmachine shows them. A plugin that does not print an address in time, prints one that is
@@ -23,10 +25,14 @@ use tokio::task::JoinHandle;
 
 /// How long a plugin may take to print its address (libmachine's own bound).
 pub const ADDRESS_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the heartbeat is sent (libmachine's interval).
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the heartbeat is sent: well within the shortest timeout of any libmachine (0.5 s).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
+/// How long one heartbeat may take before its connection is replaced.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+/// libmachine's plugin API version (`version.APIVersion`).
+const API_VERSION: i64 = 1;
 /// How long a short call (a query, `Close`) may take.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest line of the plugin's output that is passed on whole.
 const LINE_MAX: usize = 4096;
 /// The plugin's last stderr lines, kept to explain its death.
@@ -47,10 +53,20 @@ pub struct PluginSpec {
 /// reach the plugin's environment.
 pub const SDK_ENV: &[&str] = &[
     "AWS_PROFILE",
+    "AWS_REGION",
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_CONFIG_FILE",
+    "AWS_SDK_LOAD_CONFIG",
     "AWS_CA_BUNDLE",
+    // the credentials of an ECS task role and of an EKS service account (IRSA)
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
     "GOOGLE_APPLICATION_CREDENTIALS",
+    "CLOUDSDK_CONFIG",
     "AZURE_AUTH_LOCATION",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
@@ -153,9 +169,9 @@ pub struct Side {
 }
 
 impl Side {
-    /// Calls `method` (with the empty argument) within [`QUERY_TIMEOUT`].
-    pub async fn call(&self, method: &str) -> Result<Value, PluginError> {
-        let answer = tokio::time::timeout(QUERY_TIMEOUT, async {
+    /// Calls `method` (with the empty argument) within `within`.
+    pub async fn call_within(&self, method: &str, within: Duration) -> Result<Value, PluginError> {
+        let answer = tokio::time::timeout(within, async {
             self.conn
                 .lock()
                 .await
@@ -163,7 +179,7 @@ impl Side {
                 .await
         })
         .await;
-        answer_of(&self.path, &self.stderr_tail, method, answer, QUERY_TIMEOUT)
+        answer_of(&self.path, &self.stderr_tail, method, answer, within)
     }
 }
 
@@ -264,6 +280,7 @@ impl Plugin {
         };
         let main = connect("connect").await?;
         let side = connect("connect").await?;
+        let mut beat = connect("connect").await?;
         let mut plugin = Plugin {
             path: spec.path.clone(),
             child,
@@ -276,31 +293,36 @@ impl Plugin {
             heartbeat: tokio::spawn(async {}),
         };
         // the first call: the service's name, as libmachine's client finds it
-        if let Err(e) = plugin.call_unit("GetVersion").await {
-            let unknown = e
-                .remote_message()
-                .is_some_and(|m| m.contains("can't find service"));
-            if !unknown {
-                return Err(e);
-            }
-            plugin.main.use_service(OLD_SERVICE);
-            plugin.side.conn.lock().await.use_service(OLD_SERVICE);
-            plugin.call_unit("GetVersion").await?;
-        }
-        let side = plugin.side.conn.clone();
-        plugin.heartbeat = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(HEARTBEAT_INTERVAL).await;
-                let mut conn = side.lock().await;
-                if conn
-                    .call("Heartbeat", &unit_type(), &Value::unit())
-                    .await
-                    .is_err()
-                {
-                    return;
+        let version = match plugin.call_unit("GetVersion").await {
+            Ok(v) => v,
+            Err(e) => {
+                let unknown = e
+                    .remote_message()
+                    .is_some_and(|m| m.contains("can't find service"));
+                if !unknown {
+                    return Err(e);
                 }
+                plugin.main.use_service(OLD_SERVICE);
+                plugin.side.conn.lock().await.use_service(OLD_SERVICE);
+                plugin.call_unit("GetVersion").await?
             }
-        });
+        };
+        let service = plugin.main.service();
+        beat.use_service(service);
+        plugin.heartbeat = tokio::spawn(heartbeat(beat, addr, service));
+        let version = version.as_int();
+        if version != Some(API_VERSION) {
+            return Err(PluginError::Call {
+                path: spec.path.clone(),
+                call: "GetVersion".into(),
+                source: RpcError::Remote(format!(
+                    "the plugin speaks libmachine's plugin API version {}, the bridge version \
+                     {API_VERSION}",
+                    version.map_or_else(|| "(none)".to_string(), |v| v.to_string())
+                )),
+                stderr: Vec::new(),
+            });
+        }
         Ok(plugin)
     }
 
@@ -348,6 +370,27 @@ impl Plugin {
             let _ = self.child.start_kill();
             let _ = self.child.wait().await;
         }
+    }
+}
+
+/// Sends heartbeats on `conn` until aborted: one at once, then every
+/// [`HEARTBEAT_INTERVAL`]; a heartbeat that fails or hangs gets a new connection.
+async fn heartbeat(mut conn: RpcConn, addr: SocketAddr, service: &'static str) {
+    loop {
+        let beat = tokio::time::timeout(
+            HEARTBEAT_TIMEOUT,
+            conn.call("Heartbeat", &unit_type(), &Value::unit()),
+        )
+        .await;
+        if !matches!(beat, Ok(Ok(_))) {
+            if let Ok(Ok(mut fresh)) =
+                tokio::time::timeout(HEARTBEAT_TIMEOUT, RpcConn::connect(addr)).await
+            {
+                fresh.use_service(service);
+                conn = fresh;
+            }
+        }
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
     }
 }
 

@@ -42,6 +42,9 @@ pub struct RpcConn {
     pending: Vec<u8>,
     seq: u64,
     service: &'static str,
+    /// A call was abandoned half-way (its caller timed out): the stream may hold its late
+    /// answer, so the connection is not used again.
+    broken: bool,
 }
 
 fn request_type() -> Type {
@@ -88,6 +91,7 @@ impl RpcConn {
             pending: Vec::new(),
             seq: 0,
             service: SERVICE,
+            broken: false,
         })
     }
 
@@ -103,6 +107,19 @@ impl RpcConn {
 
     /// Calls `SERVICE.method` with `arg` of type `ty` and returns the reply.
     pub async fn call(&mut self, method: &str, ty: &Type, arg: &Value) -> Result<Value, RpcError> {
+        if self.broken {
+            return Err(RpcError::Connection(GobError::Malformed(
+                "an earlier call on this connection was abandoned".into(),
+            )));
+        }
+        self.broken = true;
+        let answer = self.exchange(method, ty, arg).await;
+        // an answer read whole (an error of the plugin's included) leaves the stream in step
+        self.broken = matches!(answer, Err(RpcError::Connection(_)));
+        answer
+    }
+
+    async fn exchange(&mut self, method: &str, ty: &Type, arg: &Value) -> Result<Value, RpcError> {
         let seq = self.seq;
         self.seq += 1;
         let header = Value::Struct(vec![

@@ -383,13 +383,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut builder = Manager::builder(store)
         .events(display.events())
         .docker_contexts(docker.clone());
-    // Docker Machine's plugins keep their files in the store's folder; Docker Machine's own
-    // binary, when named, serves its built-in drivers (amazonec2, ...)
-    if let Ok(machine_core::store::Location::Folder(dir)) =
-        machine_core::store::Location::parse(&storage)
-    {
-        builder = builder.plugin_storage(dir.join("plugins"));
-    }
+    // Docker Machine's plugins keep their files in the store's folder (a shared store's
+    // machines: in this user's state folder); Docker Machine's own binary, when named, serves
+    // its built-in drivers (amazonec2, ...)
+    builder = builder.plugin_storage(match machine_core::store::Location::parse(&storage) {
+        Ok(machine_core::store::Location::Folder(dir)) => dir.join("plugins"),
+        _ => local_state_dir().join("plugins"),
+    });
     if let Some(bin) = std::env::var_os("MACHINE_DOCKER_MACHINE_BIN").filter(|b| !b.is_empty()) {
         builder = builder.docker_machine_bin(bin);
     }
@@ -405,6 +405,16 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let code = dispatch(&app, cli.command).await;
     app.display.finish();
     code
+}
+
+/// This user's own folder for what a shared store does not hold: `$XDG_STATE_HOME/machine`,
+/// else `~/.local/state/machine`.
+fn local_state_dir() -> std::path::PathBuf {
+    match std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir).join("machine"),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
+            .join(".local/state/machine"),
+    }
 }
 
 async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::error::Error>> {

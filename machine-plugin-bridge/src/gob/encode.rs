@@ -22,9 +22,24 @@ impl Default for Encoder {
     }
 }
 
+/// A value that does not fit its type (named by kinds only: values may be secrets).
 fn mismatch<T>(ty: &Type, v: &Value) -> Result<T, GobError> {
+    let kind = match v {
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int",
+        Value::Uint(_) => "uint",
+        Value::Float(_) => "float",
+        Value::Complex(..) => "complex",
+        Value::Bytes(_) => "bytes",
+        Value::String(_) => "string",
+        Value::List(_) => "list",
+        Value::Map(_) => "map",
+        Value::Struct(_) => "struct",
+        Value::Interface(_) => "interface",
+        Value::Opaque(_) => "opaque",
+    };
     Err(GobError::Malformed(format!(
-        "cannot encode {v:?} as type {ty:?}"
+        "cannot encode a {kind} value as type {ty:?}"
     )))
 }
 

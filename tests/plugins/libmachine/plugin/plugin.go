@@ -15,8 +15,9 @@ import (
 	"machinetest/libmachine/rpcdriver"
 )
 
-// HeartbeatTimeout is how long the plugin lives without a Heartbeat call.
-const HeartbeatTimeout = 10 * time.Second
+// HeartbeatTimeout is how long the plugin lives without a Heartbeat call: 10 s since Docker
+// Machine 0.5.5; the old build (-tags oldrpc) has 0.5.0's 500 ms (see heartbeat_*.go).
+var HeartbeatTimeout = heartbeatTimeout
 
 // RegisterDriver serves d until Close is called (exit 0) or no heartbeat came for
 // HeartbeatTimeout (exit 1). Without MACHINE_PLUGIN_TOKEN=42 it refuses to start (exit 1).
