@@ -5,6 +5,7 @@
 use super::wire;
 use super::{GobError, Iface, Type, Value, MAX_DEPTH, MAX_MESSAGE};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 // Go's predefined type ids.
 const BOOL: i64 = 1;
@@ -19,6 +20,9 @@ const INTERFACE: i64 = 8;
 const FIRST_USER_ID: i64 = 64;
 /// The most types one stream may define.
 const MAX_TYPES: usize = 10_000;
+/// The most items made room for before they are read (a count is only as true as the items
+/// that follow it).
+const PREALLOCATED: usize = 1024;
 /// The longest interface type name Go accepts.
 const MAX_NAME: u64 = 1024;
 /// The most nodes of [`Type`]s built for the interfaces of one value (beyond, they have none):
@@ -171,7 +175,7 @@ impl Cursor<'_> {
 /// Decodes the values of one gob stream (keeping the types it defines between values).
 #[derive(Debug, Default)]
 pub struct Decoder {
-    types: HashMap<i64, Wire>,
+    types: HashMap<i64, Arc<Wire>>,
     /// What is left of [`MAX_TYPE_NODES`] for the value being decoded.
     type_budget: usize,
 }
@@ -242,7 +246,8 @@ impl Decoder {
     /// A value that stands alone (at the top, or inside an interface): a struct as itself,
     /// anything else after a zero field delta.
     fn value_at_top(&mut self, c: &mut Cursor, id: i64, depth: usize) -> Result<Value, Stop> {
-        if !matches!(self.types.get(&id), Some(Wire::Struct { .. })) && c.uint()? != 0 {
+        if !matches!(self.types.get(&id).map(|w| &**w), Some(Wire::Struct { .. })) && c.uint()? != 0
+        {
             return bad("a value that is not a struct must start with a zero delta");
         }
         self.value(c, id, depth)
@@ -265,7 +270,7 @@ impl Decoder {
             return bad(format!("more than {MAX_TYPES} types"));
         }
         let wire = wire_type(c)?;
-        self.types.insert(id, wire);
+        self.types.insert(id, Arc::new(wire));
         Ok(())
     }
 
@@ -285,22 +290,22 @@ impl Decoder {
             BYTES => Value::Bytes(c.bytes()?.to_vec()),
             STRING => Value::String(c.string()?),
             INTERFACE => self.interface(c, depth)?,
-            _ => match self.types.get(&id).cloned() {
+            _ => match self.types.get(&id).cloned().as_deref() {
                 None => return bad(format!("a value of undefined type id {id}")),
-                Some(Wire::Array { elem, len }) => {
+                Some(&Wire::Array { elem, len }) => {
                     let n = c.count(1)?;
                     if n as u64 != len {
                         return bad(format!("an array of {n} items for a type of {len}"));
                     }
                     Value::List(self.items(c, elem, n, depth)?)
                 }
-                Some(Wire::Slice { elem }) => {
+                Some(&Wire::Slice { elem }) => {
                     let n = c.count(1)?;
                     Value::List(self.items(c, elem, n, depth)?)
                 }
-                Some(Wire::Map { key, elem }) => {
+                Some(&Wire::Map { key, elem }) => {
                     let n = c.count(2)?;
-                    let mut pairs = Vec::with_capacity(n);
+                    let mut pairs = Vec::with_capacity(n.min(PREALLOCATED));
                     for _ in 0..n {
                         let k = self.value(c, key, depth + 1)?;
                         pairs.push((k, self.value(c, elem, depth + 1)?));
@@ -328,7 +333,7 @@ impl Decoder {
         n: usize,
         depth: usize,
     ) -> Result<Vec<Value>, Stop> {
-        let mut items = Vec::with_capacity(n);
+        let mut items = Vec::with_capacity(n.min(PREALLOCATED));
         for _ in 0..n {
             items.push(self.value(c, elem, depth + 1)?);
         }
@@ -384,7 +389,7 @@ impl Decoder {
             BYTES => Type::Bytes,
             STRING => Type::String,
             INTERFACE => Type::Interface,
-            _ => match self.types.get(&id)? {
+            _ => match &**self.types.get(&id)? {
                 Wire::Slice { elem } => {
                     Type::Slice(Box::new(self.type_of(*elem, depth + 1, budget)?))
                 }

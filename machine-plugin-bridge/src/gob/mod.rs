@@ -24,8 +24,8 @@ pub use encode::Encoder;
 pub use value::{Iface, Type, Value};
 
 /// The largest message read or written (Go's own limit is 1 GiB; a plugin's answers are
-/// kilobytes).
-pub const MAX_MESSAGE: usize = 16 << 20;
+/// kilobytes). Decoded, a message of this size takes at most some 40 times its size.
+pub const MAX_MESSAGE: usize = 4 << 20;
 /// The deepest nesting of values decoded.
 pub const MAX_DEPTH: usize = 64;
 
