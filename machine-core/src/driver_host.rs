@@ -19,7 +19,9 @@
 //! it right after its handshake, in the `$/environment` notification: one process, started
 //! once. Its options' variables are read by the program that takes the options (the CLI).
 //! It runs in a process group of its own, ended with it: when the connection drops (the host
-//! drops), or after it crashed, no child it started is left behind.
+//! drops), after it crashed, or after a call of it timed out, no process it started that is
+//! still in its group is left behind (one that left the group, with `setsid` say, is not
+//! tracked).
 
 use crate::error::{Error, Result};
 use crate::events::{Event, Events, Level, Step};
@@ -75,6 +77,10 @@ pub const STDERR_LINE_MAX: usize = 8 * 1024;
 pub const DOCKER_MACHINE_NAMES: &[(&str, &str)] = &[("vmwarevsphere", "vsphere")];
 /// How long a driver may take to answer the handshake.
 const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often a call in flight checks that its driver process still runs.
+const EXIT_POLL: Duration = Duration::from_millis(100);
+/// How long after its driver exited a call still waits for an answer written before the exit.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 /// Finds, starts and restarts drivers; one connection per driver.
 pub struct DriverHost {
@@ -545,7 +551,7 @@ impl DriverConn {
             &self.info.name
         };
         let method = R::METHOD;
-        let call = self.client.request_cancellable::<R>(params, cancel);
+        let call = self.answer_while_alive(self.client.request_cancellable::<R>(params, cancel));
         match tokio::time::timeout(timeout, call).await {
             Err(_) => {
                 // the driver may still be at it, in a state nobody knows: it serves nothing
@@ -609,6 +615,34 @@ impl DriverConn {
                 call: method.into(),
                 reason: e.to_string(),
             }),
+        }
+    }
+
+    /// `call`, ended as a crash when the driver process exits without answering it: processes
+    /// it left running may hold its stdout open, so its output might never end. An answer
+    /// written just before the exit is still taken (within [`EXIT_GRACE`]).
+    async fn answer_while_alive<T>(
+        &self,
+        call: impl std::future::Future<Output = std::result::Result<T, ClientError>>,
+    ) -> std::result::Result<T, ClientError> {
+        tokio::pin!(call);
+        let Some(child) = &self.child else {
+            return call.await;
+        };
+        let exited = async {
+            while !matches!(child.lock().unwrap().try_wait(), Ok(Some(_))) {
+                tokio::time::sleep(EXIT_POLL).await;
+            }
+        };
+        tokio::select! {
+            r = &mut call => r,
+            () = exited => match tokio::time::timeout(EXIT_GRACE, &mut call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.client.close("the driver exited");
+                    Err(ClientError::Closed)
+                }
+            },
         }
     }
 
