@@ -4,7 +4,9 @@
 //! to read its version and info.
 //!
 //! A daemon is reached at a [`DockerUrl`]; an IP address host is checked against the server
-//! certificate's IP SANs. [`Daemons`] keeps the HTTP clients: one per manager.
+//! certificate's IP SANs. [`Daemons`] keeps the HTTP clients: one per manager. An answer is read
+//! up to [`ANSWER_MAX`] bytes and no further ([`DaemonError::TooLarge`]): what answers at a
+//! machine's address cannot make the workstation's memory grow without end.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -80,6 +82,19 @@ pub enum DaemonError {
         /// Why the answer could not be decoded.
         reason: String,
     },
+    /// The daemon's answer is longer than [`ANSWER_MAX`]: it was read no further.
+    #[error(
+        "Docker on {url} answered {path} with more than {limit} bytes (the most read of a \
+         daemon's answer): what answers there is no Docker daemon, or not one to trust"
+    )]
+    TooLarge {
+        /// The daemon URL.
+        url: String,
+        /// The API path requested.
+        path: String,
+        /// The bound ([`ANSWER_MAX`]).
+        limit: usize,
+    },
     /// The daemon did not become ready before the timeout.
     #[error("Docker on {url} did not answer over TLS within {}s (last error: {last})", after.as_secs())]
     NotReady {
@@ -105,6 +120,10 @@ impl DaemonError {
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most of a daemon's answer that is read, in bytes (16 MiB: `/info` and `/version` are a
+/// few KiB).
+pub const ANSWER_MAX: usize = 16 * 1024 * 1024;
 
 /// HTTP clients for daemons, one per (CA, client certificate): building one parses and checks
 /// the certificates, which `ls` over a fleet would otherwise do for every row. A client never
@@ -206,10 +225,7 @@ impl Daemons {
         }
         let resp = req.send().await.map_err(|e| send_error(url, &e))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| DaemonError::Unreachable {
-            url: url.to_string(),
-            reason: chain_of(&e),
-        })?;
+        let body = read_bounded(resp, url, path).await?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body);
             return Err(DaemonError::Http {
@@ -402,6 +418,33 @@ impl Daemons {
             }
         }
     }
+}
+
+/// The body of `resp`, read up to [`ANSWER_MAX`] bytes.
+async fn read_bounded(
+    mut resp: reqwest::Response,
+    url: &DockerUrl,
+    path: &str,
+) -> Result<Vec<u8>, DaemonError> {
+    let too_large = || DaemonError::TooLarge {
+        url: url.to_string(),
+        path: path.to_string(),
+        limit: ANSWER_MAX,
+    };
+    if resp.content_length().is_some_and(|n| n > ANSWER_MAX as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| DaemonError::Unreachable {
+        url: url.to_string(),
+        reason: chain_of(&e),
+    })? {
+        if body.len() + chunk.len() > ANSWER_MAX {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn new_client(

@@ -1,9 +1,11 @@
 //! What a killed process and a hostile host still could do, tried against real test hosts and
 //! the real `machine` CLI: a create killed while Docker restarts with our options must not leave
-//! the daemon's TLS port open after `rm -f`.
+//! the daemon's TLS port open after `rm -f`; a host answering the Docker API without end must
+//! not make `machine` grow without end.
 
 use machine_e2e::{timed, unique_name, Cli, CREATE_TIMEOUT};
 use machine_testsupport::TestHost;
+use std::io::Read;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
@@ -110,5 +112,82 @@ fn rm_after_a_create_killed_while_docker_restarts_leaves_the_tls_port_closed() {
     assert!(
         rm.stderr.contains("port 2376 is closed"),
         "rm says the port is closed once it checked:\n{rm}"
+    );
+}
+
+/// The peak memory (VmHWM, KiB) of running process `pid` now, if it still runs.
+fn peak_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Issue 20 item 4: the machine's address answers `GET /version` over its own TLS (the host's
+/// certificates, Docker stopped) with an endless body, once it got the request. `machine version` stops reading at the
+/// bound of a daemon's answer, says which bound it hit, and stays under 256 MiB of memory.
+#[test]
+fn machine_version_against_an_endless_answer_stops_at_its_bound_under_256_mib() {
+    let cli = Cli::new();
+    let host = timed("test host start", TestHost::start_with_docker);
+    let name = unique_name("e2e-endless");
+    let out = cli.create_on(&host, &[], &name);
+    assert!(out.success, "{out}");
+    host.exec(
+        "systemctl stop docker.service docker.socket && \
+         nohup sh -c '{ until grep -q GET /tmp/endless.log; do sleep 0.1; done; printf \"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n{\\\"Version\\\":\\\"\"; \
+           yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx | tr -d \"\\n\"; } | \
+           openssl s_server -quiet -accept 2376 -naccept 1 -cert /etc/docker/server.pem \
+             -key /etc/docker/server-key.pem -CAfile /etc/docker/ca.pem' \
+           >/tmp/endless.log 2>&1 &",
+    );
+    wait_until(
+        "the endless server listens",
+        Duration::from_secs(30),
+        || listening_on_2376(&host).contains("openssl"),
+    );
+    let mut version = cli
+        .command(&["version", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("machine version");
+    let pid = version.id();
+    let mut stderr = version.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = version.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = version.kill();
+            panic!("machine version ran for 120 s (peak {} MiB)", peak / 1024);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = reader.join().unwrap();
+    eprintln!(
+        "machine version: {status}, peak {} MiB\n{stderr}",
+        peak / 1024
+    );
+    assert!(
+        peak < 256 * 1024,
+        "machine version grew to {} MiB",
+        peak / 1024
+    );
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("/version with more than 16777216 bytes"),
+        "the error says which bound was hit:\n{stderr}"
     );
 }
