@@ -72,8 +72,9 @@ async fn many_machines_one_login_and_a_new_one_after_expiry() {
             format!("192.168.7.{}", i + 1)
         };
         assert_eq!(access.ip, want, "{i}");
-        assert_eq!(access.ssh.host, want);
-        assert_eq!((access.ssh.port, access.ssh.user.as_str()), (22, "docker"));
+        let ssh = access.ssh.as_ref().expect("a VM has SSH");
+        assert_eq!(ssh.host, want);
+        assert_eq!((ssh.port, ssh.user.as_str()), (22, "docker"));
         assert_eq!(access.docker_url, format!("tcp://{want}:2376"));
     }
     assert_eq!(listed, listed_again);

@@ -139,12 +139,9 @@ async fn scenario_step5_create_from_iso_stop_start_remove() {
     // access: the IP, SSH as the ssh-user cloud-init made, Docker on 2376
     let access = d.access(&name, &config).await.unwrap();
     assert_eq!(access.ip, ip);
+    let ssh = access.ssh.as_ref().expect("a VM has SSH");
     assert_eq!(
-        (
-            access.ssh.host.as_str(),
-            access.ssh.port,
-            access.ssh.user.as_str()
-        ),
+        (ssh.host.as_str(), ssh.port, ssh.user.as_str()),
         (ip.as_str(), 22, "docker")
     );
     assert_eq!(access.docker_url, format!("tcp://{ip}:2376"));

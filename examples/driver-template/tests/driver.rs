@@ -104,7 +104,7 @@ async fn the_lifecycle_against_the_fake_cloud() {
     let a = d.call::<GetAccess>(&p).await.unwrap();
     let ip = server.ip.clone().unwrap();
     assert_eq!(a.ip, ip);
-    assert_eq!(a.ssh, SshEndpoint::new(&ip, 22, "root"));
+    assert_eq!(a.ssh, Some(SshEndpoint::new(&ip, 22, "root")));
     assert_eq!(a.docker_url, format!("tcp://{ip}:2376"));
 
     // stop and kill return once the server is stopped; start and restart once it boots

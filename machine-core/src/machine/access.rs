@@ -533,7 +533,10 @@ mod tests {
         a.docker_url = "tcp://192.0.2.1:2376$(id)".into();
         assert!(check_access(&a).is_err());
         let mut a = ok.clone();
-        a.ssh.user = "root;reboot".into();
+        a.ssh.as_mut().unwrap().user = "root;reboot".into();
         assert!(check_access(&a).is_err());
+        // no SSH at all is a machine reached through its daemon only
+        let a = Access::without_ssh("192.0.2.1", "tcp://192.0.2.1:2376");
+        assert!(check_access(&a).is_ok());
     }
 }
