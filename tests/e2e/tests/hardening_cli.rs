@@ -73,7 +73,7 @@ fn a_linked_store_is_refused_as_a_link_and_its_advice_works() {
     let links = private_tempdir();
     let link = links.path().join("machine");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let ls = format!("ls --format '{{{{.Name}}}} {{{{.State}}}}'");
+    let ls = "ls --format '{{.Name}} {{.State}}'";
     let running = format!("{name} Running\n");
 
     let out = bash(
@@ -368,14 +368,14 @@ fn values_shaped_like_options_reach_the_system_tools_as_names() {
         "by rsync\nby scp\n"
     );
     // and back, to local names shaped like options
-    let back = format!("--rsh=sh -c \"touch PWNED-back\"");
-    let out = call_in(&cli, here, &["scp", "-d", "--", &to("by-rsync"), &back]);
+    let back = "--rsh=sh -c \"touch PWNED-back\"";
+    let out = call_in(&cli, here, &["scp", "-d", "--", &to("by-rsync"), back]);
     assert!(out.success, "{out}");
     assert_eq!(
-        std::fs::read_to_string(here.join(&back)).unwrap(),
+        std::fs::read_to_string(here.join(back)).unwrap(),
         "by rsync\n"
     );
-    std::fs::remove_file(here.join(&back)).unwrap();
+    std::fs::remove_file(here.join(back)).unwrap();
 
     // sshfs: the folder of that name is the mount point
     let out = call_in(
