@@ -180,24 +180,38 @@ impl Session {
             let mut status = None;
             let mut refused = false;
             let (mut out_line, mut err_line) = (Vec::new(), Vec::new());
+            let mut too_large = None;
             let emit = |pending: &mut Vec<u8>, data: &[u8]| {
                 if let Some(f) = on_line {
                     pending.extend_from_slice(data);
                     while let Some(i) = pending.iter().position(|&b| b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=i).collect();
-                        f(String::from_utf8_lossy(&line).trim_end());
+                        f(String::from_utf8_lossy(&line[..line.len().min(LINE_MAX)]).trim_end());
+                    }
+                    if pending.len() > LINE_MAX {
+                        // a line without end: what was kept of it is shown, the rest dropped
+                        f(String::from_utf8_lossy(&pending[..LINE_MAX]).trim_end());
+                        pending.clear();
                     }
                 }
+            };
+            // the output kept whole is bounded: past the bound, nothing more is read
+            let keep = |kept: &mut Vec<u8>, data: &[u8], stream| {
+                if kept.len() + data.len() > OUTPUT_MAX {
+                    return Some(stream);
+                }
+                kept.extend_from_slice(data);
+                None
             };
             while let Some(msg) = read.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => {
                         emit(&mut out_line, &data);
-                        stdout.extend_from_slice(&data)
+                        too_large = keep(&mut stdout, &data, "stdout");
                     }
                     ChannelMsg::ExtendedData { data, ext: 1 } => {
                         emit(&mut err_line, &data);
-                        stderr.extend_from_slice(&data)
+                        too_large = keep(&mut stderr, &data, "stderr");
                     }
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                     ChannelMsg::ExitSignal {
@@ -214,6 +228,9 @@ impl Session {
                     ChannelMsg::Close => break,
                     _ => {}
                 }
+                if too_large.is_some() {
+                    break;
+                }
             }
             if let Some(f) = on_line {
                 for rest in [out_line, err_line] {
@@ -222,9 +239,18 @@ impl Session {
                     }
                 }
             }
-            (stdout, stderr, status, refused)
+            (stdout, stderr, status, refused, too_large)
         };
-        let (sent, (stdout, stderr, status, refused)) = tokio::join!(send, receive);
+        let (sent, (stdout, stderr, status, refused, too_large)) = tokio::join!(send, receive);
+        if let Some(stream) = too_large {
+            // dropping the channel's halves closes it; the command gets no more reads
+            return Err(SshError::OutputTooLarge {
+                addr: addr.clone(),
+                command: short(command),
+                stream,
+                limit: OUTPUT_MAX,
+            });
+        }
         if refused {
             return Err(SshError::Protocol(format!(
                 "{addr} refused to run a command on a session channel"

@@ -205,6 +205,22 @@ pub enum SshError {
         /// The command that was running (shortened).
         command: String,
     },
+    /// A command's output (collected whole) went past [`OUTPUT_MAX`]: it was read no further
+    /// and the command's channel closed.
+    #[error(
+        "`{command}` on {addr} wrote more than {limit} bytes to its {stream} (the most kept of a \
+         command's output): read no further"
+    )]
+    OutputTooLarge {
+        /// The `host:port` address.
+        addr: String,
+        /// The command (shortened).
+        command: String,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The bound ([`OUTPUT_MAX`]).
+        limit: usize,
+    },
     /// A host key fingerprint given to check against is not one.
     #[error("{given:?} is not a SHA256 host key fingerprint (SHA256: and 43 base64 characters, as `ssh-keygen -lf KEY.pub` shows it)")]
     BadFingerprint {
@@ -230,6 +246,13 @@ pub enum SshError {
     #[error("SSH protocol error: {0}")]
     Protocol(String),
 }
+
+/// The most of a command's stdout, and of its stderr, kept when its output is collected whole
+/// ([`Session::exec`]; streamed output, [`Session::exec_io`], is not collected): 64 MiB. A line
+/// passed to a streaming callback is cut at [`LINE_MAX`].
+pub const OUTPUT_MAX: usize = 64 * 1024 * 1024;
+/// The longest line given to [`Session::exec_streaming`]'s callback; the rest of it is dropped.
+pub const LINE_MAX: usize = 64 * 1024;
 
 impl SshError {
     /// Whether [`Session::wait`] tries again after this error: the host is not (yet) answering.

@@ -124,6 +124,67 @@ fn peak_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Runs `machine ARGS`, watching its peak memory; returns (success, stderr, peak MiB).
+fn machine_with_peak(cli: &Cli, args: &[&str]) -> (bool, String, u64) {
+    let mut child = cli
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("machine");
+    let pid = child.id();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("machine {args:?} ran for 120 s (peak {} MiB)", peak / 1024);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = reader.join().unwrap();
+    eprintln!(
+        "machine {args:?}: {status}, peak {} MiB\n{stderr}",
+        peak / 1024
+    );
+    (status.success(), stderr, peak / 1024)
+}
+
+/// Issue 20 item 4: a host whose every command answers without end (sshd runs `yes` for the
+/// login user, whatever was asked). `machine provision` stops reading at the bound of a
+/// command's output, says which bound it hit, and stays under 256 MiB of memory.
+#[test]
+fn machine_provision_against_endless_command_output_stops_at_its_bound_under_256_mib() {
+    let cli = Cli::new();
+    let host = timed("test host start", TestHost::start_with_docker);
+    let name = unique_name("e2e-endless-ssh");
+    let out = cli.create_on(&host, &[], &name);
+    assert!(out.success, "{out}");
+    host.exec(
+        "printf 'Match User nick\\n  ForceCommand yes\\n' >> /etc/ssh/sshd_config && \
+         systemctl reload ssh",
+    );
+    let (success, stderr, peak) = machine_with_peak(&cli, &["provision", &name]);
+    assert!(peak < 256, "machine provision grew to {peak} MiB");
+    assert!(!success, "{stderr}");
+    assert!(
+        stderr.contains("more than 67108864 bytes to its stdout"),
+        "the error says which bound was hit:\n{stderr}"
+    );
+}
+
 /// Issue 20 item 4: the machine's address answers `GET /version` over its own TLS (the host's
 /// certificates, Docker stopped) with an endless body, once it got the request. `machine version` stops reading at the
 /// bound of a daemon's answer, says which bound it hit, and stays under 256 MiB of memory.
@@ -147,45 +208,9 @@ fn machine_version_against_an_endless_answer_stops_at_its_bound_under_256_mib() 
         Duration::from_secs(30),
         || listening_on_2376(&host).contains("openssl"),
     );
-    let mut version = cli
-        .command(&["version", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("machine version");
-    let pid = version.id();
-    let mut stderr = version.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = peak_kib(pid) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = version.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = version.kill();
-            panic!("machine version ran for 120 s (peak {} MiB)", peak / 1024);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = reader.join().unwrap();
-    eprintln!(
-        "machine version: {status}, peak {} MiB\n{stderr}",
-        peak / 1024
-    );
-    assert!(
-        peak < 256 * 1024,
-        "machine version grew to {} MiB",
-        peak / 1024
-    );
-    assert!(!status.success(), "{stderr}");
+    let (success, stderr, peak) = machine_with_peak(&cli, &["version", &name]);
+    assert!(peak < 256, "machine version grew to {peak} MiB");
+    assert!(!success, "{stderr}");
     assert!(
         stderr.contains("/version with more than 16777216 bytes"),
         "the error says which bound was hit:\n{stderr}"
