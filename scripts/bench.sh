@@ -31,9 +31,17 @@
 #   vsphere     `machine ls` over 100 vSphere machines of the simulator (one VM made by `machine
 #               create -d vmwarevsphere`, its folder copied 99 times) with the VM running and
 #               stopped: time, and vCenter's own count of logins (UserLoginSessionEvent).
+#   plugin      the plugin's part of a create (start → Create → address): `create -d fakecloud`
+#               with the test plugin docker-machine-driver-fakecloud and its fake cloud
+#               (tests/plugins, built into target/plugins), from the command's start to its first
+#               wait for SSH (the instance's SSH port is closed: the create is stopped there),
+#               median of 5 after a warm-up; through the bridge (`machine`) and through Docker
+#               Machine itself when DOCKER_MACHINE_BIN names a docker-machine built by hand.
 #
 # Environment:
-#   BENCH_PARTS     the parts to run (default: all of "protocol create commands ls etcd dockerhosts vsphere")
+#   BENCH_PARTS     the parts to run (default: all of "protocol create commands ls etcd dockerhosts vsphere plugin")
+#   DOCKER_MACHINE_BIN  a docker-machine binary built by hand, for the plugin part (unset: its
+#                   figure is "not measured")
 #   BENCH_LS_SIZES  machine counts for ls (default "100 1000 5000")
 #   BENCH_RUNS      runs per ls measure (default 3)
 #   TESTHOST_SUITES passed to test-env.sh (default here: bookworm, the only one used)
@@ -42,7 +50,12 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 t_start=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-parts=" ${BENCH_PARTS:-protocol create commands ls etcd dockerhosts vsphere} "
+parts=" ${BENCH_PARTS:-protocol create commands ls etcd dockerhosts vsphere plugin} "
+dm_bin=${DOCKER_MACHINE_BIN:-}
+if [ -n "$dm_bin" ] && [ ! -x "$dm_bin" ]; then
+  echo "DOCKER_MACHINE_BIN=$dm_bin is not an executable" >&2
+  exit 2
+fi
 sizes=${BENCH_LS_SIZES:-100 1000 5000}
 runs=${BENCH_RUNS:-3}
 part() { [[ $parts == *" $1 "* ]]; }
@@ -69,6 +82,7 @@ work=$(mktemp -d /tmp/bench-XXXXXX)
 export DOCKER_CONFIG=$work/docker-config
 prefix="bench$$" # every container this run starts is named $prefix-... (or vcsim-${prefix}v...)
 vcsim_pid=""
+fakecloud_pid=""
 vsphere_store=""
 etcd_pids=()
 cleanup() {
@@ -77,6 +91,7 @@ cleanup() {
     timeout 60 "$bin" -s "$vsphere_store" rm -y -f "${prefix}v00000" >/dev/null 2>&1
   fi
   if [ -n "$vcsim_pid" ]; then kill "$vcsim_pid" 2>/dev/null; wait "$vcsim_pid" 2>/dev/null; fi
+  if [ -n "$fakecloud_pid" ]; then kill "$fakecloud_pid" 2>/dev/null; wait "$fakecloud_pid" 2>/dev/null; fi
   local p
   for p in "${etcd_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   local ids
@@ -89,12 +104,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log "building the release binaries"
-cargo build --release -q -p machine -p machine-driver-generic -p machine-driver-vsphere -p create-many
+cargo build --release -q -p machine -p machine-driver-generic -p machine-driver-vsphere -p create-many \
+  -p machine-plugin-bridge
 # a copy, so that a build running meanwhile cannot swap the binaries under a measure (machine
 # finds its drivers next to itself first)
 mkdir -p "$work/bin"
 cp target/release/machine target/release/machine-driver-generic target/release/machine-driver-vsphere \
-  target/release/create-many "$work/bin/"
+  target/release/create-many target/release/machine-plugin-bridge "$work/bin/"
 bin=$work/bin/machine
 
 # ---------------------------------------------------------------------------------------------
@@ -569,6 +585,53 @@ bench_etcd() {
   rm -rf "$dir"
 }
 
+# `BIN -s STORE create -d fakecloud` 6 times (the first a warm-up: the store's certificates),
+# each timed from its start to its first "Waiting for SSH" line (machine's "Waiting for SSH...",
+# Docker Machine's "Waiting for SSH to be available...", before 0.7 "Machine is running,
+# waiting for SSH to be available..."), then stopped; prints the median of the last 5 in ms
+plugin_creates() { # BIN STORE
+  local i s t pid log ts=()
+  for i in 0 1 2 3 4 5; do
+    log=$work/plugin-create-$i.log
+    rm -f "$log"
+    s=$EPOCHREALTIME
+    PATH="$repo/target/plugins:$PATH" "$1" -s "$2" create -d fakecloud --fakecloud-api-url "$fakecloud_url" \
+      "pc$i" > >(while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$log") 2>&1 &
+    pid=$!
+    for _ in $(seq 1 500); do
+      grep -qi 'waiting for ssh' "$log" 2>/dev/null && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.02
+    done
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    t=$(awk -v s="$s" 'tolower($0) ~ /waiting for ssh/ {printf "%.1f", ($1 - s) * 1000; exit}' "$log")
+    [ -n "$t" ] || { echo "not measured: it failed ($(last_line "$log"))"; return 0; }
+    [ "$i" = 0 ] || ts+=("$t")
+  done
+  echo "$(printf '%s\n' "${ts[@]}" | median) ms"
+}
+
+bench_plugin() {
+  local plugins=$repo/target/plugins bridge dm="not measured (needs DOCKER_MACHINE_BIN, a docker-machine built by hand)"
+  if [ ! -x "$plugins/docker-machine-driver-fakecloud" ] || [ ! -x "$plugins/fakecloud-api" ]; then
+    row "the plugin's part of a create (start → Create → address)" "—" "not measured: target/plugins is not built (tests/plugins/build.sh)" "—"
+    return 0
+  fi
+  log "the plugin's part of a create: the fake cloud's plugin through the bridge${dm_bin:+ and through $dm_bin}"
+  rm -f "$work/fakecloud.out"
+  "$plugins/fakecloud-api" --access-key AK --secret-key SK --host-ip 127.0.0.1 --host-ssh-port 1 \
+    --host-key-file "$work/key" >"$work/fakecloud.out" 2>/dev/null &
+  fakecloud_pid=$!
+  for _ in $(seq 1 100); do grep -q : "$work/fakecloud.out" 2>/dev/null && break; sleep 0.1; done
+  fakecloud_url="http://$(head -1 "$work/fakecloud.out")"
+  export FAKECLOUD_ACCESS_KEY=AK FAKECLOUD_SECRET_KEY=SK
+  bridge=$(plugin_creates "$bin" "$work/plugin-store")
+  if [ -n "$dm_bin" ]; then dm=$(plugin_creates "$dm_bin" "$work/plugin-dm-store"); fi
+  row "the plugin's part of a create (start → Create → address): \`create -d fakecloud\` (tests/plugins' docker-machine-driver-fakecloud and fake cloud API), from the command's start to its first wait for SSH, median of 5 after a warm-up" \
+    "—" "through the bridge (\`machine\`): $bridge; through Docker Machine: $dm" "—"
+}
+
 # ---------------------------------------------------------------------------------------------
 # the run: the protocol first, while nothing else of ours runs
 if part protocol; then bench_protocol; fi
@@ -586,6 +649,7 @@ if part create || part commands || part ls || part etcd; then
 fi
 if part dockerhosts; then bench_dockerhosts; fi
 if part vsphere; then bench_vsphere; fi
+if part plugin; then bench_plugin; fi
 
 # ---------------------------------------------------------------------------------------------
 # the table
