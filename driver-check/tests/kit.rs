@@ -97,8 +97,12 @@ async fn the_python_example_driver_passes() {
     assert_outcome(&report, Outcome::Skip, &power);
     assert_outcome(&report, Outcome::Pass, &others(&power));
     assert_eq!(report.driver.as_deref(), Some("static 0.2.0"));
+    // its create answers at once: before the kit's cancel, or (on a loaded machine) just after
     let cancel = &report.check("cancel").unwrap().detail;
-    assert!(cancel.contains("before the cancel"), "{cancel}");
+    assert!(
+        cancel.contains("before the cancel") || cancel.contains("finished anyway"),
+        "{cancel}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -381,6 +381,8 @@ pub struct DriverConn {
     /// The driver's process group (its pid), ended with the connection.
     group: Option<rustix::process::Pid>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// The task reading its stderr: a crash is told once it read the last lines.
+    stderr_reader: Mutex<Option<tokio::task::JoinHandle<()>>>,
     made: MadeListeners,
     /// The driver's secret option names, hidden in the protocol trace.
     secrets: Arc<Mutex<Vec<String>>>,
@@ -414,7 +416,7 @@ impl DriverConn {
         let label = launch.label.clone();
 
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        tokio::spawn(read_stderr(stderr, label.clone(), stderr_tail.clone()));
+        let stderr_reader = tokio::spawn(read_stderr(stderr, label.clone(), stderr_tail.clone()));
         let made = MadeListeners::default();
         let secrets = Arc::default();
         let client = Client::traced(
@@ -429,6 +431,7 @@ impl DriverConn {
             child: Some(Mutex::new(child)),
             group,
             stderr_tail,
+            stderr_reader: Mutex::new(Some(stderr_reader)),
             made,
             secrets,
         };
@@ -455,6 +458,7 @@ impl DriverConn {
             child: None,
             group: None,
             stderr_tail: Arc::default(),
+            stderr_reader: Mutex::default(),
             made,
             secrets,
         };
@@ -660,6 +664,11 @@ impl DriverConn {
         }
         // what the driver started goes with it
         self.end_group();
+        // its last lines, written just before it exited, may still be on their way
+        let reader = self.stderr_reader.lock().unwrap().take();
+        if let Some(reader) = reader {
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+        }
         let tail = self.stderr_tail.lock().unwrap().iter().cloned().collect();
         (status, tail)
     }

@@ -574,7 +574,12 @@ impl Driver for Bridge {
             }
             // a cancel before Create is sent makes nothing at all
             cx.check_cancelled()?;
-            let config = self.run_create(cx, &mut p, m.config.clone()).await?;
+            // what the plugin holds before Create: reported once it changes, not before
+            let mut before = checked.clone().unwrap_or_else(|| m.config.clone());
+            if let Some(obj) = before.as_object_mut() {
+                obj.remove(NOT_MADE);
+            }
+            let config = self.run_create(cx, &mut p, before).await?;
             let key = p.call_unit("GetSSHKeyPath").await.map_err(failed)?;
             let key = key.as_str();
             // the key the plugin made logs in once; the host then installs the machine's own

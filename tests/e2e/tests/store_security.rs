@@ -261,14 +261,23 @@ fn rotate_ca_moves_reachable_machines_and_leaves_the_unreachable_working() {
         answered,
         "the machine left under the old CA does not answer with its record's certificates"
     );
+    // ...and ls says it is still on the retired CA (and what moves it)
     let table = cli.ls();
-    assert_eq!(table.row(&left).unwrap()["ERRORS"], "", "{}", table.raw);
+    let errors = &table.row(&left).unwrap()["ERRORS"];
+    assert!(
+        errors.contains("retired CA") && errors.contains(&format!("regenerate-certs {left}")),
+        "{}",
+        table.raw
+    );
+    assert_eq!(table.row(&moved).unwrap()["ERRORS"], "", "{}", table.raw);
 
     // provision moves it to the new CA
     let out = cli.call_with_timeout(&["provision", &left], CREATE_TIMEOUT);
     assert!(out.success, "{out}");
     assert_eq!(read(&cli.machine_dir(&left).join("ca.pem")), new_ca);
     docker_ok(&cli.env(&left), &["version"]);
+    let table = cli.ls();
+    assert_eq!(table.row(&left).unwrap()["ERRORS"], "", "{}", table.raw);
 
     // the old way of making a new CA for one machine is refused, pointing at rotate-ca
     let out = cli.fail(&["regenerate-certs", "-f", "--client-certs", &moved]);
