@@ -1,9 +1,41 @@
 //! Downloads of the ISO and the cloud-init file: https only, never redirected to http, unless
 //! the host allows plain http (`allow_http_downloads` of `set_config`). Credentials in a URL are
-//! never shown in a message.
+//! never shown in a message. A body read into memory is read up to a bound ([`read_within`]): the
+//! cloud-init file up to [`CLOUDINIT_MAX`] (the ISO is streamed to the datastore, never held).
 
 use driver_protocol::DriverError;
 use reqwest::Url;
+
+/// The most of a cloud-init file read from a URL, in bytes.
+pub const CLOUDINIT_MAX: usize = 4 * 1024 * 1024;
+
+/// Why a body was not read whole.
+#[derive(Debug)]
+pub enum ReadError {
+    /// It is longer than the bound given: it was read no further.
+    TooLarge {
+        /// The bound.
+        limit: usize,
+    },
+    /// Reading it failed.
+    Http(reqwest::Error),
+}
+
+/// `resp`'s body, read up to `limit` bytes and no further (a Content-Length over it is refused
+/// before anything is read).
+pub async fn read_within(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Http)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// Whether `s` is an http(s) URL (anything else is a file).
 pub fn is_url(s: &str) -> bool {

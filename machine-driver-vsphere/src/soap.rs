@@ -1,10 +1,15 @@
 //! SOAP over HTTPS to vCenter's `/sdk` endpoint: envelopes out, bodies or faults back, the session
 //! cookie kept between calls, and vCenter's certificate checked as the options say.
 //!
-//! Nothing here logs a request body: the `Login` body carries the password.
+//! Nothing here logs a request body: the `Login` body carries the password. An answer is read
+//! up to [`ANSWER_MAX`] bytes and no further.
 
 use crate::xml::{self, Element};
 use std::sync::{Arc, Mutex};
+
+/// The most of one SOAP answer of vCenter's that is read, in bytes (64 MiB: a property
+/// collector's answer for a large inventory is a few MiB).
+pub const ANSWER_MAX: usize = 64 * 1024 * 1024;
 
 /// A managed object reference, e.g. `VirtualMachine:vm-42`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -157,10 +162,18 @@ impl Soap {
             }
         }
         let status = resp.status();
-        let text = resp
-            .text()
+        let body = crate::download::read_within(resp, ANSWER_MAX)
             .await
-            .map_err(|e| SoapError::Transport(format!("reading vCenter's answer failed: {e}")))?;
+            .map_err(|e| match e {
+                crate::download::ReadError::TooLarge { limit } => SoapError::Protocol(format!(
+                    "vCenter's answer is more than {limit} bytes (the most read of one SOAP \
+                     answer): read no further"
+                )),
+                crate::download::ReadError::Http(e) => {
+                    SoapError::Transport(format!("reading vCenter's answer failed: {e}"))
+                }
+            })?;
+        let text = String::from_utf8_lossy(&body);
         let root = xml::parse(&text).map_err(|e| {
             SoapError::Protocol(format!(
                 "vCenter answered HTTP {status} with something that is not SOAP ({e}): {}",

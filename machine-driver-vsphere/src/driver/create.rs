@@ -17,13 +17,20 @@ async fn user_cloudinit(cfg: &Config) -> Result<Option<String>, DriverError> {
         return Ok(None);
     };
     if crate::download::is_url(src) {
+        use crate::download::{self, ReadError, CLOUDINIT_MAX};
         const OPTION: &str = "--vmwarevsphere-cloudinit";
-        let text = crate::download::get(OPTION, src, cfg.allow_http_downloads)
-            .await?
-            .text()
+        let resp = download::get(OPTION, src, cfg.allow_http_downloads).await?;
+        let body = download::read_within(resp, CLOUDINIT_MAX)
             .await
-            .map_err(|e| crate::download::failed(OPTION, src, e))?;
-        return Ok(Some(text));
+            .map_err(|e| match e {
+                ReadError::TooLarge { limit } => DriverError::invalid_option(format!(
+                    "{OPTION} {}: the file is more than {limit} bytes (the most read of a \
+                     cloud-init file): no cloud-init file is that large",
+                    download::redact(src)
+                )),
+                ReadError::Http(e) => download::failed(OPTION, src, e),
+            })?;
+        return Ok(Some(String::from_utf8_lossy(&body).into_owned()));
     }
     let path = src.strip_prefix("file://").unwrap_or(src);
     tokio::fs::read_to_string(path)
