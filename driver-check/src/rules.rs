@@ -148,8 +148,8 @@ fn user_ok(u: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use driver_protocol::schema::OptionSpec;
     use driver_protocol::calls::SshEndpoint;
+    use driver_protocol::schema::OptionSpec;
     use driver_protocol::Capabilities;
     use serde_json::json;
 

@@ -67,11 +67,11 @@ pub use config::{MachineConfig, Phase};
 pub use daemon::{DaemonError, DaemonVersion};
 pub use docker_url::{DockerUrl, DockerUrlError};
 pub use download::{DownloadError, DownloadRefusal};
+pub use driver_host::DOCKER_MACHINE_BUILTINS;
 pub use driver_protocol::calls::{Access, State};
 pub use driver_protocol::{
     CancellationToken, Capabilities, Driver, DriverInfo, ErrorKind, OptionSpec, Options,
 };
-pub use driver_host::DOCKER_MACHINE_BUILTINS;
 pub use error::{Error, Kind, MissingPart, Result};
 pub use events::{Event, Events, Level, Step};
 pub use fleet::{Action, Filter, FilterError, ListOptions, MachineRow, RowError};

@@ -343,7 +343,10 @@ impl Machine {
 
     /// [`Machine::files`], with known_hosts naming the SSH server of `access`.
     pub(super) async fn files_at(&self, access: Option<&Access>) -> Result<ExportedFiles> {
-        let known_hosts = match (&self.config.ssh_host_key, access.and_then(|a| a.ssh.as_ref())) {
+        let known_hosts = match (
+            &self.config.ssh_host_key,
+            access.and_then(|a| a.ssh.as_ref()),
+        ) {
             (Some(key), Some(s)) => format!("{}\n", ssh::known_hosts_line(&s.host, s.port, key)),
             _ => String::new(),
         };
