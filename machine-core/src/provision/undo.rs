@@ -12,7 +12,8 @@ use super::*;
 
 /// The shell script, run as root, that removes our daemon configuration and TLS files for
 /// `init` and restarts Docker unless it is stopped. Under systemd the packaged unit listens on
-/// `fd://`, so its socket unit is started again first (our drop-in ran without it); a unit in
+/// `fd://`, so its socket unit is restarted first (our drop-in ran without it, and the daemon it
+/// ran removed the socket's file when it stopped); a unit in
 /// any state but `inactive` (active, activating, reloading, deactivating, failed) is stopped,
 /// its failure forgotten, and started on its own configuration.
 pub(crate) fn undo_script(init: Init) -> String {
@@ -29,7 +30,7 @@ pub(crate) fn undo_script(init: Init) -> String {
              if [ \"$(systemctl is-active docker.service)\" != inactive ]; then \
                systemctl stop docker.service && \
                {{ systemctl reset-failed docker.service >/dev/null 2>&1; true; }} && \
-               {{ systemctl start docker.socket >/dev/null 2>&1; true; }} && \
+               {{ systemctl restart docker.socket >/dev/null 2>&1; true; }} && \
                systemctl start docker.service; \
              fi",
             dropin = engine::SYSTEMD_DROPIN_PATH,
@@ -133,7 +134,7 @@ mod tests {
         }
         let s = undo_script(Init::Systemd);
         assert!(s.contains(engine::SYSTEMD_DROPIN_PATH) && s.contains("daemon-reload"));
-        assert!(s.contains("systemctl start docker.socket"), "{s}");
+        assert!(s.contains("systemctl restart docker.socket"), "{s}");
         assert!(
             s.contains("rmdir /etc/systemd/system/docker.service.d"),
             "{s}"

@@ -34,17 +34,18 @@ fn listening_on_2376(host: &TestHost) -> String {
 }
 
 /// Issue 20 item 1: `machine create` killed while Docker restarts with our options — the unit
-/// still `activating` (a daemon slow to start: the host's own drop-in sleeps 10 s before it) —
-/// then `rm -f`. The daemon must not come up listening on 2376 with our TLS options afterwards:
-/// once the unit settles, nothing listens on 2376, dockerd runs without `--tlsverify`, Docker
-/// still answers on its local socket, and rm said the port was closed only once it was.
+/// still `activating`, dockerd already listening with them (the host's own drop-in runs a 15 s
+/// `ExecStartPost` after dockerd started, as a slow start-up would keep the unit starting) —
+/// then `rm -f`. Once rm is done nothing listens on 2376; once the
+/// unit settles, dockerd runs without `--tlsverify`, Docker still answers on its local socket,
+/// and rm said the port was closed only once it was.
 #[test]
 fn rm_after_a_create_killed_while_docker_restarts_leaves_the_tls_port_closed() {
     let cli = Cli::new();
     let host = timed("test host start", TestHost::start_with_docker);
     host.exec(
         "mkdir -p /etc/systemd/system/docker.service.d && \
-         printf '[Service]\\nExecStartPre=/bin/sleep 10\\n' \
+         printf '[Service]\\nExecStartPost=/bin/sleep 15\\n' \
            > /etc/systemd/system/docker.service.d/slow-start.conf && \
          systemctl daemon-reload",
     );
@@ -81,9 +82,11 @@ fn rm_after_a_create_killed_while_docker_restarts_leaves_the_tls_port_closed() {
     rx.recv_timeout(CREATE_TIMEOUT)
         .expect("create never reached the Docker restart");
     // the restart with our options has begun on the host: kill the workstation side
-    wait_until("docker.service activating", Duration::from_secs(30), || {
-        docker_unit_state(&host) == "activating"
-    });
+    wait_until(
+        "docker.service activating, dockerd listening on 2376",
+        Duration::from_secs(30),
+        || docker_unit_state(&host) == "activating" && !listening_on_2376(&host).is_empty(),
+    );
     create.kill().unwrap();
     create.wait().unwrap();
     assert_eq!(
@@ -95,6 +98,11 @@ fn rm_after_a_create_killed_while_docker_restarts_leaves_the_tls_port_closed() {
     let rm = cli.call(&["rm", "-f", "-y", &name]);
     assert!(rm.success, "{rm}");
     assert!(cli.ls().row(&name).is_none(), "{rm}");
+    let listening = listening_on_2376(&host);
+    assert!(
+        listening.is_empty(),
+        "dockerd still listens on 2376 after rm -f:\n{listening}\nrm said:\n{rm}"
+    );
     // whatever rm left starting has settled
     wait_until("docker.service settled", Duration::from_secs(60), || {
         docker_unit_state(&host) != "activating"
