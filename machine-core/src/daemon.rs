@@ -82,7 +82,7 @@ pub enum DaemonError {
         /// Why the answer could not be decoded.
         reason: String,
     },
-    /// The daemon's answer is longer than [`ANSWER_MAX`]: it was read no further.
+    /// The daemon's answer is longer than `ANSWER_MAX` (16 MiB): it was read no further.
     #[error(
         "Docker on {url} answered {path} with more than {limit} bytes (the most read of a \
          daemon's answer): what answers there is no Docker daemon, or not one to trust"
@@ -92,7 +92,7 @@ pub enum DaemonError {
         url: String,
         /// The API path requested.
         path: String,
-        /// The bound ([`ANSWER_MAX`]).
+        /// The bound (`ANSWER_MAX`).
         limit: usize,
     },
     /// The daemon did not become ready before the timeout.

@@ -48,7 +48,7 @@ pub fn block(text: &str) -> String {
     out
 }
 
-/// Every string in `value` (keys included) as [`line`] makes it: the values a `--format`
+/// Every string in `value` (keys included) as [`line()`] makes it: the values a `--format`
 /// template shows.
 pub fn values(value: &mut serde_json::Value) {
     use serde_json::Value;

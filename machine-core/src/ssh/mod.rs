@@ -205,7 +205,7 @@ pub enum SshError {
         /// The command that was running (shortened).
         command: String,
     },
-    /// A command's output (collected whole) went past [`OUTPUT_MAX`]: it was read no further
+    /// A command's output (collected whole) went past `OUTPUT_MAX` (64 MiB): it was read no further
     /// and the command's channel closed.
     #[error(
         "`{command}` on {addr} wrote more than {limit} bytes to its {stream} (the most kept of a \
@@ -218,7 +218,7 @@ pub enum SshError {
         command: String,
         /// `stdout` or `stderr`.
         stream: &'static str,
-        /// The bound ([`OUTPUT_MAX`]).
+        /// The bound (`OUTPUT_MAX`).
         limit: usize,
     },
     /// A host key fingerprint given to check against is not one.
