@@ -205,7 +205,7 @@ impl Encoder {
                     let Some((_, fv)) = values.iter().find(|(n, _)| n == name) else {
                         continue;
                     };
-                    if is_zero(fv) {
+                    if fv.is_zero() {
                         continue;
                     }
                     wire::put_uint(out, (i as i64 - last) as u64);
@@ -229,22 +229,6 @@ impl Encoder {
             _ => return mismatch(ty, v),
         }
         Ok(())
-    }
-}
-
-/// Go leaves out struct fields holding their zero value.
-fn is_zero(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => !b,
-        Value::Int(i) => *i == 0,
-        Value::Uint(u) => *u == 0,
-        Value::Float(f) => *f == 0.0,
-        Value::Bytes(b) => b.is_empty(),
-        Value::String(s) => s.is_empty(),
-        Value::List(l) => l.is_empty(),
-        Value::Map(m) => m.is_empty(),
-        Value::Interface(i) => i.is_none(),
-        _ => false,
     }
 }
 

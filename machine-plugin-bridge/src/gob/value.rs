@@ -112,6 +112,22 @@ impl Value {
         }
     }
 
+    /// Whether this is its type's zero value, which gob leaves out of a struct.
+    pub fn is_zero(&self) -> bool {
+        match self {
+            Value::Bool(b) => !b,
+            Value::Int(i) => *i == 0,
+            Value::Uint(u) => *u == 0,
+            Value::Float(f) => *f == 0.0,
+            Value::Bytes(b) => b.is_empty(),
+            Value::String(s) => s.is_empty(),
+            Value::List(l) => l.is_empty(),
+            Value::Map(m) => m.is_empty(),
+            Value::Interface(i) => i.is_none(),
+            _ => false,
+        }
+    }
+
     /// The concrete value of an interface.
     pub fn as_iface(&self) -> Option<&Iface> {
         match self {

@@ -213,20 +213,6 @@ fn encodable(ty: &Type, v: &Value) -> bool {
 /// `v` without the struct fields holding their zero value (as our encoder and Go's leave them
 /// out), for comparing.
 fn without_zero_fields(v: &Value) -> Value {
-    fn zero(v: &Value) -> bool {
-        match v {
-            Value::Bool(b) => !b,
-            Value::Int(i) => *i == 0,
-            Value::Uint(u) => *u == 0,
-            Value::Float(f) => *f == 0.0,
-            Value::Bytes(b) => b.is_empty(),
-            Value::String(s) => s.is_empty(),
-            Value::List(l) => l.is_empty(),
-            Value::Map(m) => m.is_empty(),
-            Value::Interface(i) => i.is_none(),
-            _ => false,
-        }
-    }
     match v {
         Value::List(items) => Value::List(items.iter().map(without_zero_fields).collect()),
         Value::Map(pairs) => Value::Map(
@@ -238,7 +224,7 @@ fn without_zero_fields(v: &Value) -> Value {
         Value::Struct(fields) => Value::Struct(
             fields
                 .iter()
-                .filter(|(_, f)| !zero(f))
+                .filter(|(_, f)| !Value::is_zero(f))
                 .map(|(n, f)| (n.clone(), without_zero_fields(f)))
                 .collect(),
         ),
