@@ -5,7 +5,8 @@
 
 use super::EtcdStore;
 use crate::store::{LockGuard, StoreError};
-use etcd_client::{GetOptions, PutOptions, SortOrder, SortTarget};
+use etcd_client::{Client, GetOptions, PutOptions, SortOrder, SortTarget};
+use std::future::Future;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -19,7 +20,7 @@ pub(super) struct Lease {
 }
 
 impl Lease {
-    pub(super) async fn grant(store: &EtcdStore) -> Result<Lease, StoreError> {
+    async fn grant(store: &EtcdStore) -> Result<Lease, StoreError> {
         let ttl = store.inner.lease_ttl;
         let resp = store
             .retry("taking a lease from", |mut c| async move {
@@ -56,12 +57,59 @@ impl Lease {
         })
     }
 
-    pub(super) fn key_under(&self, prefix: &str) -> String {
-        format!("{prefix}{:016x}", self.id)
+    /// Grants a lease and makes `write` with it (`write` gets the lease's id, to attach it with
+    /// `key_under` and `put_options`). etcd can refuse such a write with "requested lease
+    /// not found" although the lease was granted a moment before (etcd-io/etcd#9374; seen here
+    /// on a loaded three-member test cluster). Nothing was written then, so this grants another
+    /// lease and writes again, up to three times.
+    pub(super) async fn grant_for<T, F, Fut>(
+        store: &EtcdStore,
+        op: &'static str,
+        write: F,
+    ) -> Result<(Lease, T), StoreError>
+    where
+        F: Fn(Client, i64) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let mut tries = 0;
+        loop {
+            let lease = Lease::grant(store).await?;
+            let id = lease.id;
+            let written = store
+                .retry(op, |c| {
+                    let w = write(c, id);
+                    async move {
+                        match w.await {
+                            Err(e) if lease_not_found(&e) => Ok(None),
+                            r => r.map(Some),
+                        }
+                    }
+                })
+                .await;
+            match written {
+                Ok(Some(v)) => return Ok((lease, v)),
+                Ok(None) if tries < 2 => {
+                    tracing::debug!("etcd {op}: the lease just granted was not found; again");
+                    tries += 1;
+                    lease.release().await;
+                }
+                Ok(None) => {
+                    lease.release().await;
+                    return Err(store.backend(
+                        op,
+                        "etcd lost three leases in a row right after granting them",
+                    ));
+                }
+                Err(e) => {
+                    lease.release().await;
+                    return Err(e);
+                }
+            }
+        }
     }
 
-    pub(super) fn put_options(&self) -> PutOptions {
-        PutOptions::new().with_lease(self.id)
+    pub(super) fn key_under(&self, prefix: &str) -> String {
+        key_under(prefix, self.id)
     }
 
     /// The lock `prefix`, held with this lease's key under it: writes to what it guards are
@@ -86,6 +134,22 @@ impl Lease {
         self.keeper.abort();
         revoke(self.store.clone(), self.id).await;
     }
+}
+
+/// The key lease `id` puts under the lock `prefix`.
+pub(super) fn key_under(prefix: &str, id: i64) -> String {
+    format!("{prefix}{id:016x}")
+}
+
+/// Attaches lease `id` to a put.
+pub(super) fn put_options(id: i64) -> PutOptions {
+    PutOptions::new().with_lease(id)
+}
+
+/// etcd's answer to a write attaching a lease it does not know (gRPC NOT_FOUND).
+fn lease_not_found(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if i32::from(s.code()) == 5 && s.message().contains("lease not found"))
 }
 
 async fn revoke(store: EtcdStore, id: i64) {
@@ -158,19 +222,12 @@ pub(super) async fn acquire(
     store: &EtcdStore,
     prefix: &str,
 ) -> Result<Option<HeldLock>, StoreError> {
-    let lease = Lease::grant(store).await?;
+    let (lease, _) = Lease::grant_for(store, "locking", |mut c, id| {
+        let key = key_under(prefix, id);
+        async move { c.put(key, "", Some(put_options(id))).await }
+    })
+    .await?;
     let key = lease.key_under(prefix);
-    let opts = lease.put_options();
-    let put = store
-        .retry("locking", |mut c| {
-            let (key, opts) = (key.clone(), opts.clone());
-            async move { c.put(key, "", Some(opts)).await }
-        })
-        .await;
-    if let Err(e) = put {
-        lease.release().await;
-        return Err(e);
-    }
     let mut pause = Duration::from_millis(20);
     loop {
         let oldest = store

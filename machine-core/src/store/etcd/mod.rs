@@ -372,20 +372,22 @@ impl Store for EtcdStore {
         let name = &config.name;
         let record = Record::new(config, self.key())?;
         let key = self.machine_key(name);
-        let lock = lock::Lease::grant(self).await?;
-        let lock_key = lock.key_under(&self.lock_prefix(name));
-        let txn = Txn::new()
-            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([
-                TxnOp::put(key.clone(), record.to_bytes(), None),
-                TxnOp::put(lock_key.clone(), "", Some(lock.put_options())),
-            ]);
-        let resp = self
-            .retry("creating", |mut c| {
-                let txn = txn.clone();
-                async move { c.txn(txn).await }
-            })
-            .await?;
+        let lock_prefix = self.lock_prefix(name);
+        let (lock, resp) = lock::Lease::grant_for(self, "creating", |mut c, id| {
+            let txn = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([
+                    TxnOp::put(key.clone(), record.to_bytes(), None),
+                    TxnOp::put(
+                        lock::key_under(&lock_prefix, id),
+                        "",
+                        Some(lock::put_options(id)),
+                    ),
+                ]);
+            async move { c.txn(txn).await }
+        })
+        .await?;
+        let lock_key = lock.key_under(&lock_prefix);
         if !resp.succeeded() {
             // A retried create whose first try went through is this create's: that try also
             // wrote this lease's own lock key, which nobody else writes. (The record's creation
