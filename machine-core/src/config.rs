@@ -54,6 +54,11 @@ pub struct MachineConfig {
     /// it off again even after a create killed half-way.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub installs_key: bool,
+    /// The login user provisioning added to the host's `docker` group (the SSH transport's
+    /// access to the daemon's socket), so that `rm`, or a move back to TLS, takes it out again.
+    /// `None` when it added nobody (the login is root, or was a member already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_group_user: Option<String>,
     /// How far `create` got.
     pub phase: Phase,
     /// Why create failed, when it did.
@@ -96,6 +101,7 @@ impl MachineConfig {
             engine,
             ssh_host_key: None,
             installs_key: false,
+            docker_group_user: None,
             phase: Phase::Creating,
             last_error: None,
             created_at: std::time::SystemTime::now()

@@ -32,6 +32,57 @@ pub const OPENRC_CONF_PATH: &str = "/etc/conf.d/docker";
 /// sysvinit's settings for its docker service (Debian's /etc/init.d/docker reads it).
 pub const SYSVINIT_DEFAULT_PATH: &str = "/etc/default/docker";
 
+/// The daemon's local socket, what the SSH transport reaches (over an SSH channel).
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// How the workstation reaches a machine's daemon, chosen per machine at `create`
+/// (`--engine-transport`) and changed by `provision --engine-transport`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Transport {
+    /// Docker Machine's way: dockerd listens on TCP (2376) with mutual TLS, certificates from
+    /// the store's CA.
+    #[default]
+    Tls,
+    /// dockerd keeps its local socket only; it is reached through an SSH connection to the
+    /// host (the recorded host key checked) with the machine's key. No port, no certificates,
+    /// no daemon restart.
+    Ssh,
+}
+
+impl Transport {
+    /// `tls` or `ssh`, as `--engine-transport` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tls => "tls",
+            Transport::Ssh => "ssh",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = EngineOptionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tls" => Ok(Transport::Tls),
+            "ssh" => Ok(Transport::Ssh),
+            _ => Err(EngineOptionError {
+                option: s.to_string(),
+                reason: "the engine transport is tls (TCP with mutual TLS) or ssh (the \
+                         daemon's socket over SSH)"
+                    .into(),
+            }),
+        }
+    }
+}
+
 /// How Docker gets onto the host when it is missing (and on `upgrade`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -85,6 +136,8 @@ impl Default for InstallMethod {
 #[serde(default)]
 #[non_exhaustive]
 pub struct EngineOptions {
+    /// `--engine-transport`: how the daemon is reached (TLS over TCP, or its socket over SSH).
+    pub transport: Transport,
     /// `--engine-install-url` (script) or the packages method.
     pub install_method: InstallMethod,
     /// `--engine-version`: the Docker version to install, e.g. `24.0.7`; `None` is the newest.
@@ -114,6 +167,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
+            transport: Transport::default(),
             install_method: InstallMethod::default(),
             version: None,
             opts: Vec::new(),

@@ -113,7 +113,9 @@ pub mod testing {
     }
     /// The provisioner.
     pub mod provision {
-        pub use crate::provision::{provision, upgrade, ProvisionReport, ProvisionRequest};
+        pub use crate::provision::{
+            provision, upgrade, DaemonSetup, ProvisionReport, ProvisionRequest,
+        };
     }
     /// The SSH client.
     pub mod ssh {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use machine_core::engine::{EngineOptions, InstallMethod};
 use machine_core::testing::cert;
-use machine_core::testing::provision::{self, ProvisionReport, ProvisionRequest};
+use machine_core::testing::provision::{self, DaemonSetup, ProvisionReport, ProvisionRequest};
 use machine_core::testing::ssh::{HostKeyCheck, Session, SshTarget};
 use machine_core::ProvisionError;
 use machine_testsupport::{http::FileServer, run, KeyPair, TestHost};
@@ -81,9 +81,11 @@ async fn provision_with(
         machine_name: name,
         driver_name: "generic",
         engine,
-        ca_pem: &certs.ca.cert,
-        server_cert_pem: &certs.server.cert,
-        server_key_pem: &certs.server.key,
+        daemon: DaemonSetup::Tls {
+            ca_pem: &certs.ca.cert,
+            server_cert_pem: &certs.server.cert,
+            server_key_pem: &certs.server.key,
+        },
         progress: &progress,
     };
     let result = if upgrade {

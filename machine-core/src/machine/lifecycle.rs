@@ -307,7 +307,12 @@ impl Machine {
             let progress = move |step: Step, level: Level, m: &str| {
                 events.send(crate::events::Event::new(&name, step, m).at(level))
             };
-            provision::unprovision(session, self.config.engine.port, &progress)
+            let what = provision::Unprovision {
+                tls_port: (self.config.engine.transport == crate::engine::Transport::Tls)
+                    .then_some(self.config.engine.port),
+                docker_group_user: self.config.docker_group_user.clone(),
+            };
+            provision::unprovision(session, &what, &progress)
                 .await
                 .map_err(Error::from)
         } else {
@@ -475,9 +480,11 @@ impl Machine {
             machine_name: &self.config.name,
             driver_name: &self.config.driver,
             engine: &self.config.engine,
-            ca_pem: ca,
-            server_cert_pem: &server.cert,
-            server_key_pem: &server.key,
+            daemon: provision::DaemonSetup::Tls {
+                ca_pem: ca,
+                server_cert_pem: &server.cert,
+                server_key_pem: &server.key,
+            },
             progress: &progress,
         };
         Ok(if upgrade {

@@ -59,7 +59,7 @@ pub use init::Init;
 pub(crate) use install::{find_dockerd, install_docker, match_version, version_unavailable};
 pub use os_release::OsRelease;
 pub use remote::Remote;
-pub use undo::unprovision;
+pub use undo::{unprovision, Unprovision};
 
 /// What to provision.
 pub struct ProvisionRequest<'a> {
@@ -69,15 +69,29 @@ pub struct ProvisionRequest<'a> {
     pub driver_name: &'a str,
     /// How to install and configure the Docker daemon.
     pub engine: &'a EngineOptions,
-    /// Copied to /etc/docker/ca.pem.
-    pub ca_pem: &'a str,
-    /// Copied to /etc/docker/server.pem.
-    pub server_cert_pem: &'a str,
-    /// Copied to /etc/docker/server-key.pem, mode 0600.
-    pub server_key_pem: &'a str,
+    /// How the daemon will be reached: what is set up for it.
+    pub daemon: DaemonSetup<'a>,
     /// Told what is being done ("Installing Docker...") and, at [`Level::Output`], each line
     /// the Docker install prints, as it prints it.
     pub progress: &'a (dyn Fn(Step, Level, &str) + Send + Sync),
+}
+
+/// How the daemon will be reached, and so what provisioning sets up for it.
+#[derive(Clone, Copy)]
+pub enum DaemonSetup<'a> {
+    /// Over TCP with mutual TLS: the certificates are copied to /etc/docker, the daemon is
+    /// configured to listen on the engine's port with them, and restarted.
+    Tls {
+        /// Copied to /etc/docker/ca.pem.
+        ca_pem: &'a str,
+        /// Copied to /etc/docker/server.pem.
+        server_cert_pem: &'a str,
+        /// Copied to /etc/docker/server-key.pem, mode 0600.
+        server_key_pem: &'a str,
+    },
+    /// Through its local socket over SSH: no listener, no certificates, the daemon left as it
+    /// runs; the login user gets access to the socket.
+    Ssh,
 }
 
 /// What provisioning found and left on the host.
@@ -88,6 +102,9 @@ pub struct ProvisionReport {
     pub os: OsRelease,
     /// The running daemon's version, e.g. `20.10.24+dfsg1`.
     pub docker_version: String,
+    /// The login user this provisioning added to the `docker` group (SSH transport), if any:
+    /// what an undo takes back.
+    pub docker_group_user: Option<String>,
 }
 
 /// Reads the host's `/etc/os-release` (or `/usr/lib/os-release`).
@@ -211,19 +228,30 @@ pub(crate) async fn run(
     )
     .await?;
     // the three files and the daemon's configuration at once, over one connection
+    let DaemonSetup::Tls {
+        ca_pem,
+        server_cert_pem,
+        server_key_pem,
+    } = req.daemon
+    else {
+        return Err(ProvisionError::Transport {
+            step: None,
+            message: "the SSH transport is not provisioned yet".into(),
+        });
+    };
     tokio::try_join!(
-        cx.upload(step, engine::CA_PATH, req.ca_pem.as_bytes(), 0o644),
+        cx.upload(step, engine::CA_PATH, ca_pem.as_bytes(), 0o644),
         cx.upload(
             step,
             engine::SERVER_CERT_PATH,
-            req.server_cert_pem.as_bytes(),
-            0o644,
+            server_cert_pem.as_bytes(),
+            0o644
         ),
         cx.upload(
             step,
             engine::SERVER_KEY_PATH,
-            req.server_key_pem.as_bytes(),
-            0o600,
+            server_key_pem.as_bytes(),
+            0o600
         ),
         init::write_configuration(&cx, facts.init, &dockerd, req.engine, req.driver_name),
     )?;
@@ -235,6 +263,7 @@ pub(crate) async fn run(
     Ok(ProvisionReport {
         os: cx.os,
         docker_version,
+        docker_group_user: None,
     })
 }
 

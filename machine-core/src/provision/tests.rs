@@ -109,9 +109,11 @@ async fn go_named(
         machine_name: name,
         driver_name: "generic",
         engine,
-        ca_pem: "CA PEM\n",
-        server_cert_pem: "SERVER CERT\n",
-        server_key_pem: "SERVER KEY\n",
+        daemon: DaemonSetup::Tls {
+            ca_pem: "CA PEM\n",
+            server_cert_pem: "SERVER CERT\n",
+            server_key_pem: "SERVER KEY\n",
+        },
         progress: &record,
     };
     let result = run(remote, &req, mode, fast()).await;

@@ -64,14 +64,27 @@ pub(crate) fn listeners_script(port: u16) -> String {
     )
 }
 
+/// What an undo takes back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unprovision {
+    /// The TLS transport's daemon configuration and files, and the TCP port that must be found
+    /// closed afterwards.
+    pub tls_port: Option<u16>,
+    /// The login user provisioning added to the `docker` group (the SSH transport's access).
+    pub docker_group_user: Option<String>,
+}
+
 /// Removes the daemon configuration and TLS files provisioning wrote, restarts Docker on its
 /// local socket, and checks that nothing listens on the daemon's TCP `port` any more. What is
 /// already gone is not an error; a port still open is ([`ProvisionError::PortStillOpen`]).
 pub async fn unprovision(
     remote: &dyn Remote,
-    port: u16,
+    what: &Unprovision,
     progress: &(dyn Fn(Step, Level, &str) + Send + Sync),
 ) -> Result<(), ProvisionError> {
+    let Some(port) = what.tls_port else {
+        return Ok(());
+    };
     let step = "checking the host";
     let probe = probe_command();
     let out = remote.run(&probe).await.map_err(|e| e.in_step(step))?;
