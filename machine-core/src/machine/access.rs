@@ -36,6 +36,10 @@ pub struct DockerEnv {
     pub machine_name: String,
     /// The machine's IP address, where DOCKER_HOST points (for NO_PROXY).
     pub ip: String,
+    /// SSH transport: the store-owned folder to put first on PATH. It holds an `ssh` wrapper
+    /// that reaches DOCKER_HOST's alias (`ssh://machine-NAME`) with the machine's key and
+    /// recorded host key only, and runs any other ssh untouched. `None` for TLS.
+    pub ssh_bin: Option<std::path::PathBuf>,
 }
 
 /// The host key a machine's host presents, beside the one recorded for it
@@ -368,6 +372,7 @@ impl Machine {
             host: url,
             machine_name: self.name().to_string(),
             ip: access.ip,
+            ssh_bin: None,
         })
     }
 

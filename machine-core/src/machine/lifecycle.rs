@@ -358,6 +358,19 @@ impl Machine {
         self.reprovision(cancel).await
     }
 
+    /// Moves the machine to `transport` and provisions it for it: to SSH, the TCP port is
+    /// closed and the certificates and daemon configuration leave the host; to TLS, they are
+    /// set up as at create.
+    pub async fn move_to(
+        &mut self,
+        transport: crate::engine::Transport,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let _lock = self.lock().await?;
+        self.config.engine.transport = transport;
+        self.reprovision(cancel).await
+    }
+
     async fn reprovision(&mut self, cancel: &CancellationToken) -> Result<()> {
         let certs = self.certs().await?;
         let session = self.session().await?;
