@@ -25,6 +25,18 @@
 #               time and SSH logins (sshd's "Accepted publickey" lines); then 10 creates at once
 #               on one store, on 10 such hosts; then 10 at once through the library API
 #               (examples/create-many: one Manager, one task per machine) on 10 more.
+#   ssh         the SSH transport (`--engine-transport ssh`) on a host that already runs Docker
+#               (machine-testhost-docker): `create` on a new store and again on a store that has
+#               its certificates (time, SSH logins, whether the host's dockerd was restarted: its
+#               MainPID and start time before and after), next to its floor (one plain SSH login
+#               adding nick to the docker group and asking the daemon its version); then `machine
+#               ls` over 1,000 ssh-transport machines of that one host (its folder copied under
+#               other names), median of BENCH_RUNS: wall time, the CPU of machine and of the host
+#               (its container's cgroup), the SSH logins the host accepted during one ls next to
+#               the Running rows (one connection per row, none shared). The host's sshd gets
+#               MaxStartups 2000 first (its default 10:30:100 drops concurrent handshakes); the
+#               output says so. Next to it, the floor: BENCH_SSH_FLOOR_LOGINS (1,000) plain
+#               OpenSSH logins to that host, 50 at a time.
 #   etcd        `machine ls` over 1,000 machines in an etcd store (a 3-member cluster of Debian's
 #               etcd on loopback; the machines of "ls", copied in with `machine store migrate`):
 #               wall time and peak RSS, median of BENCH_RUNS.
@@ -39,10 +51,11 @@
 #               Machine itself when DOCKER_MACHINE_BIN names a docker-machine built by hand.
 #
 # Environment:
-#   BENCH_PARTS     the parts to run (default: all of "protocol create commands ls etcd dockerhosts vsphere plugin")
+#   BENCH_PARTS     the parts to run (default: all of "protocol create commands ls ssh etcd dockerhosts vsphere plugin")
 #   DOCKER_MACHINE_BIN  a docker-machine binary built by hand, for the plugin part (unset: its
 #                   figure is "not measured")
 #   BENCH_LS_SIZES  machine counts for ls (default "100 1000 5000")
+#   BENCH_SSH_FLOOR_LOGINS  plain SSH logins of the ssh part's floor (default 1000)
 #   BENCH_RUNS      runs per ls measure (default 3)
 #   TESTHOST_SUITES passed to test-env.sh (default here: bookworm, the only one used)
 set -euo pipefail
@@ -50,7 +63,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 t_start=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-parts=" ${BENCH_PARTS:-protocol create commands ls etcd dockerhosts vsphere plugin} "
+parts=" ${BENCH_PARTS:-protocol create commands ls ssh etcd dockerhosts vsphere plugin} "
 dm_bin=${DOCKER_MACHINE_BIN:-}
 if [ -n "$dm_bin" ] && [ ! -x "$dm_bin" ]; then
   echo "DOCKER_MACHINE_BIN=$dm_bin is not an executable" >&2
@@ -633,6 +646,142 @@ bench_plugin() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# the SSH transport
+
+# like create_generic, with --engine-transport ssh (no Docker install expected: the host runs it)
+create_ssh() { # STORE NAME HOST
+  local ip s rc=0
+  ip=$(host_ip "$3")
+  s=$EPOCHREALTIME
+  "$bin" -s "$1" create -d generic --generic-ip-address "$ip" --generic-ssh-user nick \
+    --generic-ssh-key "$work/key" --engine-install-method packages --engine-transport ssh "$2" >/dev/null \
+    2> >(while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$work/create-$2.log") \
+    || rc=$?
+  since "$s"
+  sleep 0.1
+  if [ $rc -ne 0 ]; then
+    log "create $2 failed:"
+    tail -5 "$work/create-$2.log" >&2
+    return $rc
+  fi
+}
+# the host's dockerd: its main PID and start time, as systemd shows them
+daemon_id() { docker exec "$1" systemctl show docker.service -p MainPID -p ExecMainStartTimestamp | tr '\n' ' '; }
+# CPU seconds the host's container used so far (cgroup v1 cpuacct, or v2 cpu.stat); empty if unknown
+host_cpu() {
+  local id
+  id=$(docker inspect -f '{{.Id}}' "$1")
+  if [ -r "/sys/fs/cgroup/cpuacct/docker/$id/cpuacct.usage" ]; then
+    awk '{printf "%.3f", $1 / 1e9}' "/sys/fs/cgroup/cpuacct/docker/$id/cpuacct.usage"
+  elif [ -r "/sys/fs/cgroup/system.slice/docker-$id.scope/cpu.stat" ]; then
+    awk '$1 == "usage_usec" {printf "%.3f", $2 / 1e6}' "/sys/fs/cgroup/system.slice/docker-$id.scope/cpu.stat"
+  fi
+}
+
+bench_ssh() {
+  local h="$prefix-s0" sstore="$work/sshstore" t t2 l l2 l0 d0 d1 d2 fig s
+  log "SSH transport: a host that already runs Docker"
+  start_host "$h" machine-testhost-docker:bookworm
+  if ! { wait_ssh "$h" && wait_docker "$h"; }; then
+    row "\`create --engine-transport ssh\` on a host that already runs Docker; \`ls\` over 1,000 ssh-transport machines" "< 0.5 s" "not measured: the host did not come up" "—"
+    docker rm -f -v "$h" >/dev/null
+    return 0
+  fi
+  sleep 3 # let the host's boot settle
+  d0=$(daemon_id "$h")
+  l0=$(logins "$h")
+  if ! t=$(create_ssh "$sstore" s00000 "$h"); then
+    row "\`create --engine-transport ssh\` on a host that already runs Docker" "< 0.5 s" "not measured: create failed ($(last_line "$work/create-s00000.log"))" "—"
+    docker rm -f -v "$h" >/dev/null
+    return 0
+  fi
+  sleep 1 # journald
+  l=$(($(logins "$h") - l0))
+  d1=$(daemon_id "$h")
+  # again on a store that has its CA and client certificate (rm first: it takes nick out of the
+  # docker group again, and leaves the daemon alone)
+  log "SSH transport: rm, and create again on the store that now has its certificates"
+  "$bin" -s "$sstore" rm -y s00000 >/dev/null 2>&1 || log "rm s00000 failed"
+  l0=$(logins "$h")
+  if t2=$(create_ssh "$sstore" s00000 "$h"); then
+    sleep 1
+    l2=$(($(logins "$h") - l0))
+    d2=$(daemon_id "$h")
+    fig="$(fmt "$t2" %.2f) s on a store that has its certificates, $(fmt "$t" %.2f) s on a new store (making its CA and client certificate); $(logins_word "$l2") (new store: $(logins_word "$l")); the host's dockerd $(if [ "$d0" = "$d1" ] && [ "$d1" = "$d2" ]; then echo "not restarted (same MainPID and start time)"; else echo "RESTARTED ($d0 → $d1 → $d2)"; fi)"
+    row "\`create -d generic --engine-transport ssh\` on a host that already runs Docker (Debian's docker.io, installed with apt-get, never provisioned by us): no port, no certificates, no daemon restart" \
+      "< 0.5 s, 1 SSH login, no daemon restart" "$fig" \
+      "time $(verdict "$t2" 0.5), logins $(if [ "$l2" = 1 ]; then echo met; else echo missed; fi), restart $(if [ "$d0" = "$d2" ]; then echo met; else echo missed; fi)"
+  else
+    row "\`create --engine-transport ssh\` on a host that already runs Docker (a store that has its certificates)" "< 0.5 s" "not measured: the second create failed ($(last_line "$work/create-s00000.log")); on a new store $(fmt "$t" %.2f) s" "—"
+  fi
+  log "the floor of that create: one plain SSH login adding nick to the docker group and asking the daemon its version"
+  s=$EPOCHREALTIME
+  if "${SSH[@]}" "nick@$(host_ip "$h")" 'sudo gpasswd -a nick docker >/dev/null && sudo docker version --format "{{.Server.Version}}" >/dev/null' 2>"$work/floor.err"; then
+    row "the floor of that create: one plain SSH login (OpenSSH) running \`sudo gpasswd -a nick docker\` and \`sudo docker version\`, nothing else" "—" "$(since "$s" %.2f) s" "—"
+  else
+    row "the floor of that create" "—" "not measured: it failed ($(tail -1 "$work/floor.err" | tr '|' '/'))" "—"
+  fi
+
+  # ls over 1,000 of them
+  local n=1000 dir="$work/sshls" src="$sstore/machines/s00000" cfg name i k u sy m ts=() cs=() ms=() running before after hc0 hc1 hcpu="" ml=""
+  log "SSH transport: ls over $n machines of that one host: building the store"
+  log "raising sshd's MaxStartups on the bench host to 2000 (its default, 10:30:100, drops concurrent handshakes past 10 unauthenticated connections)"
+  docker exec "$h" sh -c 'echo "MaxStartups 2000" >> /etc/ssh/sshd_config && systemctl reload ssh'
+  cp -a "$sstore" "$dir"
+  cfg=$(cat "$src/config.json")
+  for ((i = 1; i < n; i++)); do
+    printf -v name 's%05d' "$i"
+    cp -a "$src" "$dir/machines/$name"
+    printf '%s\n' "${cfg/\"name\": \"s00000\"/\"name\": \"$name\"}" >"$dir/machines/$name/config.json"
+  done
+  sync
+  for ((k = 1; k <= runs; k++)); do
+    before=$(logins "$h")
+    hc0=$(host_cpu "$h")
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" -s "$dir" ls >"$work/sshls.out" 2>"$work/sshls.err" || true
+    hc1=$(host_cpu "$h")
+    read -r t u sy m < <(tail -1 "$work/time")
+    ts+=("$t")
+    cs+=("$(fmt "$u + $sy")")
+    ms+=("$m")
+    sleep 1 # journald
+    after=$(logins "$h")
+    ml=$((after - before))
+    [ -z "$hc0" ] || hcpu=$(fmt "$hc1 - $hc0")
+    running=$(awk 'NR>1 && $4=="Running"' "$work/sshls.out" | wc -l)
+    log "ssh ls over $n: $t s wall, ${cs[-1]} s CPU (machine), ${hcpu:-?} s CPU (the host), $m KiB peak RSS, $running/$n Running, $ml SSH logins"
+    if [ "$running" != "$n" ]; then
+      log "rows not Running: $(awk 'NR>1 && $4!="Running" {print $4}' "$work/sshls.out" | sort | uniq -c | tr -s ' \n' ' ')"
+      log "for one: $(awk 'NR>1 && $4!="Running"' "$work/sshls.out" | head -1)"
+    fi
+  done
+  t=$(printf '%s\n' "${ts[@]}" | median)
+  m=$(printf '%s\n' "${ms[@]}" | median)
+  local c tls_fig="" r
+  c=$(printf '%s\n' "${cs[@]}" | median)
+  for r in "${rows[@]}"; do
+    [[ $r == *"over 1,000 generic machines, one real host"* ]] && tls_fig=$(awk -F' [|] ' '{print $3}' <<<"$r")
+  done
+  row "\`machine ls\` over 1,000 ssh-transport machines of one host (median of $runs; each row its own SSH connection, none shared; the bench host's sshd got MaxStartups 2000, its default 10:30:100 drops concurrent handshakes)" \
+    "—" "$(fmt "$t" %.2f) s wall ($(fmt "$t*1000/$n" %.2f) ms per machine; $(fmt "$c" %.2f) s CPU of machine, ${hcpu:-not measured} s CPU of the host's sshd and sessions in the last run), $(fmt "$m/1024" %.1f) MB peak RSS; $ml SSH logins accepted in the last ls, $running Running rows; TLS over 1,000: ${tls_fig:-not measured in this run}" "—"
+  rm -rf "$dir"
+  local fl=${BENCH_SSH_FLOOR_LOGINS:-1000} ip hc
+  ip=$(host_ip "$h")
+  log "the floor of that ls: $fl plain OpenSSH logins to that host, 50 at a time"
+  hc0=$(host_cpu "$h")
+  s=$EPOCHREALTIME
+  seq "$fl" | xargs -P 50 -I{} "${SSH[@]}" "nick@$ip" 'echo ok' >"$work/floor-ls.out" 2>"$work/floor-ls.err" || true
+  t=$(since "$s")
+  local ok
+  ok=$(grep -c '^ok$' "$work/floor-ls.out" || true)
+  hc1=$(host_cpu "$h")
+  [ -z "$hc0" ] || hc=$(fmt "$hc1 - $hc0")
+  row "the floor of that ls: $(thousands "$fl") plain SSH logins (OpenSSH, \`ssh nick@HOST 'echo ok'\`, 50 at a time) to that host" \
+    "—" "$(fmt "$t" %.2f) s wall, ${hc:-not measured} s CPU of the host; $ok/$fl logins succeeded" "—"
+  docker rm -f -v "$h" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
 # the run: the protocol first, while nothing else of ours runs
 if part protocol; then bench_protocol; fi
 if part create || part commands || part ls || part etcd; then
@@ -641,12 +790,15 @@ if part create || part commands || part ls || part etcd; then
   if [ -n "$fresh_ok" ]; then
     if part commands; then bench_commands; fi
     if part ls; then bench_ls; fi
+    # beside the TLS ls rows
+    if part ssh; then bench_ssh; ssh_done=yes; fi
     if part etcd; then bench_etcd; fi
   elif part commands || part ls || part etcd; then
     row "\`machine status/ip/url/env/ssh\`, \`machine ls\` over many machines" "see the targets above" "not measured: the machine they need could not be created ($(last_line "$work/create-m00000.log"))" "—"
   fi
   docker rm -f -v "$fresh" >/dev/null
 fi
+if part ssh && [ -z "${ssh_done:-}" ]; then bench_ssh; fi
 if part dockerhosts; then bench_dockerhosts; fi
 if part vsphere; then bench_vsphere; fi
 if part plugin; then bench_plugin; fi
