@@ -58,6 +58,7 @@ pub mod name;
 mod provision;
 mod shell;
 mod ssh;
+pub mod ssh_client;
 mod sshkey;
 pub mod store;
 pub mod swarm;

@@ -328,6 +328,10 @@ impl Store for FileStore {
         self.root.display().to_string()
     }
 
+    fn export_root(&self) -> PathBuf {
+        self.root.clone()
+    }
+
     async fn names(&self) -> Result<Vec<String>, StoreError> {
         self.blocking(|s| {
             let dir = s.root.join(MACHINES);

@@ -61,6 +61,10 @@ impl Store for MemoryStore {
         "memory".into()
     }
 
+    fn export_root(&self) -> PathBuf {
+        self.exports.path().to_path_buf()
+    }
+
     async fn names(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.records.lock().unwrap().keys().cloned().collect())
     }
@@ -115,7 +119,7 @@ impl Store for MemoryStore {
 
     async fn remove(&self, name: &str) -> Result<(), StoreError> {
         self.records.lock().unwrap().remove(name);
-        let _ = std::fs::remove_dir_all(self.exports.path().join(name));
+        let _ = std::fs::remove_dir_all(self.exports.path().join("machines").join(name));
         Ok(())
     }
 
@@ -147,7 +151,7 @@ impl Store for MemoryStore {
 
     async fn export(&self, name: &str, known_hosts: &str) -> Result<ExportedFiles, StoreError> {
         let blobs = self.with(name, |r| r.blobs.clone())?;
-        let dir = self.exports.path().join(name);
+        let dir = self.exports.path().join("machines").join(name);
         let write = |file: &str, data: &[u8], secret: bool| -> Result<PathBuf, StoreError> {
             use std::os::unix::fs::PermissionsExt;
             let path = dir.join(file);

@@ -322,6 +322,11 @@ pub trait Store: Send + Sync {
     /// Where the store is, for messages (`/home/nick/.local/share/machine`, `memory`).
     fn location(&self) -> String;
 
+    /// The local folder [`Store::export`] writes under: each machine's files in
+    /// `machines/NAME`, beside what the system `ssh` needs to reach them
+    /// ([`crate::ssh_client`]: `ssh_config`, `bin/ssh`).
+    fn export_root(&self) -> PathBuf;
+
     /// The names of all machines, sorted. Reads no record.
     async fn names(&self) -> Result<Vec<String>, StoreError>;
 

@@ -339,6 +339,10 @@ impl Store for EtcdStore {
         self.inner.location.clone()
     }
 
+    fn export_root(&self) -> PathBuf {
+        self.inner.cache_dir.clone()
+    }
+
     async fn names(&self) -> Result<Vec<String>, StoreError> {
         let prefix = self.machines_prefix();
         let resp = self
