@@ -1,11 +1,14 @@
-//! [`DockerUrl`]: where a machine's Docker daemon listens, the one parser of `tcp://HOST:PORT`.
+//! [`DockerUrl`]: where a machine's Docker daemon is reached, the one parser of
+//! `tcp://HOST:PORT` (mutual TLS) and `ssh://[USER@]HOST[:PORT]` (the daemon's socket over SSH).
 
 use std::fmt;
 use std::str::FromStr;
 
-/// Where a Docker daemon listens over mutual TLS: `tcp://HOST:PORT`, as `DOCKER_HOST` and
-/// docker contexts hold it. The host is an IP address (IPv6 in brackets in the URL) or a host
-/// name, nothing a shell or another URL could misread; the port is not 0.
+/// Where a Docker daemon is reached, as `DOCKER_HOST` and docker contexts hold it: over mutual
+/// TLS at `tcp://HOST:PORT`, or through SSH at `ssh://[USER@]HOST[:PORT]` (the docker client
+/// runs `ssh` to the host and `docker system dial-stdio` there). The host is an IP address
+/// (IPv6 in brackets in the URL) or a host name, the user a user name: nothing a shell, ssh or
+/// another URL could misread. A port is never 0.
 ///
 /// ```
 /// use machine_core::DockerUrl;
@@ -13,18 +16,26 @@ use std::str::FromStr;
 /// let url: DockerUrl = "tcp://[fd00::1]:2376".parse()?;
 /// assert_eq!((url.host(), url.port()), ("fd00::1", 2376));
 /// assert_eq!(url.to_string(), "tcp://[fd00::1]:2376");
+/// let url: DockerUrl = "ssh://docker@192.0.2.7:2222".parse()?;
+/// assert_eq!((url.user(), url.host(), url.port()), (Some("docker"), "192.0.2.7", 2222));
+/// assert!(url.is_ssh());
 /// assert!("unix:///var/run/docker.sock".parse::<DockerUrl>().is_err());
 /// # Ok::<(), machine_core::DockerUrlError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DockerUrl {
     host: String,
-    port: u16,
+    /// `None` only for `ssh://` without a port (ssh's default, or its config's, applies).
+    port: Option<u16>,
+    /// `Some` for `ssh://`: the user, if the URL names one.
+    ssh: Option<Option<String>>,
 }
 
-/// A text that is not `tcp://HOST:PORT`.
+/// A text that is not `tcp://HOST:PORT` or `ssh://[USER@]HOST[:PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid Docker URL {url:?}: {reason} (expected tcp://HOST:PORT)")]
+#[error(
+    "invalid Docker URL {url:?}: {reason} (expected tcp://HOST:PORT or ssh://[USER@]HOST[:PORT])"
+)]
 pub struct DockerUrlError {
     /// The text as given.
     pub url: String,
@@ -33,7 +44,8 @@ pub struct DockerUrlError {
 }
 
 impl DockerUrl {
-    /// The daemon at `host` (an IP address, IPv6 without brackets, or a host name) on `port`.
+    /// The daemon at `host` (an IP address, IPv6 without brackets, or a host name) on TCP
+    /// `port`, over mutual TLS.
     pub fn new(host: &str, port: u16) -> Result<DockerUrl, DockerUrlError> {
         let bad = |reason| DockerUrlError {
             url: format!("tcp://{}:{port}", bracketed(host)),
@@ -47,7 +59,43 @@ impl DockerUrl {
         }
         Ok(DockerUrl {
             host: host.to_string(),
+            port: Some(port),
+            ssh: None,
+        })
+    }
+
+    /// The daemon of the SSH server at `host` (`port`: ssh's own default when `None`), logged
+    /// into as `user` (ssh's default when `None`).
+    pub fn ssh(
+        user: Option<&str>,
+        host: &str,
+        port: Option<u16>,
+    ) -> Result<DockerUrl, DockerUrlError> {
+        let shown = format!(
+            "ssh://{}{}{}",
+            user.map(|u| format!("{u}@")).unwrap_or_default(),
+            bracketed(host),
+            port.map(|p| format!(":{p}")).unwrap_or_default()
+        );
+        let bad = |reason| DockerUrlError {
+            url: shown.clone(),
+            reason,
+        };
+        if !is_host(host) {
+            return Err(bad("the host is not an IP address or host name"));
+        }
+        if port == Some(0) {
+            return Err(bad("the port is 0"));
+        }
+        if let Some(u) = user {
+            if !is_user(u) {
+                return Err(bad("the user is not a user name"));
+            }
+        }
+        Ok(DockerUrl {
+            host: host.to_string(),
             port,
+            ssh: Some(user.map(str::to_string)),
         })
     }
 
@@ -56,50 +104,115 @@ impl DockerUrl {
         &self.host
     }
 
-    /// The port.
+    /// The port (for `ssh://` without one, SSH's 22).
     pub fn port(&self) -> u16 {
-        self.port
+        self.port.unwrap_or(22)
+    }
+
+    /// Whether the daemon is reached through SSH (`ssh://`).
+    pub fn is_ssh(&self) -> bool {
+        self.ssh.is_some()
+    }
+
+    /// The SSH user an `ssh://` URL names.
+    pub fn user(&self) -> Option<&str> {
+        self.ssh.as_ref().and_then(|u| u.as_deref())
     }
 
     /// `https://HOST:PORT`: the base of the daemon's API over TLS.
     pub(crate) fn https_base(&self) -> String {
-        format!("https://{}:{}", bracketed(&self.host), self.port)
+        format!("https://{}:{}", bracketed(&self.host), self.port())
     }
 }
 
 impl fmt::Display for DockerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tcp://{}:{}", bracketed(&self.host), self.port)
+        match &self.ssh {
+            None => write!(f, "tcp://{}:{}", bracketed(&self.host), self.port()),
+            Some(user) => {
+                write!(f, "ssh://")?;
+                if let Some(u) = user {
+                    write!(f, "{u}@")?;
+                }
+                write!(f, "{}", bracketed(&self.host))?;
+                match self.port {
+                    Some(p) => write!(f, ":{p}"),
+                    None => Ok(()),
+                }
+            }
+        }
     }
 }
 
 impl FromStr for DockerUrl {
     type Err = DockerUrlError;
 
-    /// `tcp://HOST:PORT` (a trailing `/` is allowed); an IPv6 address in brackets.
+    /// `tcp://HOST:PORT` or `ssh://[USER@]HOST[:PORT]` (a trailing `/` is allowed); an IPv6
+    /// address in brackets.
     fn from_str(s: &str) -> Result<DockerUrl, DockerUrlError> {
         let bad = |reason| DockerUrlError {
             url: s.to_string(),
             reason,
         };
-        let rest = s
-            .strip_prefix("tcp://")
-            .ok_or_else(|| bad("it does not start with tcp://"))?;
+        let (ssh, rest) = match (s.strip_prefix("tcp://"), s.strip_prefix("ssh://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(bad("it starts with neither tcp:// nor ssh://")),
+        };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("it has no port"))?;
-        let host = match host.strip_prefix('[') {
-            Some(h) => h
-                .strip_suffix(']')
-                .filter(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
-                .ok_or_else(|| bad("only an IPv6 address goes in brackets"))?,
-            None if host.contains(':') => return Err(bad("an IPv6 address must be in brackets")),
-            None => host,
+        let (user, rest) = match rest.split_once('@') {
+            Some((u, r)) if ssh => (Some(u), r),
+            Some(_) => return Err(bad("a tcp:// URL names no user")),
+            None => (None, rest),
+        };
+        // HOST, [V6], HOST:PORT or [V6]:PORT
+        let (host, port) = match rest.strip_prefix('[') {
+            Some(r) => {
+                let (h, after) = r
+                    .split_once(']')
+                    .ok_or_else(|| bad("an opening [ without its ]"))?;
+                if h.parse::<std::net::Ipv6Addr>().is_err() {
+                    return Err(bad("only an IPv6 address goes in brackets"));
+                }
+                match after {
+                    "" => (h, None),
+                    a => (
+                        h,
+                        Some(a.strip_prefix(':').ok_or_else(|| bad("junk after ]"))?),
+                    ),
+                }
+            }
+            None => match rest.split_once(':') {
+                Some((_, p)) if p.contains(':') => {
+                    return Err(bad("an IPv6 address must be in brackets"))
+                }
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            },
         };
         let port = port
-            .parse::<u16>()
-            .map_err(|_| bad("the port is not a number from 1 to 65535"))?;
-        DockerUrl::new(host, port).map_err(|e| bad(e.reason))
+            .map(|p| {
+                p.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number from 1 to 65535"))
+            })
+            .transpose()?;
+        if ssh {
+            DockerUrl::ssh(user, host, port).map_err(|e| bad(e.reason))
+        } else {
+            let port = port.ok_or_else(|| bad("it has no port"))?;
+            DockerUrl::new(host, port).map_err(|e| bad(e.reason))
+        }
     }
+}
+
+/// Whether `user` is a user name, never an option of ssh, scp, rsync or sshfs
+/// (`-oProxyCommand=...`).
+pub(crate) fn is_user(user: &str) -> bool {
+    !user.is_empty()
+        && !user.starts_with(['-', '.'])
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// `[host]` for an IPv6 address, `host` otherwise: the host as it goes before `:port`.
@@ -141,6 +254,22 @@ mod tests {
         assert_eq!(u.https_base(), "https://[::1]:3000");
         let u: DockerUrl = "tcp://docker.example:2376".parse().unwrap();
         assert_eq!(u, DockerUrl::new("docker.example", 2376).unwrap());
+        for (text, user, host, port) in [
+            ("ssh://machine-h1", None, "machine-h1", 22),
+            (
+                "ssh://docker@192.0.2.1:2222",
+                Some("docker"),
+                "192.0.2.1",
+                2222,
+            ),
+            ("ssh://root@[fd00::1]", Some("root"), "fd00::1", 22),
+            ("ssh://[fd00::1]:22/", None, "fd00::1", 22),
+        ] {
+            let u: DockerUrl = text.parse().unwrap();
+            assert!(u.is_ssh(), "{text}");
+            assert_eq!((u.user(), u.host(), u.port()), (user, host, port), "{text}");
+            assert_eq!(u.to_string(), text.trim_end_matches('/'));
+        }
     }
 
     #[test]
@@ -158,6 +287,13 @@ mod tests {
             "tcp://fd00::1:2376",
             "tcp://[host]:2376",
             "tcp://:2376",
+            "tcp://root@192.0.2.1:2376",
+            "ssh://-oProxyCommand=id@h",
+            "ssh://a b@h",
+            "ssh://u@h:0",
+            "ssh://u@$(id)",
+            "ssh://u@fd00::1",
+            "ssh://",
             "",
         ] {
             assert!(bad.parse::<DockerUrl>().is_err(), "{bad:?}");

@@ -281,6 +281,16 @@ pub enum Error {
     /// The Docker daemon failed to answer over TLS.
     #[error(transparent)]
     Daemon(#[from] crate::daemon::DaemonError),
+    /// The files the system `ssh` needs to reach an SSH-transport machine (its ssh config, the
+    /// wrapper) could not be written.
+    #[error("cannot write the ssh client files of machine {machine}: {source}")]
+    SshClientFiles {
+        /// The machine.
+        machine: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// A docker context could not be written, or is not the machine's.
     #[error(transparent)]
     DockerContext(#[from] crate::docker_context::ContextError),

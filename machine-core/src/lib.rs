@@ -110,7 +110,7 @@ pub mod testing {
     }
     /// The Docker daemon's client.
     pub mod daemon {
-        pub use crate::daemon::Daemons;
+        pub use crate::daemon::{Daemons, Route, SshVia};
     }
     /// The provisioner.
     pub mod provision {

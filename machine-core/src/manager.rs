@@ -249,6 +249,7 @@ impl Manager {
             inner: self.inner.clone(),
             config,
             client_pems: None,
+            ssh_key_pem: None,
         }
     }
 

@@ -8,8 +8,9 @@
 
 use serde_json::{json, Value};
 
-use crate::docker_url::{bracketed, DockerUrl};
+use crate::docker_url::bracketed;
 use crate::error::{Error, Result};
+use crate::machine::DaemonAt;
 use crate::manager::Manager;
 use crate::Machine;
 
@@ -19,7 +20,7 @@ pub const SWARM_PORT: u16 = 2377;
 /// Where a machine's daemon is, and its swarm state as `/info` reports it.
 struct Node {
     machine: Machine,
-    url: DockerUrl,
+    daemon: DaemonAt,
     ip: String,
     info: Value,
 }
@@ -27,13 +28,12 @@ struct Node {
 impl Node {
     async fn load(manager: &Manager, name: &str) -> Result<Node> {
         let machine = manager.load(name).await?;
-        let url = machine.checked_url().await?;
-        let ip = machine.ip().await?;
-        let info = machine.docker_info().await?;
+        let (access, daemon) = machine.checked_daemon().await?;
+        let info = machine.daemon_get(&daemon, "/info").await?;
         Ok(Node {
             machine,
-            url,
-            ip,
+            daemon,
+            ip: access.ip,
             info,
         })
     }
@@ -67,7 +67,7 @@ impl Node {
     }
 
     async fn post(&self, path: &str, body: Option<&Value>) -> Result<Value> {
-        self.machine.daemon_post(&self.url, path, body).await
+        self.machine.daemon_post(&self.daemon, path, body).await
     }
 }
 
@@ -131,7 +131,7 @@ impl Manager {
                 )))
             }
         }
-        let swarm = lead.machine.daemon_get(&lead.url, "/swarm").await?;
+        let swarm = lead.machine.daemon_get(&lead.daemon, "/swarm").await?;
         let role = match role {
             SwarmRole::Manager => "Manager",
             SwarmRole::Worker => "Worker",

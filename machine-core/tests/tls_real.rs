@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use machine_core::testing::cert;
-use machine_core::testing::daemon::Daemons;
+use machine_core::testing::daemon::{Daemons, Route};
 use machine_core::testing::ssh::{HostKeyCheck, Session, SshTarget};
 use machine_core::{DaemonError, DockerUrl, Pem};
 use machine_testsupport::TestHost;
@@ -94,12 +94,18 @@ async fn mutual_tls_with_ip_san_against_openssl() {
     let srv = s_server(&ca, &server);
 
     let daemon = Daemons::default();
-    let v = daemon.version(&srv.url, &ca.cert, &client).await.unwrap();
+    let v = daemon
+        .version(tls(&srv.url, &ca.cert, &client, None))
+        .await
+        .unwrap();
     assert_eq!(v.version, "99.0.1");
     assert_eq!(v.api_version, "1.99");
     assert_eq!((v.os.as_str(), v.arch.as_str()), ("linux", "amd64"));
     let v2 = daemon
-        .wait_ready(&srv.url, &ca.cert, &client, Duration::from_secs(5))
+        .wait_ready(
+            tls(&srv.url, &ca.cert, &client, None),
+            Duration::from_secs(5),
+        )
         .await
         .unwrap();
     assert_eq!(v, v2);
@@ -108,7 +114,7 @@ async fn mutual_tls_with_ip_san_against_openssl() {
     let other_ca = cert::new_ca("other").unwrap();
     let other_client = cert::new_client(&other_ca, "other").unwrap();
     let e = daemon
-        .version(&srv.url, &other_ca.cert, &client)
+        .version(tls(&srv.url, &other_ca.cert, &client, None))
         .await
         .unwrap_err();
     assert!(matches!(e, DaemonError::Tls { .. }), "{e}");
@@ -116,7 +122,7 @@ async fn mutual_tls_with_ip_san_against_openssl() {
     assert!(e.to_string().contains("UnknownIssuer"), "{e}");
     // A client cert from another CA: the server refuses it.
     let e = daemon
-        .version(&srv.url, &ca.cert, &other_client)
+        .version(tls(&srv.url, &ca.cert, &other_client, None))
         .await
         .unwrap_err();
     assert!(
@@ -134,12 +140,15 @@ async fn mutual_tls_with_ip_san_against_openssl() {
     .unwrap();
     let srv = s_server(&ca, &wrong_ip);
     let e = daemon
-        .version(&srv.url, &ca.cert, &client)
+        .version(tls(&srv.url, &ca.cert, &client, None))
         .await
         .unwrap_err();
     assert!(matches!(e, DaemonError::Tls { .. }), "{e}");
     let e = daemon
-        .wait_ready(&srv.url, &ca.cert, &client, Duration::from_secs(2))
+        .wait_ready(
+            tls(&srv.url, &ca.cert, &client, None),
+            Duration::from_secs(2),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, DaemonError::NotReady { .. }), "{e}");
@@ -216,13 +225,16 @@ async fn real_dockerd_over_mutual_tls() {
     let url = DockerUrl::new(&host.ip, 2376).unwrap();
     let daemon = Daemons::default();
     let v = daemon
-        .wait_ready(&url, &ca.cert, &client, Duration::from_secs(60))
+        .wait_ready(tls(&url, &ca.cert, &client, None), Duration::from_secs(60))
         .await
         .unwrap();
     eprintln!("docker {v:?}");
     assert!(!v.version.is_empty() && !v.api_version.is_empty());
     assert_eq!(v.os, "linux");
-    let info = daemon.info(&url, &ca.cert, &client).await.unwrap();
+    let info = daemon
+        .info(tls(&url, &ca.cert, &client, None))
+        .await
+        .unwrap();
     let labels = info["Labels"].as_array().cloned().unwrap_or_default();
     assert!(
         labels.iter().any(|l| l == "provider=test"),
@@ -232,19 +244,37 @@ async fn real_dockerd_over_mutual_tls() {
     // the same CA (another machine's, as at an address that was reused), it does not count.
     let t = Duration::from_secs(10);
     let p = daemon
-        .ping_pinned(&url, &ca.cert, &client, &server.cert, t)
+        .ping(tls(&url, &ca.cert, &client, Some(&server.cert)), t)
         .await
         .unwrap();
     assert_eq!(p.version, v.version);
     let another = cert::new_server(&ca, "another", std::slice::from_ref(&host.ip)).unwrap();
     let e = daemon
-        .ping_pinned(&url, &ca.cert, &client, &another.cert, t)
+        .ping(tls(&url, &ca.cert, &client, Some(&another.cert)), t)
         .await
         .unwrap_err();
     assert!(matches!(e, DaemonError::Tls { .. }), "{e}");
     // The daemon refuses a client from another CA.
     let other_ca = cert::new_ca("other").unwrap();
     let other_client = cert::new_client(&other_ca, "other").unwrap();
-    assert!(daemon.version(&url, &ca.cert, &other_client).await.is_err());
+    assert!(daemon
+        .version(tls(&url, &ca.cert, &other_client, None))
+        .await
+        .is_err());
     s.close().await;
+}
+
+/// The TLS route to the daemon at `url`.
+fn tls<'a>(
+    url: &'a DockerUrl,
+    ca_pem: &'a str,
+    identity: &'a machine_core::Pem,
+    pinned: Option<&'a str>,
+) -> Route<'a> {
+    Route::Tls {
+        url,
+        ca_pem,
+        identity,
+        pinned,
+    }
 }

@@ -1,18 +1,28 @@
-//! Talks to a machine's Docker daemon from the workstation, over mutual TLS, the way the `docker`
-//! client does: the store's CA is the only trusted root, and the store's client certificate is
-//! the identity. Used to check that a provisioned daemon answers ([`Daemons::wait_ready`]) and
-//! to read its version and info.
+//! Talks to a machine's Docker daemon from the workstation, the way the `docker` client does,
+//! over either engine transport ([`Route`]):
+//! - TLS (`tls.rs`): HTTPS to `tcp://HOST:PORT`, the store's CA the only trusted root and the
+//!   store's client certificate the identity; an IP address host is checked against the server
+//!   certificate's IP SANs, and a pinned server certificate proves the daemon is one machine's.
+//! - SSH (`ssh.rs`): HTTP over the daemon's unix socket, reached through an SSH channel
+//!   (`direct-streamlocal`) of a connection that checked the machine's recorded host key and
+//!   logged in with its key. That host key is the proof the daemon is the machine's.
 //!
-//! A daemon is reached at a [`DockerUrl`]; an IP address host is checked against the server
-//! certificate's IP SANs. [`Daemons`] keeps the HTTP clients: one per manager. An answer is read
-//! up to [`ANSWER_MAX`] bytes and no further ([`DaemonError::TooLarge`]): what answers at a
-//! machine's address cannot make the workstation's memory grow without end.
+//! Used to check that a provisioned daemon answers ([`Daemons::wait_ready`]), to read its
+//! version and info, and for the swarm calls. [`Daemons`] keeps the HTTPS clients: one per
+//! manager. An answer is read up to [`ANSWER_MAX`] bytes and no further
+//! ([`DaemonError::TooLarge`]): what answers at a machine's address cannot make the
+//! workstation's memory grow without end.
+
+mod ssh;
+mod tls;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::cert::Pem;
 use crate::docker_url::DockerUrl;
+use crate::ssh::{HostKeyCheck, Session, SshError, SshTarget};
+use hyper::http;
 
 /// What `GET /version` says about a daemon.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -95,8 +105,19 @@ pub enum DaemonError {
         /// The bound (`ANSWER_MAX`).
         limit: usize,
     },
+    /// The SSH connection the daemon is reached through failed (its host key not the
+    /// recorded one, the login refused, the host unreachable, or the socket not open to the
+    /// login user).
+    #[error("Docker on {url}: {source}")]
+    Ssh {
+        /// The daemon URL (`ssh://USER@HOST:PORT`).
+        url: String,
+        /// What went wrong over SSH.
+        #[source]
+        source: SshError,
+    },
     /// The daemon did not become ready before the timeout.
-    #[error("Docker on {url} did not answer over TLS within {}s (last error: {last})", after.as_secs())]
+    #[error("Docker on {url} did not answer within {}s (last error: {last})", after.as_secs())]
     NotReady {
         /// The daemon URL.
         url: String,
@@ -113,6 +134,7 @@ impl DaemonError {
             DaemonError::Unreachable { reason, .. } | DaemonError::Tls { reason, .. } => {
                 reason.clone()
             }
+            DaemonError::Ssh { source, .. } => source.to_string(),
             other => other.to_string(),
         }
     }
@@ -125,11 +147,90 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// few KiB).
 pub const ANSWER_MAX: usize = 16 * 1024 * 1024;
 
-/// HTTP clients for daemons, one per (CA, client certificate): building one parses and checks
+/// Where a daemon is and how it is reached.
+#[derive(Clone, Copy)]
+pub enum Route<'a> {
+    /// Over mutual TLS at `url` (`tcp://`), trusting only `ca_pem` and presenting `identity`;
+    /// with `pinned`, answered only by the daemon that presents exactly that server
+    /// certificate (one machine's own: the CA alone does not prove which machine answers, as
+    /// it signs every machine of a store and addresses are reused).
+    Tls {
+        /// `tcp://HOST:PORT`.
+        url: &'a DockerUrl,
+        /// The CA the daemon's certificate must chain to.
+        ca_pem: &'a str,
+        /// The client certificate and key.
+        identity: &'a Pem,
+        /// The one server certificate accepted, when given.
+        pinned: Option<&'a str>,
+    },
+    /// Through the daemon's unix socket over SSH: `url` is `ssh://USER@HOST:PORT`, `via` the
+    /// connection.
+    Ssh {
+        /// `ssh://USER@HOST:PORT`, for messages.
+        url: &'a DockerUrl,
+        /// The connection to use or make.
+        via: SshVia<'a>,
+    },
+}
+
+/// The SSH connection a [`Route::Ssh`] goes through.
+#[derive(Clone, Copy)]
+pub enum SshVia<'a> {
+    /// A new connection per request, checking the host key with `check`.
+    Connect {
+        /// The host, user and key.
+        target: &'a SshTarget,
+        /// The recorded host key.
+        check: &'a HostKeyCheck,
+    },
+    /// An open session (provisioning's, so that a create logs in once).
+    Session(&'a Session),
+}
+
+impl Route<'_> {
+    fn url(&self) -> &DockerUrl {
+        match self {
+            Route::Tls { url, .. } | Route::Ssh { url, .. } => url,
+        }
+    }
+}
+
+/// A daemon's answer: status, the headers a ping reads, the body (at most [`ANSWER_MAX`]).
+struct Answer {
+    status: u16,
+    server: String,
+    api_version: String,
+    os_type: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// The three headers a ping reads, from `headers`.
+    fn new(status: u16, headers: &http::HeaderMap, body: Vec<u8>) -> Answer {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        Answer {
+            status,
+            server: header("Server"),
+            api_version: header("Api-Version"),
+            os_type: header("Ostype"),
+            body,
+        }
+    }
+}
+
+/// HTTPS clients for daemons, one per (CA, client certificate): building one parses and checks
 /// the certificates, which `ls` over a fleet would otherwise do for every row. A client never
 /// keeps a connection (each request is its own connection and TLS handshake) and never resumes
 /// a TLS session, so no two machines share either, even when they share a CA. A manager holds
-/// one, for its machines.
+/// one, for its machines. (The SSH route keeps nothing: a connection per request, or the
+/// caller's session.)
 #[derive(Default)]
 pub struct Daemons {
     clients: Mutex<Vec<((String, String), reqwest::Client)>>,
@@ -157,7 +258,7 @@ impl Daemons {
         if let Some((_, c)) = self.clients.lock().unwrap().iter().find(|(k, _)| *k == key) {
             return Ok(c.clone());
         }
-        let c = new_client(url, ca_pem, identity)?;
+        let c = tls::new_client(url, ca_pem, identity)?;
         let mut cache = self.clients.lock().unwrap();
         if cache.len() >= CLIENTS_KEPT {
             cache.remove(0);
@@ -166,106 +267,96 @@ impl Daemons {
         Ok(c)
     }
 
-    /// `GET path` on the daemon at `url`, over mutual TLS: the answer's JSON.
-    pub async fn get_json(
+    /// One request and its answer, by `route`, within `timeout`.
+    async fn exchange(
         &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        identity: &Pem,
-        path: &str,
-    ) -> Result<serde_json::Value, DaemonError> {
-        self.get(url, ca_pem, identity, path, REQUEST_TIMEOUT).await
-    }
-
-    /// `POST path` with a JSON `body` (or none) on the daemon at `url`, over mutual TLS; the
-    /// answer's JSON (`null` when the answer is empty).
-    pub async fn post(
-        &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        identity: &Pem,
+        route: Route<'_>,
+        method: http::Method,
         path: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<serde_json::Value, DaemonError> {
-        let method = reqwest::Method::POST;
-        self.request(url, ca_pem, identity, method, path, body, REQUEST_TIMEOUT)
-            .await
-    }
-
-    async fn get(
-        &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        identity: &Pem,
-        path: &str,
         timeout: Duration,
-    ) -> Result<serde_json::Value, DaemonError> {
-        let method = reqwest::Method::GET;
-        self.request(url, ca_pem, identity, method, path, None, timeout)
-            .await
+    ) -> Result<Answer, DaemonError> {
+        match route {
+            Route::Tls {
+                url,
+                ca_pem,
+                identity,
+                pinned,
+            } => {
+                let http = self.client(url, ca_pem, identity)?;
+                tls::exchange(&http, url, pinned, method, path, body, timeout).await
+            }
+            Route::Ssh { url, via } => ssh::exchange(url, via, method, path, body, timeout).await,
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `method path` with a JSON `body` (or none): the answer's JSON (`null` when it is empty).
     async fn request(
         &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        identity: &Pem,
-        method: reqwest::Method,
+        route: Route<'_>,
+        method: http::Method,
         path: &str,
         body: Option<&serde_json::Value>,
         timeout: Duration,
     ) -> Result<serde_json::Value, DaemonError> {
-        let http = self.client(url, ca_pem, identity)?;
-        let mut req = http
-            .request(method, format!("{}{path}", url.https_base()))
-            .timeout(timeout);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|e| send_error(url, &e))?;
-        let status = resp.status();
-        let body = read_bounded(resp, url, path).await?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
+        let url = route.url();
+        let answer = self.exchange(route, method, path, body, timeout).await?;
+        if !(200..300).contains(&answer.status) {
+            let text = String::from_utf8_lossy(&answer.body);
             return Err(DaemonError::Http {
                 url: url.to_string(),
                 path: path.to_string(),
-                status: status.as_u16(),
+                status: answer.status,
                 body: text.chars().take(500).collect(),
             });
         }
-        if body.iter().all(u8::is_ascii_whitespace) {
+        if answer.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(serde_json::Value::Null);
         }
-        serde_json::from_slice(&body).map_err(|e| DaemonError::BadResponse {
+        serde_json::from_slice(&answer.body).map_err(|e| DaemonError::BadResponse {
             url: url.to_string(),
             path: path.to_string(),
             reason: format!("not JSON: {e}"),
         })
     }
 
-    /// `GET /version` on the daemon at `url`, trusting only `ca_pem` and presenting `client` as
-    /// the identity.
-    pub async fn version(
+    /// `GET path`: the answer's JSON.
+    pub async fn get_json(
         &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        client: &Pem,
-    ) -> Result<DaemonVersion, DaemonError> {
-        self.version_within(url, ca_pem, client, REQUEST_TIMEOUT)
+        route: Route<'_>,
+        path: &str,
+    ) -> Result<serde_json::Value, DaemonError> {
+        self.request(route, http::Method::GET, path, None, REQUEST_TIMEOUT)
             .await
+    }
+
+    /// `POST path` with a JSON `body` (or none); the answer's JSON (`null` when the answer is
+    /// empty).
+    pub async fn post(
+        &self,
+        route: Route<'_>,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, DaemonError> {
+        self.request(route, http::Method::POST, path, body, REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// `GET /version`.
+    pub async fn version(&self, route: Route<'_>) -> Result<DaemonVersion, DaemonError> {
+        self.version_within(route, REQUEST_TIMEOUT).await
     }
 
     /// `GET /version`, within `timeout` (connecting included).
     pub async fn version_within(
         &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        client: &Pem,
+        route: Route<'_>,
         timeout: Duration,
     ) -> Result<DaemonVersion, DaemonError> {
-        let v = self.get(url, ca_pem, client, "/version", timeout).await?;
+        let url = route.url();
+        let v = self
+            .request(route, http::Method::GET, "/version", None, timeout)
+            .await?;
         serde_json::from_value(v).map_err(|e| DaemonError::BadResponse {
             url: url.to_string(),
             path: "/version".into(),
@@ -276,143 +367,75 @@ impl Daemons {
     /// `GET /_ping`: the cheapest authenticated request a daemon answers (no component versions
     /// are gathered for it), with the engine version from its `Server: Docker/VERSION (OS)`
     /// header — what a listing of many machines asks, within `timeout`.
-    pub async fn ping_within(
+    pub async fn ping(
         &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        identity: &Pem,
+        route: Route<'_>,
         timeout: Duration,
     ) -> Result<DaemonVersion, DaemonError> {
-        self.ping(url, ca_pem, identity, None, timeout).await
-    }
-
-    /// [`Daemons::ping_within`], answered only by the daemon that presents exactly
-    /// `server_cert_pem`: one machine's own server certificate, so that the answer proves the
-    /// address is still that machine's (the CA alone does not: it signs every machine of a
-    /// store, and addresses are reused). Any other daemon is a [`DaemonError::Tls`].
-    pub async fn ping_pinned(
-        &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        identity: &Pem,
-        server_cert_pem: &str,
-        timeout: Duration,
-    ) -> Result<DaemonVersion, DaemonError> {
-        use rustls::pki_types::pem::PemObject;
-        let pinned = rustls::pki_types::CertificateDer::from_pem_slice(server_cert_pem.as_bytes())
-            .map_err(|e| DaemonError::BadTls {
-                url: url.to_string(),
-                reason: format!("the recorded server certificate: {e}"),
-            })?;
-        self.ping(url, ca_pem, identity, Some(&pinned), timeout)
-            .await
-    }
-
-    async fn ping(
-        &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        identity: &Pem,
-        pinned: Option<&[u8]>,
-        timeout: Duration,
-    ) -> Result<DaemonVersion, DaemonError> {
-        let http = self.client(url, ca_pem, identity)?;
-        let resp = http
-            .get(format!("{}/_ping", url.https_base()))
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| send_error(url, &e))?;
-        if let Some(pinned) = pinned {
-            let presented = resp
-                .extensions()
-                .get::<reqwest::tls::TlsInfo>()
-                .and_then(|i| i.peer_certificate());
-            if presented != Some(pinned) {
-                return Err(DaemonError::Tls {
-                    url: url.to_string(),
-                    reason: "the daemon there presents another certificate than the machine's own"
-                        .into(),
-                });
-            }
-        }
-        let bad = |reason: &str| DaemonError::BadResponse {
-            url: url.to_string(),
-            path: "/_ping".into(),
-            reason: reason.to_string(),
-        };
-        if !resp.status().is_success() {
+        let url = route.url();
+        let answer = self
+            .exchange(route, http::Method::GET, "/_ping", None, timeout)
+            .await?;
+        if !(200..300).contains(&answer.status) {
             return Err(DaemonError::Http {
                 url: url.to_string(),
                 path: "/_ping".into(),
-                status: resp.status().as_u16(),
+                status: answer.status,
                 body: String::new(),
             });
         }
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
         // Server: Docker/20.10.24+dfsg1 (linux)
-        let server = header("Server");
-        let version = server
+        let version = answer
+            .server
             .strip_prefix("Docker/")
             .and_then(|v| v.split_whitespace().next())
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                bad(&format!(
-                    "no Docker version in its Server header {server:?}"
-                ))
+            .ok_or_else(|| DaemonError::BadResponse {
+                url: url.to_string(),
+                path: "/_ping".into(),
+                reason: format!("no Docker version in its Server header {:?}", answer.server),
             })?;
         Ok(DaemonVersion {
             version: version.to_string(),
-            api_version: header("Api-Version"),
-            os: header("Ostype"),
+            api_version: answer.api_version,
+            os: answer.os_type,
             arch: String::new(),
         })
     }
 
-    /// `GET /info` on the daemon: its labels, storage driver, counts and the rest, as JSON.
-    pub async fn info(
-        &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        client: &Pem,
-    ) -> Result<serde_json::Value, DaemonError> {
-        self.get(url, ca_pem, client, "/info", REQUEST_TIMEOUT)
-            .await
+    /// `GET /info`: the daemon's labels, storage driver, counts and the rest, as JSON.
+    pub async fn info(&self, route: Route<'_>) -> Result<serde_json::Value, DaemonError> {
+        self.get_json(route, "/info").await
     }
 
-    /// Polls `GET /version` until the daemon answers over TLS, or `timeout` passes. Every
-    /// failure (refused connection, TLS error while an old daemon is still up, ...) is retried;
-    /// unusable TLS material is not.
+    /// Polls `GET /version` until the daemon answers, or `timeout` passes. Every failure
+    /// (refused connection, TLS error while an old daemon is still up, ...) is retried;
+    /// unusable TLS material, a changed host key and a refused login are not.
     pub async fn wait_ready(
         &self,
-        url: &DockerUrl,
-        ca_pem: &str,
-        client: &Pem,
+        route: Route<'_>,
         timeout: Duration,
     ) -> Result<DaemonVersion, DaemonError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let per_try = left.clamp(Duration::from_millis(500), Duration::from_secs(10));
-            match self.version_within(url, ca_pem, client, per_try).await {
+            match self.version_within(route, per_try).await {
                 Ok(v) => return Ok(v),
                 Err(e @ DaemonError::BadTls { .. }) => return Err(e),
+                Err(DaemonError::Ssh { url, source }) if !source.retryable() => {
+                    return Err(DaemonError::Ssh { url, source })
+                }
                 Err(e) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(DaemonError::NotReady {
-                            url: url.to_string(),
+                            url: route.url().to_string(),
                             after: timeout,
                             last: e.short(),
                         });
                     }
-                    tracing::debug!(%url, error = %e, "docker: not ready yet");
+                    tracing::debug!(url = %route.url(), error = %e, "docker: not ready yet");
                     tokio::time::sleep(left.min(Duration::from_millis(100))).await;
                 }
             }
@@ -420,80 +443,54 @@ impl Daemons {
     }
 }
 
-/// The body of `resp`, read up to [`ANSWER_MAX`] bytes.
-async fn read_bounded(
-    mut resp: reqwest::Response,
-    url: &DockerUrl,
-    path: &str,
-) -> Result<Vec<u8>, DaemonError> {
-    let too_large = || DaemonError::TooLarge {
-        url: url.to_string(),
-        path: path.to_string(),
-        limit: ANSWER_MAX,
-    };
-    if resp.content_length().is_some_and(|n| n > ANSWER_MAX as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| DaemonError::Unreachable {
-        url: url.to_string(),
-        reason: chain_of(&e),
-    })? {
-        if body.len() + chunk.len() > ANSWER_MAX {
-            return Err(too_large());
+/// An answer's body as it arrives, refused past [`ANSWER_MAX`] bytes.
+struct Bounded<'a> {
+    url: &'a DockerUrl,
+    path: &'a str,
+    body: Vec<u8>,
+}
+
+impl<'a> Bounded<'a> {
+    /// A body of announced `length` (if any).
+    fn new(url: &'a DockerUrl, path: &'a str, length: Option<u64>) -> Result<Self, DaemonError> {
+        let b = Bounded {
+            url,
+            path,
+            body: Vec::new(),
+        };
+        if length.is_some_and(|n| n > ANSWER_MAX as u64) {
+            return Err(b.too_large());
         }
-        body.extend_from_slice(&chunk);
+        Ok(b)
     }
-    Ok(body)
+
+    fn push(&mut self, chunk: &[u8]) -> Result<(), DaemonError> {
+        if self.body.len() + chunk.len() > ANSWER_MAX {
+            return Err(self.too_large());
+        }
+        self.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The read failed half-way.
+    fn broken(&self, e: &dyn std::error::Error) -> DaemonError {
+        DaemonError::Unreachable {
+            url: self.url.to_string(),
+            reason: chain_of(e),
+        }
+    }
+
+    fn too_large(&self) -> DaemonError {
+        DaemonError::TooLarge {
+            url: self.url.to_string(),
+            path: self.path.to_string(),
+            limit: ANSWER_MAX,
+        }
+    }
 }
 
-fn new_client(
-    url: &DockerUrl,
-    ca_pem: &str,
-    identity: &Pem,
-) -> Result<reqwest::Client, DaemonError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |reason: String| DaemonError::BadTls {
-        url: url.to_string(),
-        reason,
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        let cert = cert.map_err(|e| bad(format!("CA certificate: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| bad(format!("CA certificate: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(bad("CA certificate: no certificate in it".into()));
-    }
-    let chain = CertificateDer::pem_slice_iter(identity.cert.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| bad("client certificate or key is not valid PEM".into()))?;
-    let key = PrivateKeyDer::from_pem_slice(identity.key.as_bytes())
-        .map_err(|_| bad("client certificate or key is not valid PEM".into()))?;
-    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| bad(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, key)
-    .map_err(|e| bad(format!("client certificate: {e}")))?;
-    config.resumption = rustls::client::Resumption::disabled();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .https_only(true)
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .tls_info(true)
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| bad(chain_of(&e)))
-}
-
-/// An error and its causes, joined: reqwest's own message alone rarely says what happened.
+/// An error and its causes, joined: an HTTP client's own message alone rarely says what
+/// happened.
 fn chain_of(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
@@ -507,25 +504,18 @@ fn chain_of(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// A failed request as a daemon error: TLS trouble apart from an unreachable daemon.
-fn send_error(url: &DockerUrl, e: &reqwest::Error) -> DaemonError {
-    let reason = chain_of(e);
-    let lower = reason.to_ascii_lowercase();
-    let url = url.to_string();
-    if lower.contains("certificate")
-        || lower.contains("tls")
-        || lower.contains("handshake")
-        || lower.contains("alert")
-    {
-        DaemonError::Tls { url, reason }
-    } else {
-        DaemonError::Unreachable { url, reason }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tls<'a>(url: &'a DockerUrl, ca_pem: &'a str, identity: &'a Pem) -> Route<'a> {
+        Route::Tls {
+            url,
+            ca_pem,
+            identity,
+            pinned: None,
+        }
+    }
 
     #[tokio::test]
     async fn bad_tls_material_is_not_retried() {
@@ -536,7 +526,7 @@ mod tests {
         let started = Instant::now();
         let url = "tcp://127.0.0.1:9".parse().unwrap();
         let e = Daemons::default()
-            .wait_ready(&url, "nope", &client, Duration::from_secs(20))
+            .wait_ready(tls(&url, "nope", &client), Duration::from_secs(20))
             .await
             .unwrap_err();
         assert!(matches!(e, DaemonError::BadTls { .. }), "{e}");
@@ -552,7 +542,7 @@ mod tests {
         let port = closed.port();
         let url = DockerUrl::new("127.0.0.1", port).unwrap();
         let e = Daemons::default()
-            .wait_ready(&url, &ca.cert, &client, Duration::from_secs(2))
+            .wait_ready(tls(&url, &ca.cert, &client), Duration::from_secs(2))
             .await
             .unwrap_err();
         assert!(matches!(e, DaemonError::NotReady { .. }), "{e}");

@@ -77,6 +77,7 @@ pub use row::{MachineRow, RowError};
 
 use crate::config::Phase;
 use crate::docker_url::DockerUrl;
+use crate::engine::Transport;
 use crate::error::Result;
 use crate::machine::{check_access, RemoveOptions, HEDGE};
 use crate::manager::Manager;
@@ -145,9 +146,9 @@ pub enum Action {
 
 /// What a listing reads of each record besides its config: the client certificates, then the
 /// server certificate.
-const LISTING_BLOBS: [Blob; 4] = {
+const LISTING_BLOBS: [Blob; 5] = {
     let [ca, cert, key] = crate::machine::CLIENT_BLOBS;
-    [ca, cert, key, Blob::ServerCert]
+    [ca, cert, key, Blob::SshKey, Blob::ServerCert]
 };
 
 /// Runs `f` on every item with at most `n` at once; results in the items' order.
@@ -351,7 +352,10 @@ impl Manager {
         crate::name::validate_name(name)?;
         let (config, mut blobs) = read?;
         let server = blobs.pop().flatten();
+        let ssh_key = blobs.pop().flatten();
         let mut m = self.handle(config);
+        // an SSH-transport machine's daemon is reached with its key
+        m.ssh_key_pem = ssh_key.and_then(|k| String::from_utf8(k).ok());
         // a machine without certificates (an unfinished create) says so when pinged
         m.client_pems = m.client_pems_from(blobs).ok();
         let server = server.map(|s| String::from_utf8_lossy(&s).into_owned());
@@ -360,7 +364,8 @@ impl Manager {
             ..RowCerts::default()
         };
         if let (Some((ca, client)), Some(_)) = (&m.client_pems, &certs.server) {
-            if m.config.phase == Phase::Ready {
+            // certificates an SSH-transport machine no longer uses are not its problem
+            if m.config.phase == Phase::Ready && m.config.engine.transport == Transport::Tls {
                 certs.check = true;
                 certs.client_problem = checks.check(&client.cert, ca);
                 certs.retired_ca = checks.is_retired(ca);

@@ -7,7 +7,6 @@ use crate::cert::CertProblem;
 use crate::config::Phase;
 use crate::docker_url::DockerUrl;
 use crate::error::Error;
-use crate::machine::check_access;
 use driver_protocol::calls::State;
 use std::time::{Duration, Instant};
 
@@ -257,18 +256,19 @@ pub(super) async fn row_of(
         };
         let asked = async {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Some(url) = m
+            let Some((a, url)) = m
                 .access_within(left)
                 .await
                 .ok()
-                .and_then(|a| check_access(&a).ok())
+                .and_then(|a| Some((m.url_of(&a).ok()?, a)))
+                .map(|(url, a)| (a, url))
             else {
                 return Daemon::Silent {
                     url: None,
                     error: None,
                 };
             };
-            match m.ping_docker_at(&url, first).await {
+            match m.ping_docker_at(&a, first).await {
                 Ok(v) => Daemon::Running {
                     url,
                     version: v.version,
@@ -317,7 +317,7 @@ pub(super) async fn row_of(
         if r.state == Some(State::Running) {
             if r.url.is_none() {
                 if let Ok(a) = m.access_within(t).await {
-                    r.url = check_access(&a).ok();
+                    r.url = m.url_of(&a).ok();
                 }
             }
             if let Some(e) = docker_error {
@@ -330,7 +330,10 @@ pub(super) async fn row_of(
         }
     }
     r.active = match (&r.url, &opts.docker_host) {
-        (Some(u), Some(h)) => u == h,
+        // an SSH machine's environment names its alias (`ssh://machine-NAME`)
+        (Some(u), Some(h)) => {
+            u == h || (u.is_ssh() && h.is_ssh() && h.host() == crate::ssh_client::alias(&c.name))
+        }
         _ => false,
     };
     r.response_time = started.elapsed();

@@ -246,9 +246,16 @@ impl Manager {
             key: text(&dm.client_key),
         };
         let version = or_cancelled(cancel, async {
+            let ca = text(&dm.ca_cert);
+            let route = crate::daemon::Route::Tls {
+                url: &url,
+                ca_pem: &ca,
+                identity: &client,
+                pinned: None,
+            };
             self.inner
                 .daemons
-                .version_within(&url, &text(&dm.ca_cert), &client, VERIFY_TIMEOUT)
+                .version_within(route, VERIFY_TIMEOUT)
                 .await
                 .map_err(|e| ImportError::Docker(Box::new(e.into())))
         })

@@ -9,8 +9,9 @@
 
 use super::{hedged, Machine, HEDGE};
 use crate::cert::Pem;
-use crate::daemon::DaemonVersion;
-use crate::docker_url::{is_host, DockerUrl, DockerUrlError};
+use crate::daemon::{DaemonError, DaemonVersion, Route, SshVia};
+use crate::docker_url::{is_host, is_user, DockerUrl, DockerUrlError};
+use crate::engine::Transport;
 use crate::error::{Error, MissingPart, Result};
 use crate::ssh::{self, HostKeyCheck, Session, SshError, SshTarget};
 use crate::store::{Blob, ExportedFiles};
@@ -96,20 +97,21 @@ pub(crate) fn check_access(a: &Access) -> std::result::Result<DockerUrl, String>
         if ssh.port == 0 {
             return Err("the SSH port is 0".into());
         }
-        // a user name, never an option of ssh, scp, rsync or sshfs (`-oProxyCommand=...`)
-        if ssh.user.is_empty()
-            || ssh.user.starts_with(['-', '.'])
-            || !ssh
-                .user
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
+        if !is_user(&ssh.user) {
             return Err(format!("the SSH user {:?} is not a user name", ssh.user));
         }
     }
-    a.docker_url
+    let url: DockerUrl = a
+        .docker_url
         .parse()
-        .map_err(|e: DockerUrlError| e.to_string())
+        .map_err(|e: DockerUrlError| e.to_string())?;
+    if url.is_ssh() {
+        return Err(format!(
+            "the Docker URL {url} is not tcp://HOST:PORT (a driver reports where the daemon \
+             listens over TLS; the SSH transport is reached at its SSH server)"
+        ));
+    }
+    Ok(url)
 }
 
 /// How long `checked_url` waits for the daemon before asking the driver why it is silent.
@@ -133,18 +135,37 @@ impl Machine {
                 &CancellationToken::new(),
             )
             .await?;
-        self.url_of(&a)?;
+        self.tcp_url_of(&a)?;
         Ok(a)
     }
 
-    /// The Docker URL of a driver's `access` answer, checked with the rest of it.
-    pub(crate) fn url_of(&self, a: &Access) -> Result<DockerUrl> {
-        check_access(a).map_err(|reason| Error::DriverAnswer {
+    /// The TCP Docker URL of a driver's `access` answer (where the daemon listens over TLS),
+    /// checked with the rest of it.
+    pub(crate) fn tcp_url_of(&self, a: &Access) -> Result<DockerUrl> {
+        check_access(a).map_err(|reason| self.bad_access(reason))
+    }
+
+    fn bad_access(&self, reason: String) -> Error {
+        Error::DriverAnswer {
             driver: self.config.driver.clone(),
             machine: self.config.name.clone(),
             call: GetAccess::METHOD.into(),
             reason,
-        })
+        }
+    }
+
+    /// The daemon's URL for the machine's transport, from a driver's `access` answer: its
+    /// `tcp://` URL (TLS), or `ssh://USER@HOST:PORT` of its SSH server (SSH).
+    pub(crate) fn url_of(&self, a: &Access) -> Result<DockerUrl> {
+        let tcp = self.tcp_url_of(a)?;
+        match self.config.engine.transport {
+            Transport::Ssh => {
+                let s = self.ssh_of(a, "the SSH transport")?;
+                DockerUrl::ssh(Some(&s.user), &s.host, Some(s.port))
+                    .map_err(|e| self.bad_access(e.to_string()))
+            }
+            _ => Ok(tcp),
+        }
     }
 
     /// The machine's IP address.
@@ -152,7 +173,8 @@ impl Machine {
         Ok(self.access().await?.ip)
     }
 
-    /// The Docker URL (`tcp://192.0.2.10:2376`), as its driver says.
+    /// The Docker URL, as its driver says: `tcp://192.0.2.10:2376` for the TLS transport,
+    /// `ssh://USER@192.0.2.10:22` for the SSH transport.
     pub async fn url(&self) -> Result<DockerUrl> {
         let a = self.access().await?;
         self.url_of(&a)
@@ -179,6 +201,9 @@ impl Machine {
     }
 
     pub(super) async fn ssh_key_pem(&self) -> Result<String> {
+        if let Some(pem) = &self.ssh_key_pem {
+            return Ok(pem.clone());
+        }
         let key = self
             .inner
             .store
@@ -357,34 +382,63 @@ impl Machine {
         Ok(self.inner.store.export(self.name(), &known_hosts).await?)
     }
 
-    /// DOCKER_HOST and friends for this machine, once its daemon has answered over mutual
-    /// TLS with the recorded certificates (so a stopped machine is [`Error::NotRunning`], and
-    /// certificates the daemon refuses are [`Error::Daemon`]).
+    /// DOCKER_HOST and friends for this machine, once its daemon has answered (over mutual
+    /// TLS with the recorded certificates, or over SSH with the recorded host key), so a
+    /// stopped machine is [`Error::NotRunning`], and certificates the daemon refuses are
+    /// [`Error::Daemon`].
     ///
-    /// A machine whose daemon answers at its recorded address with its own server certificate
-    /// needs no driver: the record keeps where it was last reached
+    /// A machine whose daemon answers at its recorded address (with its own server certificate,
+    /// or its recorded host key) needs no driver: the record keeps where it was last reached
     /// ([`crate::MachineConfig::last_access`]).
     pub async fn docker_env(&self) -> Result<DockerEnv> {
         let (access, url) = self.checked_access().await?;
-        Ok(DockerEnv {
-            tls_verify: true,
-            files: self.files_at(Some(&access)).await?,
-            host: url,
-            machine_name: self.name().to_string(),
-            ip: access.ip,
-            ssh_bin: None,
+        let files = self.files_at(Some(&access)).await?;
+        Ok(match self.config.engine.transport {
+            Transport::Ssh => {
+                let ssh = self.ssh_of(&access, "the SSH transport")?;
+                let client = crate::ssh_client::write(&files, self.name(), ssh).map_err(|e| {
+                    Error::SshClientFiles {
+                        machine: self.name().to_string(),
+                        source: e,
+                    }
+                })?;
+                let alias = crate::ssh_client::alias(self.name());
+                DockerEnv {
+                    tls_verify: false,
+                    host: DockerUrl::ssh(None, &alias, None).expect("a machine's alias is a host"),
+                    files,
+                    machine_name: self.name().to_string(),
+                    ip: access.ip,
+                    ssh_bin: Some(client.bin_dir),
+                }
+            }
+            _ => DockerEnv {
+                tls_verify: true,
+                files,
+                host: url,
+                machine_name: self.name().to_string(),
+                ip: access.ip,
+                ssh_bin: None,
+            },
         })
     }
 
-    /// The Docker URL, once the daemon there answered over mutual TLS. When it does not, the
-    /// driver's state says whether the machine is simply not running.
+    /// The Docker URL, once the daemon there answered. When it does not, the driver's state
+    /// says whether the machine is simply not running.
     pub async fn checked_url(&self) -> Result<DockerUrl> {
         Ok(self.checked_access().await?.1)
     }
 
-    /// How to reach the machine, once its daemon answered over mutual TLS: at its recorded
-    /// address when the daemon there is this machine's, else where the driver says now (asked
-    /// at once when the recorded address does not answer, or has not within [`HEDGE`]).
+    /// Where the machine is and its daemon, once that answered ([`Machine::checked_url`]).
+    pub(crate) async fn checked_daemon(&self) -> Result<(Access, DaemonAt)> {
+        let (a, _) = self.checked_access().await?;
+        let daemon = self.daemon_at(&a).await?;
+        Ok((a, daemon))
+    }
+
+    /// How to reach the machine, once its daemon answered: at its recorded address when the
+    /// daemon there is this machine's, else where the driver says now (asked at once when the
+    /// recorded address does not answer, or has not within [`HEDGE`]).
     async fn checked_access(&self) -> Result<(Access, DockerUrl)> {
         let recorded = async {
             let (a, url, _) = self.reach_recorded(None, CHECK_PING).await?;
@@ -393,7 +447,7 @@ impl Machine {
         let asked = async {
             let a = self.access().await?;
             let url = self.url_of(&a)?;
-            match self.ping_docker_at(&url, CHECK_PING).await {
+            match self.ping_docker_at(&a, CHECK_PING).await {
                 Ok(_) => Ok((a, url)),
                 Err(e) => match self.state().await {
                     Ok(state) if state != State::Running => Err(Error::NotRunning {
@@ -410,9 +464,10 @@ impl Machine {
 
     /// The machine reached where it was last provisioned or booted
     /// ([`crate::MachineConfig::last_access`]) without asking its driver: that address, its
-    /// Docker URL and the daemon's version, when the daemon there answers within `timeout` presenting this
-    /// machine's own server certificate (`server_pem`, or the recorded one when not given) —
-    /// proof that the address is still this machine's. `None` otherwise.
+    /// Docker URL and the daemon's version, when the daemon there answers within `timeout`
+    /// proving it is this machine's — over TLS by presenting the machine's own server
+    /// certificate (`server_pem`, or the recorded one when not given; the CA alone does not
+    /// prove it, as addresses are reused), over SSH by the recorded host key. `None` otherwise.
     pub(crate) async fn reach_recorded(
         &self,
         server_pem: Option<&str>,
@@ -420,28 +475,41 @@ impl Machine {
     ) -> Option<(Access, DockerUrl, DaemonVersion)> {
         // what the store holds is checked as what a driver says is
         let a = self.config.last_access.as_ref()?;
-        let url = check_access(a).ok()?;
-        let (ca, client, server) = match (server_pem, &self.client_pems) {
-            (Some(server), Some((ca, client))) => (ca.clone(), client.clone(), server.to_string()),
+        let url = self.url_of(a).ok()?;
+        let v = match self.config.engine.transport {
+            Transport::Ssh => {
+                let daemon = self.daemon_at(a).await.ok()?;
+                self.inner.daemons.ping(daemon.route(), timeout).await
+            }
             _ => {
-                // one store round trip
-                let [ca, cert, key] = CLIENT_BLOBS;
-                let wanted = [ca, cert, key, Blob::ServerCert];
-                let mut blobs = self
-                    .inner
-                    .store
-                    .read_blobs(self.name(), &wanted)
-                    .await
-                    .ok()?;
-                let server = String::from_utf8(blobs.pop()??).ok()?;
-                let (ca, client) = self.client_pems_from(blobs).ok()?;
-                (ca, client, server)
+                let (ca, client, server) = match (server_pem, &self.client_pems) {
+                    (Some(server), Some((ca, client))) => {
+                        (ca.clone(), client.clone(), server.to_string())
+                    }
+                    _ => {
+                        // one store round trip
+                        let [ca, cert, key] = CLIENT_BLOBS;
+                        let wanted = [ca, cert, key, Blob::ServerCert];
+                        let mut blobs = self
+                            .inner
+                            .store
+                            .read_blobs(self.name(), &wanted)
+                            .await
+                            .ok()?;
+                        let server = String::from_utf8(blobs.pop()??).ok()?;
+                        let (ca, client) = self.client_pems_from(blobs).ok()?;
+                        (ca, client, server)
+                    }
+                };
+                let route = Route::Tls {
+                    url: &url,
+                    ca_pem: &ca,
+                    identity: &client,
+                    pinned: Some(&server),
+                };
+                self.inner.daemons.ping(route, timeout).await
             }
         };
-        let daemons = &self.inner.daemons;
-        let v = daemons
-            .ping_pinned(&url, &ca, &client, &server, timeout)
-            .await;
         if let Err(e) = &v {
             tracing::debug!(machine = %self.name(), error = %e, "not at its recorded address");
         }
@@ -474,48 +542,107 @@ impl Machine {
         Ok((ca, Pem { cert, key }))
     }
 
-    /// Asks the daemon its version over mutual TLS.
-    pub async fn docker_version(&self) -> Result<DaemonVersion> {
-        let (ca, client) = self.client_pems().await?;
-        let url = self.url().await?;
-        Ok(self.inner.daemons.version(&url, &ca, &client).await?)
+    /// The machine's daemon where `a` says it is, reached by the machine's transport: with the
+    /// recorded client certificates, or over SSH with its key and recorded host key.
+    pub(crate) async fn daemon_at(&self, a: &Access) -> Result<DaemonAt> {
+        let url = self.url_of(a)?;
+        Ok(match self.config.engine.transport {
+            Transport::Ssh => DaemonAt::Ssh {
+                target: self.target_at(a).await?,
+                check: self.host_key_check()?,
+                url,
+            },
+            _ => {
+                let (ca, client) = self.client_pems().await?;
+                DaemonAt::Tls { url, ca, client }
+            }
+        })
     }
 
-    /// Pings the daemon at `url` over mutual TLS, within `timeout`: the engine version, at the
+    /// A daemon failure of this machine: over SSH, a host key that is not the recorded one is
+    /// [`Error::HostKeyChanged`].
+    pub(crate) fn daemon_failure(&self, e: DaemonError) -> Error {
+        match e {
+            DaemonError::Ssh { source, .. } => self.ssh_failure(source),
+            e => Error::Daemon(e),
+        }
+    }
+
+    /// Asks the daemon its version.
+    pub async fn docker_version(&self) -> Result<DaemonVersion> {
+        let daemon = self.daemon_at(&self.access().await?).await?;
+        let v = self.inner.daemons.version(daemon.route()).await;
+        v.map_err(|e| self.daemon_failure(e))
+    }
+
+    /// Pings the daemon where `a` says it is, within `timeout`: the engine version, at the
     /// least cost to the daemon.
     pub(crate) async fn ping_docker_at(
         &self,
-        url: &DockerUrl,
+        a: &Access,
         timeout: Duration,
     ) -> Result<DaemonVersion> {
-        let (ca, client) = self.client_pems().await?;
-        let daemons = &self.inner.daemons;
-        Ok(daemons.ping_within(url, &ca, &client, timeout).await?)
+        let daemon = self.daemon_at(a).await?;
+        let v = self.inner.daemons.ping(daemon.route(), timeout).await;
+        v.map_err(|e| self.daemon_failure(e))
     }
 
-    /// The daemon's `/info` (labels, storage driver, swarm state, ...), over mutual TLS.
+    /// The daemon's `/info` (labels, storage driver, swarm state, ...).
     pub async fn docker_info(&self) -> Result<Value> {
-        let (ca, client) = self.client_pems().await?;
-        let url = self.url().await?;
-        Ok(self.inner.daemons.info(&url, &ca, &client).await?)
+        let daemon = self.daemon_at(&self.access().await?).await?;
+        let v = self.inner.daemons.info(daemon.route()).await;
+        v.map_err(|e| self.daemon_failure(e))
     }
 
-    /// `GET path` on the machine's daemon at `url`, over mutual TLS.
-    pub(crate) async fn daemon_get(&self, url: &DockerUrl, path: &str) -> Result<Value> {
-        let (ca, client) = self.client_pems().await?;
-        Ok(self.inner.daemons.get_json(url, &ca, &client, path).await?)
+    /// `GET path` on the machine's daemon.
+    pub(crate) async fn daemon_get(&self, daemon: &DaemonAt, path: &str) -> Result<Value> {
+        let v = self.inner.daemons.get_json(daemon.route(), path).await;
+        v.map_err(|e| self.daemon_failure(e))
     }
 
-    /// `POST path` with `body` on the machine's daemon at `url`, over mutual TLS.
+    /// `POST path` with `body` on the machine's daemon.
     pub(crate) async fn daemon_post(
         &self,
-        url: &DockerUrl,
+        daemon: &DaemonAt,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value> {
-        let (ca, client) = self.client_pems().await?;
-        let daemons = &self.inner.daemons;
-        Ok(daemons.post(url, &ca, &client, path, body).await?)
+        let v = self.inner.daemons.post(daemon.route(), path, body).await;
+        v.map_err(|e| self.daemon_failure(e))
+    }
+}
+
+/// A machine's daemon and what reaching it takes, by transport ([`Machine::daemon_at`]).
+pub(crate) enum DaemonAt {
+    /// Over mutual TLS.
+    Tls {
+        url: DockerUrl,
+        ca: String,
+        client: Pem,
+    },
+    /// Over SSH.
+    Ssh {
+        url: DockerUrl,
+        target: SshTarget,
+        check: HostKeyCheck,
+    },
+}
+
+impl DaemonAt {
+    /// How a request gets there (a new connection per request).
+    pub(crate) fn route(&self) -> Route<'_> {
+        match self {
+            DaemonAt::Tls { url, ca, client } => Route::Tls {
+                url,
+                ca_pem: ca,
+                identity: client,
+                pinned: None,
+            },
+            DaemonAt::Ssh { url, target, check } => Route::Ssh {
+                url,
+                via: SshVia::Connect { target, check },
+            },
+        }
     }
 }
 

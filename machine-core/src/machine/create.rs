@@ -314,7 +314,7 @@ impl Machine {
             }
         };
         self.config.ssh_host_key = Some(session.host_key().to_string());
-        self.config.engine.port = self.url_of(&access)?.port();
+        self.config.engine.port = self.tcp_url_of(&access)?.port();
         self.save().await?;
 
         let provisioned = self

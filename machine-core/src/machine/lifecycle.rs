@@ -1,12 +1,14 @@
 //! The life of a created machine: start, stop, restart, kill, remove; provision again, upgrade
 //! Docker, issue new certificates. Each takes a cancellation token.
 
+use super::access::DaemonAt;
 use super::Machine;
 use crate::authorized_keys;
 use crate::cert::{self, Pem};
 use crate::certificates;
 use crate::daemon::DaemonVersion;
-use crate::docker_url::DockerUrl;
+use crate::daemon::{Route, SshVia};
+use crate::engine::Transport;
 use crate::error::{Error, Result};
 use crate::events::{Level, Step};
 use crate::provision::{self, ProvisionReport, ProvisionRequest};
@@ -23,6 +25,8 @@ pub(super) struct Provisioned {
     docker_version: String,
     /// Where the daemon answered with the new server certificate.
     access: Access,
+    /// The login user in the docker group by our doing, after this provisioning.
+    docker_group_user: Option<String>,
 }
 
 impl Machine {
@@ -30,6 +34,7 @@ impl Machine {
         self.config.os = Some(p.os);
         self.config.docker_version = Some(p.docker_version);
         self.config.last_access = Some(p.access);
+        self.config.docker_group_user = p.docker_group_user;
     }
 
     /// Runs lifecycle call `R` on the driver, keeping the config it may answer.
@@ -159,7 +164,8 @@ impl Machine {
             .await?
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let result = if !server.is_empty() && !cert::inspect(&server)?.covers(&access.ip) {
+        let tls = self.config.engine.transport == Transport::Tls;
+        let result = if tls && !server.is_empty() && !cert::inspect(&server)?.covers(&access.ip) {
             self.emit(
                 Step::Certificates,
                 "The IP changed; regenerating the server certificate...",
@@ -178,9 +184,10 @@ impl Machine {
             }
         } else {
             self.emit(Step::WaitForDocker, "Waiting for Docker...");
-            let up = match self.url_of(&access) {
-                Ok(url) => {
-                    self.or_cancel(cancel, "start", self.wait_for_daemon(&url))
+            let up = match self.daemon_at(&access).await {
+                Ok(daemon) => {
+                    let route = daemon.route_over(&session);
+                    self.or_cancel(cancel, "start", self.wait_for_daemon(route))
                         .await
                 }
                 Err(e) => Err(e),
@@ -302,11 +309,7 @@ impl Machine {
         // both are tried: a daemon configuration that cannot be taken back (no sudo) must not
         // leave the machine's key behind
         let daemon = if provisioned {
-            let events = self.inner.events.clone();
-            let name = self.name().to_string();
-            let progress = move |step: Step, level: Level, m: &str| {
-                events.send(crate::events::Event::new(&name, step, m).at(level))
-            };
+            let progress = self.progress();
             let what = provision::Unprovision {
                 tls_port: (self.config.engine.transport == crate::engine::Transport::Tls)
                     .then_some(self.config.engine.port),
@@ -367,8 +370,13 @@ impl Machine {
         cancel: &CancellationToken,
     ) -> Result<()> {
         let _lock = self.lock().await?;
-        self.config.engine.transport = transport;
-        self.reprovision(cancel).await
+        let was = std::mem::replace(&mut self.config.engine.transport, transport);
+        let moved = self.reprovision(cancel).await;
+        if moved.is_err() {
+            // the record keeps the transport it had: what `rm` takes back
+            self.config.engine.transport = was;
+        }
+        moved
     }
 
     async fn reprovision(&mut self, cancel: &CancellationToken) -> Result<()> {
@@ -402,23 +410,31 @@ impl Machine {
         if version.is_some() {
             self.config.engine.version = version;
         }
-        let server = Pem {
-            cert: self.blob_text(Blob::ServerCert).await?,
-            key: self.blob_text(Blob::ServerKey).await?,
+        let tls = match self.config.engine.transport {
+            Transport::Ssh => None,
+            _ => Some((
+                self.blob_text(Blob::CaCert).await?,
+                Pem {
+                    cert: self.blob_text(Blob::ServerCert).await?,
+                    key: self.blob_text(Blob::ServerKey).await?,
+                },
+            )),
         };
-        let ca = self.blob_text(Blob::CaCert).await?;
+        let access = self.access().await?;
+        let daemon = self.daemon_at(&access).await?;
         let session = self.session().await?;
-        let url = match self.url().await {
-            Ok(url) => url,
-            Err(e) => {
-                session.close().await;
-                return Err(e);
-            }
-        };
         let upgraded = self
             .or_cancel(cancel, "upgrade", async {
-                self.run_provisioner(&session, &ca, &server, true).await?;
-                self.wait_for_daemon(&url).await
+                let setup = match &tls {
+                    Some((ca, server)) => provision::DaemonSetup::Tls {
+                        ca_pem: ca,
+                        server_cert_pem: &server.cert,
+                        server_key_pem: &server.key,
+                    },
+                    None => provision::DaemonSetup::Ssh,
+                };
+                self.run_provisioner(&session, setup, true).await?;
+                self.wait_for_daemon(daemon.route_over(&session)).await
             })
             .await;
         session.close().await;
@@ -426,16 +442,36 @@ impl Machine {
         self.save().await
     }
 
-    /// Provisions over an open session: a new server certificate, the certificates the docker
-    /// client uses, Docker, the daemon check.
+    /// Provisions over an open session for the machine's transport: for TLS a new server
+    /// certificate and the certificates the docker client uses; Docker; the daemon check (over
+    /// this same session for SSH: a create logs in once).
     pub(super) async fn provision_over(
         &self,
         session: &Session,
         certs: &StoreCerts,
     ) -> Result<Provisioned> {
+        let access = self.access().await?;
+        if self.config.engine.transport == Transport::Ssh {
+            let report = self
+                .run_provisioner(session, provision::DaemonSetup::Ssh, false)
+                .await?;
+            let daemon = self.daemon_at(&access).await?;
+            self.emit(
+                Step::WaitForDocker,
+                "Checking the Docker daemon over SSH...",
+            );
+            let version = self.wait_for_daemon(daemon.route_over(session)).await?;
+            return Ok(Provisioned {
+                os: report.os.pretty_name,
+                docker_version: version.version,
+                access,
+                docker_group_user: report
+                    .docker_group_user
+                    .or(self.config.docker_group_user.clone()),
+            });
+        }
         let name = self.name();
         let store = &self.inner.store;
-        let access = self.access().await?;
         self.emit(Step::Certificates, "Generating the server certificate...");
         let server = certificates::new_server_cert(
             &certs.ca,
@@ -443,9 +479,12 @@ impl Machine {
             &access.ip,
             &self.config.engine.tls_san,
         )?;
-        let report = self
-            .run_provisioner(session, &certs.ca.cert, &server, false)
-            .await?;
+        let setup = provision::DaemonSetup::Tls {
+            ca_pem: &certs.ca.cert,
+            server_cert_pem: &server.cert,
+            server_key_pem: &server.key,
+        };
+        let report = self.run_provisioner(session, setup, false).await?;
         // recorded once the host has them: a provision that fails before (an unreachable host
         // during a CA rotation) leaves the machine working with what its record holds
         store
@@ -467,12 +506,35 @@ impl Machine {
             Step::WaitForDocker,
             "Checking the Docker daemon over TLS...",
         );
-        let version = self.wait_for_daemon(&self.url_of(&access)?).await?;
+        let daemon = DaemonAt::Tls {
+            url: self.url_of(&access)?,
+            ca: certs.ca.cert.clone(),
+            client: certs.client.clone(),
+        };
+        let version = self.wait_for_daemon(daemon.route()).await?;
+        // a machine moved back from SSH: the login user leaves the docker group we put it in
+        if self.config.docker_group_user.is_some() {
+            let what = provision::Unprovision {
+                tls_port: None,
+                docker_group_user: self.config.docker_group_user.clone(),
+            };
+            provision::unprovision(session, &what, &self.progress()).await?;
+        }
         Ok(Provisioned {
             os: report.os.pretty_name,
             docker_version: version.version,
             access,
+            docker_group_user: None,
         })
+    }
+
+    /// Provisioning's progress, as the machine's events.
+    fn progress(&self) -> impl Fn(Step, Level, &str) + Send + Sync {
+        let events = self.inner.events.clone();
+        let name = self.name().to_string();
+        move |step: Step, level: Level, m: &str| {
+            events.send(crate::events::Event::new(&name, step, m).at(level))
+        }
     }
 
     /// Runs the provisioner (or, with `upgrade`, the engine upgrade) with this machine's
@@ -480,24 +542,15 @@ impl Machine {
     async fn run_provisioner(
         &self,
         session: &Session,
-        ca: &str,
-        server: &Pem,
+        daemon: provision::DaemonSetup<'_>,
         upgrade: bool,
     ) -> Result<ProvisionReport> {
-        let events = self.inner.events.clone();
-        let name = self.name().to_string();
-        let progress = move |step: Step, level: Level, m: &str| {
-            events.send(crate::events::Event::new(&name, step, m).at(level))
-        };
+        let progress = self.progress();
         let request = ProvisionRequest {
             machine_name: &self.config.name,
             driver_name: &self.config.driver,
             engine: &self.config.engine,
-            daemon: provision::DaemonSetup::Tls {
-                ca_pem: ca,
-                server_cert_pem: &server.cert,
-                server_key_pem: &server.key,
-            },
+            daemon,
             progress: &progress,
         };
         Ok(if upgrade {
@@ -513,11 +566,10 @@ impl Machine {
         Ok(String::from_utf8_lossy(&b.unwrap_or_default()).into_owned())
     }
 
-    async fn wait_for_daemon(&self, url: &DockerUrl) -> Result<DaemonVersion> {
-        let (ca, client) = self.client_pems().await?;
+    async fn wait_for_daemon(&self, route: Route<'_>) -> Result<DaemonVersion> {
         let timeout = self.inner.timeouts.daemon;
-        let daemons = &self.inner.daemons;
-        Ok(daemons.wait_ready(url, &ca, &client, timeout).await?)
+        let v = self.inner.daemons.wait_ready(route, timeout).await;
+        v.map_err(|e| self.daemon_failure(e))
     }
 
     /// With [`crate::ManagerBuilder::docker_contexts`]: the machine's own docker context, if it
@@ -565,4 +617,18 @@ pub struct RemoveOptions {
     /// On a host that outlives its machine (the generic driver's existing host), leave the
     /// daemon's TCP listener, its TLS files and the machine's SSH key, as Docker Machine did.
     pub keep_on_host: bool,
+}
+
+impl DaemonAt {
+    /// How a request gets there over `session`, the machine's open SSH connection (for TLS,
+    /// the daemon's own connection as always).
+    pub(super) fn route_over<'a>(&'a self, session: &'a Session) -> Route<'a> {
+        match self {
+            DaemonAt::Ssh { url, .. } => Route::Ssh {
+                url,
+                via: SshVia::Session(session),
+            },
+            tls => tls.route(),
+        }
+    }
 }

@@ -17,7 +17,7 @@ mod lifecycle;
 mod openssh;
 mod reboot;
 
-pub(crate) use access::{check_access, CLIENT_BLOBS};
+pub(crate) use access::{check_access, DaemonAt, CLIENT_BLOBS};
 pub use access::{DockerEnv, HostKeyScan};
 pub use create::{CreateHandle, CreateOptions};
 pub(crate) use hedge::{hedged, HEDGE};
@@ -41,6 +41,8 @@ pub struct Machine {
     pub(crate) config: MachineConfig,
     /// The client certificates as read with the config, for a listing (one store round trip).
     pub(crate) client_pems: Option<(String, crate::cert::Pem)>,
+    /// The machine's SSH key as read with the config, for a listing of SSH-transport machines.
+    pub(crate) ssh_key_pem: Option<String>,
 }
 
 impl Machine {

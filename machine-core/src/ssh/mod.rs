@@ -256,7 +256,7 @@ pub const LINE_MAX: usize = 64 * 1024;
 
 impl SshError {
     /// Whether [`Session::wait`] tries again after this error: the host is not (yet) answering.
-    fn retryable(&self) -> bool {
+    pub(crate) fn retryable(&self) -> bool {
         matches!(
             self,
             SshError::Unreachable { .. } | SshError::Timeout { .. } | SshError::Disconnected { .. }
@@ -476,6 +476,17 @@ impl Session {
     }
 
     /// Ends the connection politely.
+    /// A stream to the unix socket `path` on the host, opened as the login user (OpenSSH's
+    /// `direct-streamlocal@openssh.com` channel): how the SSH transport reaches dockerd.
+    pub async fn open_socket(
+        &self,
+        path: &str,
+    ) -> Result<russh::ChannelStream<russh::client::Msg>, russh::Error> {
+        let channel = self.handle.channel_open_direct_streamlocal(path).await?;
+        Ok(channel.into_stream())
+    }
+
+    /// Ends the connection.
     pub async fn close(self) {
         let _ = self
             .handle
