@@ -1,5 +1,8 @@
 //! Docker CLI contexts for machines: after [`register`], `docker --context NAME ...` reaches the
-//! machine's daemon over mutual TLS, with no environment variables.
+//! machine's daemon, with no environment variables: over mutual TLS, or for a machine of the
+//! SSH transport ([`crate::engine::Transport::Ssh`]) at `ssh://machine-NAME`, through the
+//! system ssh (no TLS files), once the user's `~/.ssh/config` includes the store's ssh config
+//! ([`crate::ssh_client`]; `register` writes the machine's part of it).
 //!
 //! The docker CLI keeps its contexts in its configuration folder ([`DockerConfigDir`]:
 //! `$DOCKER_CONFIG`, else `~/.docker`): `contexts/meta/ID/meta.json` holds the name, metadata
@@ -21,6 +24,7 @@
 //! removed: [`ContextError::NotOurs`].
 
 use crate::config::MachineConfig;
+use crate::engine::Transport;
 use crate::error::Result;
 use crate::machine::Machine;
 use serde_json::{json, Map, Value};
@@ -245,12 +249,25 @@ impl DockerConfigDir {
                 })
             }
         }
-        // The TLS files first: once meta.json exists the context is complete.
-        let tls = self.tls_dir(name).join("docker");
-        create_dir(&tls, 0o700)?;
-        write_atomic(&tls.join("ca.pem"), data.ca.as_bytes(), 0o600)?;
-        write_atomic(&tls.join("cert.pem"), data.cert.as_bytes(), 0o600)?;
-        write_atomic(&tls.join("key.pem"), data.key.as_bytes(), 0o600)?;
+        match &data.tls {
+            // The TLS files first: once meta.json exists the context is complete.
+            Some(t) => {
+                let tls = self.tls_dir(name).join("docker");
+                create_dir(&tls, 0o700)?;
+                write_atomic(&tls.join("ca.pem"), t.ca.as_bytes(), 0o600)?;
+                write_atomic(&tls.join("cert.pem"), t.cert.as_bytes(), 0o600)?;
+                write_atomic(&tls.join("key.pem"), t.key.as_bytes(), 0o600)?;
+            }
+            // over SSH: no TLS files (those of a machine moved from TLS go)
+            None => {
+                let tls = self.tls_dir(name);
+                match std::fs::remove_dir_all(&tls) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io("remove", &tls)(e)),
+                }
+            }
+        }
         let meta = json!({
             "Name": name,
             "Metadata": {
@@ -276,10 +293,13 @@ impl DockerConfigDir {
         let same = |file: &str, want: &str| {
             std::fs::read(tls.join(file)).is_ok_and(|have| have == want.as_bytes())
         };
-        meta.is_some_and(|m| m["Endpoints"]["docker"]["Host"] == data.host.as_str())
-            && same("ca.pem", &data.ca)
-            && same("cert.pem", &data.cert)
-            && same("key.pem", &data.key)
+        let files = match &data.tls {
+            Some(t) => {
+                same("ca.pem", &t.ca) && same("cert.pem", &t.cert) && same("key.pem", &t.key)
+            }
+            None => !self.tls_dir(&data.name).exists(),
+        };
+        meta.is_some_and(|m| m["Endpoints"]["docker"]["Host"] == data.host.as_str()) && files
     }
 
     /// Removes the machine's context if it is its own (any other context of that name stays);
@@ -342,15 +362,62 @@ struct ContextData {
     name: String,
     creation_id: String,
     host: String,
+    /// The TLS material; `None` over SSH.
+    tls: Option<TlsFiles>,
+}
+
+/// A TLS context's files.
+struct TlsFiles {
     ca: String,
     cert: String,
     key: String,
 }
 
-/// The context the machine should have, with the Docker URL its driver reports now.
+/// The Docker endpoint of a machine of the SSH transport: its alias, which the system ssh
+/// knows through the store's ssh config.
+fn ssh_host(name: &str) -> String {
+    format!("ssh://{}", crate::ssh_client::alias(name))
+}
+
+fn is_ssh(machine: &Machine) -> bool {
+    machine.config().engine.transport == Transport::Ssh
+}
+
+/// The context of a machine of the SSH transport.
+fn ssh_data(machine: &Machine) -> ContextData {
+    ContextData {
+        name: machine.name().to_string(),
+        creation_id: machine.config().creation_id.clone(),
+        host: ssh_host(machine.name()),
+        tls: None,
+    }
+}
+
+/// The context the machine should have, with the address its driver reports now. Over SSH,
+/// the machine's ssh config (what `ssh machine-NAME` reads) is written too, at that address.
 async fn context_data(machine: &Machine) -> Result<ContextData> {
+    if is_ssh(machine) {
+        write_ssh_client(machine).await?;
+        return Ok(ssh_data(machine));
+    }
     let host = machine.url().await?;
     context_data_at(machine, host.to_string()).await
+}
+
+/// Writes what the system ssh needs to reach the machine ([`crate::ssh_client`]).
+async fn write_ssh_client(machine: &Machine) -> Result<()> {
+    let access = machine.access().await?;
+    let ssh = machine
+        .ssh_of(&access, "a docker context over SSH")?
+        .clone();
+    let files = machine.files().await?;
+    let name = machine.name().to_string();
+    Ok(blocking(move || {
+        crate::ssh_client::write(&files, &name, &ssh)
+            .map(|_| ())
+            .map_err(io("write the ssh config in", &files.dir))
+    })
+    .await?)
 }
 
 async fn context_data_at(machine: &Machine, host: String) -> Result<ContextData> {
@@ -359,14 +426,17 @@ async fn context_data_at(machine: &Machine, host: String) -> Result<ContextData>
         name: machine.name().to_string(),
         creation_id: machine.config().creation_id.clone(),
         host,
-        ca,
-        cert: client.cert,
-        key: client.key,
+        tls: Some(TlsFiles {
+            ca,
+            cert: client.cert,
+            key: client.key,
+        }),
     })
 }
 
 /// Makes (or brings up to date) the docker context named after the machine: its Docker URL and
-/// its CA, client certificate and key. A context of that name that is not the machine's own is
+/// its CA, client certificate and key; over SSH, `ssh://machine-NAME` and no TLS files, and the
+/// machine's ssh config in the store ([`crate::ssh_client`]). A context of that name that is not the machine's own is
 /// left alone: [`ContextError::NotOurs`].
 pub async fn register(machine: &Machine, dir: &DockerConfigDir) -> Result<()> {
     let data = context_data(machine).await?;
@@ -383,9 +453,22 @@ pub(crate) async fn update(machine: &Machine, dir: &DockerConfigDir) -> Result<b
     if !dir.is_ours(machine.config())? {
         return Ok(false);
     }
+    // over SSH the context names the alias, whatever the address: nothing to ask the driver
+    // when it holds that
+    if is_ssh(machine) {
+        let d = dir.clone();
+        let data = ssh_data(machine);
+        if blocking(move || Ok(d.holds(&data))).await? {
+            return Ok(false);
+        }
+    }
     // the common case, without starting the driver: the context holds the address recorded
     // at the machine's last provision or boot, and the certificates of the store
-    let recorded = machine.config().last_access.as_ref();
+    let recorded = machine
+        .config()
+        .last_access
+        .as_ref()
+        .filter(|_| !is_ssh(machine));
     if let Some(url) = recorded.and_then(|a| crate::machine::check_access(a).ok()) {
         let recorded = context_data_at(machine, url.to_string()).await?;
         let d = dir.clone();
@@ -423,10 +506,16 @@ mod tests {
             name: name.into(),
             creation_id: creation_id.into(),
             host: host.into(),
-            ca: "CA".into(),
-            cert: "CERT".into(),
-            key: "KEY".into(),
+            tls: Some(TlsFiles {
+                ca: "CA".into(),
+                cert: "CERT".into(),
+                key: "KEY".into(),
+            }),
         }
+    }
+
+    fn tls(d: &mut ContextData) -> &mut TlsFiles {
+        d.tls.as_mut().unwrap()
     }
 
     fn config(name: &str, creation_id: &str) -> MachineConfig {
@@ -534,12 +623,12 @@ mod tests {
         assert!(dir.holds(&data("web1", "c1", "tcp://192.0.2.10:2376")));
         let mut new = data("web1", "c1", "tcp://192.0.2.99:2376");
         assert!(!dir.holds(&new), "another address");
-        new.cert = "CERT2".into();
+        tls(&mut new).cert = "CERT2".into();
         dir.write(&new).unwrap();
         assert!(dir.holds(&new));
         let mut rotated = data("web1", "c1", "tcp://192.0.2.99:2376");
-        rotated.cert = "CERT2".into();
-        rotated.ca = "CA2".into();
+        tls(&mut rotated).cert = "CERT2".into();
+        tls(&mut rotated).ca = "CA2".into();
         assert!(!dir.holds(&rotated), "another CA");
         let meta: Value =
             serde_json::from_slice(&std::fs::read(dir.meta_dir("web1").join("meta.json")).unwrap())
@@ -556,6 +645,46 @@ mod tests {
         // it was the current context: the docker client is back on its default
         assert_eq!(dir.current_context().unwrap(), None);
         assert!(!dir.remove(&config("web1", "c1")).unwrap());
+    }
+
+    #[test]
+    fn an_ssh_machines_context_names_its_alias_and_has_no_tls_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DockerConfigDir::new(tmp.path());
+        let ssh = |name: &str| ContextData {
+            name: name.into(),
+            creation_id: "c1".into(),
+            host: ssh_host(name),
+            tls: None,
+        };
+        assert_eq!(ssh_host("web1"), "ssh://machine-web1");
+        dir.write(&ssh("web1")).unwrap();
+        let meta: Value =
+            serde_json::from_slice(&std::fs::read(dir.meta_dir("web1").join("meta.json")).unwrap())
+                .unwrap();
+        assert_eq!(meta["Endpoints"]["docker"]["Host"], "ssh://machine-web1");
+        assert_eq!(meta["Metadata"]["ManagedBy"], "machine");
+        assert!(!dir.tls_dir("web1").exists());
+        assert!(dir.holds(&ssh("web1")));
+        assert!(
+            !dir.holds(&data("web1", "c1", "ssh://machine-web1")),
+            "no TLS files"
+        );
+
+        // a TLS machine moved to SSH: its TLS files go; and back
+        dir.write(&data("web2", "c1", "tcp://192.0.2.10:2376"))
+            .unwrap();
+        assert!(!dir.holds(&ssh("web2")));
+        dir.write(&ssh("web2")).unwrap();
+        assert!(dir.holds(&ssh("web2")));
+        assert!(!dir.tls_dir("web2").exists());
+        dir.write(&data("web2", "c1", "tcp://192.0.2.10:2376"))
+            .unwrap();
+        assert!(dir.holds(&data("web2", "c1", "tcp://192.0.2.10:2376")));
+        assert!(!dir.holds(&ssh("web2")));
+        // removed like any other
+        assert!(dir.remove(&config("web1", "c1")).unwrap());
+        assert_eq!(dir.owner("web1").unwrap(), Owner::Nobody);
     }
 
     #[test]
