@@ -69,6 +69,25 @@ async fn provision_with(
     Vec<String>,
     Duration,
 ) {
+    let daemon = DaemonSetup::Tls {
+        ca_pem: &certs.ca.cert,
+        server_cert_pem: &certs.server.cert,
+        server_key_pem: &certs.server.key,
+    };
+    provision_daemon(session, name, engine, daemon, upgrade).await
+}
+
+async fn provision_daemon(
+    session: &Session,
+    name: &str,
+    engine: &EngineOptions,
+    daemon: DaemonSetup<'_>,
+    upgrade: bool,
+) -> (
+    Result<ProvisionReport, ProvisionError>,
+    Vec<String>,
+    Duration,
+) {
     let messages = Mutex::new(Vec::new());
     let started = Instant::now();
     let progress = |_: machine_core::Step, level: machine_core::Level, m: &str| {
@@ -81,11 +100,7 @@ async fn provision_with(
         machine_name: name,
         driver_name: "generic",
         engine,
-        daemon: DaemonSetup::Tls {
-            ca_pem: &certs.ca.cert,
-            server_cert_pem: &certs.server.cert,
-            server_key_pem: &certs.server.key,
-        },
+        daemon,
         progress: &progress,
     };
     let result = if upgrade {
@@ -356,4 +371,174 @@ async fn packages_on_bullseye() {
 #[tokio::test(flavor = "multi_thread")]
 async fn packages_on_trixie() {
     packages_on("trixie", "13", "26.").await;
+}
+
+// ---- the SSH transport ----
+
+/// dockerd's pid and its start time (field 22 of /proc/PID/stat, in clock ticks since boot):
+/// a restart changes both.
+fn dockerd_started(h: &TestHost) -> String {
+    h.exec("p=$(pidof dockerd) && echo \"$p $(cut -d' ' -f22 /proc/$p/stat)\"")
+        .trim()
+        .to_string()
+}
+
+/// Waits until the host's daemon answers on its socket (a host just booted may still be
+/// starting it).
+fn wait_for_docker(h: &TestHost) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !h
+        .exec_output("docker version >/dev/null 2>&1")
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "Docker never answered on the test host"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What the SSH transport leaves: no TCP listener, no certificates, no daemon configuration of
+/// ours, and the login user reaching the socket as themselves, over a new SSH login.
+async fn assert_ssh_transport(h: &TestHost, port: u16) {
+    assert_eq!(h.exec("systemctl is-active docker").trim(), "active");
+    let listening = h.exec("ss -ltnH");
+    assert!(
+        !listening.contains(&format!(":{port} ")),
+        "something listens on {port}:\n{listening}"
+    );
+    let cmdline = h.exec("tr '\\0' ' ' < /proc/$(pidof dockerd)/cmdline");
+    assert!(!cmdline.contains("tcp://"), "{cmdline}");
+    assert!(!cmdline.contains("--tlsverify"), "{cmdline}");
+    for f in [
+        "/etc/docker/ca.pem",
+        "/etc/docker/server.pem",
+        "/etc/docker/server-key.pem",
+        "/etc/systemd/system/docker.service.d/10-machine.conf",
+    ] {
+        assert!(
+            !h.exec_output(&format!("test -e {f}")).status.success(),
+            "{f} is on the host"
+        );
+    }
+    let groups = h.exec("id -Gn nick");
+    assert!(
+        groups.split_whitespace().any(|g| g == "docker"),
+        "nick is not in the docker group: {groups}"
+    );
+    // as nick, no sudo: through su (a new login's groups) and through a new SSH login, the way
+    // the workstation's docker client reaches the daemon
+    let as_nick = h.exec_output("su nick -c 'docker version --format {{.Server.Version}}'");
+    assert!(as_nick.status.success(), "{as_nick:?}");
+    let fresh = connect(h, "nick", &h.key).await;
+    let out = fresh
+        .exec("docker version --format '{{.Server.Version}}'")
+        .await
+        .unwrap();
+    assert!(out.success(), "{out:?}");
+    assert!(!out.stdout.trim().is_empty());
+    fresh.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_transport_on_a_host_running_docker_restarts_nothing() {
+    let h = TestHost::start_with_docker();
+    wait_for_docker(&h);
+    let before = dockerd_started(&h);
+    assert!(
+        !h.exec("id -Gn nick")
+            .split_whitespace()
+            .any(|g| g == "docker"),
+        "the test host's nick must start outside the docker group"
+    );
+    let name = "prov-ssh";
+    let started = Instant::now();
+    let session = connect(&h, "nick", &h.key).await;
+    let connected = started.elapsed();
+    let engine = EngineOptions::default();
+    let (report, progress, took) =
+        provision_daemon(&session, name, &engine, DaemonSetup::Ssh, false).await;
+    let report = report.unwrap_or_else(|e| panic!("provision failed: {e}"));
+    eprintln!(
+        "SSH transport, Docker running, nick not in the group yet: connect {connected:.1?}, \
+         provision {took:.1?}"
+    );
+    assert_eq!(report.docker_group_user.as_deref(), Some("nick"));
+    assert!(report.docker_version.starts_with("20.10."), "{report:?}");
+    assert!(
+        progress
+            .iter()
+            .any(|m| m == "Giving nick access to Docker's socket..."),
+        "{progress:?}"
+    );
+    assert!(
+        !progress.iter().any(|m| m.contains("Installing")),
+        "{progress:?}"
+    );
+    assert_eq!(dockerd_started(&h), before, "the daemon was restarted");
+    assert_eq!(h.exec("hostname").trim(), name);
+    assert_ssh_transport(&h, 2376).await;
+
+    // again: nick is already a member, not ours to take back; still no restart
+    let (report2, _, took2) =
+        provision_daemon(&session, name, &engine, DaemonSetup::Ssh, false).await;
+    let report2 = report2.unwrap_or_else(|e| panic!("re-provision failed: {e}"));
+    eprintln!("SSH transport, Docker running, nick already in the group: provision {took2:.1?}");
+    assert_eq!(report2.docker_group_user, None);
+    assert_eq!(dockerd_started(&h), before, "the daemon was restarted");
+
+    // a stopped daemon is started (not restarted: there is nothing to restart)
+    h.exec("systemctl stop docker.service docker.socket");
+    let (report3, progress3, _) =
+        provision_daemon(&session, name, &engine, DaemonSetup::Ssh, false).await;
+    report3.unwrap_or_else(|e| panic!("provision with a stopped daemon failed: {e}"));
+    assert!(
+        progress3
+            .iter()
+            .any(|m| m == "Docker was not running: started it"),
+        "{progress3:?}"
+    );
+    assert_ssh_transport(&h, 2376).await;
+    session.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moving_from_tls_to_ssh_closes_the_port_and_removes_the_tls_configuration() {
+    let h = TestHost::start_with_docker();
+    wait_for_docker(&h);
+    let name = "prov-move";
+    let certs = Certs::for_host(&h.ip, name);
+    let session = connect(&h, "nick", &h.key).await;
+    let engine = EngineOptions::default();
+    let (report, _, _) = provision_with(&session, name, &engine, &certs, false).await;
+    report.unwrap_or_else(|e| panic!("TLS provision failed: {e}"));
+    assert_provisioned(&h, &certs, name, 2376, &[]);
+
+    let (report, progress, took) =
+        provision_daemon(&session, name, &engine, DaemonSetup::Ssh, false).await;
+    let report = report.unwrap_or_else(|e| panic!("SSH provision failed: {e}"));
+    eprintln!("moving from TLS to SSH (Docker restarted once): {took:.1?}");
+    assert_eq!(report.docker_group_user.as_deref(), Some("nick"));
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.starts_with("Removing the TLS transport's daemon configuration")),
+        "{progress:?}"
+    );
+    assert_ssh_transport(&h, 2376).await;
+    // the packaged unit runs again, on its socket unit
+    let cmdline = h.exec("tr '\\0' ' ' < /proc/$(pidof dockerd)/cmdline");
+    assert!(cmdline.contains("-H fd://"), "{cmdline}");
+    // and the daemon no longer answers over TLS from here
+    let tls = Command::new("docker")
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_HOST", format!("tcp://{}:2376", h.ip))
+        .env("DOCKER_CERT_PATH", certs.dir.path())
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .unwrap();
+    assert!(!tls.status.success(), "the daemon still answers over TLS");
+    session.close().await;
 }

@@ -91,12 +91,57 @@ fn enable_and_restart_script(init: Init) -> &'static str {
     }
 }
 
+/// Enables the daemon at boot and starts it unless it already runs, in one root command: a
+/// running daemon is never restarted (the SSH transport leaves it as it is). True when it was
+/// started.
+pub(crate) async fn enable_and_start(cx: &Cx<'_>, init: Init) -> Result<bool, ProvisionError> {
+    let out = run_or_log(cx, init, "starting docker", enable_and_start_script(init)).await?;
+    Ok(out.stdout.lines().any(|l| l.trim() == "started"))
+}
+
+pub(crate) fn enable_and_start_script(init: Init) -> &'static str {
+    match init {
+        // `is-active` is false while the unit is still starting: `start` then waits for it
+        Init::Systemd => {
+            "systemctl is-enabled --quiet docker.service || \
+             systemctl enable docker.service >/dev/null 2>&1; \
+             if ! systemctl is-active --quiet docker.service; then \
+               systemctl reset-failed docker.service >/dev/null 2>&1; \
+               systemctl start docker.service && echo started; \
+             fi"
+        }
+        Init::OpenRc => {
+            "{ rc-update add docker default >/dev/null 2>&1 || rc-update -u >/dev/null 2>&1; }; \
+             if ! rc-service docker status >/dev/null 2>&1; then \
+               rc-service docker start && echo started; \
+             fi"
+        }
+        Init::SysVinit => {
+            "if command -v update-rc.d >/dev/null 2>&1; then update-rc.d docker defaults >/dev/null 2>&1; \
+             elif command -v chkconfig >/dev/null 2>&1; then chkconfig docker on >/dev/null 2>&1; fi; \
+             if command -v service >/dev/null 2>&1; then s='service docker'; else s=/etc/init.d/docker; fi; \
+             if ! $s status >/dev/null 2>&1; then $s start && echo started; fi"
+        }
+    }
+}
+
 async fn restart(cx: &Cx<'_>, init: Init, script: &str) -> Result<(), ProvisionError> {
-    let step = "restarting docker";
+    run_or_log(cx, init, "restarting docker", script)
+        .await
+        .map(|_| ())
+}
+
+/// Runs `script` as root; when it fails, the error carries the tail of the daemon's log.
+async fn run_or_log(
+    cx: &Cx<'_>,
+    init: Init,
+    step: &str,
+    script: &str,
+) -> Result<super::Output, ProvisionError> {
     let command = cx.root_sh(script);
     let out = cx.run(step, &command).await?;
     if out.success() {
-        return Ok(());
+        return Ok(out);
     }
     let mut failure = out.clone();
     let log = daemon_log(cx, init).await;

@@ -35,6 +35,7 @@ mod install;
 pub mod os_release;
 mod redhat;
 mod remote;
+mod socket;
 mod ssh_remote;
 mod suse;
 mod undo;
@@ -213,57 +214,61 @@ pub(crate) async fn run(
     if must_install {
         install_docker(&cx, family, &facts, req.engine, mode == Mode::Upgrade).await?;
     }
-    // the probe already found it unless Docker was just installed; root asks again when the
-    // probe's answer is outside the system folders (a login's own ~/bin: not root's daemon)
-    let dockerd = match facts.tool("dockerd") {
-        Some(path) if !must_install && in_system_folder(path) => path.to_string(),
-        _ => find_dockerd(&cx).await?,
+    let docker_group_user = match req.daemon {
+        DaemonSetup::Tls {
+            ca_pem,
+            server_cert_pem,
+            server_key_pem,
+        } => {
+            // the probe already found it unless Docker was just installed; root asks again
+            // when the probe's answer is outside the system folders (a login's own ~/bin: not
+            // root's daemon)
+            let dockerd = match facts.tool("dockerd") {
+                Some(path) if !must_install && in_system_folder(path) => path.to_string(),
+                _ => find_dockerd(&cx).await?,
+            };
+            cx.progress(Step::ConfigureDocker, "Copying certificates...");
+            let step = "copying certificates to /etc/docker";
+            cx.sudo(
+                step,
+                &format!("mkdir -p {0} && chmod 0755 {0}", engine::CERT_DIR),
+            )
+            .await?;
+            // the three files and the daemon's configuration at once, over one connection
+            tokio::try_join!(
+                cx.upload(step, engine::CA_PATH, ca_pem.as_bytes(), 0o644),
+                cx.upload(
+                    step,
+                    engine::SERVER_CERT_PATH,
+                    server_cert_pem.as_bytes(),
+                    0o644
+                ),
+                cx.upload(
+                    step,
+                    engine::SERVER_KEY_PATH,
+                    server_key_pem.as_bytes(),
+                    0o600
+                ),
+                init::write_configuration(&cx, facts.init, &dockerd, req.engine, req.driver_name),
+            )?;
+            cx.progress(Step::ConfigureDocker, "Restarting Docker...");
+            init::enable_and_restart(&cx, facts.init).await?;
+            None
+        }
+        DaemonSetup::Ssh => {
+            if must_install {
+                // Docker was just installed: its dockerd is there
+                find_dockerd(&cx).await?;
+            }
+            socket::set_up(&cx, &facts, req.engine.port).await?
+        }
     };
-
-    cx.progress(Step::ConfigureDocker, "Copying certificates...");
-    let step = "copying certificates to /etc/docker";
-    cx.sudo(
-        step,
-        &format!("mkdir -p {0} && chmod 0755 {0}", engine::CERT_DIR),
-    )
-    .await?;
-    // the three files and the daemon's configuration at once, over one connection
-    let DaemonSetup::Tls {
-        ca_pem,
-        server_cert_pem,
-        server_key_pem,
-    } = req.daemon
-    else {
-        return Err(ProvisionError::Transport {
-            step: None,
-            message: "the SSH transport is not provisioned yet".into(),
-        });
-    };
-    tokio::try_join!(
-        cx.upload(step, engine::CA_PATH, ca_pem.as_bytes(), 0o644),
-        cx.upload(
-            step,
-            engine::SERVER_CERT_PATH,
-            server_cert_pem.as_bytes(),
-            0o644
-        ),
-        cx.upload(
-            step,
-            engine::SERVER_KEY_PATH,
-            server_key_pem.as_bytes(),
-            0o600
-        ),
-        init::write_configuration(&cx, facts.init, &dockerd, req.engine, req.driver_name),
-    )?;
-
-    cx.progress(Step::ConfigureDocker, "Restarting Docker...");
-    init::enable_and_restart(&cx, facts.init).await?;
     cx.progress(Step::WaitForDocker, "Waiting for the Docker daemon...");
     let docker_version = init::wait_for_daemon(&cx, facts.init).await?;
     Ok(ProvisionReport {
         os: cx.os,
         docker_version,
-        docker_group_user: None,
+        docker_group_user,
     })
 }
 

@@ -99,6 +99,35 @@ async fn go_named(
     mode: Mode,
     name: &str,
 ) -> (Result<ProvisionReport, ProvisionError>, Vec<String>) {
+    go_with(
+        remote,
+        engine,
+        mode,
+        name,
+        DaemonSetup::Tls {
+            ca_pem: "CA PEM\n",
+            server_cert_pem: "SERVER CERT\n",
+            server_key_pem: "SERVER KEY\n",
+        },
+    )
+    .await
+}
+
+async fn go_ssh(
+    remote: &FakeRemote,
+    engine: &EngineOptions,
+    mode: Mode,
+) -> (Result<ProvisionReport, ProvisionError>, Vec<String>) {
+    go_with(remote, engine, mode, "node-1", DaemonSetup::Ssh).await
+}
+
+async fn go_with(
+    remote: &FakeRemote,
+    engine: &EngineOptions,
+    mode: Mode,
+    name: &str,
+    daemon: DaemonSetup<'_>,
+) -> (Result<ProvisionReport, ProvisionError>, Vec<String>) {
     let progress = Progress::new();
     let record = |_: crate::events::Step, level: crate::events::Level, m: &str| {
         if level != crate::events::Level::Output {
@@ -109,11 +138,7 @@ async fn go_named(
         machine_name: name,
         driver_name: "generic",
         engine,
-        daemon: DaemonSetup::Tls {
-            ca_pem: "CA PEM\n",
-            server_cert_pem: "SERVER CERT\n",
-            server_key_pem: "SERVER KEY\n",
-        },
+        daemon,
         progress: &record,
     };
     let result = run(remote, &req, mode, fast()).await;
@@ -1008,5 +1033,377 @@ fn probe_parsing() {
     assert_eq!(f.init, Init::OpenRc);
     assert_eq!(f.tool("dockerd"), Some("/usr/bin/dockerd"));
     assert_eq!(f.tool("wget"), None);
+    assert!(!f.tls_config && !f.tls_files && !f.in_socket_group());
     assert!(probe_command().contains("sudo -n true </dev/null"));
+
+    let f = parse_probe(&ssh_probe(
+        &["sudo", "docker"],
+        "docker",
+        "tls.config=yes\ntls.files=yes\n",
+    ));
+    assert_eq!(f.groups, ["nick", "sudo", "docker"]);
+    assert_eq!(f.socket_group, "docker");
+    assert!(f.in_socket_group() && f.tls_config && f.tls_files);
+    // root's group, or no socket, is no membership
+    assert!(!parse_probe(&ssh_probe(&["root"], "root", "")).in_socket_group());
+    assert!(!parse_probe(&ssh_probe(&["docker"], "", "")).in_socket_group());
+}
+
+/// The probe runs its checks as the host's shell would: our header is recognised, a packaged
+/// file at the same path is not.
+#[test]
+fn the_probe_tells_our_init_files_from_the_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours");
+    let packaged = dir.path().join("packaged");
+    let e = EngineOptions::default();
+    std::fs::write(
+        &ours,
+        engine::sysvinit_default("/usr/sbin/dockerd", &e, "generic").unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &packaged,
+        "# Docker Upstart and SysVinit configuration file\n",
+    )
+    .unwrap();
+    let check = |p: &std::path::Path| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(facts::has_our_header(&p.display().to_string()))
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(check(&ours));
+    assert!(!check(&packaged));
+    assert!(!check(&dir.path().join("missing")));
+    // every file provisioning writes starts with the header
+    for text in [
+        engine::systemd_dropin("/usr/sbin/dockerd", &e, "generic").unwrap(),
+        engine::openrc_conf("/usr/sbin/dockerd", &e, "generic").unwrap(),
+    ] {
+        assert!(
+            text.starts_with(&format!("{}\n", facts::CONFIG_HEADER)),
+            "{text}"
+        );
+    }
+}
+
+// ---- the SSH transport ----
+
+/// A probe of a systemd Debian host for the SSH transport: `nick` in `groups` (besides their
+/// own), the socket's group, `extra` lines.
+fn ssh_probe(groups: &[&str], socket_group: &str, extra: &str) -> String {
+    format!(
+        "{}groups=nick {}\nsocket.group={socket_group}\n{extra}",
+        probe_output(true, "systemd", &["dockerd", "docker", "curl"])
+            .replace("hostname=old-name", "hostname=node-1"),
+        groups.join(" ")
+    )
+}
+
+/// A Debian host that runs Docker, with `probe` as the probe's answer.
+fn docker_host(probe: &str) -> FakeRemote {
+    host("debian-12")
+        .ok("sudo -n true", probe)
+        .ok("usermod -aG", "added docker\n")
+}
+
+const START_IF_NEEDED: &str = "if ! systemctl is-active --quiet docker.service; then";
+
+/// Nothing of the TLS transport was done: no certificates, no daemon configuration, no restart.
+#[track_caller]
+fn assert_no_tls(h: &FakeRemote) {
+    assert!(h.uploads().is_empty(), "{:?}", h.uploads());
+    assert!(!h.ran("mkdir -p /etc/docker"), "{:?}", h.commands());
+    assert!(!h.ran("restart"), "{:?}", h.commands());
+    assert!(!h.ran("daemon-reload"), "{:?}", h.commands());
+}
+
+#[tokio::test]
+async fn ssh_on_a_host_running_docker_adds_the_user_to_the_group_and_restarts_nothing() {
+    let h = docker_host(&ssh_probe(
+        &["sudo"],
+        "docker",
+        "tls.config=no\ntls.files=no\n",
+    ));
+    let (report, progress) = go_ssh(&h, &packages(), Mode::Provision).await;
+    let report = report.unwrap();
+    assert_eq!(report.docker_group_user.as_deref(), Some("nick"));
+    assert_eq!(report.docker_version, "20.10.24+dfsg1");
+    assert_no_tls(&h);
+    assert!(!h.ran("apt-get"), "nothing installed");
+    assert!(
+        !h.ran("/proc/net/tcp"),
+        "no port to check: {:?}",
+        h.commands()
+    );
+    h.assert_order(&[
+        "sudo -n true",
+        "cat /etc/os-release",
+        "/etc/hosts",
+        START_IF_NEEDED,
+        "usermod -aG",
+        "docker version --format",
+    ]);
+    assert!(
+        h.ran("u=nick; g=$(stat -c %G /var/run/docker.sock"),
+        "{:?}",
+        h.commands()
+    );
+    // a handful of round trips: probe, os-release, hostname, start-if-needed, group, version
+    assert_eq!(h.commands().len(), 6, "{:#?}", h.commands());
+    assert!(
+        progress
+            .iter()
+            .any(|m| m == "Giving nick access to Docker's socket..."),
+        "{progress:?}"
+    );
+    assert!(
+        !progress.iter().any(|m| m.contains("certificates")),
+        "{progress:?}"
+    );
+}
+
+#[tokio::test]
+async fn ssh_with_a_user_already_in_the_group_changes_no_membership() {
+    // the probe knows: no group command at all
+    let h = docker_host(&ssh_probe(&["sudo", "docker"], "docker", ""));
+    let report = go_ssh(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert_eq!(report.docker_group_user, None);
+    assert!(!h.ran("usermod"), "{:?}", h.commands());
+    assert_no_tls(&h);
+    assert_eq!(h.commands().len(), 5, "{:#?}", h.commands());
+
+    // the probe could not tell (no socket yet): the script finds the membership
+    let h =
+        docker_host(&ssh_probe(&["sudo", "docker"], "", "")).ok("usermod -aG", "member docker\n");
+    let report = go_ssh(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert_eq!(report.docker_group_user, None, "not ours to take back");
+    assert!(h.ran("usermod -aG"));
+
+    // root needs no group
+    let probe = ssh_probe(&["root"], "root", "").replace("user=nick", "user=root\nuid=0");
+    let h = docker_host(&probe);
+    let report = go_ssh(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert_eq!(report.docker_group_user, None);
+    assert!(!h.ran("usermod"), "{:?}", h.commands());
+}
+
+#[tokio::test]
+async fn ssh_names_a_hostile_user_quoted() {
+    let h = docker_host(&ssh_probe(&[], "docker", "").replace("user=nick", "user=n'; reboot #"));
+    let report = go_ssh(&h, &packages(), Mode::Provision).await.0.unwrap();
+    assert_eq!(report.docker_group_user.as_deref(), Some("n'; reboot #"));
+    let grant = h
+        .commands()
+        .into_iter()
+        .find(|c| c.contains("usermod"))
+        .unwrap();
+    // quoted for the script, the script quoted for sudo's sh
+    assert_eq!(
+        grant,
+        cx::root_sh(&socket::grant_script("n'; reboot #"), false)
+    );
+    assert!(
+        socket::grant_script("n'; reboot #").starts_with("u='n'\\''; reboot #'; "),
+        "{grant}"
+    );
+}
+
+#[tokio::test]
+async fn ssh_moving_from_tls_takes_our_configuration_back_and_checks_the_port() {
+    let h = docker_host(&ssh_probe(
+        &["docker"],
+        "docker",
+        "tls.config=yes\ntls.files=yes\n",
+    ))
+    .ok("/proc/net/tcp", "0\n");
+    let e = EngineOptions {
+        port: 2377,
+        ..packages()
+    };
+    let (report, progress) = go_ssh(&h, &e, Mode::Provision).await;
+    report.unwrap();
+    h.assert_order(&[
+        "rm -f /etc/systemd/system/docker.service.d/10-machine.conf",
+        ":0949$/",
+        START_IF_NEEDED,
+        "docker version --format",
+    ]);
+    let undo = h
+        .commands()
+        .into_iter()
+        .find(|c| c.contains("10-machine.conf && "))
+        .unwrap();
+    assert!(
+        undo.contains("rm -f /etc/docker/ca.pem /etc/docker/server.pem /etc/docker/server-key.pem"),
+        "{undo}"
+    );
+    assert!(h.uploads().is_empty());
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.starts_with("Removing the TLS transport's daemon configuration")),
+        "{progress:?}"
+    );
+
+    // something still listens on the port: an error, as for an undo
+    let h = docker_host(&ssh_probe(&["docker"], "docker", "tls.config=yes\n"))
+        .ok("/proc/net/tcp", "2\n");
+    let err = go_ssh(&h, &e, Mode::Provision).await.0.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProvisionError::PortStillOpen {
+                port: 2377,
+                listeners: 2
+            }
+        ),
+        "{err:?}"
+    );
+
+    // only the certificates are left (a create that stopped before writing the configuration):
+    // they go, and the daemon is not restarted
+    let h = docker_host(&ssh_probe(
+        &["docker"],
+        "docker",
+        "tls.config=no\ntls.files=yes\n",
+    ));
+    go_ssh(&h, &e, Mode::Provision).await.0.unwrap();
+    assert!(h.ran("rm -f /etc/docker/ca.pem /etc/docker/server.pem /etc/docker/server-key.pem"));
+    assert!(!h.ran("10-machine.conf &&"), "{:?}", h.commands());
+    assert!(!h.ran("/proc/net/tcp"));
+    assert!(!h.ran("restart"), "{:?}", h.commands());
+}
+
+#[tokio::test]
+async fn ssh_on_a_fresh_host_installs_and_starts_docker() {
+    let h = host("debian-12").ok("usermod -aG", "added docker\n");
+    let (report, progress) = go_ssh(&h, &packages(), Mode::Provision).await;
+    let report = report.unwrap();
+    assert_eq!(report.docker_group_user.as_deref(), Some("nick"));
+    h.assert_order(&[
+        "--force-confold docker.io",
+        "command -v dockerd",
+        START_IF_NEEDED,
+        "usermod -aG",
+        "docker version --format",
+    ]);
+    assert_no_tls(&h);
+    assert!(
+        progress.iter().any(|m| m.starts_with("Installing Docker")),
+        "{progress:?}"
+    );
+
+    // a daemon that does not start shows its log
+    let h = host("debian-12")
+        .fail(
+            "systemctl start docker.service",
+            1,
+            "Job for docker.service failed",
+        )
+        .ok(
+            "journalctl -u docker.service",
+            "dockerd[7]: no space left\n",
+        );
+    let err = go_ssh(&h, &packages(), Mode::Provision)
+        .await
+        .0
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("starting docker failed"), "{msg}");
+    assert!(msg.contains("no space left"), "{msg}");
+}
+
+#[tokio::test]
+async fn ssh_upgrade_reinstalls_and_leaves_no_tls_configuration() {
+    let h = docker_host(&ssh_probe(&["docker"], "docker", ""));
+    let e = EngineOptions {
+        version: Some("20.10.5".into()),
+        ..packages()
+    };
+    let report = go_ssh(&h, &e, Mode::Upgrade).await.0.unwrap();
+    assert_eq!(report.docker_group_user, None);
+    h.assert_order(&[
+        "--allow-downgrades docker.io=20.10.5+dfsg1-1+deb11u2",
+        "command -v dockerd",
+        START_IF_NEEDED,
+        "docker version --format",
+    ]);
+    assert_no_tls(&h);
+}
+
+#[tokio::test]
+async fn ssh_on_openrc_starts_a_stopped_daemon_and_uses_busybox_names() {
+    let probe = ssh_probe(&[], "", "").replace("init=systemd", "init=openrc");
+    let h = host_with("alpine-3.19", "openrc", &["curl"])
+        .ok("sudo -n true", &probe)
+        .ok("rc-service docker start", "started\n");
+    let (report, progress) = go_ssh(&h, &packages(), Mode::Provision).await;
+    report.unwrap();
+    assert!(h.ran("if ! rc-service docker status >/dev/null 2>&1; then rc-service docker start"));
+    assert!(h.ran("else addgroup \"$u\" \"$g\""), "{:?}", h.commands());
+    assert!(!h.ran("restart"), "{:?}", h.commands());
+    assert!(
+        progress
+            .iter()
+            .any(|m| m == "Docker was not running: started it"),
+        "{progress:?}"
+    );
+}
+
+async fn undo(h: &FakeRemote, what: &Unprovision) -> Result<(), ProvisionError> {
+    unprovision(h, what, &|_, _, _| {}).await
+}
+
+#[tokio::test]
+async fn unprovision_takes_back_the_group_membership_and_the_tls_configuration() {
+    // nothing to take back: not even a probe
+    let h = FakeRemote::new();
+    undo(&h, &Unprovision::default()).await.unwrap();
+    assert!(h.commands().is_empty());
+
+    let h = docker_host(&ssh_probe(&["docker"], "docker", "")).ok("gpasswd -d", "removed docker\n");
+    let what = Unprovision {
+        tls_port: None,
+        docker_group_user: Some("nick".into()),
+    };
+    undo(&h, &what).await.unwrap();
+    assert!(
+        h.ran("u=nick; g=$(stat -c %G /var/run/docker.sock"),
+        "{:?}",
+        h.commands()
+    );
+    assert!(h.ran("gpasswd -d \"$u\" \"$g\""));
+    assert!(h.ran("deluser \"$u\" \"$g\""));
+    assert!(
+        !h.ran("rm -f /etc/systemd"),
+        "no TLS undo: {:?}",
+        h.commands()
+    );
+    assert_eq!(
+        h.commands().len(),
+        2,
+        "the probe and the group: {:?}",
+        h.commands()
+    );
+
+    // both, on one session; the group goes even when the port stays open
+    let h = docker_host(&ssh_probe(&["docker"], "docker", "")).ok("/proc/net/tcp", "1\n");
+    let what = Unprovision {
+        tls_port: Some(2376),
+        docker_group_user: Some("nick".into()),
+    };
+    let err = undo(&h, &what).await.unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::PortStillOpen { port: 2376, .. }),
+        "{err:?}"
+    );
+    h.assert_order(&[
+        "gpasswd -d",
+        "rm -f /etc/systemd/system/docker.service.d/10-machine.conf",
+        ":0948$/",
+    ]);
 }

@@ -1,17 +1,23 @@
 //! Taking back what provisioning put on a host that outlives its machine (the generic driver's
-//! existing host): the daemon's configuration (the systemd drop-in, OpenRC's
-//! `/etc/conf.d/docker` or sysvinit's `/etc/default/docker`), which opened the TCP listener, and
-//! the TLS files in `/etc/docker`. Docker itself stays, restarted on its local socket only.
+//! existing host), for either transport.
 //!
-//! A daemon that still runs with our options is restarted whatever state it is in — running,
-//! or still starting (a create killed while Docker restarted leaves the unit `activating`, and
-//! a daemon that comes up later would listen with them) — and the port is checked closed on the
-//! host before the undo says it is.
+//! The TLS transport's: the daemon's configuration (the systemd drop-in, or OpenRC's
+//! `/etc/conf.d/docker` or sysvinit's `/etc/default/docker` when they carry our header), which
+//! opened the TCP listener, and the TLS files in `/etc/docker`. Docker itself stays, restarted
+//! on its local socket only. A daemon that still runs with our options is restarted whatever
+//! state it is in — running, or still starting (a create killed while Docker restarted leaves
+//! the unit `activating`, and a daemon that comes up later would listen with them) — and the
+//! port is checked closed on the host before the undo says it is. The same is done when a
+//! machine moves from the TLS transport to SSH (`socket.rs`).
+//!
+//! The SSH transport's: the login user's membership of the socket's group (`docker`), when
+//! provisioning added it; the daemon was never touched, so it is not restarted.
 
 use super::*;
 
 /// The shell script, run as root, that removes our daemon configuration and TLS files for
-/// `init` and restarts Docker unless it is stopped. Under systemd the packaged unit listens on
+/// `init` and restarts Docker unless it is stopped. OpenRC's and sysvinit's files are removed
+/// only when they carry our header: the packages install files of their own at those paths. Under systemd the packaged unit listens on
 /// `fd://`, so its socket unit is restarted first (our drop-in ran without it, and the daemon it
 /// ran removed the socket's file when it stopped); a unit in
 /// any state but `inactive` (active, activating, reloading, deactivating, failed) is stopped,
@@ -40,16 +46,18 @@ pub(crate) fn undo_script(init: Init) -> String {
                 .unwrap_or_default(),
         ),
         Init::OpenRc => format!(
-            "rm -f {conf} && {tls} && \
+            "{{ if {ours}; then rm -f {conf}; fi; }} && {tls} && \
              if ! rc-service docker status 2>&1 | grep -q stopped; then \
                rc-service docker restart; \
              fi",
-            conf = engine::OPENRC_CONF_PATH
+            conf = engine::OPENRC_CONF_PATH,
+            ours = facts::has_our_header(engine::OPENRC_CONF_PATH),
         ),
         Init::SysVinit => format!(
-            "rm -f {conf} && {tls} && \
+            "{{ if {ours}; then rm -f {conf}; fi; }} && {tls} && \
              if service docker status >/dev/null 2>&1; then service docker restart; fi",
-            conf = engine::SYSVINIT_DEFAULT_PATH
+            conf = engine::SYSVINIT_DEFAULT_PATH,
+            ours = facts::has_our_header(engine::SYSVINIT_DEFAULT_PATH),
         ),
     }
 }
@@ -74,17 +82,19 @@ pub struct Unprovision {
     pub docker_group_user: Option<String>,
 }
 
-/// Removes the daemon configuration and TLS files provisioning wrote, restarts Docker on its
-/// local socket, and checks that nothing listens on the daemon's TCP `port` any more. What is
-/// already gone is not an error; a port still open is ([`ProvisionError::PortStillOpen`]).
+/// Takes back what `what` names, over one session: the TLS transport's daemon configuration
+/// and files (Docker restarted on its local socket, and its TCP port checked closed), and the
+/// login user's membership of the socket's group. What is already gone is not an error (a user
+/// no longer in the group, or no longer on the host); a port still open is
+/// ([`ProvisionError::PortStillOpen`]).
 pub async fn unprovision(
     remote: &dyn Remote,
     what: &Unprovision,
     progress: &(dyn Fn(Step, Level, &str) + Send + Sync),
 ) -> Result<(), ProvisionError> {
-    let Some(port) = what.tls_port else {
+    if what.tls_port.is_none() && what.docker_group_user.is_none() {
         return Ok(());
-    };
+    }
     let step = "checking the host";
     let probe = probe_command();
     let out = remote.run(&probe).await.map_err(|e| e.in_step(step))?;
@@ -99,13 +109,42 @@ pub async fn unprovision(
         tuning: Tuning::default(),
         login_is_root: facts.root,
     };
-    cx.progress(
-        Step::Remove,
-        "Closing the Docker daemon's TCP port and removing its TLS files (Docker stays, on its local socket)...",
-    );
+    // the group first: it does not depend on the daemon, and a port still open must not keep
+    // the membership
+    let group = match &what.docker_group_user {
+        Some(user) => revoke_socket_access(&cx, user).await,
+        None => Ok(()),
+    };
+    let tls = match what.tls_port {
+        Some(port) => {
+            cx.progress(
+                Step::Remove,
+                "Closing the Docker daemon's TCP port and removing its TLS files (Docker stays, on its local socket)...",
+            );
+            take_back_tls(&cx, facts.init, port).await.map(|()| {
+                cx.progress(
+                    Step::Remove,
+                    &format!(
+                        "Docker's TCP port {port} is closed; Docker runs on its local socket only"
+                    ),
+                )
+            })
+        }
+        None => Ok(()),
+    };
+    group.and(tls)
+}
+
+/// Removes the TLS transport's daemon configuration and files, restarts Docker on its local
+/// socket (unless it is stopped), and checks that nothing listens on `port` any more.
+pub(crate) async fn take_back_tls(
+    cx: &Cx<'_>,
+    init: Init,
+    port: u16,
+) -> Result<(), ProvisionError> {
     cx.sudo(
         "removing the daemon's TCP listener and TLS files",
-        &undo_script(facts.init),
+        &undo_script(init),
     )
     .await?;
     let step = "checking the daemon's TCP port is closed";
@@ -118,10 +157,27 @@ pub async fn unprovision(
     if listeners > 0 {
         return Err(ProvisionError::PortStillOpen { port, listeners });
     }
+    Ok(())
+}
+
+/// Takes `user` out of the socket's group, where provisioning put them.
+async fn revoke_socket_access(cx: &Cx<'_>, user: &str) -> Result<(), ProvisionError> {
     cx.progress(
         Step::Remove,
-        &format!("Docker's TCP port {port} is closed; Docker runs on its local socket only"),
+        &format!("Taking {user}'s access to Docker's socket back..."),
     );
+    let out = cx
+        .sudo(
+            "removing the login user from the docker group",
+            &socket::revoke_script(user),
+        )
+        .await?;
+    if let Some(group) = out.stdout.lines().find_map(|l| l.strip_prefix("removed ")) {
+        cx.progress(
+            Step::Remove,
+            &format!("{user} is no longer in the {} group", group.trim()),
+        );
+    }
     Ok(())
 }
 
