@@ -394,7 +394,17 @@ impl Machine {
 
     /// Issues a new server certificate under the store's CA (moving the machine to it, if it
     /// trusted another: see [`crate::Manager::rotate_ca`]), installs it and restarts Docker.
+    ///
+    /// A machine on the SSH transport has no certificates: nothing is done (a CA rotation
+    /// passes it by), and the event says so.
     pub async fn regenerate_certs(&mut self, cancel: &CancellationToken) -> Result<()> {
+        if self.config.engine.transport == Transport::Ssh {
+            self.emit(
+                Step::Certificates,
+                "The machine is reached over SSH: it has no certificates to issue",
+            );
+            return Ok(());
+        }
         let _lock = self.lock().await?;
         self.reprovision(cancel).await
     }
