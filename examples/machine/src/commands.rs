@@ -3,7 +3,7 @@
 
 use crate::template;
 use crate::App;
-use machine_core::engine::EngineOptions;
+use machine_core::engine::{EngineOptions, Transport};
 use machine_core::{Action, DockerUrl, Machine, RemoveOptions, RowError, State};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -21,7 +21,7 @@ const CONCURRENCY: usize = 16;
 /// How long `status` waits for each answer (the daemon's, then the driver's).
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn names_or_default(names: Vec<String>) -> Vec<String> {
+pub(crate) fn names_or_default(names: Vec<String>) -> Vec<String> {
     if names.is_empty() {
         vec![DEFAULT_NAME.to_string()]
     } else {
@@ -175,7 +175,8 @@ pub async fn inspect_value(app: &App, m: &Machine) -> Result<Value, machine_core
 }
 
 /// The engine options under Docker Machine's names (`.HostOptions.EngineOptions.Labels`, ...),
-/// plus what it did not have: the install method and the pinned version.
+/// plus what it did not have: the install method, the pinned version and the transport (`tls`,
+/// `ssh`: `.HostOptions.EngineOptions.Transport`).
 fn engine_options(e: &EngineOptions) -> Value {
     let (method, url) = (
         e.install_method.name(),
@@ -188,7 +189,8 @@ fn engine_options(e: &EngineOptions) -> Value {
         "Labels": e.labels,
         "RegistryMirror": e.registry_mirrors,
         "StorageDriver": e.storage_driver.clone().unwrap_or_default(),
-        "TlsVerify": true,
+        "TlsVerify": e.transport == Transport::Tls,
+        "Transport": e.transport.name(),
         "InstallURL": url,
         "InstallMethod": method,
         "Version": e.version,

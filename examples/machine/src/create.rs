@@ -66,6 +66,13 @@ fn engine_flags(cmd: Command) -> Command {
             .help("Docker version to install (default: the newest the method offers)"),
     )
     .arg(
+        Arg::new("engine-transport")
+            .long("engine-transport")
+            .value_parser(["tls", "ssh"])
+            .value_name("TRANSPORT")
+            .help("How the docker client reaches the daemon: tls (TCP port 2376, mutual TLS) or ssh (the daemon's socket over SSH, no port, no certificates) [default: tls]"),
+    )
+    .arg(
         Arg::new("allow-http-downloads")
             .long("allow-http-downloads")
             .env("MACHINE_ALLOW_HTTP_DOWNLOADS")
@@ -261,6 +268,10 @@ fn engine_options(m: &ArgMatches) -> EngineOptions {
     let mut e = EngineOptions::default();
     e.install_method = method;
     e.version = m.get_one::<String>("engine-version").cloned();
+    if let Some(t) = m.get_one::<String>("engine-transport") {
+        // the parser took only tls or ssh
+        e.transport = t.parse().expect("tls or ssh");
+    }
     e.opts = strings(m, "engine-opt");
     e.env = strings(m, "engine-env");
     e.labels = strings(m, "engine-label");
@@ -399,6 +410,22 @@ mod tests {
         assert!(command(Some(&info), &[])
             .try_get_matches_from(s(&["machine create", "--t-port", "many", "n"]))
             .is_err());
+    }
+
+    #[test]
+    fn the_engine_transport_is_tls_or_ssh() {
+        use machine_core::engine::Transport;
+        let parse = |args: &[&str]| command(None, &[]).try_get_matches_from(s(args));
+        let m = parse(&["machine create", "--engine-transport", "ssh", "n"]).unwrap();
+        assert_eq!(engine_options(&m).transport, Transport::Ssh);
+        let m = parse(&["machine create", "--engine-transport", "tls", "n"]).unwrap();
+        assert_eq!(engine_options(&m).transport, Transport::Tls);
+        let m = parse(&["machine create", "n"]).unwrap();
+        assert_eq!(engine_options(&m).transport, Transport::Tls);
+        let err = parse(&["machine create", "--engine-transport", "http", "n"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls") && err.contains("ssh"), "{err}");
     }
 
     #[test]

@@ -73,10 +73,34 @@ pub fn flags(
     ))
 }
 
+/// The flag of a machine of the SSH transport: `-H=ssh://machine-NAME`, no TLS flags.
+pub fn ssh_flags(machine: &str, host: &str) -> Result<String, UnsafeValue> {
+    if let Some(found) = host.chars().find(|c| !is_plain(*c)) {
+        return Err(UnsafeValue {
+            machine: machine.to_string(),
+            flag: "-H",
+            value: host.to_string(),
+            found,
+        });
+    }
+    Ok(format!("-H={host}"))
+}
+
 pub async fn run(app: &App, name: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let m = app.manager.load(name).await?;
     // what `env` exports, as docker client flags
     let env = m.docker_env().await?;
+    if env.ssh_bin.is_some() {
+        let host = env.host.to_string();
+        println!("{}", ssh_flags(name, &host)?);
+        let name = machine_core::shell_quote(name);
+        eprintln!(
+            "# {host} is reached through the system ssh with the machine's own ssh config: \
+             put its wrapper first on PATH (`eval \"$(machine env {name})\"`), or include the \
+             store's ssh config in ~/.ssh/config (`machine ssh-config --add`)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = |f: &std::path::Path| f.display().to_string();
     println!(
         "{}",
@@ -94,6 +118,15 @@ pub async fn run(app: &App, name: &str) -> Result<ExitCode, Box<dyn std::error::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ssh_machine_gets_its_alias_and_no_tls_flags() {
+        assert_eq!(
+            ssh_flags("web1", "ssh://machine-web1").unwrap(),
+            "-H=ssh://machine-web1"
+        );
+        assert!(ssh_flags("x", "ssh://machine-x y").is_err());
+    }
 
     #[test]
     fn docker_machines_lines_for_plain_values() {

@@ -17,6 +17,7 @@ mod ls;
 mod progress;
 mod remote;
 mod shell_env;
+mod ssh_transport;
 mod store_cmd;
 mod swarm;
 mod template;
@@ -174,6 +175,11 @@ enum Cmd {
     },
     /// Provision Docker on machines again
     Provision {
+        /// Move the machines to this engine transport and provision them for it: tls (TCP
+        /// port 2376, mutual TLS) or ssh (the daemon's socket over SSH: the port closed, the
+        /// certificates gone from the host)
+        #[arg(long, value_name = "TRANSPORT", value_parser = ["tls", "ssh"])]
+        engine_transport: Option<String>,
         #[arg(add = machine_names())]
         names: Vec<String>,
     },
@@ -258,6 +264,14 @@ enum Cmd {
         engine_version: Option<String>,
         #[arg(add = machine_names())]
         names: Vec<String>,
+    },
+    /// Print the line that lets your ssh config reach this store's machines as
+    /// machine-NAME (what docker contexts of SSH-transport machines need); --add puts it at
+    /// the top of ~/.ssh/config
+    SshConfig {
+        /// Add the line at the top of your ~/.ssh/config (nothing else in it changes)
+        #[arg(long)]
+        add: bool,
     },
     /// Print a machine's Docker URL
     Url {
@@ -437,7 +451,15 @@ async fn dispatch(app: &App, command: Cmd) -> Result<ExitCode, Box<dyn std::erro
             source,
             target,
         } => remote::mount(app, unmount, &source, &target).await,
-        Cmd::Provision { names } => each(app, names, Action::Provision).await,
+        Cmd::Provision {
+            engine_transport: None,
+            names,
+        } => each(app, names, Action::Provision).await,
+        Cmd::Provision {
+            engine_transport: Some(t),
+            names,
+        } => ssh_transport::provision_to(app, &t, names).await,
+        Cmd::SshConfig { add } => ssh_transport::ssh_config(app, add),
         Cmd::RegenerateCerts {
             force,
             client_certs,

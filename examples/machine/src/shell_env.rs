@@ -1,5 +1,11 @@
 //! `machine env`: the commands that point a shell's docker client at a machine, for every
 //! shell Docker Machine supported.
+//!
+//! For a machine of the SSH engine transport, DOCKER_HOST is its alias (`ssh://machine-NAME`),
+//! DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are unset, and PATH gets the store's `ssh` wrapper
+//! folder first (any earlier machine wrapper folder taken out): the docker CLI runs the `ssh`
+//! on PATH, which for the alias runs the real ssh with the machine's own config
+//! ([`machine_core::ssh_client`]). `env -u` gives PATH back without a wrapper folder.
 
 use crate::App;
 use clap::Args;
@@ -246,6 +252,42 @@ fn no_proxy_with(ip: &str) -> (String, String) {
     (var.to_string(), parts.join(","))
 }
 
+/// The lines for a machine of the SSH transport: DOCKER_HOST its alias URL (`host`), no TLS
+/// variables, PATH with the wrapper folder `bin` first (`current`: PATH now).
+fn ssh_lines(
+    shell: Shell,
+    host: &str,
+    machine_name: &str,
+    bin: &std::path::Path,
+    current: &std::ffi::OsStr,
+) -> Result<Vec<String>, String> {
+    let mut lines = vec![
+        shell.unset("DOCKER_TLS_VERIFY"),
+        shell.set("DOCKER_HOST", host)?,
+        shell.unset("DOCKER_CERT_PATH"),
+        shell.set("DOCKER_MACHINE_NAME", machine_name)?,
+    ];
+    lines.extend(path_line(shell, Some(bin), current)?);
+    Ok(lines)
+}
+
+/// The line setting PATH to `current` with `bin` first and any (other) machine wrapper folder
+/// taken out; with no `bin` (`env -u`), `None` when there is no wrapper folder to take out.
+fn path_line(
+    shell: Shell,
+    bin: Option<&std::path::Path>,
+    current: &std::ffi::OsStr,
+) -> Result<Option<String>, String> {
+    let path = machine_core::ssh_client::path_with_wrapper(bin, current);
+    if bin.is_none() && path == current {
+        return Ok(None);
+    }
+    let path = path
+        .to_str()
+        .ok_or("cannot print PATH: it is not UTF-8 text")?;
+    shell.set("PATH", path).map(Some)
+}
+
 pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let shell = match &args.shell {
         Some(s) => Shell::parse(s)?,
@@ -266,6 +308,10 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
             return Err("Expected no machine name when the -u flag is present".into());
         }
         lines.extend(VARS.iter().map(|k| shell.unset(k)));
+        let current = std::env::var_os("PATH").unwrap_or_default();
+        if let Some(path) = path_line(shell, None, &current)? {
+            lines.push(path);
+        }
         if args.no_proxy {
             lines.push(shell.unset("NO_PROXY"));
         }
@@ -277,15 +323,23 @@ pub async fn run(app: &App, args: EnvArgs) -> Result<ExitCode, Box<dyn std::erro
             .unwrap_or(crate::commands::DEFAULT_NAME);
         let m = app.manager.load(name).await?;
         let env = m.docker_env().await?;
-        let cert_path = env.files.dir.display().to_string();
         let host = env.host.to_string();
-        for (k, v) in [
-            ("DOCKER_TLS_VERIFY", "1"),
-            ("DOCKER_HOST", host.as_str()),
-            ("DOCKER_CERT_PATH", cert_path.as_str()),
-            ("DOCKER_MACHINE_NAME", env.machine_name.as_str()),
-        ] {
-            lines.push(shell.set(k, v)?);
+        match &env.ssh_bin {
+            Some(bin) => {
+                let current = std::env::var_os("PATH").unwrap_or_default();
+                lines.extend(ssh_lines(shell, &host, &env.machine_name, bin, &current)?);
+            }
+            None => {
+                let cert_path = env.files.dir.display().to_string();
+                for (k, v) in [
+                    ("DOCKER_TLS_VERIFY", "1"),
+                    ("DOCKER_HOST", host.as_str()),
+                    ("DOCKER_CERT_PATH", cert_path.as_str()),
+                    ("DOCKER_MACHINE_NAME", env.machine_name.as_str()),
+                ] {
+                    lines.push(shell.set(k, v)?);
+                }
+            }
         }
         if args.no_proxy {
             let (var, value) = no_proxy_with(&env.ip);
@@ -439,6 +493,79 @@ mod tests {
                 "{line} created a file"
             );
         }
+    }
+
+    /// A folder that is a machine wrapper folder (of some store), under `root`.
+    fn wrapper_dir(root: &std::path::Path) -> std::path::PathBuf {
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(
+            bin.join("ssh"),
+            "#!/bin/sh\n# machine: ssh wrapper (written by machine)\n",
+        )
+        .unwrap();
+        bin
+    }
+
+    #[test]
+    fn an_ssh_machine_gets_its_alias_no_tls_and_the_wrapper_first_on_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        // a store folder that needs quoting in every shell
+        let ours = wrapper_dir(&tmp.path().join("it's $(here)"));
+        let earlier = wrapper_dir(&tmp.path().join("another store"));
+        let current = format!("/usr/bin:{}:/bin", earlier.display());
+        let lines = ssh_lines(
+            Shell::Bash,
+            "ssh://machine-web1",
+            "web1",
+            &ours,
+            current.as_ref(),
+        )
+        .unwrap();
+        let want_path = format!("{}:/usr/bin:/bin", ours.display());
+        assert_eq!(
+            lines,
+            vec![
+                "unset DOCKER_TLS_VERIFY".to_string(),
+                "export DOCKER_HOST=\"ssh://machine-web1\"".to_string(),
+                "unset DOCKER_CERT_PATH".to_string(),
+                "export DOCKER_MACHINE_NAME=\"web1\"".to_string(),
+                Shell::Bash.set("PATH", &want_path).unwrap(),
+            ]
+        );
+        // a real bash takes them as they are: PATH holds the folder, nothing ran
+        let script = format!(
+            "export DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=/x; {}; printf '%s|%s|%s' \"$DOCKER_HOST\" \"$PATH\" \"${{DOCKER_TLS_VERIFY-unset}}\"",
+            lines.join("; ")
+        );
+        let out = std::process::Command::new("bash")
+            .current_dir(tmp.path())
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("ssh://machine-web1|{want_path}|unset"),
+            "{out:?}"
+        );
+        // every shell gets the same, in its own syntax (quoting as for any value)
+        for shell in ALL {
+            let lines = ssh_lines(shell, "ssh://machine-web1", "web1", &ours, current.as_ref());
+            let lines = lines.unwrap_or_else(|e| panic!("{shell:?}: {e}"));
+            assert_eq!(lines.len(), 5, "{shell:?}");
+            assert_eq!(lines[0], shell.unset("DOCKER_TLS_VERIFY"));
+            assert_eq!(lines[4], shell.set("PATH", &want_path).unwrap());
+        }
+        // `env -u`: PATH without the wrapper folders; no PATH line when there is none
+        let after = std::env::join_paths([ours.to_str().unwrap(), "/usr/bin", "/bin"]).unwrap();
+        assert_eq!(
+            path_line(Shell::Bash, None, &after).unwrap(),
+            Some("export PATH=\"/usr/bin:/bin\"".to_string())
+        );
+        assert_eq!(
+            path_line(Shell::Bash, None, "/usr/bin:/bin".as_ref()).unwrap(),
+            None
+        );
     }
 
     #[test]
