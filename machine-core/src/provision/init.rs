@@ -91,14 +91,9 @@ fn enable_and_restart_script(init: Init) -> &'static str {
     }
 }
 
-/// Enables the daemon at boot and starts it unless it already runs, in one root command: a
-/// running daemon is never restarted (the SSH transport leaves it as it is). True when it was
-/// started.
-pub(crate) async fn enable_and_start(cx: &Cx<'_>, init: Init) -> Result<bool, ProvisionError> {
-    let out = run_or_log(cx, init, "starting docker", enable_and_start_script(init)).await?;
-    Ok(out.stdout.lines().any(|l| l.trim() == "started"))
-}
-
+/// The root script that enables the daemon at boot and starts it unless it already runs: a
+/// running daemon is never restarted (the SSH transport leaves it as it is). Prints `started`
+/// when it started it.
 pub(crate) fn enable_and_start_script(init: Init) -> &'static str {
     match init {
         // `is-active` is false while the unit is still starting: `start` then waits for it
@@ -126,22 +121,11 @@ pub(crate) fn enable_and_start_script(init: Init) -> &'static str {
 }
 
 async fn restart(cx: &Cx<'_>, init: Init, script: &str) -> Result<(), ProvisionError> {
-    run_or_log(cx, init, "restarting docker", script)
-        .await
-        .map(|_| ())
-}
-
-/// Runs `script` as root; when it fails, the error carries the tail of the daemon's log.
-async fn run_or_log(
-    cx: &Cx<'_>,
-    init: Init,
-    step: &str,
-    script: &str,
-) -> Result<super::Output, ProvisionError> {
+    let step = "restarting docker";
     let command = cx.root_sh(script);
     let out = cx.run(step, &command).await?;
     if out.success() {
-        return Ok(out);
+        return Ok(());
     }
     let mut failure = out.clone();
     let log = daemon_log(cx, init).await;
@@ -152,7 +136,7 @@ async fn run_or_log(
 }
 
 /// The tail of the daemon's log, for error messages (empty when there is none).
-async fn daemon_log(cx: &Cx<'_>, init: Init) -> String {
+pub(crate) async fn daemon_log(cx: &Cx<'_>, init: Init) -> String {
     let script = match init {
         Init::Systemd => "journalctl -u docker.service -n 25 --no-pager 2>/dev/null",
         Init::OpenRc | Init::SysVinit => {

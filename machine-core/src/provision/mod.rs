@@ -1,13 +1,27 @@
-//! Provisioning: turn a host reached over SSH into a Docker host that answers over mutual TLS.
+//! Provisioning: turn a host reached over SSH into a Docker host, reached by one of two
+//! transports ([`DaemonSetup`]).
 //!
 //! [`provision`] checks passwordless sudo, reads `/etc/os-release`, picks the provisioner of the
-//! OS family (by `ID`, then `ID_LIKE`), sets the hostname, installs Docker when `dockerd` is
-//! missing (by install script or distribution packages, at a pinned version when asked), copies
-//! the certificates to `/etc/docker`, configures the daemon for its init system (a systemd
-//! drop-in, OpenRC's `/etc/conf.d/docker` or sysvinit's `/etc/default/docker`), restarts it and
-//! waits until it answers. It is idempotent: provisioning a provisioned host rewrites the
-//! configuration and restarts Docker. [`upgrade`] reinstalls Docker the way the machine was
-//! created (method, URL, version) and then does the same.
+//! OS family (by `ID`, then `ID_LIKE`), sets the hostname and installs Docker when `dockerd` is
+//! missing (by install script or distribution packages, at a pinned version when asked). Then,
+//! by transport:
+//!
+//! - TLS: copies the certificates to `/etc/docker`, configures the daemon to listen on the
+//!   engine's TCP port with them for its init system (a systemd drop-in, OpenRC's
+//!   `/etc/conf.d/docker` or sysvinit's `/etc/default/docker`), restarts it and waits until it
+//!   answers. Provisioning a provisioned host rewrites the configuration and restarts Docker.
+//! - SSH (`socket.rs`): no port, no certificates, no configuration of the daemon; a running
+//!   daemon is never restarted, a stopped one is started. The login user (unless root) is put in
+//!   the group of Docker's socket when not in it yet, and the report names them
+//!   ([`ProvisionReport::docker_group_user`]) so that an undo takes back only what it gave. A
+//!   host that carries the TLS transport's configuration (a machine moving from TLS to SSH)
+//!   loses it first, as [`unprovision`] takes it back: Docker is restarted then, and its TCP
+//!   port checked closed. On a host that runs Docker this is four round trips over the one
+//!   session: the probe, os-release, then the hostname and one root command at once (start
+//!   unless running, the group, the daemon's version).
+//!
+//! [`upgrade`] reinstalls Docker the way the machine was created (method, URL, version) and
+//! then does the same. [`unprovision`] takes back what either transport left.
 //!
 //! Everything goes through [`Remote`], so this module knows nothing of SSH: the SSH session
 //! implements it (see `ssh_remote.rs`), the tests use a scripted fake or `docker exec`.
@@ -15,7 +29,8 @@
 //! The steps live in files named for what they hold: `facts.rs` (what the host has, in one round
 //! trip), `family.rs` (which provisioner an os-release picks), `cx.rs` (running commands as root,
 //! package-manager locks, streamed output), `install.rs` (installing Docker), `init.rs` (the
-//! daemon's configuration per init system), `error.rs`; this file runs them in order.
+//! daemon's configuration per init system), `socket.rs` (the SSH transport's set-up), `undo.rs`
+//! (taking back what either transport left), `error.rs`; this file runs them in order.
 //!
 //! Families: Debian and Ubuntu (`debian.rs`), CentOS/RHEL/Rocky/Alma/Oracle (`redhat.rs`),
 //! Fedora (`fedora.rs`), openSUSE/SLES (`suse.rs`), Arch (`arch.rs`), Alpine (`alpine.rs`), and a
@@ -127,8 +142,9 @@ pub async fn provision(
     run(remote, req, Mode::Provision, Tuning::default()).await
 }
 
-/// Reinstalls or upgrades Docker by the machine's install method, URL and version, then rewrites
-/// the daemon configuration and restarts it.
+/// Reinstalls or upgrades Docker by the machine's install method, URL and version, then, for
+/// the TLS transport, rewrites the daemon configuration and restarts it; for SSH, sees that the
+/// daemon runs and the login user reaches its socket.
 pub async fn upgrade(
     remote: &dyn Remote,
     req: &ProvisionRequest<'_>,
@@ -208,13 +224,17 @@ pub(crate) async fn run(
         login_is_root: facts.root,
     };
 
-    set_hostname(&cx, &facts, req.machine_name).await?;
-
     let must_install = mode == Mode::Upgrade || facts.tool("dockerd").is_none();
+    // the SSH transport on a host that has Docker sets the hostname while it looks at the
+    // daemon: they are independent, and each round trip counts there
+    let hostname_with_daemon = matches!(req.daemon, DaemonSetup::Ssh) && !must_install;
+    if !hostname_with_daemon {
+        set_hostname(&cx, &facts, req.machine_name).await?;
+    }
     if must_install {
         install_docker(&cx, family, &facts, req.engine, mode == Mode::Upgrade).await?;
     }
-    let docker_group_user = match req.daemon {
+    let (docker_group_user, docker_version) = match req.daemon {
         DaemonSetup::Tls {
             ca_pem,
             server_cert_pem,
@@ -253,18 +273,29 @@ pub(crate) async fn run(
             )?;
             cx.progress(Step::ConfigureDocker, "Restarting Docker...");
             init::enable_and_restart(&cx, facts.init).await?;
-            None
+            (None, None)
         }
         DaemonSetup::Ssh => {
             if must_install {
                 // Docker was just installed: its dockerd is there
                 find_dockerd(&cx).await?;
             }
-            socket::set_up(&cx, &facts, req.engine.port).await?
+            let set_up = socket::set_up(&cx, &facts, req.engine.port);
+            let done = if hostname_with_daemon {
+                tokio::try_join!(set_hostname(&cx, &facts, req.machine_name), set_up)?.1
+            } else {
+                set_up.await?
+            };
+            (done.docker_group_user, done.docker_version)
         }
     };
-    cx.progress(Step::WaitForDocker, "Waiting for the Docker daemon...");
-    let docker_version = init::wait_for_daemon(&cx, facts.init).await?;
+    let docker_version = match docker_version {
+        Some(v) => v,
+        None => {
+            cx.progress(Step::WaitForDocker, "Waiting for the Docker daemon...");
+            init::wait_for_daemon(&cx, facts.init).await?
+        }
+    };
     Ok(ProvisionReport {
         os: cx.os,
         docker_version,

@@ -5,6 +5,10 @@
 //! A host that carries the TLS transport's configuration from an earlier provisioning (a
 //! machine moving from TLS to SSH) loses it first, the way an undo takes it back (`undo.rs`):
 //! that is the one case where Docker is restarted, and the TCP port is then checked closed.
+//!
+//! A new group membership applies to logins made after it: an SSH connection opened before
+//! (the one provisioning runs over) keeps the groups it logged in with, so the daemon is
+//! reached through a new connection.
 
 use super::undo::take_back_tls;
 use super::*;
@@ -63,14 +67,36 @@ fn tls_files_script() -> String {
     )
 }
 
-/// Sets the daemon up for the SSH transport on a host where Docker is installed; returns the
-/// login user this added to the socket's group, if any. `port` is the TLS transport's, checked
-/// closed when its configuration is taken back.
-pub(crate) async fn set_up(
-    cx: &Cx<'_>,
-    facts: &Facts,
-    port: u16,
-) -> Result<Option<String>, ProvisionError> {
+/// What [`set_up`] did and found.
+pub(crate) struct SetUp {
+    /// The login user it added to the socket's group.
+    pub docker_group_user: Option<String>,
+    /// The daemon's version, when it answered right away.
+    pub docker_version: Option<String>,
+}
+
+/// How the daemon script exits when Docker did not start.
+const NOT_STARTED: u32 = 3;
+
+/// The root script that enables Docker at boot and starts it unless it runs (a running daemon
+/// is never restarted: `init::enable_and_start_script`), then puts `grant`, when given, in the
+/// socket's group ([`grant_script`]), then asks the daemon its version: one round trip for all
+/// three. Prints `started`, `added GROUP` or `member GROUP`, and `version=VERSION`; exits
+/// with [`NOT_STARTED`] when Docker did not start.
+pub(crate) fn daemon_script(init: Init, grant: Option<&str>) -> String {
+    let grant = grant
+        .map(|u| format!("( {} ) || exit 4; ", grant_script(u)))
+        .unwrap_or_default();
+    format!(
+        "{{ {start}; }} || exit {NOT_STARTED}; {grant}\
+         v=$(docker version --format '{{{{.Server.Version}}}}' 2>/dev/null) && echo \"version=$v\"; true",
+        start = init::enable_and_start_script(init),
+    )
+}
+
+/// Sets the daemon up for the SSH transport on a host where Docker is installed. `port` is the
+/// TLS transport's, checked closed when its configuration is taken back.
+pub(crate) async fn set_up(cx: &Cx<'_>, facts: &Facts, port: u16) -> Result<SetUp, ProvisionError> {
     if facts.tls_config {
         cx.progress(
             Step::ConfigureDocker,
@@ -90,25 +116,48 @@ pub(crate) async fn set_up(
         Step::ConfigureDocker,
         "Checking Docker runs (a running daemon is left as it is)...",
     );
-    if init::enable_and_start(cx, facts.init).await? {
+    // root needs no group; a member found by the probe is not asked again
+    let grant = (!facts.root && !facts.in_socket_group()).then_some(facts.user.as_str());
+    if let Some(user) = grant {
+        cx.progress(
+            Step::ConfigureDocker,
+            &format!("Giving {user} access to Docker's socket..."),
+        );
+    }
+    let script = daemon_script(facts.init, grant);
+    let command = cx.root_sh(&script);
+    let step = "starting docker and giving the login user access to its socket";
+    let out = cx.run(step, &command).await?;
+    if out.status == NOT_STARTED {
+        // the daemon's log says why
+        let mut failure = out.clone();
+        let log = init::daemon_log(cx, facts.init).await;
+        if !log.is_empty() {
+            failure.stderr = format!("{}\n{log}", out.stderr.trim_end());
+        }
+        return Err(command_failed("starting docker", &command, &failure));
+    }
+    if !out.success() {
+        return Err(command_failed(
+            "adding the login user to the docker group",
+            &command,
+            &out,
+        ));
+    }
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    if lines.contains(&"started") {
         cx.progress(Step::ConfigureDocker, "Docker was not running: started it");
     }
-
-    if facts.root || facts.in_socket_group() {
-        return Ok(None);
-    }
-    let user = facts.user.as_str();
-    cx.progress(
-        Step::ConfigureDocker,
-        &format!("Giving {user} access to Docker's socket..."),
-    );
-    let step = "adding the login user to the docker group";
-    let out = cx.sudo(step, &grant_script(user)).await?;
-    let added = out
-        .stdout
-        .lines()
-        .any(|l| l.trim_start().starts_with("added "));
-    Ok(added.then(|| user.to_string()))
+    let added = lines.iter().any(|l| l.starts_with("added "));
+    Ok(SetUp {
+        docker_group_user: grant.filter(|_| added).map(str::to_string),
+        docker_version: lines
+            .iter()
+            .find_map(|l| l.strip_prefix("version="))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+    })
 }
 
 #[cfg(test)]

@@ -1103,14 +1103,18 @@ fn ssh_probe(groups: &[&str], socket_group: &str, extra: &str) -> String {
     )
 }
 
-/// A Debian host that runs Docker, with `probe` as the probe's answer.
-fn docker_host(probe: &str) -> FakeRemote {
+/// In the one root command that starts Docker unless it runs, gives the login user access to
+/// its socket and asks its version.
+const DAEMON_SCRIPT: &str = "; } || exit 3; ";
+const START_IF_NEEDED: &str = "if ! systemctl is-active --quiet docker.service; then";
+
+/// A Debian host that runs Docker, with `probe` as the probe's answer; the daemon script
+/// answers `daemon`.
+fn docker_host(probe: &str, daemon: &str) -> FakeRemote {
     host("debian-12")
         .ok("sudo -n true", probe)
-        .ok("usermod -aG", "added docker\n")
+        .ok(DAEMON_SCRIPT, daemon)
 }
-
-const START_IF_NEEDED: &str = "if ! systemctl is-active --quiet docker.service; then";
 
 /// Nothing of the TLS transport was done: no certificates, no daemon configuration, no restart.
 #[track_caller]
@@ -1123,15 +1127,14 @@ fn assert_no_tls(h: &FakeRemote) {
 
 #[tokio::test]
 async fn ssh_on_a_host_running_docker_adds_the_user_to_the_group_and_restarts_nothing() {
-    let h = docker_host(&ssh_probe(
-        &["sudo"],
-        "docker",
-        "tls.config=no\ntls.files=no\n",
-    ));
+    let h = docker_host(
+        &ssh_probe(&["sudo"], "docker", "tls.config=no\ntls.files=no\n"),
+        "added docker\nversion=24.0.7\n",
+    );
     let (report, progress) = go_ssh(&h, &packages(), Mode::Provision).await;
     let report = report.unwrap();
     assert_eq!(report.docker_group_user.as_deref(), Some("nick"));
-    assert_eq!(report.docker_version, "20.10.24+dfsg1");
+    assert_eq!(report.docker_version, "24.0.7");
     assert_no_tls(&h);
     assert!(!h.ran("apt-get"), "nothing installed");
     assert!(
@@ -1139,21 +1142,22 @@ async fn ssh_on_a_host_running_docker_adds_the_user_to_the_group_and_restarts_no
         "no port to check: {:?}",
         h.commands()
     );
-    h.assert_order(&[
-        "sudo -n true",
-        "cat /etc/os-release",
-        "/etc/hosts",
-        START_IF_NEEDED,
-        "usermod -aG",
-        "docker version --format",
-    ]);
-    assert!(
-        h.ran("u=nick; g=$(stat -c %G /var/run/docker.sock"),
-        "{:?}",
-        h.commands()
-    );
-    // a handful of round trips: probe, os-release, hostname, start-if-needed, group, version
-    assert_eq!(h.commands().len(), 6, "{:#?}", h.commands());
+    // four round trips: the probe, os-release, then the hostname and the daemon at once
+    assert_eq!(h.commands().len(), 4, "{:#?}", h.commands());
+    h.assert_order(&["sudo -n true", "cat /etc/os-release"]);
+    assert!(h.ran("/etc/hosts"));
+    let daemon = h
+        .commands()
+        .into_iter()
+        .find(|c| c.contains(DAEMON_SCRIPT))
+        .unwrap();
+    let at = |f: &str| {
+        daemon
+            .find(f)
+            .unwrap_or_else(|| panic!("{f:?} not in {daemon}"))
+    };
+    assert!(at(START_IF_NEEDED) < at("u=nick; g=$(stat -c %G /var/run/docker.sock"));
+    assert!(at("usermod -aG") < at("docker version --format"));
     assert!(
         progress
             .iter()
@@ -1164,28 +1168,44 @@ async fn ssh_on_a_host_running_docker_adds_the_user_to_the_group_and_restarts_no
         !progress.iter().any(|m| m.contains("certificates")),
         "{progress:?}"
     );
+    assert!(
+        !progress
+            .iter()
+            .any(|m| m.contains("Docker was not running")),
+        "{progress:?}"
+    );
 }
 
 #[tokio::test]
 async fn ssh_with_a_user_already_in_the_group_changes_no_membership() {
-    // the probe knows: no group command at all
-    let h = docker_host(&ssh_probe(&["sudo", "docker"], "docker", ""));
-    let report = go_ssh(&h, &packages(), Mode::Provision).await.0.unwrap();
+    // the probe knows: no group script at all
+    let h = docker_host(
+        &ssh_probe(&["sudo", "docker"], "docker", ""),
+        "version=24.0.7\n",
+    );
+    let (report, progress) = go_ssh(&h, &packages(), Mode::Provision).await;
+    let report = report.unwrap();
     assert_eq!(report.docker_group_user, None);
     assert!(!h.ran("usermod"), "{:?}", h.commands());
+    assert!(
+        !progress.iter().any(|m| m.starts_with("Giving")),
+        "{progress:?}"
+    );
     assert_no_tls(&h);
-    assert_eq!(h.commands().len(), 5, "{:#?}", h.commands());
+    assert_eq!(h.commands().len(), 4, "{:#?}", h.commands());
 
     // the probe could not tell (no socket yet): the script finds the membership
-    let h =
-        docker_host(&ssh_probe(&["sudo", "docker"], "", "")).ok("usermod -aG", "member docker\n");
+    let h = docker_host(
+        &ssh_probe(&["sudo", "docker"], "", ""),
+        "member docker\nversion=24.0.7\n",
+    );
     let report = go_ssh(&h, &packages(), Mode::Provision).await.0.unwrap();
     assert_eq!(report.docker_group_user, None, "not ours to take back");
     assert!(h.ran("usermod -aG"));
 
     // root needs no group
     let probe = ssh_probe(&["root"], "root", "").replace("user=nick", "user=root\nuid=0");
-    let h = docker_host(&probe);
+    let h = docker_host(&probe, "version=24.0.7\n");
     let report = go_ssh(&h, &packages(), Mode::Provision).await.0.unwrap();
     assert_eq!(report.docker_group_user, None);
     assert!(!h.ran("usermod"), "{:?}", h.commands());
@@ -1193,32 +1213,35 @@ async fn ssh_with_a_user_already_in_the_group_changes_no_membership() {
 
 #[tokio::test]
 async fn ssh_names_a_hostile_user_quoted() {
-    let h = docker_host(&ssh_probe(&[], "docker", "").replace("user=nick", "user=n'; reboot #"));
+    let user = "n'; reboot #";
+    let h = docker_host(
+        &ssh_probe(&[], "docker", "").replace("user=nick", &format!("user={user}")),
+        "added docker\nversion=24.0.7\n",
+    );
     let report = go_ssh(&h, &packages(), Mode::Provision).await.0.unwrap();
-    assert_eq!(report.docker_group_user.as_deref(), Some("n'; reboot #"));
-    let grant = h
+    assert_eq!(report.docker_group_user.as_deref(), Some(user));
+    let daemon = h
         .commands()
         .into_iter()
-        .find(|c| c.contains("usermod"))
+        .find(|c| c.contains(DAEMON_SCRIPT))
         .unwrap();
     // quoted for the script, the script quoted for sudo's sh
     assert_eq!(
-        grant,
-        cx::root_sh(&socket::grant_script("n'; reboot #"), false)
+        daemon,
+        cx::root_sh(&socket::daemon_script(Init::Systemd, Some(user)), false)
     );
     assert!(
-        socket::grant_script("n'; reboot #").starts_with("u='n'\\''; reboot #'; "),
-        "{grant}"
+        socket::grant_script(user).starts_with("u='n'\\''; reboot #'; "),
+        "{daemon}"
     );
 }
 
 #[tokio::test]
 async fn ssh_moving_from_tls_takes_our_configuration_back_and_checks_the_port() {
-    let h = docker_host(&ssh_probe(
-        &["docker"],
-        "docker",
-        "tls.config=yes\ntls.files=yes\n",
-    ))
+    let h = docker_host(
+        &ssh_probe(&["docker"], "docker", "tls.config=yes\ntls.files=yes\n"),
+        "version=24.0.7\n",
+    )
     .ok("/proc/net/tcp", "0\n");
     let e = EngineOptions {
         port: 2377,
@@ -1229,8 +1252,7 @@ async fn ssh_moving_from_tls_takes_our_configuration_back_and_checks_the_port() 
     h.assert_order(&[
         "rm -f /etc/systemd/system/docker.service.d/10-machine.conf",
         ":0949$/",
-        START_IF_NEEDED,
-        "docker version --format",
+        DAEMON_SCRIPT,
     ]);
     let undo = h
         .commands()
@@ -1250,8 +1272,11 @@ async fn ssh_moving_from_tls_takes_our_configuration_back_and_checks_the_port() 
     );
 
     // something still listens on the port: an error, as for an undo
-    let h = docker_host(&ssh_probe(&["docker"], "docker", "tls.config=yes\n"))
-        .ok("/proc/net/tcp", "2\n");
+    let h = docker_host(
+        &ssh_probe(&["docker"], "docker", "tls.config=yes\n"),
+        "version=24.0.7\n",
+    )
+    .ok("/proc/net/tcp", "2\n");
     let err = go_ssh(&h, &e, Mode::Provision).await.0.unwrap_err();
     assert!(
         matches!(
@@ -1266,11 +1291,10 @@ async fn ssh_moving_from_tls_takes_our_configuration_back_and_checks_the_port() 
 
     // only the certificates are left (a create that stopped before writing the configuration):
     // they go, and the daemon is not restarted
-    let h = docker_host(&ssh_probe(
-        &["docker"],
-        "docker",
-        "tls.config=no\ntls.files=yes\n",
-    ));
+    let h = docker_host(
+        &ssh_probe(&["docker"], "docker", "tls.config=no\ntls.files=yes\n"),
+        "version=24.0.7\n",
+    );
     go_ssh(&h, &e, Mode::Provision).await.0.unwrap();
     assert!(h.ran("rm -f /etc/docker/ca.pem /etc/docker/server.pem /etc/docker/server-key.pem"));
     assert!(!h.ran("10-machine.conf &&"), "{:?}", h.commands());
@@ -1280,29 +1304,36 @@ async fn ssh_moving_from_tls_takes_our_configuration_back_and_checks_the_port() 
 
 #[tokio::test]
 async fn ssh_on_a_fresh_host_installs_and_starts_docker() {
-    let h = host("debian-12").ok("usermod -aG", "added docker\n");
+    // the daemon script gets no version: the usual wait asks for it
+    let h = host("debian-12").ok(DAEMON_SCRIPT, "started\nadded docker\n");
     let (report, progress) = go_ssh(&h, &packages(), Mode::Provision).await;
     let report = report.unwrap();
     assert_eq!(report.docker_group_user.as_deref(), Some("nick"));
+    assert_eq!(report.docker_version, "20.10.24+dfsg1");
     h.assert_order(&[
+        "/etc/hosts",
         "--force-confold docker.io",
         "command -v dockerd",
-        START_IF_NEEDED,
-        "usermod -aG",
-        "docker version --format",
+        DAEMON_SCRIPT,
+        "sh -c 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH; docker version --format",
     ]);
     assert_no_tls(&h);
     assert!(
         progress.iter().any(|m| m.starts_with("Installing Docker")),
         "{progress:?}"
     );
+    assert!(
+        progress
+            .iter()
+            .any(|m| m == "Docker was not running: started it"),
+        "{progress:?}"
+    );
 
-    // a daemon that does not start shows its log
+    // a daemon that does not start shows its log; the group is not touched then
     let h = host("debian-12")
-        .fail(
-            "systemctl start docker.service",
-            1,
-            "Job for docker.service failed",
+        .on(
+            DAEMON_SCRIPT,
+            vec![Output::failed(3, "Job for docker.service failed")],
         )
         .ok(
             "journalctl -u docker.service",
@@ -1314,23 +1345,111 @@ async fn ssh_on_a_fresh_host_installs_and_starts_docker() {
         .unwrap_err();
     let msg = err.to_string();
     assert!(msg.starts_with("starting docker failed"), "{msg}");
+    assert!(msg.contains("Job for docker.service failed"), "{msg}");
     assert!(msg.contains("no space left"), "{msg}");
+
+    // the group cannot be given
+    let h = host("debian-12").on(
+        DAEMON_SCRIPT,
+        vec![Output::failed(
+            1,
+            "there is no group docker for Docker's socket",
+        )],
+    );
+    let msg = go_ssh(&h, &packages(), Mode::Provision)
+        .await
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("adding the login user to the docker group failed"),
+        "{msg}"
+    );
+    assert!(msg.contains("there is no group docker"), "{msg}");
+}
+
+/// The daemon script under `sh`, with stand-ins for systemctl, docker and the group tools:
+/// Docker is started only when it is not active, the group script runs after it, and a start
+/// that fails ends the script before the group is touched.
+#[test]
+fn the_daemon_script_starts_only_a_stopped_daemon() {
+    use std::os::unix::fs::PermissionsExt;
+    let run = |active: bool, start_fails: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls");
+        let tool = |name: &str, body: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(
+                &p,
+                format!(
+                    "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        tool(
+            "systemctl",
+            &format!(
+                "case \"$1\" in is-active) exit {};; start) exit {};; esac; exit 0",
+                if active { 0 } else { 3 },
+                u8::from(start_fails)
+            ),
+        );
+        tool("docker", "echo 24.0.7");
+        tool("id", "echo nick");
+        tool("stat", "echo docker");
+        tool("usermod", "true");
+        let script = socket::daemon_script(Init::Systemd, Some("nick")).replace(
+            "/etc/group",
+            &dir.path().join("group").display().to_string(),
+        );
+        std::fs::write(dir.path().join("group"), "docker:x:999:\n").unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("PATH={}:$PATH; {script}", dir.path().display()))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    };
+    let (status, out, calls) = run(true, false);
+    assert_eq!(status, Some(0));
+    assert_eq!(out, "added docker\nversion=24.0.7\n");
+    assert!(!calls.contains("systemctl start"), "{calls}");
+    assert!(!calls.contains("restart"), "{calls}");
+    let (status, out, calls) = run(false, false);
+    assert_eq!(status, Some(0));
+    assert_eq!(out, "started\nadded docker\nversion=24.0.7\n");
+    assert!(
+        calls.contains("systemctl start docker.service\n"),
+        "{calls}"
+    );
+    let (status, out, calls) = run(false, true);
+    assert_eq!(status, Some(3));
+    assert_eq!(out, "");
+    assert!(!calls.contains("usermod"), "{calls}");
 }
 
 #[tokio::test]
 async fn ssh_upgrade_reinstalls_and_leaves_no_tls_configuration() {
-    let h = docker_host(&ssh_probe(&["docker"], "docker", ""));
+    let h = docker_host(&ssh_probe(&["docker"], "docker", ""), "version=20.10.5\n");
     let e = EngineOptions {
         version: Some("20.10.5".into()),
         ..packages()
     };
     let report = go_ssh(&h, &e, Mode::Upgrade).await.0.unwrap();
     assert_eq!(report.docker_group_user, None);
+    assert_eq!(report.docker_version, "20.10.5");
     h.assert_order(&[
+        "/etc/hosts",
         "--allow-downgrades docker.io=20.10.5+dfsg1-1+deb11u2",
         "command -v dockerd",
-        START_IF_NEEDED,
-        "docker version --format",
+        DAEMON_SCRIPT,
     ]);
     assert_no_tls(&h);
 }
@@ -1340,9 +1459,9 @@ async fn ssh_on_openrc_starts_a_stopped_daemon_and_uses_busybox_names() {
     let probe = ssh_probe(&[], "", "").replace("init=systemd", "init=openrc");
     let h = host_with("alpine-3.19", "openrc", &["curl"])
         .ok("sudo -n true", &probe)
-        .ok("rc-service docker start", "started\n");
+        .ok(DAEMON_SCRIPT, "started\nadded docker\nversion=25.0.5\n");
     let (report, progress) = go_ssh(&h, &packages(), Mode::Provision).await;
-    report.unwrap();
+    assert_eq!(report.unwrap().docker_group_user.as_deref(), Some("nick"));
     assert!(h.ran("if ! rc-service docker status >/dev/null 2>&1; then rc-service docker start"));
     assert!(h.ran("else addgroup \"$u\" \"$g\""), "{:?}", h.commands());
     assert!(!h.ran("restart"), "{:?}", h.commands());
@@ -1365,7 +1484,8 @@ async fn unprovision_takes_back_the_group_membership_and_the_tls_configuration()
     undo(&h, &Unprovision::default()).await.unwrap();
     assert!(h.commands().is_empty());
 
-    let h = docker_host(&ssh_probe(&["docker"], "docker", "")).ok("gpasswd -d", "removed docker\n");
+    let h =
+        docker_host(&ssh_probe(&["docker"], "docker", ""), "").ok("gpasswd -d", "removed docker\n");
     let what = Unprovision {
         tls_port: None,
         docker_group_user: Some("nick".into()),
@@ -1391,7 +1511,7 @@ async fn unprovision_takes_back_the_group_membership_and_the_tls_configuration()
     );
 
     // both, on one session; the group goes even when the port stays open
-    let h = docker_host(&ssh_probe(&["docker"], "docker", "")).ok("/proc/net/tcp", "1\n");
+    let h = docker_host(&ssh_probe(&["docker"], "docker", ""), "").ok("/proc/net/tcp", "1\n");
     let what = Unprovision {
         tls_port: Some(2376),
         docker_group_user: Some("nick".into()),
