@@ -115,7 +115,8 @@ pub mod testing {
     /// The provisioner.
     pub mod provision {
         pub use crate::provision::{
-            provision, upgrade, DaemonSetup, ProvisionReport, ProvisionRequest,
+            provision, unprovision, upgrade, DaemonSetup, ProvisionReport, ProvisionRequest,
+            Unprovision,
         };
     }
     /// The SSH client.

@@ -470,7 +470,14 @@ impl Machine {
                 Step::WaitForDocker,
                 "Checking the Docker daemon over SSH...",
             );
-            let version = self.wait_for_daemon(daemon.route_over(session)).await?;
+            // a login keeps the groups it began with: a user just added to the docker group
+            // reaches the socket from a new login only (else this one, so that a create on a
+            // host that runs Docker logs in once)
+            let route = match report.docker_group_user {
+                Some(_) => daemon.route(),
+                None => daemon.route_over(session),
+            };
+            let version = self.wait_for_daemon(route).await?;
             return Ok(Provisioned {
                 os: report.os.pretty_name,
                 docker_version: version.version,
