@@ -702,11 +702,12 @@ fn ssh_transport_on_a_host_without_docker_env_context_and_host_key() {
         !env.stdout.contains("export"),
         "`env` printed something to evaluate:\n{env}"
     );
+    // once accepted, both paths work again with no other command run (checked at the end, so
+    // that rm is seen whatever they do)
     user.ok(&["host-key", "accept", "-y", &name]);
-    let info = user.docker_through_wrapper(&alias, &wrapper, &["info", "--format", "{{.Name}}"]);
-    assert!(info.success && info.stdout.trim() == name, "{info}");
-    let info = user.docker(&["--context", &name, "info", "--format", "{{.Name}}"]);
-    assert!(info.success && info.stdout.trim() == name, "{info}");
+    let accepted_wrapper =
+        user.docker_through_wrapper(&alias, &wrapper, &["info", "--format", "{{.Name}}"]);
+    let accepted_context = user.docker(&["--context", &name, "info", "--format", "{{.Name}}"]);
 
     // rm: the group membership goes, Docker stays, and so does the container.
     let running = daemon(&host);
@@ -728,6 +729,17 @@ fn ssh_transport_on_a_host_without_docker_env_context_and_host_key() {
         contexts.success && !contexts.stdout.lines().any(|l| l == name),
         "rm left the docker context:\n{contexts}"
     );
+
+    for (path, info) in [
+        ("the env wrapper", &accepted_wrapper),
+        ("the docker context", &accepted_context),
+    ] {
+        assert!(
+            info.success && info.stdout.trim() == name,
+            "after `machine host-key accept -y {name}`, docker through {path} does not reach \
+             the machine:\n{info}"
+        );
+    }
 }
 
 /// A host that already runs Docker: create over SSH leaves its daemon alone (same process,
@@ -750,13 +762,11 @@ fn ssh_transport_on_a_running_docker_then_moved_to_tls_and_back() {
         cli.create_on(&host, &SSH_TRANSPORT, &name)
     });
     assert!(out.success, "create failed:\n{out}");
+    // checked last, so that the rest is seen whatever it is
     std::thread::sleep(Duration::from_secs(1)); // journald
-    assert_eq!(
-        ssh_logins(&host) - logins,
-        1,
-        "SSH logins during create (sshd's log):\n{}",
-        host.exec("journalctl -t sshd -t sshd-session --no-pager | grep -i accepted || true")
-    );
+    let create_logins = ssh_logins(&host) - logins;
+    let login_log =
+        host.exec("journalctl -t sshd -t sshd-session --no-pager | grep -i accepted || true");
     assert_eq!(
         daemon(&host),
         before,
@@ -854,6 +864,12 @@ fn ssh_transport_on_a_running_docker_then_moved_to_tls_and_back() {
         host.user
     );
     assert_eq!(daemon(&host), moved, "rm restarted or stopped Docker");
+
+    // one SSH login for the whole create on a host that runs Docker
+    assert_eq!(
+        create_logins, 1,
+        "SSH logins during create (sshd's log):\n{login_log}"
+    );
 }
 
 /// `ls` of a mixed fleet: a TLS machine and an SSH machine, each on a host of its own, both
