@@ -52,15 +52,6 @@ pub async fn run(app: &App, cmd: HostKeyCmd) -> Result<ExitCode, Box<dyn std::er
         return Ok(ExitCode::FAILURE);
     }
     m.accept_host_key(&scan.presented).await?;
-    // the known_hosts file the system ssh reads (the SSH transport's wrapper and the store's
-    // ssh config, scp, rsync) holds the new key from now on too
-    if let Err(e) = m.files().await {
-        eprintln!(
-            "Warning: the known_hosts file of {name} for the system ssh was not rewritten ({}); \
-             `machine env {name}` rewrites it",
-            crate::terminal::block(&e.to_string())
-        );
-    }
     println!("Recorded {presented}: {name} is reached with this key only from now on.");
     Ok(ExitCode::SUCCESS)
 }

@@ -295,7 +295,45 @@ impl Machine {
         ssh::fingerprint(key)?;
         let _lock = self.lock().await?;
         self.config.ssh_host_key = Some(key.trim().to_string());
-        self.save().await
+        self.save().await?;
+        // the SSH transport's wrapper and ssh config (what docker runs) take the new key at
+        // once too (`ssh`, `scp` and the rest export it before every run)
+        if self.config.engine.transport == Transport::Ssh {
+            match self.access().await {
+                Ok(access) => self.sync_ssh_client(&access).await,
+                Err(e) => self.warn(
+                    crate::events::Step::DockerContext,
+                    format!("the ssh config of {} was not rewritten: {e}", self.name()),
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// An SSH-transport machine's files for the system ssh (its ssh config, known_hosts and
+    /// key: what `machine env`'s wrapper and a docker context reach it with) rewritten for
+    /// `access`, where it is now, with the host key recorded now. A failure is a warning: the
+    /// next `env` writes them again.
+    pub(crate) async fn sync_ssh_client(&self, access: &Access) {
+        if self.config.engine.transport != Transport::Ssh {
+            return;
+        }
+        let written = async {
+            let ssh = self.ssh_of(access, "the SSH transport")?;
+            let files = self.files_at(Some(access)).await?;
+            crate::ssh_client::write(&files, self.name(), ssh).map_err(|e| {
+                Error::SshClientFiles {
+                    machine: self.name().to_string(),
+                    source: e,
+                }
+            })
+        };
+        if let Err(e) = written.await {
+            self.warn(
+                crate::events::Step::DockerContext,
+                format!("the ssh config of {} was not rewritten: {e}", self.name()),
+            );
+        }
     }
 
     /// Checks, without logging in, that the host presents the recorded key: before the system

@@ -324,6 +324,7 @@ impl Machine {
         self.apply(provisioned?);
         self.config.phase = crate::config::Phase::Ready;
         self.save().await?;
+        self.sync_ssh_client(&access).await;
         self.emit(Step::Done, "Docker is up and running!");
         Ok(())
     }

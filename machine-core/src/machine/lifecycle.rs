@@ -203,6 +203,7 @@ impl Machine {
         };
         session.close().await;
         result?;
+        self.sync_ssh_client(&access).await;
         self.sync_docker_context().await;
         Ok(())
     }
@@ -386,8 +387,11 @@ impl Machine {
             .or_cancel(cancel, "provision", self.provision_over(&session, &certs))
             .await;
         session.close().await;
-        self.apply(p?);
+        let p = p?;
+        let access = p.access.clone();
+        self.apply(p);
         self.save().await?;
+        self.sync_ssh_client(&access).await;
         self.sync_docker_context().await;
         Ok(())
     }
