@@ -130,22 +130,10 @@ fn machine_config(
     key: &Path,
     known_hosts: &Path,
 ) -> io::Result<String> {
-    let host_ok = !ssh.host.is_empty()
-        && !ssh.host.starts_with('-')
-        && ssh
-            .host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".:-".contains(c));
-    if !host_ok {
+    if !crate::docker_url::is_host(&ssh.host) {
         return Err(invalid(format!("{:?} is not a host name", ssh.host)));
     }
-    let user_ok = !ssh.user.is_empty()
-        && !ssh.user.starts_with(['-', '.'])
-        && ssh
-            .user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !user_ok {
+    if !crate::docker_url::is_user(&ssh.user) {
         return Err(invalid(format!("{:?} is not a user name", ssh.user)));
     }
     if ssh.port == 0 {
