@@ -33,7 +33,7 @@
 #               ls` over 1,000 ssh-transport machines of that one host (its folder copied under
 #               other names), median of BENCH_RUNS: wall time, the CPU of machine and of the host
 #               (its container's cgroup), the SSH logins the host accepted during one ls next to
-#               the Running rows (one connection per row, none shared). The host's sshd gets
+#               the rows that answered (one connection per row, none shared). The host's sshd gets
 #               MaxStartups 2000 first (its default 10:30:100 drops concurrent handshakes); the
 #               output says so. Next to it, the floor: BENCH_SSH_FLOOR_LOGINS (1,000) plain
 #               OpenSSH logins to that host, 50 at a time.
@@ -723,7 +723,7 @@ bench_ssh() {
   fi
 
   # ls over 1,000 of them
-  local n=1000 dir="$work/sshls" src="$sstore/machines/s00000" cfg name i k u sy m ts=() cs=() ms=() running before after hc0 hc1 hcpu="" ml=""
+  local n=1000 dir="$work/sshls" src="$sstore/machines/s00000" cfg name i k u sy m ts=() cs=() ms=() running answered stopped before after hc0 hc1 hcpu="" ml=""
   log "SSH transport: ls over $n machines of that one host: building the store"
   log "raising sshd's MaxStartups on the bench host to 2000 (its default, 10:30:100, drops concurrent handshakes past 10 unauthenticated connections)"
   docker exec "$h" sh -c 'echo "MaxStartups 2000" >> /etc/ssh/sshd_config && systemctl reload ssh'
@@ -749,7 +749,10 @@ bench_ssh() {
     ml=$((after - before))
     [ -z "$hc0" ] || hcpu=$(fmt "$hc1 - $hc0")
     running=$(awk 'NR>1 && $4=="Running"' "$work/sshls.out" | wc -l)
-    log "ssh ls over $n: $t s wall, ${cs[-1]} s CPU (machine), ${hcpu:-?} s CPU (the host), $m KiB peak RSS, $running/$n Running, $ml SSH logins"
+    # Running with the daemon's version and no error: the rows whose daemon answered
+    answered=$(awk 'NR>1 && $4=="Running" && $NF ~ /^v[0-9]/' "$work/sshls.out" | wc -l)
+    stopped=$(awk 'NR>1 && $4=="Stopped"' "$work/sshls.out" | wc -l)
+    log "ssh ls over $n: $t s wall, ${cs[-1]} s CPU (machine), ${hcpu:-?} s CPU (the host), $m KiB peak RSS, $answered/$n answered, $running Running, $stopped Stopped, $ml SSH logins"
     if [ "$running" != "$n" ]; then
       log "rows not Running: $(awk 'NR>1 && $4!="Running" {print $4}' "$work/sshls.out" | sort | uniq -c | tr -s ' \n' ' ')"
       log "for one: $(awk 'NR>1 && $4!="Running"' "$work/sshls.out" | head -1)"
@@ -763,7 +766,7 @@ bench_ssh() {
     [[ $r == *"over 1,000 generic machines, one real host"* ]] && tls_fig=$(awk -F' [|] ' '{print $3}' <<<"$r")
   done
   row "\`machine ls\` over 1,000 ssh-transport machines of one host (median of $runs; each row its own SSH connection, none shared; the bench host's sshd got MaxStartups 2000, its default 10:30:100 drops concurrent handshakes)" \
-    "—" "$(fmt "$t" %.2f) s wall ($(fmt "$t*1000/$n" %.2f) ms per machine; $(fmt "$c" %.2f) s CPU of machine, ${hcpu:-not measured} s CPU of the host's sshd and sessions in the last run), $(fmt "$m/1024" %.1f) MB peak RSS; $ml SSH logins accepted in the last ls, $running Running rows; TLS over 1,000: ${tls_fig:-not measured in this run}" "—"
+    "every row answered" "$(fmt "$t" %.2f) s wall ($(fmt "$t*1000/$n" %.2f) ms per machine; $(fmt "$c" %.2f) s CPU of machine, ${hcpu:-not measured} s CPU of the host's sshd and sessions in the last run), $(fmt "$m/1024" %.1f) MB peak RSS; in the last ls $ml SSH logins accepted, $answered rows answered (Running with the daemon's version), $((running - answered)) Running without an answer within ls's ping time (2 s), $stopped shown Stopped though the host was up; TLS over 1,000: ${tls_fig:-not measured in this run}. Bound: the host's CPU per SSH login (key exchange, PAM session), see the floor below" "$(if [ "$answered" = "$n" ]; then echo met; else echo "missed: $((n - answered)) rows unanswered"; fi)"
   rm -rf "$dir"
   local fl=${BENCH_SSH_FLOOR_LOGINS:-1000} ip hc
   ip=$(host_ip "$h")
@@ -777,7 +780,7 @@ bench_ssh() {
   hc1=$(host_cpu "$h")
   [ -z "$hc0" ] || hc=$(fmt "$hc1 - $hc0")
   row "the floor of that ls: $(thousands "$fl") plain SSH logins (OpenSSH, \`ssh nick@HOST 'echo ok'\`, 50 at a time) to that host" \
-    "—" "$(fmt "$t" %.2f) s wall, ${hc:-not measured} s CPU of the host; $ok/$fl logins succeeded" "—"
+    "—" "$(fmt "$t" %.2f) s wall, ${hc:-not measured} s CPU of the host ($(fmt "${hc:-0} * 1000 / $fl" %.0f) ms a login); $ok/$fl logins succeeded" "—"
   docker rm -f -v "$h" >/dev/null
 }
 
