@@ -233,6 +233,7 @@ echo "FIRST=${{PATH%%:*}}"
 echo "SSH=$(command -v ssh)"
 echo "REST=${{PATH#*:}}"
 echo "NAME=$(docker info --format '{{{{.Name}}}}')"
+echo "ACTIVE=$(machine active)"
 docker import -c 'CMD ["/bin/sh"]' {tar} {IMAGE} >/dev/null && echo IMPORTED
 echo "RUN=$(docker run --rm {IMAGE} sh -c 'echo hello')"
 echo "OTHER=$(ssh -G other.example.invalid | grep -i '^proxycommand ')"
@@ -278,6 +279,11 @@ fn check_env_script(out: &CallOutput, name: &str, store: &Path) -> PathBuf {
         field(out, "NAME"),
         Some(name),
         "docker did not reach the machine's daemon through the wrapper:\n{out}"
+    );
+    assert_eq!(
+        field(out, "ACTIVE"),
+        Some(name),
+        "`machine active` does not name the machine DOCKER_HOST points at:\n{out}"
     );
     assert!(out.stdout.lines().any(|l| l == "IMPORTED"), "{out}");
     assert_eq!(field(out, "RUN"), Some("hello"), "docker run:\n{out}");
@@ -501,10 +507,10 @@ impl Drop for User {
 
 /// A host without Docker, the whole life of an SSH-transport machine as a user of their own:
 /// create installs Docker and sets up no TLS; `ls`, `status`, `url`, `config`, `inspect`,
-/// `version`; `eval "$(machine env NAME)"` and docker (info, import, run) in a fresh shell whose
-/// ~/.ssh/config would break any ssh that read it; `env -u`; the docker context once
-/// `machine ssh-config --add` put the Include line in ~/.ssh/config; a changed host key
-/// refused on both paths until `host-key accept`; rm.
+/// `version`; `eval "$(machine env NAME)"` in a fresh shell whose ~/.ssh/config would break any
+/// ssh that read it: docker (info, import, run), `active`, then `env -u`; the docker context
+/// once `machine ssh-config --add` put the Include line in ~/.ssh/config, and `machine use`; a
+/// changed host key refused on both paths until `host-key accept`; rm.
 #[test]
 fn ssh_transport_on_a_host_without_docker_env_context_and_host_key() {
     let host = timed("test host start", || TestHost::start(SUITE));
@@ -663,6 +669,18 @@ fn ssh_transport_on_a_host_without_docker_env_context_and_host_key() {
     assert_eq!(info.stdout.trim(), name);
     let hello = user.docker(&["--context", &name, "run", "--rm", IMAGE, "echo", "hi"]);
     assert!(hello.success && hello.stdout == "hi\n", "{hello}");
+    // `machine use`: plain `docker` reaches the machine through the context; `use -u` goes back
+    user.ok(&["use", &name]);
+    let show = user.docker(&["context", "show"]);
+    assert_eq!(show.stdout.trim(), name, "{show}");
+    let info = user.docker(&["info", "--format", "{{.Name}}"]);
+    assert!(
+        info.success && info.stdout.trim() == name,
+        "plain `docker` does not reach the machine after `machine use {name}`:\n{info}"
+    );
+    user.ok(&["use", "-u"]);
+    let show = user.docker(&["context", "show"]);
+    assert_eq!(show.stdout.trim(), "default", "{show}");
     // the user's own Host block still applies to its host
     let other = user.bash("ssh -G other.example.invalid");
     assert!(
