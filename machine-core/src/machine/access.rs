@@ -321,11 +321,9 @@ impl Machine {
         let written = async {
             let ssh = self.ssh_of(access, "the SSH transport")?;
             let files = self.files_at(Some(access)).await?;
-            crate::ssh_client::write(&files, self.name(), ssh).map_err(|e| {
-                Error::SshClientFiles {
-                    machine: self.name().to_string(),
-                    source: e,
-                }
+            crate::ssh_client::write(&files, self.name(), ssh).map_err(|e| Error::SshClientFiles {
+                machine: self.name().to_string(),
+                source: e,
             })
         };
         if let Err(e) = written.await {
