@@ -245,7 +245,8 @@ echo "AFTER_HOST=${{DOCKER_HOST-unset}}"
     )
 }
 
-/// Checks what [`env_script`] printed; returns the wrapper's folder.
+/// Checks what [`env_script`] printed; returns the wrapper's folder. What `machine active`
+/// printed is checked by [`assert_active`], at the end of a test.
 fn check_env_script(out: &CallOutput, name: &str, store: &Path) -> PathBuf {
     assert!(
         field(out, "DOCKER_HOST").is_some(),
@@ -280,11 +281,6 @@ fn check_env_script(out: &CallOutput, name: &str, store: &Path) -> PathBuf {
         Some(name),
         "docker did not reach the machine's daemon through the wrapper:\n{out}"
     );
-    assert_eq!(
-        field(out, "ACTIVE"),
-        Some(name),
-        "`machine active` does not name the machine DOCKER_HOST points at:\n{out}"
-    );
     assert!(out.stdout.lines().any(|l| l == "IMPORTED"), "{out}");
     assert_eq!(field(out, "RUN"), Some("hello"), "docker run:\n{out}");
     assert_eq!(
@@ -297,6 +293,15 @@ fn check_env_script(out: &CallOutput, name: &str, store: &Path) -> PathBuf {
         "`env -u` did not give PATH back as it was:\n{out}"
     );
     first
+}
+
+/// `machine active` in the shell of [`env_script`] named the machine DOCKER_HOST points at.
+fn assert_active(out: &CallOutput, name: &str) {
+    assert_eq!(
+        field(out, "ACTIVE"),
+        Some(name),
+        "`machine active` does not name the machine DOCKER_HOST points at:\n{out}"
+    );
 }
 
 /// `bash -c SCRIPT` as root in a fresh environment: no DOCKER_* or SSH_AUTH_SOCK, PATH the
@@ -587,10 +592,11 @@ fn ssh_transport_on_a_host_without_docker_env_context_and_host_key() {
     let tar = user.home.join("busybox.tar");
     busybox_tar(&tar);
     user.own(&tar, 0o644);
-    let out = user.bash(&env_script(&name, &tar));
-    let wrapper = check_env_script(&out, &name, &user.store);
+    let env_shell = user.bash(&env_script(&name, &tar));
+    let out = &env_shell;
+    let wrapper = check_env_script(out, &name, &user.store);
     assert_eq!(
-        field(&out, "OTHER"),
+        field(out, "OTHER"),
         Some("proxycommand /bin/false"),
         "the wrapper must leave the ssh of other hosts to the user's own config:\n{out}"
     );
@@ -748,6 +754,7 @@ fn ssh_transport_on_a_host_without_docker_env_context_and_host_key() {
         "rm left the docker context:\n{contexts}"
     );
 
+    assert_active(&env_shell, &name);
     for (path, info) in [
         ("the env wrapper", &accepted_wrapper),
         ("the docker context", &accepted_context),
@@ -795,8 +802,8 @@ fn ssh_transport_on_a_running_docker_then_moved_to_tls_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
     busybox_tar(&tar);
-    let out = fresh_bash(&cli, &env_script(&name, &tar));
-    let wrapper = check_env_script(&out, &name, cli.store());
+    let env_shell = fresh_bash(&cli, &env_script(&name, &tar));
+    let wrapper = check_env_script(&env_shell, &name, cli.store());
     assert_eq!(
         cli.ok(&["inspect", "--format", TRANSPORT_FORMAT, &name])
             .trim(),
@@ -883,6 +890,7 @@ fn ssh_transport_on_a_running_docker_then_moved_to_tls_and_back() {
     );
     assert_eq!(daemon(&host), moved, "rm restarted or stopped Docker");
 
+    assert_active(&env_shell, &name);
     // one SSH login for the whole create on a host that runs Docker
     assert_eq!(
         create_logins, 1,
