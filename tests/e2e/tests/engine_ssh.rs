@@ -719,6 +719,13 @@ fn ssh_transport_on_a_host_without_docker_env_context_and_host_key() {
         logins,
         "a login was accepted with a changed host key"
     );
+    let table = LsTable::parse(&user.ok(&["ls"]));
+    let row = table.row(&name).expect("listed");
+    assert!(
+        row["DOCKER"] != format!("v{version}") && row["ERRORS"].contains("changed"),
+        "`ls` must not show the daemon of a host whose key changed, and must say why:\n{}",
+        table.raw
+    );
     let env = user.machine(&["env", &name], CALL_TIMEOUT);
     assert!(!env.success, "`env` passed its check:\n{env}");
     assert!(env.text_lower().contains("has changed"), "{env}");
@@ -842,6 +849,34 @@ fn ssh_transport_on_a_running_docker_then_moved_to_tls_and_back() {
     assert_eq!(var(&env, "DOCKER_HOST"), Some(tcp.as_str()), "{env:?}");
     assert_eq!(var(&env, "DOCKER_TLS_VERIFY"), Some("1"), "{env:?}");
     let remote = machine_e2e::docker_ok(&env, &["run", "--rm", IMAGE, "echo", "over-tls"]);
+    // the docker context follows: TLS, and it works
+    let context = |args: &[&str]| {
+        let env = [(
+            "DOCKER_CONFIG".to_string(),
+            cli.docker_config().display().to_string(),
+        )];
+        let mut cmd = support::docker_cmd(&env);
+        cmd.args(args);
+        logged(
+            &mut cmd,
+            &format!("docker {}", args.join(" ")),
+            CALL_TIMEOUT,
+        )
+    };
+    let endpoint = [
+        "context",
+        "inspect",
+        &name,
+        "--format",
+        "{{.Endpoints.docker.Host}}",
+    ];
+    assert_eq!(
+        context(&endpoint).stdout.trim(),
+        tcp,
+        "the context did not move"
+    );
+    let info = context(&["--context", &name, "info", "--format", "{{.Name}}"]);
+    assert!(info.success && info.stdout.trim() == name, "{info}");
     assert_eq!(remote, "over-tls\n");
     let stale = docker_through_wrapper(
         &format!("ssh://machine-{name}"),
@@ -872,6 +907,11 @@ fn ssh_transport_on_a_running_docker_then_moved_to_tls_and_back() {
     );
     let out = fresh_bash(&cli, &env_script(&name, &tar));
     check_env_script(&out, &name, cli.store());
+    assert_eq!(
+        context(&endpoint).stdout.trim(),
+        format!("ssh://machine-{name}"),
+        "the context did not move back"
+    );
     let old_tls = machine_e2e::support::run_with_timeout(
         support::docker_cmd(&env).args(["info", "--format", "{{.Name}}"]),
         CALL_TIMEOUT,
