@@ -939,7 +939,8 @@ fn ssh_transport_on_a_running_docker_then_moved_to_tls_and_back() {
 }
 
 /// `ls` of a mixed fleet: a TLS machine and an SSH machine, each on a host of its own, both
-/// Running with their URLs and their daemons' versions; `status`, `version` and `env` of each.
+/// Running with their URLs and their daemons' versions; `status`, `version` and `env` of each;
+/// a swarm led by the SSH machine that the TLS one joins.
 #[test]
 fn ls_of_a_mixed_fleet_shows_both_transports() {
     let cli = Cli::new();
@@ -991,5 +992,25 @@ fn ls_of_a_mixed_fleet_shows_both_transports() {
                 .any(|l| l == format!("{tls} tcp://{}:2376", tls_host.ip)),
         "{out}"
     );
+
+    // swarm mode across the two: the SSH machine leads, the TLS one joins; the nodes as the
+    // lead's daemon lists them, through `machine env` of the SSH machine
+    let init = cli.ok(&["swarm", "init", &ssh]);
+    assert!(init.contains("Swarm initialized"), "{init}");
+    cli.ok(&["swarm", "join", &ssh, &tls]);
+    let out = fresh_bash(
+        &cli,
+        &format!(
+            "eval \"$(machine env {ssh})\" && docker node ls --format '{{{{.Hostname}}}} {{{{.Status}}}}'"
+        ),
+    );
+    let ready: std::collections::BTreeSet<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix(" Ready"))
+        .collect();
+    let want: std::collections::BTreeSet<&str> = [ssh.as_str(), tls.as_str()].into();
+    assert_eq!(ready, want, "docker node ls on the SSH lead:\n{out}");
+
     cli.ok(&["rm", "-y", &tls, &ssh]);
 }
