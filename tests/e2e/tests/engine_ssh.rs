@@ -1014,3 +1014,92 @@ fn ls_of_a_mixed_fleet_shows_both_transports() {
 
     cli.ok(&["rm", "-y", &tls, &ssh]);
 }
+
+/// Makes `to` a copy of machine `from` in the store (the folder's files, the record renamed),
+/// as if it had been made on the same host.
+fn copy_machine(cli: &Cli, from: &str, to: &str) {
+    let src = cli.machine_dir(from);
+    let dst = cli.machine_dir(to);
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() && e.file_name() != ".lock" {
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+    let path = dst.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["name"] = to.into();
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+}
+
+/// `ls` over many SSH-transport machines of one host (300 copies of one machine; the host's
+/// sshd takes that many handshakes at once: MaxStartups raised, its default drops them): each
+/// row its own SSH login, so the host's CPU decides how many answer in time. Whatever that
+/// number, `ls` returns within its timeout plus a small margin (as for TLS machines in
+/// ls_unreachable.rs), no row of the running host says Stopped, and a row without the daemon's
+/// version says why.
+#[test]
+fn ls_over_many_ssh_machines_of_one_host_stays_within_its_timeout_and_says_why() {
+    const COPIES: usize = 300;
+    const TIMEOUT: Duration = Duration::from_secs(10);
+    const MARGIN: Duration = Duration::from_millis(1500);
+    let cli = Cli::new();
+    let host = timed("test host start", TestHost::start_with_docker);
+    let name = unique_name("many-ssh");
+    let out = cli.create_on(&host, &SSH_TRANSPORT, &name);
+    assert!(out.success, "create failed:\n{out}");
+    host.exec("echo 'MaxStartups 1000' >> /etc/ssh/sshd_config && systemctl reload ssh");
+    for i in 0..COPIES {
+        copy_machine(&cli, &name, &format!("{name}-c{i}"));
+    }
+    let version = format!("v{}", host_docker_version(&host));
+    let started = Instant::now();
+    let out = cli.call_with_timeout(&["ls", "-t", "10"], Duration::from_secs(120));
+    let took = started.elapsed();
+    assert!(out.success, "{out}");
+    let table = LsTable::parse(&out.stdout);
+    assert_eq!(table.rows.len(), COPIES + 1, "{}", table.raw);
+    let answered = table
+        .rows
+        .iter()
+        .filter(|r| r["STATE"] == "Running" && r["DOCKER"] == version && r["ERRORS"].is_empty())
+        .count();
+    let stopped: Vec<&str> = table
+        .rows
+        .iter()
+        .filter(|r| r["STATE"] == "Stopped")
+        .map(|r| r["NAME"].as_str())
+        .collect();
+    let silent: Vec<&str> = table
+        .rows
+        .iter()
+        .filter(|r| r["DOCKER"] != version && r["ERRORS"].is_empty())
+        .map(|r| r["NAME"].as_str())
+        .collect();
+    eprintln!(
+        "ls over {} SSH machines of one host: {took:.1?}, {answered} answered, {} Stopped, {} \
+         without the version and without an error",
+        COPIES + 1,
+        stopped.len(),
+        silent.len()
+    );
+    assert!(
+        took <= TIMEOUT + MARGIN,
+        "ls -t 10 took {took:.1?} ({answered} of {} rows answered)",
+        COPIES + 1
+    );
+    assert!(
+        stopped.is_empty(),
+        "{} rows of a running host say Stopped (e.g. {:?}); {answered} answered",
+        stopped.len(),
+        &stopped[..stopped.len().min(5)]
+    );
+    assert!(
+        silent.is_empty(),
+        "{} rows show no version and no error (e.g. {:?})",
+        silent.len(),
+        &silent[..silent.len().min(5)]
+    );
+}
