@@ -7,7 +7,8 @@
 //! includes the store's (`machine ssh-config --add`). A changed host key is refused by docker
 //! on both paths until `machine host-key accept`. `provision --engine-transport tls|ssh` moves a
 //! machine each way; `rm` takes the group membership back and leaves Docker running; `ls` of a
-//! mixed fleet shows both transports.
+//! mixed fleet shows both transports, and a swarm spans them; `ls` over 301 SSH machines of
+//! one host stays within its timeout and says why a row has no answer.
 //!
 //! Whatever needs a user's ~/.ssh runs as a throw-away account (`useradd -m`, removed at the
 //! end) with its own store: nothing here reads or writes the real user's ~/.ssh.
