@@ -229,11 +229,14 @@ impl Answer {
 /// the certificates, which `ls` over a fleet would otherwise do for every row. A client never
 /// keeps a connection (each request is its own connection and TLS handshake) and never resumes
 /// a TLS session, so no two machines share either, even when they share a CA. A manager holds
-/// one, for its machines. (The SSH route keeps nothing: a connection per request, or the
-/// caller's session.)
+/// one, for its machines. The SSH route keeps no connection (a new one per request, or the
+/// caller's session), but it keeps at most `ssh::LOGINS_PER_HOST` logins in progress to
+/// one SSH server at a time: sshd drops handshakes past its `MaxStartups` (10 by default),
+/// and a listing of many machines of one host would otherwise fill its queue.
 #[derive(Default)]
 pub struct Daemons {
     clients: Mutex<Vec<((String, String), reqwest::Client)>>,
+    logins: ssh::Logins,
 }
 
 /// At most this many clients are kept (one per CA and client certificate in use).
@@ -286,7 +289,10 @@ impl Daemons {
                 let http = self.client(url, ca_pem, identity)?;
                 tls::exchange(&http, url, pinned, method, path, body, timeout).await
             }
-            Route::Ssh { url, via } => ssh::exchange(url, via, method, path, body, timeout).await,
+            Route::Ssh { url, via } => {
+                let logins = &self.logins;
+                ssh::exchange(logins, url, via, method, path, body, timeout).await
+            }
         }
     }
 

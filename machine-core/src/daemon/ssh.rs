@@ -4,6 +4,8 @@
 //! without needing the docker CLI on the host. The socket is opened as the login user, who
 //! needs access to it (root, or a member of its group).
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{chain_of, Answer, Bounded, DaemonError, SshVia};
@@ -13,9 +15,38 @@ use crate::ssh::Session;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::http;
+use tokio::sync::Semaphore;
 
-/// `method path` on the daemon behind `via`, within `timeout` (connecting included).
+/// At most this many logins to one SSH server are in progress at once (from one manager):
+/// under sshd's default `MaxStartups` (10), past which it drops handshakes.
+pub(super) const LOGINS_PER_HOST: usize = 8;
+
+/// The logins in progress, per SSH server (`host:port`).
+#[derive(Default)]
+pub(super) struct Logins {
+    servers: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Logins {
+    /// Waits for a turn to log in to `addr`; the turn ends when the permit drops.
+    async fn turn(&self, addr: String) -> tokio::sync::OwnedSemaphorePermit {
+        let server = {
+            let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+            // servers nobody is logging in to are forgotten
+            servers.retain(|_, s| Arc::strong_count(s) > 1);
+            servers
+                .entry(addr)
+                .or_insert_with(|| Arc::new(Semaphore::new(LOGINS_PER_HOST)))
+                .clone()
+        };
+        server.acquire_owned().await.expect("never closed")
+    }
+}
+
+/// `method path` on the daemon behind `via`, within `timeout` (connecting, and waiting for a
+/// turn to log in, included).
 pub(super) async fn exchange(
+    logins: &Logins,
     url: &DockerUrl,
     via: SshVia<'_>,
     method: http::Method,
@@ -27,12 +58,14 @@ pub(super) async fn exchange(
         match via {
             SshVia::Session(session) => over(session, url, method, path, body).await,
             SshVia::Connect { target, check } => {
+                let turn = logins.turn(target.addr()).await;
                 let session = Session::connect(target, check.clone(), timeout)
                     .await
                     .map_err(|source| DaemonError::Ssh {
                         url: url.to_string(),
                         source,
                     })?;
+                drop(turn);
                 let answer = over(&session, url, method, path, body).await;
                 session.close().await;
                 answer
