@@ -59,9 +59,13 @@ impl Driver for Generic {
     }
 
     /// As Docker Machine: running when the SSH port answers, with one more try before
-    /// "Stopped" (a dropped packet is not a stopped host); at most 2 s, so `ls -t 3` can say it.
+    /// "Stopped" (a dropped packet is not a stopped host); at most 2 s once tried, so `ls -t 3`
+    /// can say it. At most [`PROBES_PER_HOST`] probes of one address are in flight: a listing of
+    /// many machines of one host must not fill its sshd's queue and then read the connections
+    /// it dropped as a stopped host (a probe waiting its turn is a slow answer, not "Stopped").
     async fn state(&self, _: &Context, m: Machine<Config>) -> Result<State, Error> {
         let c = m.config;
+        let _turn = probe_turn(&c.ip, c.ssh_port).await;
         for _ in 0..2 {
             let connect = tokio::net::TcpStream::connect((c.ip.as_str(), c.ssh_port));
             if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), connect).await {
@@ -76,4 +80,28 @@ impl Driver for Generic {
         let ssh = SshEndpoint::new(&c.ip, c.ssh_port, &c.ssh_user);
         Ok(Access::new(&c.ip, ssh, c.engine_port))
     }
+}
+
+/// At most this many state probes of one address at once.
+pub const PROBES_PER_HOST: usize = 8;
+
+/// Waits for a turn to probe `ip:port`.
+async fn probe_turn(ip: &str, port: u16) -> tokio::sync::OwnedSemaphorePermit {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    use tokio::sync::Semaphore;
+    type Hosts = HashMap<(String, u16), Arc<Semaphore>>;
+    static PROBES: OnceLock<Mutex<Hosts>> = OnceLock::new();
+    let host = {
+        let mut probes = PROBES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        probes.retain(|_, s| Arc::strong_count(s) > 1);
+        probes
+            .entry((ip.to_string(), port))
+            .or_insert_with(|| Arc::new(Semaphore::new(PROBES_PER_HOST)))
+            .clone()
+    };
+    host.acquire_owned().await.expect("never closed")
 }

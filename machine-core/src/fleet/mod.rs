@@ -79,7 +79,7 @@ use crate::config::Phase;
 use crate::docker_url::DockerUrl;
 use crate::engine::Transport;
 use crate::error::Result;
-use crate::machine::{check_access, RemoveOptions, HEDGE};
+use crate::machine::{RemoveOptions, HEDGE};
 use crate::manager::Manager;
 use crate::store::{Blob, RecordRead, RECORDS_PER_READ};
 use driver_protocol::calls::State;
@@ -300,12 +300,12 @@ impl Manager {
                         m.access_within(opts.timeout)
                             .await
                             .ok()
-                            .and_then(|a| check_access(&a).ok())
+                            .and_then(|a| m.url_of(&a).ok())
                     } else {
                         m.config()
                             .last_access
                             .as_ref()
-                            .and_then(|a| check_access(a).ok())
+                            .and_then(|a| m.url_of(a).ok())
                     };
                 }
                 r.error = Some(RowError::StoreKeyMissing);
@@ -387,8 +387,11 @@ impl Manager {
             let (me, host) = (me.clone(), host.clone());
             async move {
                 let m = me.load_record(&name).await.ok()?;
+                if row::names_alias(&m, &host) {
+                    return Some(name);
+                }
                 let a = m.access_within(timeout).await.ok()?;
-                (check_access(&a).ok()? == *host).then_some(name)
+                (m.url_of(&a).ok()? == *host).then_some(name)
             }
         })
         .await;

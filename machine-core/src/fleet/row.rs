@@ -331,11 +331,18 @@ pub(super) async fn row_of(
     }
     r.active = match (&r.url, &opts.docker_host) {
         // an SSH machine's environment names its alias (`ssh://machine-NAME`)
-        (Some(u), Some(h)) => {
-            u == h || (u.is_ssh() && h.is_ssh() && h.host() == crate::ssh_client::alias(&c.name))
-        }
+        (Some(u), Some(h)) => u == h || names_alias(m, h),
         _ => false,
     };
     r.response_time = started.elapsed();
     r
+}
+
+/// Whether `docker_host` is the alias `machine env` points an SSH-transport machine's
+/// environment at (`ssh://machine-NAME`).
+pub(super) fn names_alias(m: &crate::Machine, docker_host: &DockerUrl) -> bool {
+    m.config().engine.transport == crate::engine::Transport::Ssh
+        && docker_host.is_ssh()
+        && docker_host.user().is_none()
+        && docker_host.host() == crate::ssh_client::alias(m.name())
 }
