@@ -180,10 +180,8 @@ fn machine_provision_against_endless_command_output_stops_at_its_bound_under_256
     let name = unique_name("e2e-endless-ssh");
     let out = cli.create_on(&host, &[], &name);
     assert!(out.success, "{out}");
-    host.exec(
-        "printf 'Match User nick\\n  ForceCommand yes\\n' >> /etc/ssh/sshd_config && \
-         systemctl reload ssh",
-    );
+    host.exec("printf 'Match User nick\\n  ForceCommand yes\\n' >> /etc/ssh/sshd_config");
+    host.reload_sshd();
     let (success, stderr, peak) = machine_with_peak(&cli, &["provision", &name]);
     assert!(peak < 256, "machine provision grew to {peak} MiB");
     assert!(!success, "{stderr}");

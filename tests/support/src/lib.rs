@@ -224,6 +224,26 @@ impl TestHost {
         );
     }
 
+    /// Reloads sshd's configuration and returns once sshd listens again: a reload re-executes
+    /// sshd, which refuses connections for a moment, and `systemctl reload` returns before that
+    /// (a login right after it could meet the gap). Waits for sshd's next "Server listening"
+    /// line in its journal, then for port 22.
+    pub fn reload_sshd(&self) {
+        let count = "journalctl -u ssh -o cat --no-pager | grep -c 'Server listening on' || true";
+        let before: u32 = self.exec(count).trim().parse().unwrap_or(0);
+        self.exec("systemctl reload ssh");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.exec(count).trim().parse::<u32>().unwrap_or(0) <= before {
+            assert!(
+                Instant::now() < deadline,
+                "sshd on {} did not listen again within 20 s of a reload",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.wait_for_ssh(Duration::from_secs(20));
+    }
+
     /// Runs a shell command inside the host as root (through `docker exec`, not SSH).
     pub fn exec(&self, script: &str) -> String {
         run(Command::new("docker").args(["exec", &self.name, "sh", "-c", script]))
